@@ -1,0 +1,1 @@
+//! northstar-cartridge (under construction).

@@ -1,0 +1,1 @@
+//! northstar-cli (under construction).

@@ -1,0 +1,490 @@
+//! The payloads of the eleven event types.
+//!
+//! Each payload holds the spec's fields except the ones the record header already carries: the
+//! actor (`agent_id`, `author`, `generator_id`, `author_id`) is the header's `actor_id`, and
+//! visibility and the event timestamp are header fields too. Strings borrow (`&'a str`); lists
+//! and maps are [`List`]s, so the same struct is the input of encoding and the zero-copy result
+//! of decoding. Fields the spec does not list are marked "addition" and documented in
+//! `docs/FORMAT.md`.
+
+use crate::codec::{DecodeError, EncodeError, Field, List, Reader, StrList, StrMap, Writer};
+use crate::event_type::EventType;
+
+/// A typed event payload.
+pub trait Payload<'a>: Sized {
+    /// The event type this payload belongs to.
+    const EVENT_TYPE: EventType;
+
+    /// Exact encoded size in bytes.
+    fn encoded_len(&self) -> usize;
+
+    /// Writes the payload at the start of `out`; returns the bytes written.
+    fn encode_into(&self, out: &mut [u8]) -> Result<usize, EncodeError>;
+
+    /// Decodes and validates a payload that must span `bytes` exactly.
+    fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError>;
+}
+
+macro_rules! payload {
+    (
+        $(#[$m:meta])*
+        pub struct $name:ident $(<$lt:lifetime>)? : $ty:ident {
+            $( $(#[$fm:meta])* pub $field:ident : $fty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub struct $name $(<$lt>)? {
+            $( $(#[$fm])* pub $field: $fty, )*
+        }
+
+        impl<'a> Field<'a> for $name $(<$lt>)? {
+            #[inline(always)]
+            fn encoded_len(&self) -> usize { 0 $( + self.$field.encoded_len() )* }
+            #[inline(always)]
+            fn encode(&self, w: &mut Writer<'_>) { $( self.$field.encode(w); )* }
+            fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+                Ok(Self { $( $field: <$fty as Field<'a>>::decode(r)?, )* })
+            }
+        }
+
+        payload!(@payload $name $(<$lt>)? : $ty);
+    };
+    (@payload $name:ident $(<$lt:lifetime>)? : $ty:ident) => {
+        impl<'a> Payload<'a> for $name $(<$lt>)? {
+            const EVENT_TYPE: EventType = EventType::$ty;
+            #[inline(always)]
+            fn encoded_len(&self) -> usize { Field::encoded_len(self) }
+            #[inline(always)]
+            fn encode_into(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+                let needed = Field::encoded_len(self);
+                let mut w = Writer::new(out);
+                Field::encode(self, &mut w);
+                w.finish(needed)
+            }
+            fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+                let mut r = Reader::new(bytes);
+                let v = <Self as Field<'a>>::decode(&mut r)?;
+                r.finish()?;
+                Ok(v)
+            }
+        }
+    };
+    // Helper structs that are fields, not payloads.
+    (@field $(#[$m:meta])* pub struct $name:ident $(<$lt:lifetime>)? {
+        $( $(#[$fm:meta])* pub $field:ident : $fty:ty ),* $(,)?
+    }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub struct $name $(<$lt>)? {
+            $( $(#[$fm])* pub $field: $fty, )*
+        }
+
+        impl<'a> Field<'a> for $name $(<$lt>)? {
+            #[inline(always)]
+            fn encoded_len(&self) -> usize { 0 $( + self.$field.encoded_len() )* }
+            #[inline(always)]
+            fn encode(&self, w: &mut Writer<'_>) { $( self.$field.encode(w); )* }
+            fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+                Ok(Self { $( $field: <$fty as Field<'a>>::decode(r)?, )* })
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------- agent lifecycle
+
+payload! {
+    /// `agent_session_started` (0x1000). Actor: `agent_id`.
+    pub struct AgentSessionStarted<'a>: AgentSessionStarted {
+        /// Addition: the id of the session being started, so the session can be queried from
+        /// its first event (`agent_session_ended` and `agent_operation` carry it too).
+        pub session_id: u64,
+        /// Version string of the agent.
+        pub agent_version: &'a str,
+        /// Why the session was started.
+        pub session_purpose: &'a str,
+        /// Additional key-value metadata.
+        pub metadata: StrMap<'a>,
+    }
+}
+
+payload! {
+    /// `agent_session_ended` (0x1001). Actor: `agent_id`.
+    pub struct AgentSessionEnded: AgentSessionEnded {
+        /// Session identifier.
+        pub session_id: u64,
+    }
+}
+
+payload! {
+    /// `agent_operation` (0x1002). Actor: `agent_id`.
+    pub struct AgentOperation<'a>: AgentOperation {
+        /// Session identifier.
+        pub session_id: u64,
+        /// Type of operation ("commit", "query", "read"...).
+        pub operation_type: &'a str,
+        /// Unique operation identifier.
+        pub operation_id: u64,
+        /// Type of target ("file", "symbol", "btree"...).
+        pub target_type: &'a str,
+        /// Identifier of the target.
+        pub target_id: &'a str,
+        /// Operation status ("started", "completed", "failed").
+        pub status: &'a str,
+        /// Duration in nanoseconds, when known.
+        pub duration_ns: Option<i64>,
+        /// Additional metadata.
+        pub metadata: StrMap<'a>,
+    }
+}
+
+// ---------------------------------------------------------------- review
+
+payload! {
+    /// `review_note` (0x2000). Actor: `author`; visibility in the header.
+    pub struct ReviewNote<'a>: ReviewNote {
+        /// Type of target ("commit", "file", "symbol", "pr").
+        pub target_type: &'a str,
+        /// Identifier of the target.
+        pub target_id: &'a str,
+        /// The note's text.
+        pub note_text: &'a str,
+        /// Ids of related items.
+        pub references: StrList<'a>,
+        /// Unix nanoseconds when the note was created.
+        pub created_at: i64,
+    }
+}
+
+payload! {
+    /// `review_summary` (0x2001). Actor: `generator_id`.
+    pub struct ReviewSummary<'a>: ReviewSummary {
+        /// Type of target.
+        pub target_type: &'a str,
+        /// Target identifier.
+        pub target_id: &'a str,
+        /// The generated summary.
+        pub summary_text: &'a str,
+        /// Confidence score, 0.0 to 1.0.
+        pub confidence: f32,
+        /// Model that produced the summary.
+        pub model_id: &'a str,
+        /// Prompt identifier, when known.
+        pub prompt_hash: Option<&'a str>,
+        /// Unix nanoseconds when the summary was created.
+        pub created_at: i64,
+    }
+}
+
+// ---------------------------------------------------------------- performance
+
+payload! {
+    @field
+    /// `timestamp_window`: the time span a sample covers, Unix nanoseconds.
+    pub struct TimeWindow {
+        /// Start of the window.
+        pub start: i64,
+        /// End of the window.
+        pub end: i64,
+    }
+}
+
+payload! {
+    @field
+    /// `correlation_hints`: what a sample may be correlated with.
+    pub struct CorrelationHints<'a> {
+        /// Commit range, e.g. `"abc123..def456"`.
+        pub commit_range: Option<&'a str>,
+        /// Sessions the sample belongs to.
+        pub session_ids: List<'a, u64>,
+    }
+}
+
+impl CorrelationHints<'_> {
+    /// No commit range and no sessions.
+    pub const NONE: Self = Self {
+        commit_range: None,
+        session_ids: List::EMPTY,
+    };
+}
+
+payload! {
+    /// `perf_sample` (0x3000). The actor is optional (0: none).
+    pub struct PerfSample<'a>: PerfSample {
+        /// Metric name, e.g. `"latency_p99_ns"`.
+        pub metric_name: &'a str,
+        /// Dimensions for filtering, e.g. `benchmark=btree_point_get`.
+        pub dimensions: StrMap<'a>,
+        /// The value.
+        pub value: f64,
+        /// Unit ("ns", "ms", "ops/sec"...).
+        pub unit: &'a str,
+        /// The time span the sample covers.
+        pub timestamp_window: TimeWindow,
+        /// Correlation data.
+        pub correlation_hints: CorrelationHints<'a>,
+    }
+}
+
+crate::__enum_field! {
+    /// Severity band of a regression (the spec: minor < 20%, moderate 20-50%, severe > 50%).
+    pub enum Severity {
+        /// Regression under 20%.
+        Minor = 0 => "minor",
+        /// Regression from 20% to 50%.
+        Moderate = 1 => "moderate",
+        /// Regression over 50%.
+        Severe = 2 => "severe",
+    }
+}
+
+impl Severity {
+    /// The spec's band for a regression percentage.
+    pub fn from_percent(percent: f64) -> Self {
+        if percent > 50.0 {
+            Self::Severe
+        } else if percent >= 20.0 {
+            Self::Moderate
+        } else {
+            Self::Minor
+        }
+    }
+}
+
+payload! {
+    /// `perf_regression` (0x3001).
+    pub struct PerfRegression<'a>: PerfRegression {
+        /// Name of the regressed metric.
+        pub metric_name: &'a str,
+        /// Previous baseline value.
+        pub baseline_value: f64,
+        /// Current (regressed) value.
+        pub current_value: f64,
+        /// Percentage of regression.
+        pub regression_percent: f32,
+        /// Severity band.
+        pub severity: Severity,
+        /// Unix nanoseconds when the regression was detected.
+        pub detected_at: i64,
+        /// Suspected cause, when known.
+        pub likely_cause: Option<&'a str>,
+        /// Related commit hashes.
+        pub correlated_commits: StrList<'a>,
+    }
+}
+
+// ---------------------------------------------------------------- debug
+
+payload! {
+    @field
+    /// A breakpoint set during a debug session.
+    pub struct Breakpoint<'a> {
+        /// Source file.
+        pub file_path: &'a str,
+        /// Line number.
+        pub line: u32,
+        /// Condition expression, if any.
+        pub condition: Option<&'a str>,
+        /// Times the breakpoint was hit.
+        pub hit_count: u32,
+    }
+}
+
+payload! {
+    @field
+    /// `references` of a debug session.
+    pub struct DebugReferences<'a> {
+        /// Related commits.
+        pub commit_ids: StrList<'a>,
+        /// Related symbols.
+        pub symbol_names: StrList<'a>,
+    }
+}
+
+payload! {
+    /// `debug_session` (0x4000). Actor: the person or agent debugging (optional).
+    pub struct DebugSession<'a>: DebugSession {
+        /// Debugger ("lldb", "gdb", "python-debugger").
+        pub tool: &'a str,
+        /// Unique session identifier.
+        pub session_id: u64,
+        /// Breakpoints set during the session.
+        pub breakpoints: List<'a, Breakpoint<'a>>,
+        /// Sampled stack trace, if any.
+        pub stack_summary: Option<&'a str>,
+        /// Related items.
+        pub references: DebugReferences<'a>,
+    }
+}
+
+payload! {
+    @field
+    /// One frame of a captured stack (addition, for `debug_snapshot`).
+    pub struct StackFrame<'a> {
+        /// Function or symbol name.
+        pub function: &'a str,
+        /// Source file, empty when unknown.
+        pub file_path: &'a str,
+        /// Line number, 0 when unknown.
+        pub line: u32,
+    }
+}
+
+payload! {
+    /// `debug_snapshot` (0x4001). The spec names it only; these are the fields a debugger user
+    /// expects of a snapshot (all additions, documented in `docs/FORMAT.md`).
+    pub struct DebugSnapshot<'a>: DebugSnapshot {
+        /// The debug session the snapshot belongs to.
+        pub session_id: u64,
+        /// Snapshot identifier, unique within the session.
+        pub snapshot_id: u64,
+        /// What triggered it ("breakpoint", "signal", "watchpoint", "manual").
+        pub reason: &'a str,
+        /// Thread the snapshot was taken on.
+        pub thread_id: u64,
+        /// The stack, innermost frame first.
+        pub frames: List<'a, StackFrame<'a>>,
+        /// Local variables, name to rendered value.
+        pub variables: StrMap<'a>,
+    }
+}
+
+// ---------------------------------------------------------------- VCS
+
+payload! {
+    /// `vcs_commit` (0x5000). Actor: `author_id`.
+    pub struct VcsCommit<'a>: VcsCommit {
+        /// Commit SHA.
+        pub commit_hash: &'a str,
+        /// Commit message.
+        pub commit_message: &'a str,
+        /// Changed files.
+        pub changed_files: StrList<'a>,
+        /// Parent commit SHAs.
+        pub parent_commits: StrList<'a>,
+        /// Branch name.
+        pub branch: &'a str,
+        /// Commit timestamp, Unix nanoseconds.
+        pub timestamp: i64,
+    }
+}
+
+crate::__enum_field! {
+    /// What happened to a branch (addition, for `vcs_branch`).
+    pub enum BranchAction {
+        /// The branch was created.
+        Created = 0 => "created",
+        /// The branch moved to a new head.
+        Updated = 1 => "updated",
+        /// The branch was deleted.
+        Deleted = 2 => "deleted",
+    }
+}
+
+payload! {
+    /// `vcs_branch` (0x5001). The spec names it only; these are the fields a VCS user expects
+    /// (all additions, documented in `docs/FORMAT.md`). Actor: who moved the branch.
+    pub struct VcsBranch<'a>: VcsBranch {
+        /// Branch name.
+        pub branch: &'a str,
+        /// What happened.
+        pub action: BranchAction,
+        /// Commit the branch points to after the change (empty when deleted).
+        pub head_commit: &'a str,
+        /// Branch it was forked from or tracks, if any.
+        pub base_branch: Option<&'a str>,
+        /// Commits ahead of the base.
+        pub ahead: u32,
+        /// Commits behind the base.
+        pub behind: u32,
+    }
+}
+
+// ---------------------------------------------------------------- any event
+
+macro_rules! event_enum {
+    ($($ty:ident $(<$lt:lifetime>)?),* $(,)?) => {
+        /// Any event's payload, decoded.
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub enum Event<'a> {
+            $(
+                #[doc = concat!("A `", stringify!($ty), "` payload.")]
+                $ty($ty $(<$lt>)?),
+            )*
+        }
+
+        impl<'a> Event<'a> {
+            /// Decodes the payload of a record of type `event_type`.
+            pub fn decode(event_type: EventType, bytes: &'a [u8]) -> Result<Self, DecodeError> {
+                Ok(match event_type {
+                    $(EventType::$ty => Self::$ty(<$ty as Payload<'a>>::decode(bytes)?),)*
+                })
+            }
+
+            /// The event type.
+            pub fn event_type(&self) -> EventType {
+                match self { $(Self::$ty(_) => EventType::$ty,)* }
+            }
+
+            /// Exact encoded size of the payload.
+            pub fn encoded_len(&self) -> usize {
+                match self { $(Self::$ty(p) => Payload::encoded_len(p),)* }
+            }
+
+            /// Encodes the payload at the start of `out`.
+            pub fn encode_into(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+                match self { $(Self::$ty(p) => p.encode_into(out),)* }
+            }
+        }
+
+        $(
+            impl<'a> From<$ty $(<$lt>)?> for Event<'a> {
+                fn from(p: $ty $(<$lt>)?) -> Self { Self::$ty(p) }
+            }
+        )*
+    };
+}
+
+event_enum!(
+    AgentSessionStarted<'a>,
+    AgentSessionEnded,
+    AgentOperation<'a>,
+    ReviewNote<'a>,
+    ReviewSummary<'a>,
+    PerfSample<'a>,
+    PerfRegression<'a>,
+    DebugSession<'a>,
+    DebugSnapshot<'a>,
+    VcsCommit<'a>,
+    VcsBranch<'a>,
+);
+
+impl Event<'_> {
+    /// Calls `f` with every session id the event belongs to: the `session_id` field of the
+    /// agent and debug events, and the `correlation_hints.session_ids` of a perf sample.
+    pub fn for_each_session(&self, mut f: impl FnMut(u64)) {
+        match self {
+            Self::AgentSessionStarted(p) => f(p.session_id),
+            Self::AgentSessionEnded(p) => f(p.session_id),
+            Self::AgentOperation(p) => f(p.session_id),
+            Self::DebugSession(p) => f(p.session_id),
+            Self::DebugSnapshot(p) => f(p.session_id),
+            Self::PerfSample(p) => p.correlation_hints.session_ids.iter().for_each(f),
+            _ => {}
+        }
+    }
+
+    /// The event's own `session_id` field, for the types that have one (JSON puts it at the
+    /// top level, as the spec's examples do).
+    pub fn session_id(&self) -> Option<u64> {
+        match self {
+            Self::AgentSessionStarted(p) => Some(p.session_id),
+            Self::AgentSessionEnded(p) => Some(p.session_id),
+            Self::AgentOperation(p) => Some(p.session_id),
+            Self::DebugSession(p) => Some(p.session_id),
+            Self::DebugSnapshot(p) => Some(p.session_id),
+            _ => None,
+        }
+    }
+}

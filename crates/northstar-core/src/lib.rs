@@ -1,0 +1,29 @@
+//! # northstar-core
+//!
+//! The `no_std`, heap-free core of Northstar telemetry. A hot path records an event by
+//! writing one fixed-layout record (`[EventHeader(24)][Payload(N)][Trailer(8)]`) into its
+//! thread's own single-producer/single-consumer byte ring: no allocation, no lock, no system
+//! call, no blocking. A full ring drops the event and counts it.
+//!
+//! Where to look:
+//! - [`record`]: the record framing, viewed in place from untrusted bytes.
+//! - [`event_type`], [`events`], [`codec`]: the eleven event types and their payload codecs.
+//! - [`ring`]: the SPSC byte ring (the hot path); [`registry`]: rings claimed by threads.
+//! - [`limits`]: payload limit, token-bucket rate limiting, sampling, refusal counters.
+//! - [`clock`]: the clock trait (TSC with `std`, firmware-supplied without).
+//! - the macros ([`event!`], [`perf_sample!`], [`operation!`]): the instrumentation API.
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod codec;
+pub mod event_type;
+pub mod events;
+pub mod limits;
+pub mod record;
+mod sync;
+
+pub use codec::{DecodeError, EncodeError, List, StrList, StrMap};
+pub use event_type::{EventType, Visibility};
+pub use events::{Event, Payload};
+pub use record::{decode_record, EventHeader, RecordError, RecordView, Trailer};

@@ -1,0 +1,329 @@
+//! The record framing: `[EventHeader(24)][Payload(N)][Trailer(8)]`.
+//!
+//! Every record, in a ring and in a segment file, has this shape. All integers are
+//! little-endian on every target; the layouts are `#[repr(C)]` with byte-order-aware field
+//! types of alignment 1, so a record can be viewed in place from any offset of untrusted bytes
+//! (zerocopy's `ref_from_prefix`) without copying and without alignment faults.
+//! `docs/FORMAT.md` documents every bit.
+
+use zerocopy::byteorder::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use crate::event_type::{EventType, Visibility};
+
+/// Size of [`EventHeader`] in bytes.
+pub const HEADER_LEN: usize = 24;
+/// Size of [`Trailer`] in bytes.
+pub const TRAILER_LEN: usize = 8;
+/// Header plus trailer: the size of a record with an empty payload, the smallest record.
+pub const FRAMING_LEN: usize = HEADER_LEN + TRAILER_LEN;
+/// The trailer's magic number, ASCII `EVNT`.
+pub const TRAILER_MAGIC: [u8; 4] = *b"EVNT";
+/// The largest payload the header's 22-bit length field can describe (4 MiB - 1).
+pub const MAX_PAYLOAD_LEN: usize = (1 << PAYLOAD_LEN_BITS) - 1;
+
+const PAYLOAD_LEN_BITS: u32 = 22;
+const TYPE_SHIFT: u32 = 22;
+const VISIBILITY_SHIFT: u32 = 30;
+
+/// The 24-byte record header.
+///
+/// | offset | size | field | meaning |
+/// |---|---|---|---|
+/// | 0 | 8 | `timestamp` | Unix nanoseconds on disk; raw clock ticks inside a ring |
+/// | 8 | 8 | `actor_id` | the agent, author or generator that produced the event (0: none) |
+/// | 16 | 4 | `event_seq` | on disk: the record's index in its segment (the event id's low half); in a ring: the producer's sequence number |
+/// | 20 | 4 | `packed` | bits 0-21 payload length, 22-29 event type (compact code), 30-31 visibility |
+///
+/// The spec's 16-bit type codes all have the shape `0xC00S` (category `C`, subtype `S`), so the
+/// header stores them as one byte `0xCS`; [`EventType::from_compact`] maps back.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct EventHeader {
+    /// Unix nanoseconds (stored) or raw clock ticks (in a ring).
+    pub timestamp: U64,
+    /// The actor that produced the event; 0 when the event has none.
+    pub actor_id: U64,
+    /// Index of the record within its segment (stored) or producer sequence (ring).
+    pub event_seq: U32,
+    /// Payload length, compact event type and visibility; see the type-level table.
+    pub packed: U32,
+}
+
+/// The 8-byte record trailer: it lets a reader detect a record cut at its end, and walk
+/// records backwards.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct Trailer {
+    /// Always [`TRAILER_MAGIC`].
+    pub magic: [u8; 4],
+    /// Length of the whole record, header and trailer included.
+    pub total_len: U32,
+}
+
+static_assertions::assert_eq_size!(EventHeader, [u8; HEADER_LEN]);
+static_assertions::assert_eq_size!(Trailer, [u8; TRAILER_LEN]);
+static_assertions::assert_eq_align!(EventHeader, u8);
+static_assertions::assert_eq_align!(Trailer, u8);
+static_assertions::const_assert!(MAX_PAYLOAD_LEN >= crate::limits::DEFAULT_PAYLOAD_LIMIT);
+
+/// Why a byte slice is not a well-formed record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// Fewer bytes than a header, or than the length the header announces.
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// The event-type byte names no known event type.
+    UnknownEventType(u8),
+    /// The visibility bits hold the reserved value 3.
+    BadVisibility(u8),
+    /// The trailer's magic is not `EVNT`.
+    BadMagic([u8; 4]),
+    /// The trailer's total length disagrees with the header's payload length.
+    LengthMismatch {
+        /// Length implied by the header.
+        header: usize,
+        /// Length stated by the trailer.
+        trailer: usize,
+    },
+}
+
+impl core::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Truncated { needed, available } => {
+                write!(
+                    f,
+                    "record truncated: needs {needed} bytes, {available} available"
+                )
+            }
+            Self::UnknownEventType(code) => write!(f, "unknown event type byte {code:#04x}"),
+            Self::BadVisibility(v) => write!(f, "reserved visibility value {v}"),
+            Self::BadMagic(m) => write!(f, "bad trailer magic {m:02x?}, expected \"EVNT\""),
+            Self::LengthMismatch { header, trailer } => write!(
+                f,
+                "trailer length {trailer} disagrees with header-implied length {header}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for RecordError {}
+
+impl EventHeader {
+    /// Builds a header. `payload_len` must be at most [`MAX_PAYLOAD_LEN`]; callers check the
+    /// payload limit first, and larger values are masked (never silently accepted: see
+    /// [`crate::limits::PayloadLimit`]).
+    #[inline(always)]
+    pub fn new(
+        event_type: EventType,
+        visibility: Visibility,
+        timestamp: u64,
+        actor_id: u64,
+        event_seq: u32,
+        payload_len: usize,
+    ) -> Self {
+        debug_assert!(payload_len <= MAX_PAYLOAD_LEN);
+        let packed = (payload_len as u32 & MAX_PAYLOAD_LEN as u32)
+            | (u32::from(event_type.compact()) << TYPE_SHIFT)
+            | ((visibility as u32) << VISIBILITY_SHIFT);
+        Self {
+            timestamp: U64::new(timestamp),
+            actor_id: U64::new(actor_id),
+            event_seq: U32::new(event_seq),
+            packed: U32::new(packed),
+        }
+    }
+
+    /// Payload length in bytes.
+    #[inline]
+    pub fn payload_len(&self) -> usize {
+        (self.packed.get() & MAX_PAYLOAD_LEN as u32) as usize
+    }
+
+    /// Total record length: header, payload and trailer.
+    #[inline]
+    pub fn record_len(&self) -> usize {
+        FRAMING_LEN + self.payload_len()
+    }
+
+    /// The raw compact event-type byte.
+    #[inline]
+    pub fn type_byte(&self) -> u8 {
+        (self.packed.get() >> TYPE_SHIFT) as u8
+    }
+
+    /// The event type, if the byte names one.
+    pub fn event_type(&self) -> Result<EventType, RecordError> {
+        EventType::from_compact(self.type_byte())
+            .ok_or(RecordError::UnknownEventType(self.type_byte()))
+    }
+
+    /// The visibility, if the bits hold a defined value.
+    pub fn visibility(&self) -> Result<Visibility, RecordError> {
+        let bits = (self.packed.get() >> VISIBILITY_SHIFT) as u8;
+        Visibility::from_bits(bits).ok_or(RecordError::BadVisibility(bits))
+    }
+
+    /// Replaces the timestamp (the flusher converts ring ticks to Unix nanoseconds).
+    #[inline]
+    pub fn set_timestamp(&mut self, timestamp: u64) {
+        self.timestamp = U64::new(timestamp);
+    }
+
+    /// Replaces the sequence field (the flusher stores the index within the segment).
+    #[inline]
+    pub fn set_event_seq(&mut self, seq: u32) {
+        self.event_seq = U32::new(seq);
+    }
+}
+
+impl Trailer {
+    /// The trailer of a record of `total_len` bytes.
+    #[inline(always)]
+    pub fn new(total_len: usize) -> Self {
+        Self {
+            magic: TRAILER_MAGIC,
+            total_len: U32::new(total_len as u32),
+        }
+    }
+}
+
+/// A well-formed record viewed in place: header and payload borrow the input bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    /// The header, borrowed.
+    pub header: &'a EventHeader,
+    /// The payload bytes, borrowed.
+    pub payload: &'a [u8],
+    /// The whole record (header, payload, trailer), borrowed.
+    pub bytes: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    /// The event type (validated by [`decode_record`]).
+    pub fn event_type(&self) -> EventType {
+        // decode_record checked the byte; a header is immutable behind `&`.
+        EventType::from_compact(self.header.type_byte()).unwrap_or(EventType::AgentSessionEnded)
+    }
+
+    /// The visibility (validated by [`decode_record`]).
+    pub fn visibility(&self) -> Visibility {
+        self.header.visibility().unwrap_or(Visibility::Private)
+    }
+
+    /// Timestamp in the header.
+    pub fn timestamp(&self) -> u64 {
+        self.header.timestamp.get()
+    }
+
+    /// Actor id in the header.
+    pub fn actor_id(&self) -> u64 {
+        self.header.actor_id.get()
+    }
+
+    /// Decodes the payload into its typed, borrowed view.
+    pub fn event(&self) -> Result<crate::events::Event<'a>, crate::codec::DecodeError> {
+        crate::events::Event::decode(self.event_type(), self.payload)
+    }
+}
+
+/// Reads one record from the front of `bytes`: checks the header, the event type, the
+/// visibility, the trailer's magic and its length. Returns the view and the number of bytes it
+/// spans. Never panics, whatever the input.
+pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, RecordError> {
+    let (header, _) = EventHeader::ref_from_prefix(bytes).map_err(|_| RecordError::Truncated {
+        needed: HEADER_LEN,
+        available: bytes.len(),
+    })?;
+    header.event_type()?;
+    header.visibility()?;
+    let total = header.record_len();
+    if bytes.len() < total {
+        return Err(RecordError::Truncated {
+            needed: total,
+            available: bytes.len(),
+        });
+    }
+    let record = &bytes[..total];
+    let (trailer, _) = Trailer::ref_from_prefix(&record[total - TRAILER_LEN..]).map_err(|_| {
+        RecordError::Truncated {
+            needed: total,
+            available: bytes.len(),
+        }
+    })?;
+    if trailer.magic != TRAILER_MAGIC {
+        return Err(RecordError::BadMagic(trailer.magic));
+    }
+    let stated = trailer.total_len.get() as usize;
+    if stated != total {
+        return Err(RecordError::LengthMismatch {
+            header: total,
+            trailer: stated,
+        });
+    }
+    Ok(RecordView {
+        header,
+        payload: &record[HEADER_LEN..total - TRAILER_LEN],
+        bytes: record,
+    })
+}
+
+/// Iterates over consecutive records in `bytes`, stopping at the first malformed one, which it
+/// yields as an error together with its offset.
+pub fn records(bytes: &[u8]) -> Records<'_> {
+    Records {
+        bytes,
+        offset: 0,
+        failed: false,
+    }
+}
+
+/// Iterator returned by [`records`].
+#[derive(Clone, Debug)]
+pub struct Records<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    failed: bool,
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<RecordView<'a>, (usize, RecordError)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.offset >= self.bytes.len() {
+            return None;
+        }
+        match decode_record(&self.bytes[self.offset..]) {
+            Ok(view) => {
+                self.offset += view.bytes.len();
+                Some(Ok(view))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err((self.offset, e)))
+            }
+        }
+    }
+}
+
+/// Writes a complete record (header, payload produced by `encode_payload`, trailer) into `out`,
+/// which must be exactly `FRAMING_LEN + payload_len` bytes long. Used by the ring's producer and
+/// by tools that build records off the hot path.
+#[inline(always)]
+pub fn write_record(out: &mut [u8], header: &EventHeader, encode_payload: impl FnOnce(&mut [u8])) {
+    let total = out.len();
+    let (head, rest) = out.split_at_mut(HEADER_LEN);
+    head.copy_from_slice(header.as_bytes());
+    let (payload, tail) = rest.split_at_mut(total - FRAMING_LEN);
+    encode_payload(payload);
+    tail.copy_from_slice(Trailer::new(total).as_bytes());
+}

@@ -1,0 +1,31 @@
+//! The one place that names atomics and cells.
+//!
+//! Everything else in the crate imports from here, so that `--cfg loom` swaps in loom's
+//! model-checked types and the `portable-atomic` feature swaps in types that work on targets
+//! without compare-and-swap (thumbv6m).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+pub(crate) use portable_atomic::{AtomicU8, AtomicUsize, Ordering};
+
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+pub(crate) use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+#[cfg(not(loom))]
+pub(crate) use core::cell::UnsafeCell;
+/// A byte cell of a ring's storage: loom's tracked cell under `--cfg loom`, so loom sees every
+/// byte the producer writes and the consumer reads, and `core`'s cell otherwise.
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// Adds one to a counter that only one thread ever writes: a load and a store, no
+/// read-modify-write, so it works on targets without atomic RMW and costs a plain increment.
+#[inline(always)]
+pub(crate) fn bump_single_writer(counter: &AtomicUsize) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+}

@@ -1,0 +1,1 @@
+//! northstar-store (under construction).

@@ -1,0 +1,1 @@
+//! Loom models of the core's concurrent pieces; run with RUSTFLAGS="--cfg loom".
