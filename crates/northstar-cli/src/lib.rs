@@ -1,1 +1,66 @@
-//! northstar-cli (under construction).
+//! # northstar-cli
+//!
+//! The `northstar` command-line tool: record, query, tail, verify, compact and plot stored
+//! telemetry, ingest criterion results, detect regressions, and run `northstar demo`.
+//! The binary is a thin `main`; everything lives here so integration tests and the fuzz
+//! target can call it.
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod alloc_count;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod json;
+pub mod timespec;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use std::ffi::OsString;
+
+pub use error::{CliError, CliResult, EXIT_FINDING, EXIT_OK, EXIT_USAGE};
+
+/// Runs the tool with these arguments (the first is the program name) and returns the exit
+/// status: 0 success, 1 a finding, 2 bad usage or bad input.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    match commands::dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("northstar: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Prints clap's outcome: help and version to stdout with status 0; a usage error as one
+/// line naming the problem, with status 2.
+fn usage_error(e: &clap::Error) -> i32 {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            print!("{}", e.render());
+            EXIT_OK
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprint!("{}", e.render());
+            EXIT_USAGE
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("northstar: {first} (see northstar --help)");
+            EXIT_USAGE
+        }
+    }
+}

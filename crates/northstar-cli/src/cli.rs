@@ -1,0 +1,215 @@
+//! The command line: every subcommand and flag, parsed by clap.
+//!
+//! clap's own usage errors are turned into one-line messages and exit status 2 by
+//! [`crate::run`]; `--help` and `--version` exit 0.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Default data directory, shared by every subcommand.
+pub const DEFAULT_DIR: &str = "./northstar-data";
+
+/// northstar: record, store, query and check telemetry events.
+#[derive(Debug, Parser)]
+#[command(name = "northstar", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of the listing commands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned table for people.
+    #[default]
+    Table,
+    /// One JSON object per line, in the spec's event shape.
+    Json,
+}
+
+/// Regression detection mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// The spec's fixed thresholds against the previous baseline.
+    Spec,
+    /// Flag only changes that stand out of the measured noise (the default).
+    #[default]
+    NoiseAware,
+}
+
+/// A severity band, for `--fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum FailOn {
+    /// Any regression.
+    Minor,
+    /// Regressions of 20% or more.
+    Moderate,
+    /// Regressions over 50%.
+    Severe,
+}
+
+/// The data directory.
+#[derive(Debug, Args)]
+pub struct DirArg {
+    /// Data directory of the store.
+    #[arg(long, default_value = DEFAULT_DIR, value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// Event filters shared by `query` and `tail`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Filters {
+    /// Only events of this type (repeatable), e.g. `--type perf_sample`.
+    #[arg(long = "type", value_name = "T")]
+    pub types: Vec<String>,
+    /// Only events at or after this time: RFC 3339, Unix ns, or an age like 15m, 7d.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only events before this time (same forms as --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Only events of this actor (agent_id / actor_id).
+    #[arg(long, value_name = "ID")]
+    pub actor: Option<u64>,
+    /// Only events of this session.
+    #[arg(long, value_name = "ID")]
+    pub session: Option<u64>,
+    /// Show only what this actor may see (default: everything, as an operator).
+    #[arg(long, value_name = "ID")]
+    pub viewer: Option<u64>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an instrumented key-value store workload and report what was recorded.
+    Demo {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        /// Worker threads.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+        threads: u32,
+        /// How long the workload runs, in seconds.
+        #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+        duration: f64,
+    },
+    /// List stored events.
+    Query {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        filters: Filters,
+        /// At most this many events (the earliest ones).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Record events given as JSON lines (the shape `query --format json` prints).
+    Record {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        /// File of JSON lines, or `-` for standard input.
+        #[arg(default_value = "-", value_name = "FILE|-")]
+        file: String,
+    },
+    /// Follow new events as they are flushed.
+    Tail {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        filters: Filters,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+        /// Poll interval in milliseconds.
+        #[arg(long, default_value_t = 200, value_name = "MS")]
+        interval_ms: u64,
+        /// Stop after this many seconds (default: follow until interrupted).
+        #[arg(long, value_name = "SECS")]
+        duration: Option<f64>,
+    },
+    /// Segments, bytes, time span, events per type, events dropped and when.
+    Stats {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Check every block; list every damaged region. Exit 1 if any.
+    Verify {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Delete sealed segments older than the retention period.
+    Compact {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        /// Retention period, e.g. 7d, 12h.
+        #[arg(long, default_value = "7d", value_name = "AGE")]
+        retention: String,
+    },
+    /// Record criterion benchmark results as perf samples.
+    IngestCriterion {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        /// Criterion's output directory.
+        #[arg(long, value_name = "DIR", conflicts_with = "messages")]
+        criterion_dir: Option<PathBuf>,
+        /// A file of criterion's `--message-format=json` output.
+        #[arg(long, value_name = "FILE")]
+        messages: Option<PathBuf>,
+        /// Commit the results belong to.
+        #[arg(long, value_name = "SHA")]
+        commit: Option<String>,
+    },
+    /// Detect performance regressions in the stored perf samples.
+    Regressions {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        /// Only this metric.
+        #[arg(long, value_name = "M")]
+        metric: Option<String>,
+        /// Threshold in percent (default: the spec's per-metric thresholds).
+        #[arg(long, value_name = "PERCENT")]
+        threshold: Option<f64>,
+        /// Detection mode.
+        #[arg(long, value_enum, default_value_t)]
+        mode: Mode,
+        /// Exit 1 when a regression of this severity or worse is found.
+        #[arg(long, value_enum, value_name = "SEVERITY")]
+        fail_on: Option<FailOn>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Plot a metric's history as SVG.
+    Plot {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        /// The metric to plot.
+        #[arg(long, value_name = "M")]
+        metric: String,
+        /// Output file.
+        #[arg(long, value_name = "FILE.svg")]
+        out: PathBuf,
+    },
+}
