@@ -12,6 +12,10 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod json;
+pub mod kv;
+pub mod plot;
+pub mod progress;
+pub mod table;
 pub mod timespec;
 
 use clap::error::ErrorKind;

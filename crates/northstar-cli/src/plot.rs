@@ -1,0 +1,349 @@
+//! A metric's history as a hand-written SVG: one line per dimension set, each labelled at its
+//! end (no legend to hunt for), regressions marked with a red triangle and their percentage,
+//! change points with a dashed vertical line, and labelled time and value axes.
+
+use crate::timespec::format_rfc3339;
+use std::fmt::Write;
+
+/// One dimension set's history.
+#[derive(Clone, Debug)]
+pub struct Series {
+    /// Label drawn at the line's end, e.g. `benchmark=kv_get threads=4`.
+    pub label: String,
+    /// `(timestamp Unix ns, value)`, in time order.
+    pub points: Vec<(u64, f64)>,
+}
+
+/// What a marker shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MarkerKind {
+    /// A regression of the point at `timestamp`; the text says how large.
+    Regression,
+    /// A change point: the series' level shifts from this point on.
+    ChangePoint,
+}
+
+/// A marked point of a series.
+#[derive(Clone, Debug)]
+pub struct Marker {
+    /// Index into the series slice.
+    pub series: usize,
+    /// Timestamp of the marked point.
+    pub timestamp: u64,
+    /// Regression or change point.
+    pub kind: MarkerKind,
+    /// Short text drawn beside the marker, e.g. `+23% moderate`.
+    pub text: String,
+}
+
+const W: f64 = 960.0;
+const H: f64 = 540.0;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 250.0;
+const TOP: f64 = 70.0;
+const BOTTOM: f64 = 70.0;
+const PALETTE: [&str; 8] = [
+    "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
+];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Tick values covering `[lo, hi]` at a 1/2/5 x 10^k step, about `n` of them.
+fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    let span = (hi - lo).max(f64::MIN_POSITIVE);
+    let raw = span / n as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let mut t = (lo / step).ceil() * step;
+    let mut out = Vec::new();
+    while t <= hi + step * 1e-9 && out.len() < 50 {
+        out.push(t);
+        t += step;
+    }
+    out
+}
+
+fn fmt_value(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.3}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.3}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if a == a.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Renders the chart. `unit` labels the value axis.
+pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker]) -> String {
+    let pts = series.iter().flat_map(|s| s.points.iter());
+    let (mut t0, mut t1, mut v0, mut v1) = (u64::MAX, 0u64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(t, v) in pts.filter(|p| p.1.is_finite()) {
+        t0 = t0.min(t);
+        t1 = t1.max(t);
+        v0 = v0.min(v);
+        v1 = v1.max(v);
+    }
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let n_reg = markers.iter().filter(|m| m.kind == MarkerKind::Regression).count();
+    let n_cp = markers.len() - n_reg;
+    let _ = writeln!(
+        svg,
+        r#"<text x="{LEFT}" y="28" font-size="18" font-weight="bold">{}</text>"#,
+        esc(metric)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text x="{LEFT}" y="48" fill="#555">{} dimension set{}, {} points; <tspan fill="#d62728">▲ regression</tspan> ({n_reg}), ┆ change point ({n_cp})</text>"##,
+        series.len(),
+        if series.len() == 1 { "" } else { "s" },
+        series.iter().map(|s| s.points.len()).sum::<usize>()
+    );
+    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    if t0 > t1 {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="middle" font-size="16">no samples of this metric</text></svg>"#,
+            W / 2.0,
+            H / 2.0
+        );
+        return svg;
+    }
+    // Value range with 8% headroom; a flat series gets a visible band.
+    let pad = if v1 > v0 { (v1 - v0) * 0.08 } else { v0.abs().max(1.0) * 0.1 };
+    let (v0, v1) = (v0 - pad, v1 + pad);
+    let (t0f, t1f) = (t0 as f64, t1 as f64);
+    let x = |t: u64| -> f64 {
+        if t1 > t0 {
+            LEFT + (t as f64 - t0f) / (t1f - t0f) * pw
+        } else {
+            LEFT + pw / 2.0
+        }
+    };
+    let y = |v: f64| -> f64 { TOP + ph - (v - v0) / (v1 - v0) * ph };
+
+    // Axes and grid.
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>"##
+    );
+    for v in nice_ticks(v0, v1, 6) {
+        let yy = y(v);
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#e5e5e5"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+            LEFT + pw,
+            LEFT - 6.0,
+            yy + 4.0,
+            fmt_value(v)
+        );
+    }
+    let span = t1.saturating_sub(t0);
+    let time_label = |t: u64| -> String {
+        let s = format_rfc3339(t);
+        if span > 86_400_000_000_000 {
+            s[..10].to_string() // date
+        } else if span > 60_000_000_000 {
+            s[11..16].to_string() // HH:MM
+        } else {
+            s[11..19].to_string() // HH:MM:SS
+        }
+    };
+    if t1 > t0 {
+        for i in 0..=5u64 {
+            let t = t0 + span / 5 * i;
+            let xx = x(t);
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{xx:.1}" y1="{:.1}" x2="{xx:.1}" y2="{:.1}" stroke="#333"/><text x="{xx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+                TOP + ph,
+                TOP + ph + 5.0,
+                TOP + ph + 20.0,
+                time_label(t)
+            );
+        }
+    } else {
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            x(t0),
+            TOP + ph + 20.0,
+            time_label(t0)
+        );
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">time (UTC), from {}</text>"#,
+        LEFT + pw / 2.0,
+        H - 22.0,
+        &format_rfc3339(t0)[..19]
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle">{} ({})</text>"#,
+        TOP + ph / 2.0,
+        esc(metric),
+        esc(if unit.is_empty() { "value" } else { unit })
+    );
+
+    // Change points under the lines.
+    for m in markers.iter().filter(|m| m.kind == MarkerKind::ChangePoint) {
+        let color = PALETTE[m.series % PALETTE.len()];
+        let xx = x(m.timestamp);
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{xx:.1}" y1="{TOP}" x2="{xx:.1}" y2="{:.1}" stroke="{color}" stroke-dasharray="5 4" stroke-width="1.5"/><text x="{:.1}" y="{:.1}" fill="{color}" font-size="11">{}</text>"#,
+            TOP + ph,
+            xx + 3.0,
+            TOP + 12.0,
+            esc(&m.text)
+        );
+    }
+
+    // Lines, points, and each line's label at its right end.
+    let mut labels: Vec<(f64, usize)> = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let finite: Vec<_> = s.points.iter().filter(|p| p.1.is_finite()).collect();
+        let path: Vec<String> = finite
+            .iter()
+            .map(|&&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
+            .collect();
+        if path.len() > 1 {
+            let _ = writeln!(
+                svg,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"/>"#,
+                path.join(" ")
+            );
+        }
+        for &&(t, v) in &finite {
+            let _ = writeln!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{color}"><title>{} {} = {}</title></circle>"#,
+                x(t),
+                y(v),
+                esc(&s.label),
+                format_rfc3339(t),
+                v
+            );
+        }
+        if let Some(&&(_, v)) = finite.last() {
+            labels.push((y(v), i));
+        }
+    }
+    // Spread the end labels so they never overlap (at least 15 px apart).
+    labels.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut prev = f64::NEG_INFINITY;
+    for (ly, i) in &mut labels {
+        *ly = ly.max(prev + 15.0);
+        prev = *ly;
+        let s = &series[*i];
+        let color = PALETTE[*i % PALETTE.len()];
+        let last = s.points.iter().rev().find(|p| p.1.is_finite());
+        if let Some(&(t, v)) = last {
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="0.8"/><text x="{:.1}" y="{:.1}" fill="{color}">{} ({})</text>"#,
+                x(t) + 4.0,
+                y(v),
+                LEFT + pw + 8.0,
+                *ly - 4.0,
+                LEFT + pw + 10.0,
+                *ly,
+                esc(&s.label),
+                fmt_value(v)
+            );
+        }
+    }
+
+    // Regressions on top.
+    for m in markers.iter().filter(|m| m.kind == MarkerKind::Regression) {
+        let Some(s) = series.get(m.series) else { continue };
+        let Some(&(t, v)) = s.points.iter().find(|p| p.0 == m.timestamp) else {
+            continue;
+        };
+        let (xx, yy) = (x(t), y(v));
+        let _ = writeln!(
+            svg,
+            r##"<path d="M{xx:.1},{:.1} l-7,12 h14 z" fill="#d62728" stroke="white"/><text x="{xx:.1}" y="{:.1}" fill="#d62728" font-weight="bold" text-anchor="middle">{}</text>"##,
+            yy - 20.0,
+            yy - 24.0,
+            esc(&m.text)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_holds_every_series_label_and_marker() {
+        let series = vec![
+            Series {
+                label: "benchmark=kv_get".into(),
+                points: vec![(1_000_000_000, 100.0), (2_000_000_000, 102.0), (3_000_000_000, 140.0)],
+            },
+            Series {
+                label: "benchmark=kv_put <&>".into(),
+                points: vec![(1_500_000_000, 300.0)],
+            },
+        ];
+        let markers = vec![
+            Marker {
+                series: 0,
+                timestamp: 3_000_000_000,
+                kind: MarkerKind::Regression,
+                text: "+37% moderate".into(),
+            },
+            Marker {
+                series: 0,
+                timestamp: 3_000_000_000,
+                kind: MarkerKind::ChangePoint,
+                text: "change".into(),
+            },
+        ];
+        let svg = render_svg("benchmark_p99_latency_ns", "ns", &series, &markers);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
+        assert!(svg.contains("benchmark=kv_get (140)"));
+        assert!(svg.contains("benchmark=kv_put &lt;&amp;&gt; (300)"), "labels are escaped");
+        assert!(svg.contains("+37% moderate"));
+        assert!(svg.contains("stroke-dasharray"));
+        assert_eq!(svg.matches("<circle").count(), 4);
+        assert!(svg.contains("(ns)"));
+    }
+
+    #[test]
+    fn empty_and_single_point_charts_render() {
+        assert!(render_svg("m", "", &[], &[]).contains("no samples"));
+        let one = [Series { label: "x".into(), points: vec![(5, 1.0)] }];
+        let svg = render_svg("m", "", &one, &[]);
+        assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
+
+    #[test]
+    fn ticks_are_round_numbers_in_range() {
+        let t = nice_ticks(0.0, 97.0, 5);
+        assert_eq!(t, vec![0.0, 20.0, 40.0, 60.0, 80.0]);
+    }
+}
