@@ -1,1 +1,24 @@
-//! northstar-cartridge (under construction).
+//! # northstar-cartridge
+//!
+//! The observability cartridge on top of the store: metrics recorded through the hot path
+//! under the spec's three limits (payload size, sampling, per-metric rate), regression
+//! detection in two modes (the spec's fixed percentages, and the noise-aware default that
+//! only flags changes standing out of the measured noise), the benchmark runner's
+//! `on_benchmark_complete` hook, and criterion ingestion.
+//!
+//! The algorithms ([`kind`], [`stats`], [`changepoint`], [`detect`], [`criterion`]) know
+//! nothing of the store and are tested on their own; [`cartridge`] connects them to a
+//! [`MetricStore`](cartridge::MetricStore).
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod changepoint;
+pub mod detect;
+pub mod kind;
+pub mod stats;
+
+pub use changepoint::{ChangePoint, ChangePointConfig};
+pub use detect::{CiMethod, DetectConfig, Finding, Mode, Point, Verdict};
+pub use kind::MetricKind;
+pub mod criterion;
+pub mod limiter;

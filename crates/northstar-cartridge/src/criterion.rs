@@ -1,0 +1,472 @@
+//! Criterion output, parsed without the store: the JSON lines of
+//! `cargo criterion --message-format=json`, and criterion's own
+//! `target/criterion/<id>/new/{benchmark,estimates,sample}.json`.
+//!
+//! Both are read strictly: a field this code does not know, or a value of a shape it does not
+//! expect, is reported as [`CriterionError::UnknownLayout`] naming the file, so a newer
+//! criterion's layout is detected rather than misread.
+
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Why criterion output could not be read. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CriterionError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file (or line) is not JSON.
+    #[error("{path}{}: not valid JSON: {source}", line_suffix(*.line))]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, for message streams.
+        line: Option<usize>,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file of the benchmark's directory is missing.
+    #[error("{path} is missing (a criterion benchmark directory has benchmark.json, estimates.json and sample.json)")]
+    Missing {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// Valid JSON, but not in a layout this build understands (probably a newer criterion).
+    #[error("{path}{}: unknown criterion layout: {detail}", line_suffix(*.line))]
+    UnknownLayout {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, for message streams.
+        line: Option<usize>,
+        /// What differs.
+        detail: String,
+    },
+    /// Known layout, impossible values (zero iterations, mismatched lengths, negative times).
+    #[error("{path}{}: invalid criterion data: {detail}", line_suffix(*.line))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, for message streams.
+        line: Option<usize>,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Nothing to ingest.
+    #[error("{path}: no criterion benchmarks found ({hint})")]
+    NoBenchmarks {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was looked for.
+        hint: String,
+    },
+}
+
+fn line_suffix(line: Option<usize>) -> String {
+    line.map(|l| format!(" line {l}")).unwrap_or_default()
+}
+
+/// Work declared per iteration (`Throughput` in criterion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Throughput {
+    /// Bytes per iteration.
+    Bytes(u64),
+    /// Bytes per iteration, reported in decimal units.
+    BytesDecimal(u64),
+    /// Elements per iteration.
+    Elements(u64),
+    /// Bits per iteration (criterion 0.6+).
+    Bits(u64),
+    /// Elements and bytes per iteration (criterion 0.6+).
+    ElementsAndBytes {
+        /// Elements per iteration.
+        elements: u64,
+        /// Bytes per iteration.
+        bytes: u64,
+    },
+}
+
+impl Throughput {
+    /// The primary quantity per iteration and its rate unit.
+    pub fn per_iteration(self) -> (u64, &'static str) {
+        match self {
+            Self::Bytes(n) | Self::BytesDecimal(n) => (n, "bytes/sec"),
+            Self::Elements(n) | Self::ElementsAndBytes { elements: n, .. } => (n, "elements/sec"),
+            Self::Bits(n) => (n, "bits/sec"),
+        }
+    }
+}
+
+/// A point estimate with its confidence interval, in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Estimate {
+    /// Point estimate.
+    pub estimate: f64,
+    /// Lower bound of the interval.
+    pub lower: f64,
+    /// Upper bound of the interval.
+    pub upper: f64,
+}
+
+/// One benchmark's result, whichever format it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Benchmark {
+    /// Full id, e.g. `btree/point_get/100`.
+    pub id: String,
+    /// Group, e.g. `btree` (for a lone `bench_function`, the id itself).
+    pub group: String,
+    /// Function id within the group, if any.
+    pub function: Option<String>,
+    /// Parameter, if any.
+    pub parameter: Option<String>,
+    /// Work per iteration, if declared.
+    pub throughput: Option<Throughput>,
+    /// Per-iteration time of each sample, nanoseconds (sample time / iterations).
+    pub per_iter_ns: Vec<f64>,
+    /// Criterion's estimate of the mean time per iteration, if given.
+    pub mean_ns: Option<Estimate>,
+    /// Where it was read from.
+    pub source: PathBuf,
+}
+
+/// Result of parsing a `--message-format=json` stream.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Messages {
+    /// Completed benchmarks, in stream order.
+    pub benchmarks: Vec<Benchmark>,
+    /// Messages with a `reason` this build does not know (a newer cargo-criterion), counted by
+    /// reason, skipped.
+    pub unknown_reasons: Vec<(String, usize)>,
+}
+
+struct Ctx<'p> {
+    path: &'p Path,
+    line: Option<usize>,
+}
+
+impl Ctx<'_> {
+    fn layout(&self, detail: impl Into<String>) -> CriterionError {
+        CriterionError::UnknownLayout { path: self.path.to_path_buf(), line: self.line, detail: detail.into() }
+    }
+    fn invalid(&self, detail: impl Into<String>) -> CriterionError {
+        CriterionError::Invalid { path: self.path.to_path_buf(), line: self.line, detail: detail.into() }
+    }
+    fn object<'v>(&self, v: &'v Value, what: &str) -> Result<&'v Map<String, Value>, CriterionError> {
+        v.as_object().ok_or_else(|| self.layout(format!("{what} is not an object")))
+    }
+    /// Refuses keys outside `known`: a field we do not know may change the meaning of the rest.
+    fn only_keys(&self, m: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), CriterionError> {
+        match m.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(self.layout(format!("{what} has an unknown field `{k}` (newer criterion?)"))),
+            None => Ok(()),
+        }
+    }
+    fn field<'v>(&self, m: &'v Map<String, Value>, key: &str, what: &str) -> Result<&'v Value, CriterionError> {
+        m.get(key).ok_or_else(|| self.layout(format!("{what} has no `{key}` field")))
+    }
+    fn string(&self, m: &Map<String, Value>, key: &str, what: &str) -> Result<String, CriterionError> {
+        self.field(m, key, what)?
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.layout(format!("{what}.{key} is not a string")))
+    }
+    fn opt_string(&self, m: &Map<String, Value>, key: &str, what: &str) -> Result<Option<String>, CriterionError> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(self.layout(format!("{what}.{key} is not a string or null"))),
+        }
+    }
+    fn numbers(&self, m: &Map<String, Value>, key: &str, what: &str) -> Result<Vec<f64>, CriterionError> {
+        let arr = self
+            .field(m, key, what)?
+            .as_array()
+            .ok_or_else(|| self.layout(format!("{what}.{key} is not an array")))?;
+        arr.iter()
+            .map(|v| v.as_f64().ok_or_else(|| self.layout(format!("{what}.{key} holds a non-number"))))
+            .collect()
+    }
+    fn number(&self, m: &Map<String, Value>, key: &str, what: &str) -> Result<f64, CriterionError> {
+        self.field(m, key, what)?
+            .as_f64()
+            .ok_or_else(|| self.layout(format!("{what}.{key} is not a number")))
+    }
+    fn per_iter(&self, iters: &[f64], times: &[f64]) -> Result<Vec<f64>, CriterionError> {
+        if iters.len() != times.len() {
+            return Err(self.invalid(format!("{} iteration counts but {} times", iters.len(), times.len())));
+        }
+        if iters.is_empty() {
+            return Err(self.invalid("no samples"));
+        }
+        iters
+            .iter()
+            .zip(times)
+            .map(|(&n, &t)| {
+                if !(n.is_finite() && n >= 1.0) {
+                    Err(self.invalid(format!("iteration count {n} is not a positive number")))
+                } else if !(t.is_finite() && t >= 0.0) {
+                    Err(self.invalid(format!("sample time {t} is not a non-negative number")))
+                } else {
+                    Ok(t / n)
+                }
+            })
+            .collect()
+    }
+    /// criterion's serde form of `Throughput` (externally tagged enum).
+    fn throughput(&self, v: &Value, what: &str) -> Result<Option<Throughput>, CriterionError> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        let m = self.object(v, what)?;
+        if m.len() != 1 {
+            return Err(self.layout(format!("{what} is not a one-variant enum")));
+        }
+        let (k, val) = m.iter().next().expect("one entry");
+        let n = |v: &Value| v.as_u64().ok_or_else(|| self.layout(format!("{what}.{k} is not an integer")));
+        Ok(Some(match k.as_str() {
+            "Bytes" => Throughput::Bytes(n(val)?),
+            "BytesDecimal" => Throughput::BytesDecimal(n(val)?),
+            "Elements" => Throughput::Elements(n(val)?),
+            "Bits" => Throughput::Bits(n(val)?),
+            "ElementsAndBytes" => {
+                let o = self.object(val, what)?;
+                self.only_keys(o, &["elements", "bytes"], what)?;
+                Throughput::ElementsAndBytes {
+                    elements: n(self.field(o, "elements", what)?)?,
+                    bytes: n(self.field(o, "bytes", what)?)?,
+                }
+            }
+            other => return Err(self.layout(format!("{what} has unknown kind `{other}`"))),
+        }))
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, CriterionError> {
+    let bytes = std::fs::read(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            CriterionError::Missing { path: path.to_path_buf() }
+        } else {
+            CriterionError::Io { path: path.to_path_buf(), source }
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| CriterionError::Json { path: path.to_path_buf(), line: None, source })
+}
+
+/// Reads one benchmark from its `new/` directory (holding benchmark.json, estimates.json,
+/// sample.json).
+pub fn read_benchmark_dir(new_dir: &Path) -> Result<Benchmark, CriterionError> {
+    let bench_path = new_dir.join("benchmark.json");
+    let sample_path = new_dir.join("sample.json");
+    let est_path = new_dir.join("estimates.json");
+    let (bench, sample, est) = (read_json(&bench_path)?, read_json(&sample_path)?, read_json(&est_path)?);
+
+    let c = Ctx { path: &bench_path, line: None };
+    let b = c.object(&bench, "benchmark.json")?;
+    c.only_keys(b, &["group_id", "function_id", "value_str", "throughput", "full_id", "directory_name", "title"], "benchmark.json")?;
+    let group = c.string(b, "group_id", "benchmark.json")?;
+    let id = c.string(b, "full_id", "benchmark.json")?;
+    let function = c.opt_string(b, "function_id", "benchmark.json")?;
+    let parameter = c.opt_string(b, "value_str", "benchmark.json")?;
+    let throughput = c.throughput(b.get("throughput").unwrap_or(&Value::Null), "benchmark.json throughput")?;
+
+    let c = Ctx { path: &sample_path, line: None };
+    let s = c.object(&sample, "sample.json")?;
+    c.only_keys(s, &["sampling_mode", "iters", "times"], "sample.json")?;
+    let mode = c.string(s, "sampling_mode", "sample.json")?;
+    if mode != "Linear" && mode != "Flat" {
+        return Err(c.layout(format!("sampling_mode `{mode}` is not Linear or Flat")));
+    }
+    let per_iter_ns = c.per_iter(&c.numbers(s, "iters", "sample.json")?, &c.numbers(s, "times", "sample.json")?)?;
+
+    let c = Ctx { path: &est_path, line: None };
+    let e = c.object(&est, "estimates.json")?;
+    c.only_keys(e, &["mean", "median", "median_abs_dev", "slope", "std_dev"], "estimates.json")?;
+    let mean = c.object(c.field(e, "mean", "estimates.json")?, "estimates.json mean")?;
+    c.only_keys(mean, &["confidence_interval", "point_estimate", "standard_error"], "estimates.json mean")?;
+    let ci = c.object(c.field(mean, "confidence_interval", "estimates.json mean")?, "mean.confidence_interval")?;
+    let mean_ns = Some(Estimate {
+        estimate: c.number(mean, "point_estimate", "mean")?,
+        lower: c.number(ci, "lower_bound", "mean.confidence_interval")?,
+        upper: c.number(ci, "upper_bound", "mean.confidence_interval")?,
+    });
+
+    Ok(Benchmark { id, group, function, parameter, throughput, per_iter_ns, mean_ns, source: new_dir.to_path_buf() })
+}
+
+/// Reads every benchmark under `root` (normally `target/criterion`): each `new/` directory
+/// holding a `benchmark.json`, in path order. `root` may also be one benchmark's directory.
+pub fn read_criterion_dir(root: &Path) -> Result<Vec<Benchmark>, CriterionError> {
+    let mut found = Vec::new();
+    walk(root, &mut found)?;
+    found.sort();
+    if found.is_empty() {
+        let hint = if root.join("data").is_dir() && root.join("reports").is_dir() {
+            "this looks like cargo-criterion's own store, which is private to it: \
+             ingest the output of `cargo criterion --message-format=json` instead"
+        } else {
+            "looked for <id>/new/benchmark.json"
+        };
+        return Err(CriterionError::NoBenchmarks { path: root.to_path_buf(), hint: hint.into() });
+    }
+    found.iter().map(|d| read_benchmark_dir(d)).collect()
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CriterionError> {
+    let io = |source| CriterionError::Io { path: dir.to_path_buf(), source };
+    let entries = std::fs::read_dir(dir).map_err(io)?;
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        if !entry.file_type().map_err(io)?.is_dir() {
+            continue;
+        }
+        let name = entry.file_name();
+        if name == "new" {
+            if path.join("benchmark.json").is_file() {
+                found.push(path);
+            }
+        } else if name != "base" && name != "change" && name != "report" {
+            walk(&path, found)?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses the JSON lines of `cargo criterion --message-format=json`. `path` names the source
+/// in errors. Blank lines are ignored; any other line must be a JSON message.
+pub fn parse_messages(text: &str, path: &Path) -> Result<Messages, CriterionError> {
+    let mut out = Messages::default();
+    let mut group_of: Vec<(String, String)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let c = Ctx { path, line: Some(i + 1) };
+        let v: Value = serde_json::from_str(line)
+            .map_err(|source| CriterionError::Json { path: path.to_path_buf(), line: Some(i + 1), source })?;
+        let m = c.object(&v, "message")?;
+        let reason = c.string(m, "reason", "message")?;
+        match reason.as_str() {
+            "benchmark-complete" => out.benchmarks.push(benchmark_complete(&c, m)?),
+            "group-complete" => {
+                let group = c.string(m, "group_name", "group-complete")?;
+                let list = c
+                    .field(m, "benchmarks", "group-complete")?
+                    .as_array()
+                    .ok_or_else(|| c.layout("group-complete.benchmarks is not an array"))?;
+                for b in list {
+                    let id = b.as_str().ok_or_else(|| c.layout("group-complete.benchmarks holds a non-string"))?;
+                    group_of.push((id.to_string(), group.clone()));
+                }
+            }
+            other => match out.unknown_reasons.iter_mut().find(|(r, _)| r == other) {
+                Some((_, n)) => *n += 1,
+                None => out.unknown_reasons.push((other.to_string(), 1)),
+            },
+        }
+    }
+    for b in &mut out.benchmarks {
+        if let Some((_, g)) = group_of.iter().find(|(id, _)| *id == b.id) {
+            b.group = g.clone();
+        }
+    }
+    if out.benchmarks.is_empty() {
+        return Err(CriterionError::NoBenchmarks {
+            path: path.to_path_buf(),
+            hint: "no `benchmark-complete` message".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Nanoseconds per unit of the time units cargo-criterion emits.
+fn ns_per(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ps" => 1e-3,
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => return None,
+    })
+}
+
+fn benchmark_complete(c: &Ctx<'_>, m: &Map<String, Value>) -> Result<Benchmark, CriterionError> {
+    const WHAT: &str = "benchmark-complete";
+    let id = c.string(m, "id", WHAT)?;
+    let unit = c.string(m, "unit", WHAT)?;
+    let scale = ns_per(&unit).ok_or_else(|| c.layout(format!("unit `{unit}` is not a time unit")))?;
+    let iters = c.numbers(m, "iteration_count", WHAT)?;
+    let times: Vec<f64> = c.numbers(m, "measured_values", WHAT)?.iter().map(|t| t * scale).collect();
+    let per_iter_ns = c.per_iter(&iters, &times)?;
+    let throughput = match c.field(m, "throughput", WHAT)?.as_array() {
+        None => return Err(c.layout("throughput is not an array")),
+        Some(list) => match list.first() {
+            None => None,
+            Some(t) => {
+                let t = c.object(t, "throughput")?;
+                let n = c.field(t, "per_iteration", "throughput")?.as_u64().ok_or_else(|| c.layout("throughput.per_iteration is not an integer"))?;
+                Some(match c.string(t, "unit", "throughput")?.as_str() {
+                    "bytes" => Throughput::Bytes(n),
+                    "elements" => Throughput::Elements(n),
+                    "bits" => Throughput::Bits(n),
+                    other => return Err(c.layout(format!("throughput unit `{other}` is unknown"))),
+                })
+            }
+        },
+    };
+    let mean_ns = match m.get("mean") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let e = c.object(v, "mean")?;
+            let u = c.string(e, "unit", "mean")?;
+            let s = ns_per(&u).ok_or_else(|| c.layout(format!("mean unit `{u}` is not a time unit")))?;
+            Some(Estimate {
+                estimate: c.number(e, "estimate", "mean")? * s,
+                lower: c.number(e, "lower_bound", "mean")? * s,
+                upper: c.number(e, "upper_bound", "mean")? * s,
+            })
+        }
+    };
+    let group = id.split('/').next().unwrap_or(&id).to_string();
+    Ok(Benchmark { id, group, function: None, parameter: None, throughput, per_iter_ns, mean_ns, source: c.path.to_path_buf() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let e = parse_messages("{\"reason\":\"benchmark-complete\"}\n", Path::new("m.jsonl")).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("m.jsonl line 1") && s.contains("`id`"), "{s}");
+        let e = parse_messages("\nnot json\n", Path::new("m.jsonl")).unwrap_err();
+        assert!(matches!(e, CriterionError::Json { line: Some(2), .. }), "{e}");
+    }
+
+    #[test]
+    fn unknown_reasons_are_counted_not_misread() {
+        let text = "{\"reason\":\"benchmark-complete\",\"id\":\"a\",\"unit\":\"us\",\"iteration_count\":[1,2],\"measured_values\":[1.0,4.0],\"throughput\":[]}\n{\"reason\":\"future-thing\"}\n{\"reason\":\"future-thing\"}\n";
+        let m = parse_messages(text, Path::new("x")).unwrap();
+        assert_eq!(m.unknown_reasons, vec![("future-thing".to_string(), 2)]);
+        assert_eq!(m.benchmarks[0].per_iter_ns, vec![1000.0, 2000.0]);
+        assert_eq!(m.benchmarks[0].group, "a");
+    }
+
+    #[test]
+    fn impossible_values_are_invalid() {
+        let text = "{\"reason\":\"benchmark-complete\",\"id\":\"a\",\"unit\":\"ns\",\"iteration_count\":[0],\"measured_values\":[1.0],\"throughput\":[]}";
+        assert!(matches!(parse_messages(text, Path::new("x")), Err(CriterionError::Invalid { .. })));
+        let text = "{\"reason\":\"benchmark-complete\",\"id\":\"a\",\"unit\":\"ns\",\"iteration_count\":[1,2],\"measured_values\":[1.0],\"throughput\":[]}";
+        assert!(matches!(parse_messages(text, Path::new("x")), Err(CriterionError::Invalid { .. })));
+        let text = "{\"reason\":\"benchmark-complete\",\"id\":\"a\",\"unit\":\"furlongs\",\"iteration_count\":[1],\"measured_values\":[1.0],\"throughput\":[]}";
+        assert!(matches!(parse_messages(text, Path::new("x")), Err(CriterionError::UnknownLayout { .. })));
+    }
+}

@@ -1,0 +1,439 @@
+//! Regression detection over one series (one metric, one set of dimensions), independent of the
+//! store: the spec's fixed-percentage rules, and the noise-aware default.
+
+use crate::changepoint::{change_points, ChangePoint, ChangePointConfig};
+use crate::kind::MetricKind;
+use crate::stats::{bootstrap_relative_ci, mean, welch_relative_ci, Interval};
+
+/// One sample of a series, in time order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// Unix nanoseconds.
+    pub timestamp: u64,
+    /// The value.
+    pub value: f64,
+    /// The commit (or commit range, `a..b`) the sample was measured at, if known.
+    pub commit: Option<String>,
+}
+
+/// Which detector to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The spec's heuristics: the latest run against a baseline, with fixed percentages.
+    Spec,
+    /// The default: change points over the history, then a confidence interval of the change
+    /// that must lie wholly beyond the threshold.
+    #[default]
+    NoiseAware,
+}
+
+impl Mode {
+    /// Stable name ("spec", "noise").
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Spec => "spec",
+            Self::NoiseAware => "noise",
+        }
+    }
+
+    /// Parses [`Mode::name`].
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "spec" => Some(Self::Spec),
+            "noise" | "noise-aware" => Some(Self::NoiseAware),
+            _ => None,
+        }
+    }
+}
+
+/// How the noise-aware mode computes the interval of the change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CiMethod {
+    /// Welch's t interval (analytic, fast).
+    Welch,
+    /// Percentile bootstrap with this many resamples (criterion's way; seeded).
+    Bootstrap(usize),
+}
+
+/// Settings of both detectors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DetectConfig {
+    /// Which detector.
+    pub mode: Mode,
+    /// Minimum regression to report, in percent. The kind's spec threshold (5/10/15/50) is
+    /// always the floor: the effective threshold is the larger of the two.
+    pub threshold_percent: f64,
+    /// Spec mode: how many runs before the latest form the baseline.
+    pub baseline_runs: usize,
+    /// Noise mode: confidence level of the interval (criterion uses 0.95).
+    pub confidence: f64,
+    /// Noise mode: each side of the change needs at least this many samples.
+    pub min_samples: usize,
+    /// Noise mode: interval method.
+    pub ci: CiMethod,
+    /// Noise mode: change-point search.
+    pub change_points: ChangePointConfig,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::NoiseAware,
+            threshold_percent: 0.0,
+            baseline_runs: 5,
+            confidence: 0.95,
+            min_samples: 5,
+            ci: CiMethod::Welch,
+            change_points: ChangePointConfig::default(),
+        }
+    }
+}
+
+/// A regression found in one series (store-independent part of an alert).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// Baseline value (mean of the baseline samples).
+    pub baseline: f64,
+    /// Current value (mean of the current samples).
+    pub current: f64,
+    /// How much worse, in percent (positive).
+    pub regression_percent: f64,
+    /// Noise mode: the interval of the regression percent (lower, upper).
+    pub ci_percent: Option<(f64, f64)>,
+    /// Index of the first sample of the regressed regime.
+    pub index: usize,
+    /// Last commit before the shift, if known.
+    pub commit_before: Option<String>,
+    /// First commit after the shift, if known.
+    pub commit_after: Option<String>,
+}
+
+impl Finding {
+    /// The commits a reader should look at: the range `before..after` split into its ends.
+    pub fn correlated_commits(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in [&self.commit_before, &self.commit_after].into_iter().flatten() {
+            for part in c.split("..").filter(|p| !p.is_empty()) {
+                if !out.iter().any(|o| o == part) {
+                    out.push(part.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// `"<last before>..<first after>"` when both are known.
+    pub fn commit_range(&self) -> Option<String> {
+        let tail = |c: &String| c.rsplit("..").next().unwrap_or(c).to_string();
+        match (&self.commit_before, &self.commit_after) {
+            (Some(b), Some(a)) => Some(format!("{}..{}", tail(b), tail(a))),
+            (None, Some(a)) => Some(tail(a)),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome for one series.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// A regression beyond the threshold.
+    Regression(Finding),
+    /// A real change, but an improvement.
+    Improvement(Finding),
+    /// A real, worse change, but its interval is not wholly beyond the threshold.
+    WithinNoise {
+        /// The regression percent's interval (lower, estimate, upper), when computed.
+        ci_percent: Option<(f64, f64, f64)>,
+    },
+    /// Nothing stands out: no change point, or the latest run is within the rule.
+    NoChange,
+    /// Not enough samples (or runs) to decide.
+    InsufficientData {
+        /// What is missing.
+        reason: String,
+    },
+    /// The metric's kind is unknown, so "worse" has no direction: set it explicitly.
+    UnknownKind,
+}
+
+/// Runs of consecutive points with the same commit: `(start, end)` index ranges. Points without
+/// a commit are runs of their own.
+pub fn runs(points: &[Point]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=points.len() {
+        let split = i == points.len()
+            || points[i].commit.is_none()
+            || points[i].commit != points[start].commit;
+        if split {
+            out.push((start, i));
+            start = i;
+        }
+    }
+    out
+}
+
+/// Detects a regression in one series with `config.mode`.
+pub fn detect(points: &[Point], kind: MetricKind, config: &DetectConfig) -> Verdict {
+    if kind.higher_is_worse().is_none() {
+        return Verdict::UnknownKind;
+    }
+    match config.mode {
+        Mode::Spec => detect_spec(points, kind, config),
+        Mode::NoiseAware => detect_noise(points, kind, config),
+    }
+}
+
+fn effective_threshold(kind: MetricKind, config: &DetectConfig) -> f64 {
+    kind.spec_threshold_percent().unwrap_or(0.0).max(config.threshold_percent)
+}
+
+/// The spec's mode: the latest run's mean against the mean of the `baseline_runs` runs before it.
+pub fn detect_spec(points: &[Point], kind: MetricKind, config: &DetectConfig) -> Verdict {
+    let runs = runs(points);
+    if runs.len() < 2 {
+        return Verdict::InsufficientData { reason: "needs a baseline run and a current run".into() };
+    }
+    let (cs, ce) = runs[runs.len() - 1];
+    let first_base = runs.len().saturating_sub(1 + config.baseline_runs.max(1));
+    let (bs, _) = runs[first_base];
+    let values = |a: usize, b: usize| points[a..b].iter().map(|p| p.value).collect::<Vec<_>>();
+    let (baseline, current) = (mean(&values(bs, cs)), mean(&values(cs, ce)));
+    let Some(pct) = kind.regression_percent(baseline, current) else {
+        return Verdict::InsufficientData { reason: format!("baseline {baseline} is not a positive number") };
+    };
+    let finding = Finding {
+        baseline,
+        current,
+        regression_percent: pct,
+        ci_percent: None,
+        index: cs,
+        commit_before: points[cs - 1].commit.clone(),
+        commit_after: points[cs].commit.clone(),
+    };
+    if kind.spec_regressed(baseline, current) && pct >= config.threshold_percent {
+        Verdict::Regression(finding)
+    } else if pct < 0.0 && kind.spec_regressed(current, baseline) {
+        Verdict::Improvement(finding)
+    } else {
+        Verdict::NoChange
+    }
+}
+
+/// The noise-aware mode: find change points; take the latest; compare the segment after it
+/// with the segment before it; flag a regression only when the interval of the change lies
+/// wholly beyond the threshold and both sides have `min_samples` samples.
+pub fn detect_noise(points: &[Point], kind: MetricKind, config: &DetectConfig) -> Verdict {
+    let values: Vec<f64> = points.iter().map(|p| p.value).collect();
+    let cps = change_points(&values, &config.change_points);
+    let Some(last) = cps.last() else {
+        return if values.len() < 2 * config.change_points.min_segment.max(config.min_samples) {
+            Verdict::InsufficientData { reason: format!("{} samples; change points need more", values.len()) }
+        } else {
+            Verdict::NoChange
+        };
+    };
+    assess_change(points, &values, &cps, last, kind, config)
+}
+
+fn assess_change(
+    points: &[Point],
+    values: &[f64],
+    cps: &[ChangePoint],
+    cp: &ChangePoint,
+    kind: MetricKind,
+    config: &DetectConfig,
+) -> Verdict {
+    let start = cps.iter().map(|c| c.index).filter(|&i| i < cp.index).max().unwrap_or(0);
+    let end = cps.iter().map(|c| c.index).filter(|&i| i > cp.index).min().unwrap_or(values.len());
+    let (before, after) = (&values[start..cp.index], &values[cp.index..end]);
+    if before.len() < config.min_samples || after.len() < config.min_samples {
+        return Verdict::InsufficientData {
+            reason: format!("{} samples before and {} after the change; {} needed", before.len(), after.len(), config.min_samples),
+        };
+    }
+    let ci = match config.ci {
+        CiMethod::Welch => welch_relative_ci(before, after, config.confidence),
+        CiMethod::Bootstrap(n) => bootstrap_relative_ci(before, after, config.confidence, n, 0x6e6f_7274_6873_7461),
+    };
+    let Some(Interval { lower, estimate, upper }) = ci else {
+        return Verdict::InsufficientData { reason: "baseline mean is not a positive number".into() };
+    };
+    // Express the interval as a regression percent (positive = worse).
+    let (lo, est, hi) = if kind.higher_is_worse() == Some(true) {
+        (lower * 100.0, estimate * 100.0, upper * 100.0)
+    } else {
+        (-upper * 100.0, -estimate * 100.0, -lower * 100.0)
+    };
+    let threshold = effective_threshold(kind, config);
+    let finding = Finding {
+        baseline: cp.mean_before,
+        current: cp.mean_after,
+        regression_percent: est,
+        ci_percent: Some((lo, hi)),
+        index: cp.index,
+        commit_before: points[cp.index - 1].commit.clone(),
+        commit_after: points[cp.index].commit.clone(),
+    };
+    if lo > threshold {
+        Verdict::Regression(finding)
+    } else if hi < 0.0 {
+        Verdict::Improvement(finding)
+    } else {
+        Verdict::WithinNoise { ci_percent: Some((lo, est, hi)) }
+    }
+}
+
+/// Change points of a series with the commit range where each shift began (for plotting).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShiftAt {
+    /// The change point.
+    pub change: ChangePoint,
+    /// Timestamp of the first sample after the shift.
+    pub timestamp: u64,
+    /// Last commit before the shift.
+    pub commit_before: Option<String>,
+    /// First commit after the shift.
+    pub commit_after: Option<String>,
+}
+
+/// All change points of a series, with their commits.
+pub fn shifts(points: &[Point], config: &ChangePointConfig) -> Vec<ShiftAt> {
+    let values: Vec<f64> = points.iter().map(|p| p.value).collect();
+    change_points(&values, config)
+        .into_iter()
+        .map(|c| ShiftAt {
+            change: c,
+            timestamp: points[c.index].timestamp,
+            commit_before: points[c.index - 1].commit.clone(),
+            commit_after: points[c.index].commit.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::SplitMix64;
+
+    /// `runs` commits of `per_run` samples; from commit `shift_at` the level is multiplied by
+    /// `factor`.
+    fn history(seed: u64, commits: usize, per_run: usize, sd: f64, shift_at: usize, factor: f64) -> Vec<Point> {
+        let mut rng = SplitMix64::new(seed);
+        let mut out = Vec::new();
+        for c in 0..commits {
+            let level = if c >= shift_at { 100.0 * factor } else { 100.0 };
+            for _ in 0..per_run {
+                out.push(Point {
+                    timestamp: out.len() as u64,
+                    value: level * (1.0 + sd * rng.normal()),
+                    commit: Some(format!("c{c:02}")),
+                });
+            }
+        }
+        out
+    }
+
+    fn spec() -> DetectConfig {
+        DetectConfig { mode: Mode::Spec, ..DetectConfig::default() }
+    }
+
+    #[test]
+    fn runs_group_consecutive_commits() {
+        let p = |c: Option<&str>| Point { timestamp: 0, value: 1.0, commit: c.map(str::to_string) };
+        let pts = [p(Some("a")), p(Some("a")), p(None), p(None), p(Some("b")), p(Some("a"))];
+        assert_eq!(runs(&pts), vec![(0, 2), (2, 3), (3, 4), (4, 5), (5, 6)]);
+    }
+
+    #[test]
+    fn spec_mode_flags_the_latest_run_with_severity_inputs() {
+        let h = history(1, 8, 10, 0.001, 7, 1.30);
+        match detect(&h, MetricKind::Latency, &spec()) {
+            Verdict::Regression(f) => {
+                assert!((f.regression_percent - 30.0).abs() < 1.0, "{f:?}");
+                assert_eq!(f.commit_before.as_deref(), Some("c06"));
+                assert_eq!(f.commit_after.as_deref(), Some("c07"));
+                assert_eq!(f.commit_range().as_deref(), Some("c06..c07"));
+            }
+            v => panic!("{v:?}"),
+        }
+        // 8% slower latency is inside the spec's 10%.
+        let h = history(1, 8, 10, 0.001, 7, 1.08);
+        assert_eq!(detect(&h, MetricKind::Latency, &spec()), Verdict::NoChange);
+        // But 8% less throughput is beyond the spec's 5%.
+        let h = history(1, 8, 10, 0.001, 7, 0.92);
+        assert!(matches!(detect(&h, MetricKind::Throughput, &spec()), Verdict::Regression(_)));
+        // A user threshold above the rule raises the bar.
+        let cfg = DetectConfig { threshold_percent: 10.0, ..spec() };
+        assert_eq!(detect(&h, MetricKind::Throughput, &cfg), Verdict::NoChange);
+    }
+
+    #[test]
+    fn spec_mode_needs_two_runs_and_a_known_kind() {
+        let h = history(1, 1, 10, 0.01, 99, 1.0);
+        assert!(matches!(detect(&h, MetricKind::Latency, &spec()), Verdict::InsufficientData { .. }));
+        assert_eq!(detect(&h, MetricKind::Unknown, &spec()), Verdict::UnknownKind);
+    }
+
+    #[test]
+    fn noise_mode_names_the_commit_range_of_a_clear_shift() {
+        let h = history(2, 20, 10, 0.03, 12, 1.25);
+        for ci in [CiMethod::Welch, CiMethod::Bootstrap(500)] {
+            let cfg = DetectConfig { ci, ..DetectConfig::default() };
+            match detect(&h, MetricKind::Latency, &cfg) {
+                Verdict::Regression(f) => {
+                    assert_eq!(f.index, 120);
+                    assert_eq!(f.commit_range().as_deref(), Some("c11..c12"));
+                    assert_eq!(f.correlated_commits(), vec!["c11".to_string(), "c12".to_string()]);
+                    let (lo, hi) = f.ci_percent.unwrap();
+                    assert!(lo > 10.0 && lo < 25.0 && hi > 25.0, "{lo} {hi}");
+                }
+                v => panic!("{v:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn noise_mode_reports_within_noise_when_the_interval_straddles_the_threshold() {
+        // A real 11% latency shift: significant, but its interval is not wholly beyond 10%.
+        let h = history(3, 20, 10, 0.05, 10, 1.11);
+        match detect(&h, MetricKind::Latency, &DetectConfig::default()) {
+            Verdict::WithinNoise { ci_percent: Some((lo, _, hi)) } => assert!(lo < 10.0 && hi > 10.0),
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn noise_mode_stays_quiet_where_spec_mode_cries_wolf() {
+        // 15% noise, no shift at all: the spec's 5% throughput rule fires on some seed.
+        let cfg_spec = spec();
+        let cfg_noise = DetectConfig::default();
+        let mut spec_alarms = 0;
+        let mut noise_alarms = 0;
+        for seed in 0..30 {
+            let h = history(100 + seed, 12, 3, 0.15, usize::MAX, 1.0);
+            spec_alarms += matches!(detect(&h, MetricKind::Throughput, &cfg_spec), Verdict::Regression(_)) as u32;
+            noise_alarms += matches!(detect(&h, MetricKind::Throughput, &cfg_noise), Verdict::Regression(_)) as u32;
+        }
+        assert!(spec_alarms >= 5, "spec mode alarms: {spec_alarms}");
+        assert_eq!(noise_alarms, 0);
+    }
+
+    #[test]
+    fn noise_mode_reports_improvements_and_insufficient_data() {
+        let h = history(4, 20, 10, 0.02, 10, 0.7);
+        assert!(matches!(detect(&h, MetricKind::Latency, &DetectConfig::default()), Verdict::Improvement(_)));
+        let short = history(4, 2, 3, 0.02, 1, 2.0);
+        assert!(matches!(detect(&short, MetricKind::Latency, &DetectConfig::default()), Verdict::InsufficientData { .. }));
+    }
+
+    #[test]
+    fn shifts_name_commits_for_plotting() {
+        let h = history(5, 30, 5, 0.02, 20, 1.5);
+        let s = shifts(&h, &ChangePointConfig::default());
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].commit_before.as_deref(), Some("c19"));
+        assert_eq!(s[0].commit_after.as_deref(), Some("c20"));
+        assert_eq!(s[0].timestamp, 100);
+    }
+}
