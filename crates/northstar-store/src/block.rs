@@ -1,0 +1,217 @@
+//! Blocks: the flusher's unit of write and the unit of checksum.
+//!
+//! A block is a [`BlockHeader`] followed by whole records. The CRC-32C covers the header's
+//! bytes 8..48 and the body, so every stored record byte is checked before it is believed.
+
+use northstar_core::record::{decode_record, records, EventHeader, RecordView, HEADER_LEN};
+use zerocopy::byteorder::little_endian::{U32, U64};
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::format::{BlockHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, CRC32C, MAX_BLOCK_BODY};
+
+/// Why bytes are not a well-formed block.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// Fewer bytes than the header or its stated body.
+    #[error("block truncated: needs {needed} bytes, {available} available")]
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// The first four bytes are not `NBLK`.
+    #[error("bad block magic {0:02x?}")]
+    BadMagic([u8; 4]),
+    /// The stated body length exceeds [`MAX_BLOCK_BODY`].
+    #[error("block body length {0} exceeds the limit")]
+    TooLong(usize),
+    /// The checksum does not match the bytes.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    Checksum {
+        /// CRC in the header.
+        stored: u32,
+        /// CRC of the bytes.
+        computed: u32,
+    },
+    /// The checksum matches but the records inside are malformed or disagree with the header.
+    #[error("block contents inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// A checked block, viewed in place.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockView<'a> {
+    /// The header.
+    pub header: &'a BlockHeader,
+    /// The records, back to back.
+    pub body: &'a [u8],
+}
+
+impl<'a> BlockView<'a> {
+    /// Total length (header + body).
+    pub fn len(&self) -> usize {
+        BLOCK_HEADER_LEN + self.body.len()
+    }
+
+    /// Always false: a block has at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The records, already validated by [`decode_block`].
+    pub fn records(&self) -> impl Iterator<Item = RecordView<'a>> + 'a {
+        records(self.body).filter_map(Result::ok)
+    }
+}
+
+/// Checks and views the block at the front of `bytes`: magic, length, CRC, then every record
+/// (framing, type, visibility, count, timestamps within the header's range). Never panics.
+pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
+    let (header, _) = BlockHeader::ref_from_prefix(bytes).map_err(|_| BlockError::Truncated {
+        needed: BLOCK_HEADER_LEN,
+        available: bytes.len(),
+    })?;
+    if header.magic != BLOCK_MAGIC {
+        return Err(BlockError::BadMagic(header.magic));
+    }
+    let body_len = header.body_len.get() as usize;
+    if body_len > MAX_BLOCK_BODY {
+        return Err(BlockError::TooLong(body_len));
+    }
+    let total = BLOCK_HEADER_LEN + body_len;
+    if bytes.len() < total {
+        return Err(BlockError::Truncated {
+            needed: total,
+            available: bytes.len(),
+        });
+    }
+    let computed = CRC32C.checksum(&bytes[8..total]);
+    if computed != header.crc.get() {
+        return Err(BlockError::Checksum {
+            stored: header.crc.get(),
+            computed,
+        });
+    }
+    let body = &bytes[BLOCK_HEADER_LEN..total];
+    let (min, max) = (header.min_ts.get(), header.max_ts.get());
+    let mut count = 0u32;
+    for item in records(body) {
+        let r = item.map_err(|(at, e)| BlockError::Inconsistent(format!("record at +{at}: {e}")))?;
+        let ts = r.timestamp();
+        if ts < min || ts > max {
+            return Err(BlockError::Inconsistent(format!(
+                "record timestamp {ts} outside block range {min}..={max}"
+            )));
+        }
+        count = count.saturating_add(1);
+    }
+    if count != header.record_count.get() {
+        return Err(BlockError::Inconsistent(format!(
+            "{count} records, header says {}",
+            header.record_count.get()
+        )));
+    }
+    Ok(BlockView { header, body })
+}
+
+/// Builds one block in a reusable buffer: records are copied in with their timestamp and
+/// sequence rewritten, then [`BlockBuilder::finish`] fills the header and checksum.
+#[derive(Debug)]
+pub struct BlockBuilder {
+    buf: Vec<u8>,
+    count: u32,
+    min_ts: u64,
+    max_ts: u64,
+    first_seq: u32,
+}
+
+impl Default for BlockBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BlockBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        let mut buf = Vec::with_capacity(256 << 10);
+        buf.resize(BLOCK_HEADER_LEN, 0);
+        Self {
+            buf,
+            count: 0,
+            min_ts: u64::MAX,
+            max_ts: 0,
+            first_seq: 0,
+        }
+    }
+
+    /// Records added since the last [`finish`](Self::finish).
+    pub fn record_count(&self) -> u32 {
+        self.count
+    }
+
+    /// Body bytes so far.
+    pub fn body_len(&self) -> usize {
+        self.buf.len() - BLOCK_HEADER_LEN
+    }
+
+    /// Copies a whole record (as produced by `write_record`) into the block, storing
+    /// `timestamp` (Unix ns) and `seq` in its header. `record` must be a well-formed record:
+    /// the ring only hands out whole records; anything else is refused.
+    pub fn push(&mut self, record: &[u8], timestamp: u64, seq: u32) -> Result<(), BlockError> {
+        decode_record(record).map_err(|e| BlockError::Inconsistent(e.to_string()))?;
+        if self.body_len() + record.len() > MAX_BLOCK_BODY {
+            return Err(BlockError::TooLong(self.body_len() + record.len()));
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(record);
+        if let Ok((h, _)) = EventHeader::mut_from_prefix(&mut self.buf[start..start + HEADER_LEN])
+        {
+            h.set_timestamp(timestamp);
+            h.set_event_seq(seq);
+        }
+        if self.count == 0 {
+            self.first_seq = seq;
+        }
+        self.count += 1;
+        self.min_ts = self.min_ts.min(timestamp);
+        self.max_ts = self.max_ts.max(timestamp);
+        Ok(())
+    }
+
+    /// Completes the block (with `dropped` events counted since the previous block, and
+    /// `now` as the time range of a block without records) and returns its bytes; the builder
+    /// is reset on the next [`push`](Self::push) after [`clear`](Self::clear).
+    pub fn finish(&mut self, dropped: u64, now: u64) -> &[u8] {
+        let (min, max) = if self.count == 0 {
+            (now, now)
+        } else {
+            (self.min_ts, self.max_ts)
+        };
+        let header = BlockHeader {
+            magic: BLOCK_MAGIC,
+            crc: U32::new(0),
+            body_len: U32::new(self.body_len() as u32),
+            record_count: U32::new(self.count),
+            min_ts: U64::new(min),
+            max_ts: U64::new(max),
+            dropped: U64::new(dropped),
+            first_seq: U32::new(self.first_seq),
+            flags: U32::new(0),
+        };
+        self.buf[..BLOCK_HEADER_LEN].copy_from_slice(header.as_bytes());
+        let crc = CRC32C.checksum(&self.buf[8..]);
+        self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
+        &self.buf
+    }
+
+    /// Empties the builder for the next block.
+    pub fn clear(&mut self) {
+        self.buf.truncate(BLOCK_HEADER_LEN);
+        self.count = 0;
+        self.min_ts = u64::MAX;
+        self.max_ts = 0;
+        self.first_seq = 0;
+    }
+}

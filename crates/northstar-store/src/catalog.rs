@@ -1,0 +1,151 @@
+//! The segments a reader can see: sealed ones (memory-mapped, immutable) and a snapshot of the
+//! active one (read through `pread`, up to its last whole block).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use crate::error::{Result, StoreError};
+use crate::index::{BlockEntry, SegmentIndex};
+
+/// The bytes of a sealed segment.
+#[derive(Debug)]
+pub enum SegmentBytes {
+    /// Mapped read-only.
+    Map(Mmap),
+    /// Read into memory (segments that may still grow or be truncated by a writer).
+    Owned(Vec<u8>),
+}
+
+impl SegmentBytes {
+    /// Maps a sealed segment file.
+    pub fn map(file: &File, path: &std::path::Path) -> Result<Self> {
+        // SAFETY: memmap2 requires that the file is not modified while mapped. A sealed
+        // segment file is never written again: the flusher appends only to the active
+        // segment, recovery truncates only a segment without a valid index (never mapped),
+        // and compaction replaces a segment by writing a new file and renaming it over the
+        // old path, which leaves this mapping on the old inode intact. A single writer per
+        // directory is enforced by an advisory lock. Only an outside process ignoring these
+        // rules could change the bytes, and then the CRC-32C checks still run on every read.
+        let map = unsafe { Mmap::map(file) }.map_err(|e| StoreError::io(path, e))?;
+        Ok(Self::Map(map))
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Map(m) => m,
+            Self::Owned(v) => v,
+        }
+    }
+}
+
+/// A segment that is no longer written.
+#[derive(Debug)]
+pub struct SealedSegment {
+    /// Segment id.
+    pub id: u32,
+    /// Path at load time.
+    pub path: PathBuf,
+    /// Its bytes.
+    pub data: SegmentBytes,
+    /// Its index.
+    pub index: SegmentIndex,
+}
+
+/// A point-in-time view of the segment being written.
+#[derive(Debug)]
+pub struct ActiveSnapshot {
+    /// Segment id.
+    pub id: u32,
+    /// Path.
+    pub path: PathBuf,
+    /// A read handle (kept open, so the file stays readable whatever happens to its name).
+    pub file: Arc<File>,
+    /// Index up to the committed length (`index.segment_len`).
+    pub index: SegmentIndex,
+}
+
+/// A segment a query reads.
+#[derive(Clone, Debug)]
+pub enum SegRef {
+    /// Sealed.
+    Sealed(Arc<SealedSegment>),
+    /// Active.
+    Active(Arc<ActiveSnapshot>),
+}
+
+/// The bytes of one block, kept alive as long as needed.
+#[derive(Clone, Debug)]
+pub enum BlockBytes {
+    /// A range of a sealed segment's bytes (no copy).
+    Sealed(Arc<SealedSegment>, Range<usize>),
+    /// A block read from the active segment.
+    Owned(Arc<[u8]>),
+}
+
+impl BlockBytes {
+    /// The block's bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Sealed(s, r) => s.data.as_slice().get(r.clone()).unwrap_or(&[]),
+            Self::Owned(b) => b,
+        }
+    }
+}
+
+impl SegRef {
+    /// The segment's index.
+    pub fn index(&self) -> &SegmentIndex {
+        match self {
+            Self::Sealed(s) => &s.index,
+            Self::Active(a) => &a.index,
+        }
+    }
+
+    /// Segment id.
+    pub fn id(&self) -> u32 {
+        self.index().segment_id
+    }
+
+    /// The bytes of one indexed block (not yet checked: callers run `decode_block`).
+    pub fn block(&self, e: &BlockEntry) -> Result<BlockBytes> {
+        let start = e.offset.get() as usize;
+        let end = start.saturating_add(e.len.get() as usize);
+        match self {
+            Self::Sealed(s) => Ok(BlockBytes::Sealed(s.clone(), start..end)),
+            Self::Active(a) => {
+                let mut buf = vec![0u8; end - start];
+                a.file
+                    .read_exact_at(&mut buf, start as u64)
+                    .map_err(|err| StoreError::io(&a.path, err))?;
+                Ok(BlockBytes::Owned(buf.into()))
+            }
+        }
+    }
+}
+
+/// Every segment readers can see.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Sealed segments by id.
+    pub sealed: BTreeMap<u32, Arc<SealedSegment>>,
+    /// The active segment, if one has been written to.
+    pub active: Option<Arc<ActiveSnapshot>>,
+}
+
+impl Catalog {
+    /// Every segment, in id order.
+    pub fn segments(&self) -> Vec<SegRef> {
+        let mut v: Vec<SegRef> = self.sealed.values().cloned().map(SegRef::Sealed).collect();
+        if let Some(a) = &self.active {
+            v.push(SegRef::Active(a.clone()));
+        }
+        v
+    }
+}

@@ -1,0 +1,348 @@
+//! The sparse per-segment index: time range, event-type set, actor and session membership
+//! filters, and one entry per block (offset, time range, types, small filters).
+//!
+//! It is derived data: built while the segment is written, saved beside it when sealed
+//! (`seg-N.nsi`, CRC-32C protected), and rebuilt from the segment whenever it is missing,
+//! damaged or describes a different length of segment.
+
+use northstar_core::record::RecordView;
+use northstar_core::EventType;
+use zerocopy::byteorder::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+use crate::block::BlockView;
+use crate::format::{CRC32C, FORMAT_VERSION};
+use crate::scan::{Damage, ScanItem};
+
+/// First eight bytes of an index file.
+pub const INDEX_MAGIC: [u8; 8] = *b"NSTRIDX\0";
+const FILTER_BYTES: usize = 256;
+const FILTER_BITS: u64 = (FILTER_BYTES * 8) as u64;
+
+/// Fixed part of an index file.
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct IndexHeader {
+    magic: [u8; 8],
+    version: U32,
+    segment_id: U32,
+    segment_len: U64,
+    created_unix_ns: U64,
+    min_ts: U64,
+    max_ts: U64,
+    record_count: U64,
+    dropped: U64,
+    type_bits: U32,
+    block_count: U32,
+    per_type: [U64; 11],
+    actor_filter: [u8; FILTER_BYTES],
+    session_filter: [u8; FILTER_BYTES],
+}
+
+/// One block's entry in the index (64 bytes on disk).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
+#[repr(C)]
+pub struct BlockEntry {
+    /// Offset of the block header in the segment file.
+    pub offset: U64,
+    /// Block length, header included.
+    pub len: U32,
+    /// Records in the block.
+    pub record_count: U32,
+    /// Smallest timestamp.
+    pub min_ts: U64,
+    /// Largest timestamp.
+    pub max_ts: U64,
+    /// Events dropped before this block.
+    pub dropped: U64,
+    /// Bit set of the event types present ([`EventType::bit`]).
+    pub type_bits: U32,
+    /// Reserved, 0.
+    pub reserved: U32,
+    /// 64-bit membership filter of actor ids.
+    pub actor_mask: U64,
+    /// 64-bit membership filter of session ids.
+    pub session_mask: U64,
+}
+
+static_assertions::assert_eq_size!(BlockEntry, [u8; 64]);
+static_assertions::assert_eq_size!(IndexHeader, [u8; 72 + 88 + 2 * FILTER_BYTES]);
+
+/// What a query can be narrowed by before reading any block.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Filter {
+    /// Inclusive time range.
+    pub start: u64,
+    /// Inclusive time range.
+    pub end: u64,
+    /// Accepted types as a bit set; 0 means every type.
+    pub type_bits: u32,
+    /// Only this actor.
+    pub actor: Option<u64>,
+    /// Only this session.
+    pub session: Option<u64>,
+}
+
+impl Filter {
+    /// A filter that matches everything.
+    pub fn all() -> Self {
+        Self {
+            start: 0,
+            end: u64::MAX,
+            ..Self::default()
+        }
+    }
+
+    fn types_ok(&self, bits: u32) -> bool {
+        self.type_bits == 0 || bits & self.type_bits != 0
+    }
+
+    /// Whether the block may hold a matching record.
+    pub fn block_may_match(&self, b: &BlockEntry) -> bool {
+        b.record_count.get() > 0
+            && b.min_ts.get() <= self.end
+            && b.max_ts.get() >= self.start
+            && self.types_ok(b.type_bits.get())
+            && self.actor.is_none_or(|a| mask_has(b.actor_mask.get(), a))
+            && self.session.is_none_or(|s| mask_has(b.session_mask.get(), s))
+    }
+}
+
+fn mix(x: u64) -> u64 {
+    // splitmix64 finaliser: good spread for sequential ids.
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn mask_bits(x: u64) -> u64 {
+    let h = mix(x);
+    (1u64 << (h >> 58)) | (1u64 << ((h >> 52) & 63))
+}
+
+fn mask_has(mask: u64, x: u64) -> bool {
+    let m = mask_bits(x);
+    mask & m == m
+}
+
+fn filter_positions(x: u64) -> [u64; 3] {
+    let h = mix(x);
+    [
+        h % FILTER_BITS,
+        (h >> 16) % FILTER_BITS,
+        (h >> 32) % FILTER_BITS,
+    ]
+}
+
+fn filter_add(f: &mut [u8; FILTER_BYTES], x: u64) {
+    for p in filter_positions(x) {
+        f[(p / 8) as usize] |= 1 << (p % 8);
+    }
+}
+
+fn filter_has(f: &[u8; FILTER_BYTES], x: u64) -> bool {
+    filter_positions(x)
+        .iter()
+        .all(|&p| f[(p / 8) as usize] & (1 << (p % 8)) != 0)
+}
+
+/// Whether records of this type carry session ids (decoding other payloads is wasted work).
+pub fn type_has_sessions(t: EventType) -> bool {
+    matches!(
+        t,
+        EventType::AgentSessionStarted
+            | EventType::AgentSessionEnded
+            | EventType::AgentOperation
+            | EventType::DebugSession
+            | EventType::DebugSnapshot
+            | EventType::PerfSample
+    )
+}
+
+/// Calls `f` with every session id of a record (decoding its payload only if its type has
+/// sessions; an undecodable payload has none).
+pub fn record_sessions(r: &RecordView<'_>, f: impl FnMut(u64)) {
+    if type_has_sessions(r.event_type()) {
+        if let Ok(e) = r.event() {
+            e.for_each_session(f);
+        }
+    }
+}
+
+/// The index of one segment, in memory.
+#[derive(Clone, Debug)]
+pub struct SegmentIndex {
+    /// Segment id.
+    pub segment_id: u32,
+    /// Segment file length this index describes.
+    pub segment_len: u64,
+    /// Segment creation time (Unix ns).
+    pub created_unix_ns: u64,
+    /// Smallest record timestamp (`u64::MAX` when empty).
+    pub min_ts: u64,
+    /// Largest record timestamp (0 when empty).
+    pub max_ts: u64,
+    /// Records in well-formed blocks.
+    pub record_count: u64,
+    /// Events dropped, summed over blocks.
+    pub dropped: u64,
+    /// Types present.
+    pub type_bits: u32,
+    actor_filter: [u8; FILTER_BYTES],
+    session_filter: [u8; FILTER_BYTES],
+    /// Well-formed blocks, in file order.
+    pub blocks: Vec<BlockEntry>,
+    /// Record counts per type, in [`EventType::ALL`] order.
+    pub per_type: [u64; 11],
+}
+
+impl SegmentIndex {
+    /// An empty index for a segment that has only its header.
+    pub fn new(segment_id: u32, created_unix_ns: u64, segment_len: u64) -> Self {
+        Self {
+            segment_id,
+            segment_len,
+            created_unix_ns,
+            min_ts: u64::MAX,
+            max_ts: 0,
+            record_count: 0,
+            dropped: 0,
+            type_bits: 0,
+            actor_filter: [0; FILTER_BYTES],
+            session_filter: [0; FILTER_BYTES],
+            blocks: Vec::new(),
+            per_type: [0; 11],
+        }
+    }
+
+    /// Adds a block written (or found) at `offset`.
+    pub fn add_block(&mut self, offset: u64, view: &BlockView<'_>) {
+        let h = view.header;
+        let mut e = BlockEntry {
+            offset: U64::new(offset),
+            len: U32::new(view.len() as u32),
+            record_count: h.record_count,
+            min_ts: h.min_ts,
+            max_ts: h.max_ts,
+            dropped: h.dropped,
+            type_bits: U32::new(0),
+            reserved: U32::new(0),
+            actor_mask: U64::new(0),
+            session_mask: U64::new(0),
+        };
+        let (mut types, mut actors, mut sessions) = (0u32, 0u64, 0u64);
+        for r in view.records() {
+            let t = r.event_type();
+            types |= u32::from(t.bit());
+            self.per_type[t.index()] += 1;
+            actors |= mask_bits(r.actor_id());
+            filter_add(&mut self.actor_filter, r.actor_id());
+            record_sessions(&r, |s| {
+                sessions |= mask_bits(s);
+                filter_add(&mut self.session_filter, s);
+            });
+        }
+        e.type_bits = U32::new(types);
+        e.actor_mask = U64::new(actors);
+        e.session_mask = U64::new(sessions);
+        if h.record_count.get() > 0 {
+            self.min_ts = self.min_ts.min(h.min_ts.get());
+            self.max_ts = self.max_ts.max(h.max_ts.get());
+        }
+        self.record_count += u64::from(h.record_count.get());
+        self.dropped += h.dropped.get();
+        self.type_bits |= types;
+        self.segment_len = self.segment_len.max(offset + view.len() as u64);
+        self.blocks.push(e);
+    }
+
+    /// Builds the index of a scanned segment; returns it with the damaged regions met.
+    pub fn build<'a>(
+        segment_id: u32,
+        created_unix_ns: u64,
+        segment_len: u64,
+        scan: impl Iterator<Item = ScanItem<'a>>,
+    ) -> (Self, Vec<Damage>) {
+        let mut idx = Self::new(segment_id, created_unix_ns, segment_len);
+        let mut damage = Vec::new();
+        for item in scan {
+            match item {
+                ScanItem::Block { offset, view } => idx.add_block(offset, &view),
+                ScanItem::Damaged(d) => damage.push(d),
+            }
+        }
+        idx.segment_len = segment_len;
+        (idx, damage)
+    }
+
+    /// Whether any record of the segment may match.
+    pub fn may_match(&self, f: &Filter) -> bool {
+        self.record_count > 0
+            && self.min_ts <= f.end
+            && self.max_ts >= f.start
+            && f.types_ok(self.type_bits)
+            && f.actor.is_none_or(|a| filter_has(&self.actor_filter, a))
+            && f.session.is_none_or(|s| filter_has(&self.session_filter, s))
+    }
+
+    /// The index file's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let h = IndexHeader {
+            magic: INDEX_MAGIC,
+            version: U32::new(FORMAT_VERSION),
+            segment_id: U32::new(self.segment_id),
+            segment_len: U64::new(self.segment_len),
+            created_unix_ns: U64::new(self.created_unix_ns),
+            min_ts: U64::new(self.min_ts),
+            max_ts: U64::new(self.max_ts),
+            record_count: U64::new(self.record_count),
+            dropped: U64::new(self.dropped),
+            type_bits: U32::new(self.type_bits),
+            block_count: U32::new(self.blocks.len() as u32),
+            per_type: self.per_type.map(U64::new),
+            actor_filter: self.actor_filter,
+            session_filter: self.session_filter,
+        };
+        let mut out = Vec::with_capacity(size_of::<IndexHeader>() + self.blocks.len() * 64 + 4);
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(self.blocks.as_bytes());
+        let crc = CRC32C.checksum(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Reads an index file; `None` if it is damaged, of another version, or inconsistent
+    /// (the caller rebuilds from the segment). Never panics.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let body_len = bytes.len().checked_sub(4)?;
+        let (body, crc) = bytes.split_at(body_len);
+        if CRC32C.checksum(body).to_le_bytes() != crc {
+            return None;
+        }
+        let (h, rest) = IndexHeader::ref_from_prefix(body).ok()?;
+        if h.magic != INDEX_MAGIC || h.version.get() != FORMAT_VERSION {
+            return None;
+        }
+        let blocks = <[BlockEntry]>::ref_from_bytes(rest).ok()?;
+        if blocks.len() != h.block_count.get() as usize {
+            return None;
+        }
+        Some(Self {
+            segment_id: h.segment_id.get(),
+            segment_len: h.segment_len.get(),
+            created_unix_ns: h.created_unix_ns.get(),
+            min_ts: h.min_ts.get(),
+            max_ts: h.max_ts.get(),
+            record_count: h.record_count.get(),
+            dropped: h.dropped.get(),
+            type_bits: h.type_bits.get(),
+            actor_filter: h.actor_filter,
+            session_filter: h.session_filter,
+            blocks: blocks.to_vec(),
+            per_type: h.per_type.map(|c| c.get()),
+        })
+    }
+}

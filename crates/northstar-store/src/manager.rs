@@ -1,0 +1,669 @@
+//! `EventManager`: the spec's API over a data directory (recording through the recorder,
+//! flushing, queries with visibility, stats, verify, retention).
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use northstar_core::events::{CorrelationHints, PerfSample, TimeWindow};
+use northstar_core::recorder::{Recorder, RecorderConfig};
+use northstar_core::record::RecordView;
+use northstar_core::{Event, EventType, List, Payload, Visibility};
+
+use crate::catalog::{Catalog, SegRef};
+use crate::error::{Result, StoreError};
+use crate::flusher::{self, FlushCore};
+use crate::layout::{write_atomic, LOCK_FILE, TEAMS_FILE};
+use crate::query::{self, Access, Hit, Query, StoredEvent, Teams, Viewer};
+use crate::recovery::{self, OpenReport, Skipped};
+
+/// When the flusher makes written blocks durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Never: the page cache decides (survives a process crash, not a power loss).
+    None,
+    /// At most this long after a block is written, and on every `flush()`.
+    Interval(Duration),
+    /// After every block.
+    EveryBlock,
+}
+
+/// How a store is run. `Default` gives the spec's values.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// Roll the active segment once it reaches this size (64 MiB).
+    pub segment_max_bytes: u64,
+    /// Roll the active segment once it is this old (1 h, well under retention).
+    pub segment_max_age: Duration,
+    /// Keep events this long (7 days).
+    pub retention: Duration,
+    /// Durability policy.
+    pub fsync: FsyncPolicy,
+    /// How often the idle flusher looks at the rings (10 ms).
+    pub flush_interval: Duration,
+    /// The recorder to drain; `None`: a private recorder with default rings.
+    pub recorder: Option<Recorder>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            segment_max_bytes: 64 << 20,
+            segment_max_age: Duration::from_secs(3600),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+            flush_interval: Duration::from_millis(10),
+            recorder: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("segment_max_bytes", &self.segment_max_bytes)
+            .field("segment_max_age", &self.segment_max_age)
+            .field("retention", &self.retention)
+            .field("fsync", &self.fsync)
+            .field("flush_interval", &self.flush_interval)
+            .field("recorder", &self.recorder.is_some())
+            .finish()
+    }
+}
+
+/// Unix nanoseconds now.
+pub fn unix_now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Ctl {
+    requested: u64,
+    completed: u64,
+    shutdown: bool,
+    stopped: bool,
+    error: Option<String>,
+}
+
+/// State shared by the manager, its readers and the flusher thread.
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    catalog: RwLock<Catalog>,
+    teams: RwLock<Teams>,
+    ctl: Mutex<Ctl>,
+    wake: Condvar,
+    done: Condvar,
+    compacting: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn write_catalog(&self) -> RwLockWriteGuard<'_, Catalog> {
+        self.catalog.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_catalog(&self) -> RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_teams(&self) -> RwLockReadGuard<'_, Teams> {
+        self.teams.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Flusher: waits for a flush request, shutdown, or the idle interval (no wait while
+    /// busy). Returns the highest requested ticket and whether to shut down.
+    pub(crate) fn wait_work(&self, completed: u64, busy: bool, interval: Duration) -> (u64, bool) {
+        let mut c = lock(&self.ctl);
+        if !busy && c.requested <= completed && !c.shutdown {
+            c = self
+                .wake
+                .wait_timeout_while(c, interval, |c| c.requested <= completed && !c.shutdown)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        (c.requested, c.shutdown)
+    }
+
+    /// Flusher: every request up to `ticket` is done (with an error, if any).
+    pub(crate) fn finish_ticket(&self, ticket: u64, error: Option<String>) {
+        let mut c = lock(&self.ctl);
+        c.completed = c.completed.max(ticket);
+        if error.is_some() {
+            c.error = error;
+        }
+        self.done.notify_all();
+    }
+
+    /// Flusher: the thread is gone.
+    pub(crate) fn stop(&self, error: Option<String>) {
+        let mut c = lock(&self.ctl);
+        c.stopped = true;
+        if error.is_some() {
+            c.error = error;
+        }
+        self.done.notify_all();
+    }
+}
+
+/// Marks the flusher stopped even if it panics, so no `flush()` waits forever.
+struct StopGuard(Arc<Shared>);
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop(Some("flusher thread panicked".into()));
+        } else {
+            self.0.stop(None);
+        }
+    }
+}
+
+/// Store-wide numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Segment files (sealed and active).
+    pub segments: usize,
+    /// Bytes in them.
+    pub bytes: u64,
+    /// Events stored.
+    pub events: u64,
+    /// Earliest event timestamp.
+    pub min_ts: Option<u64>,
+    /// Latest event timestamp.
+    pub max_ts: Option<u64>,
+    /// Events per type (types with none omitted).
+    pub per_type: Vec<(EventType, u64)>,
+    /// Events the rings dropped or refused, as recorded in blocks.
+    pub dropped: u64,
+    /// Where drops happened: `(from_ts, to_ts, count)`: `count` events lost between the
+    /// previous block and this one.
+    pub drops: Vec<(u64, u64, u64)>,
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    /// Segment files checked.
+    pub segments: usize,
+    /// Well-formed blocks.
+    pub blocks: u64,
+    /// Records in them.
+    pub records: u64,
+    /// Every damaged region.
+    pub damaged: Vec<recovery::DamagedRegion>,
+    /// Files that are not readable segments (foreign, bad header, future version) and index
+    /// files that are damaged or stale (rebuilt on the next writable open).
+    pub skipped: Vec<Skipped>,
+}
+
+impl VerifyReport {
+    /// No damage and nothing unreadable.
+    pub fn is_clean(&self) -> bool {
+        self.damaged.is_empty() && self.skipped.is_empty()
+    }
+}
+
+/// What a compaction did.
+#[derive(Clone, Debug, Default)]
+pub struct CompactReport {
+    /// Segments deleted whole (every event expired).
+    pub deleted: Vec<u32>,
+    /// Segments rewritten without their expired events: (id, events kept, events removed).
+    pub rewritten: Vec<(u32, u64, u64)>,
+}
+
+/// The store: records through a [`Recorder`], flushes to segment files, answers queries.
+pub struct EventManager {
+    shared: Arc<Shared>,
+    recorder: Recorder,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+    read_only: bool,
+    retention: Duration,
+    report: OpenReport,
+    _lock: Option<File>,
+}
+
+fn load_teams(dir: &Path, report: &mut OpenReport) -> Result<Teams> {
+    let path = dir.join(TEAMS_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Teams::default()),
+        Err(e) => {
+            report.skipped.push(Skipped {
+                path,
+                reason: format!("team directory unreadable: {e}"),
+            });
+            return Ok(Teams::default());
+        }
+    };
+    let mut map = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if n == 0 && line == TEAMS_HEADER {
+            continue;
+        }
+        let mut it = line.split_whitespace();
+        match (
+            it.next().and_then(|a| a.parse::<u64>().ok()),
+            it.next().and_then(|t| t.parse::<u64>().ok()),
+            it.next(),
+        ) {
+            (Some(a), Some(t), None) => {
+                map.insert(a, t);
+            }
+            _ if line.trim().is_empty() => {}
+            _ => report.skipped.push(Skipped {
+                path: path.clone(),
+                reason: format!("team directory line {} ignored: {line:?}", n + 1),
+            }),
+        }
+    }
+    Ok(Teams(map))
+}
+
+const TEAMS_HEADER: &str = "northstar-teams v1";
+
+impl EventManager {
+    /// Opens (or creates) a data directory for writing: takes the directory lock, runs
+    /// recovery, starts the flusher.
+    pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<EventManager> {
+        let dir = dir.as_ref().to_owned();
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::io(&lock_path, e))?;
+        lock_file.try_lock().map_err(|_| {
+            StoreError::Refused(format!("{} is open for writing elsewhere", dir.display()))
+        })?;
+        let loaded = recovery::load(&dir, true)?;
+        let mut report = loaded.report;
+        let teams = load_teams(&dir, &mut report)?;
+        let recorder = match config.recorder.clone() {
+            Some(r) => r,
+            None => Recorder::new(RecorderConfig::default())
+                .map_err(|e| StoreError::Refused(format!("recorder: {e}")))?,
+        };
+        if recorder.drainer().is_none() {
+            return Err(StoreError::Refused(
+                "the recorder's rings are already drained by another flusher".into(),
+            ));
+        }
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            catalog: RwLock::new(Catalog {
+                sealed: loaded.sealed,
+                active: None,
+            }),
+            teams: RwLock::new(teams),
+            ctl: Mutex::new(Ctl::default()),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            compacting: Mutex::new(()),
+        });
+        let core = FlushCore::new(
+            shared.clone(),
+            config.segment_max_bytes,
+            config.segment_max_age,
+            config.fsync,
+            loaded.next_id,
+            recorder.counters().lost(),
+        );
+        let (s, r, interval) = (shared.clone(), recorder.clone(), config.flush_interval);
+        let handle = std::thread::Builder::new()
+            .name("northstar-flusher".into())
+            .spawn(move || {
+                let _guard = StopGuard(s.clone());
+                flusher::run(s, r, core, interval);
+            })
+            .map_err(|e| StoreError::io(&dir, e))?;
+        Ok(EventManager {
+            shared,
+            recorder,
+            flusher: Mutex::new(Some(handle)),
+            read_only: false,
+            retention: config.retention,
+            report,
+            _lock: Some(lock_file),
+        })
+    }
+
+    /// Opens a directory for reading only (CLI query, stats, verify): no lock, no flusher,
+    /// nothing on disk is changed. A segment a writer is still writing is read up to its last
+    /// whole block.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<EventManager> {
+        let dir = dir.as_ref().to_owned();
+        if !dir.is_dir() {
+            return Err(StoreError::io(
+                &dir,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such data directory"),
+            ));
+        }
+        let loaded = recovery::load(&dir, false)?;
+        let mut report = loaded.report;
+        let teams = load_teams(&dir, &mut report)?;
+        let recorder = Recorder::new(RecorderConfig {
+            rings: 1,
+            ring_bytes: 4096,
+            ..RecorderConfig::default()
+        })
+        .map_err(|e| StoreError::Refused(format!("recorder: {e}")))?;
+        let shared = Arc::new(Shared {
+            dir,
+            catalog: RwLock::new(Catalog {
+                sealed: loaded.sealed,
+                active: None,
+            }),
+            teams: RwLock::new(teams),
+            ctl: Mutex::new(Ctl {
+                stopped: true,
+                ..Ctl::default()
+            }),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            compacting: Mutex::new(()),
+        });
+        Ok(EventManager {
+            shared,
+            recorder,
+            flusher: Mutex::new(None),
+            read_only: true,
+            retention: StoreConfig::default().retention,
+            report,
+            _lock: None,
+        })
+    }
+
+    /// What opening the directory found: skipped files, damage, truncated tails, rebuilt
+    /// indexes.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The recorder whose rings this store drains.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(StoreError::Refused("the store is open read-only".into()));
+        }
+        Ok(())
+    }
+
+    /// Records a perf sample (the spec's `recordPerfSample`); its window is "now".
+    pub fn record_perf_sample(
+        &self,
+        metric_name: &str,
+        value: f64,
+        unit: &str,
+        dimensions: &[(&str, &str)],
+        commit_range: Option<&str>,
+        session_ids: &[u64],
+    ) -> Result<()> {
+        let now = i64::try_from(unix_now_ns()).unwrap_or(i64::MAX);
+        let sample = PerfSample {
+            metric_name,
+            dimensions: List::from(dimensions),
+            value,
+            unit,
+            timestamp_window: TimeWindow {
+                start: now,
+                end: now,
+            },
+            correlation_hints: CorrelationHints {
+                commit_range,
+                session_ids: List::from(session_ids),
+            },
+        };
+        self.record(0, Visibility::Public, &sample)
+    }
+
+    /// Records any typed payload: written to the calling thread's ring, stored by the flusher.
+    pub fn record<'a, P: Payload<'a>>(
+        &self,
+        actor_id: u64,
+        visibility: Visibility,
+        payload: &P,
+    ) -> Result<()> {
+        self.writable()?;
+        self.recorder
+            .record(actor_id, visibility, payload)
+            .map_err(|e| StoreError::NotRecorded(e.to_string()))
+    }
+
+    /// Records a decoded or built event of any type.
+    pub fn record_event(
+        &self,
+        actor_id: u64,
+        visibility: Visibility,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.writable()?;
+        self.recorder
+            .record_event(actor_id, visibility, event)
+            .map_err(|e| StoreError::NotRecorded(e.to_string()))
+    }
+
+    /// Returns once every event recorded before the call is written to the segment file (and
+    /// synced unless the policy is [`FsyncPolicy::None`]).
+    pub fn flush(&self) -> Result<()> {
+        self.writable()?;
+        let mut c = lock(&self.shared.ctl);
+        if c.stopped {
+            return Err(StoreError::Flusher(
+                c.error.clone().unwrap_or_else(|| "flusher stopped".into()),
+            ));
+        }
+        c.requested += 1;
+        let ticket = c.requested;
+        self.shared.wake.notify_all();
+        while c.completed < ticket && !c.stopped {
+            c = self.shared.done.wait(c).unwrap_or_else(|p| p.into_inner());
+        }
+        if let Some(e) = c.error.take() {
+            return Err(StoreError::Flusher(e));
+        }
+        if c.completed < ticket {
+            return Err(StoreError::Flusher("flusher stopped".into()));
+        }
+        Ok(())
+    }
+
+    fn segments(&self) -> Vec<SegRef> {
+        self.shared.read_catalog().segments()
+    }
+
+    fn hits(&self, q: &Query) -> Result<Vec<Hit>> {
+        let teams = self.shared.read_teams();
+        let access = Access::new(q.viewer, &teams);
+        query::find(&self.segments(), q, &access)
+    }
+
+    /// The spec's query: matching events visible to `q.viewer`, in timestamp order, the
+    /// earliest `q.limit` of them.
+    pub fn query(&self, q: &Query) -> Result<Vec<StoredEvent>> {
+        self.query_iter(q).map(|it| it.flatten().collect())
+    }
+
+    /// Like [`query`](Self::query), materialising each event only when the iterator reaches
+    /// it (records stay in the mapped file until then).
+    pub fn query_iter(
+        &self,
+        q: &Query,
+    ) -> Result<impl Iterator<Item = Result<StoredEvent>> + '_> {
+        let mut hits = self.hits(q)?;
+        if let Some(n) = q.limit {
+            hits.truncate(n);
+        }
+        Ok(hits.into_iter().filter_map(|h| h.to_owned_event().map(Ok)))
+    }
+
+    /// Calls `f` with each matching record, borrowed in place (no copy), in timestamp order.
+    pub fn query_visit(&self, q: &Query, mut f: impl FnMut(u64, &RecordView<'_>)) -> Result<()> {
+        let mut hits = self.hits(q)?;
+        if let Some(n) = q.limit {
+            hits.truncate(n);
+        }
+        for h in &hits {
+            h.with_view(|r| f(h.event_id, r));
+        }
+        Ok(())
+    }
+
+    /// Every event of a session visible to `viewer`, in timestamp order.
+    pub fn get_session_events(&self, session_id: u64, viewer: &Viewer) -> Result<Vec<StoredEvent>> {
+        self.query(&Query {
+            session_id: Some(session_id),
+            viewer: *viewer,
+            ..Query::default()
+        })
+    }
+
+    /// The actor's latest `limit` events visible to `viewer`, in timestamp order.
+    pub fn get_actor_events(
+        &self,
+        actor_id: u64,
+        limit: usize,
+        viewer: &Viewer,
+    ) -> Result<Vec<StoredEvent>> {
+        let hits = self.hits(&Query {
+            actor_id: Some(actor_id),
+            viewer: *viewer,
+            ..Query::default()
+        })?;
+        let skip = hits.len().saturating_sub(limit);
+        Ok(hits[skip..].iter().filter_map(Hit::to_owned_event).collect())
+    }
+
+    /// Sets an actor's team (the team directory, saved atomically in the data directory).
+    pub fn set_team(&self, actor_id: u64, team_id: u64) -> Result<()> {
+        self.writable()?;
+        let mut teams = self.shared.teams.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = teams.0.clone();
+        next.insert(actor_id, team_id);
+        let mut entries: Vec<_> = next.iter().collect();
+        entries.sort();
+        let mut text = format!("{TEAMS_HEADER}\n");
+        for (a, t) in entries {
+            text.push_str(&format!("{a} {t}\n"));
+        }
+        write_atomic(&self.shared.dir.join(TEAMS_FILE), text.as_bytes())?;
+        teams.0 = next;
+        Ok(())
+    }
+
+    /// The team of an actor, if it has one.
+    pub fn team_of(&self, actor_id: u64) -> Option<u64> {
+        self.shared.read_teams().0.get(&actor_id).copied()
+    }
+
+    /// Segments, bytes, time span, events per type, drops and when they happened.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let mut s = StoreStats::default();
+        let mut per_type = [0u64; 11];
+        for seg in self.segments() {
+            let idx = seg.index();
+            s.segments += 1;
+            s.bytes += idx.segment_len;
+            s.events += idx.record_count;
+            s.dropped += idx.dropped;
+            if idx.record_count > 0 {
+                s.min_ts = Some(s.min_ts.map_or(idx.min_ts, |m| m.min(idx.min_ts)));
+                s.max_ts = Some(s.max_ts.map_or(idx.max_ts, |m| m.max(idx.max_ts)));
+            }
+            for (acc, n) in per_type.iter_mut().zip(idx.per_type) {
+                *acc += n;
+            }
+            let mut prev = idx.created_unix_ns;
+            for b in &idx.blocks {
+                if b.dropped.get() > 0 {
+                    s.drops.push((prev, b.max_ts.get(), b.dropped.get()));
+                }
+                prev = b.max_ts.get();
+            }
+        }
+        s.per_type = EventType::ALL
+            .into_iter()
+            .zip(per_type)
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        Ok(s)
+    }
+
+    /// Walks every segment file and lists every damaged region (and unreadable file).
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let _g = lock(&self.shared.compacting);
+        let active = self
+            .shared
+            .read_catalog()
+            .active
+            .as_ref()
+            .map(|a| (a.id, a.index.segment_len));
+        crate::verify::verify_dir(&self.shared.dir, active)
+    }
+
+    /// Retention: deletes sealed segments whose events are all older than `now - retention`
+    /// and rewrites those partly expired. Never touches the active segment; readers holding
+    /// a segment keep reading the old file (removed or replaced by rename, never changed).
+    pub fn compact(&self, now_unix_ns: u64) -> Result<CompactReport> {
+        self.writable()?;
+        let _g = lock(&self.shared.compacting);
+        let cutoff =
+            now_unix_ns.saturating_sub(u64::try_from(self.retention.as_nanos()).unwrap_or(u64::MAX));
+        crate::retention::compact(&self.shared, cutoff)
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        let handle = lock(&self.flusher).take();
+        let Some(handle) = handle else {
+            return Ok(());
+        };
+        {
+            let mut c = lock(&self.shared.ctl);
+            c.shutdown = true;
+            self.shared.wake.notify_all();
+        }
+        let joined = handle.join();
+        let err = lock(&self.shared.ctl).error.take();
+        if joined.is_err() {
+            return Err(StoreError::Flusher("flusher thread panicked".into()));
+        }
+        match err {
+            Some(e) => Err(StoreError::Flusher(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Drains everything recorded, seals the active segment, stops the flusher.
+    pub fn close(self) -> Result<()> {
+        self.shutdown()
+    }
+}
+
+impl Drop for EventManager {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+pub(crate) fn catalog_of(shared: &Shared) -> RwLockReadGuard<'_, Catalog> {
+    shared.read_catalog()
+}

@@ -1,0 +1,222 @@
+//! Queries: narrow by index, check every block's CRC, filter records, apply visibility, return
+//! in timestamp order.
+
+use std::collections::HashMap;
+
+use northstar_core::codec::DecodeError;
+use northstar_core::record::{decode_record, RecordView};
+use northstar_core::{Event, EventType, Visibility};
+
+use crate::block::decode_block;
+use crate::catalog::{BlockBytes, SegRef};
+use crate::error::Result;
+use crate::format::BLOCK_HEADER_LEN;
+use crate::index::{record_sessions, Filter};
+
+/// Who is asking: decides which events a query may return.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Viewer {
+    /// Operators and tools: sees every event.
+    #[default]
+    System,
+    /// An actor: sees public events, team events of its team, and its own events.
+    Actor {
+        /// The actor's id.
+        actor_id: u64,
+    },
+}
+
+/// The spec's query: every field narrows the result; empty `event_types` means all types.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    /// Accepted types (empty: all).
+    pub event_types: Vec<EventType>,
+    /// Inclusive lower bound, Unix ns.
+    pub start_time: Option<u64>,
+    /// Inclusive upper bound, Unix ns.
+    pub end_time: Option<u64>,
+    /// At most this many events (the earliest ones).
+    pub limit: Option<usize>,
+    /// Only events of this actor.
+    pub actor_id: Option<u64>,
+    /// Only events belonging to this session.
+    pub session_id: Option<u64>,
+    /// Who asks.
+    pub viewer: Viewer,
+}
+
+impl Query {
+    pub(crate) fn filter(&self) -> Filter {
+        Filter {
+            start: self.start_time.unwrap_or(0),
+            end: self.end_time.unwrap_or(u64::MAX),
+            type_bits: self
+                .event_types
+                .iter()
+                .fold(0u32, |b, t| b | u32::from(t.bit())),
+            actor: self.actor_id,
+            session: self.session_id,
+        }
+    }
+}
+
+/// An event copied out of the store (the owned form, for callers that keep results).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// `segment_id << 32 | event_seq`: unique, increasing in store order.
+    pub event_id: u64,
+    /// The type.
+    pub event_type: EventType,
+    /// Unix nanoseconds.
+    pub timestamp: u64,
+    /// The actor (0: none).
+    pub actor_id: u64,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// The encoded payload.
+    pub payload: Vec<u8>,
+}
+
+impl StoredEvent {
+    /// Decodes the payload (borrowing it).
+    pub fn event(&self) -> Result<Event<'_>, DecodeError> {
+        Event::decode(self.event_type, &self.payload)
+    }
+
+    pub(crate) fn from_view(segment_id: u32, r: &RecordView<'_>) -> Self {
+        Self {
+            event_id: event_id(segment_id, r),
+            event_type: r.event_type(),
+            timestamp: r.timestamp(),
+            actor_id: r.actor_id(),
+            visibility: r.visibility(),
+            payload: r.payload.to_vec(),
+        }
+    }
+}
+
+fn event_id(segment_id: u32, r: &RecordView<'_>) -> u64 {
+    (u64::from(segment_id) << 32) | u64::from(r.header.event_seq.get())
+}
+
+/// The team directory: which team each actor belongs to.
+#[derive(Clone, Debug, Default)]
+pub struct Teams(pub HashMap<u64, u64>);
+
+/// Decides visibility for one viewer.
+pub(crate) struct Access<'t> {
+    viewer: Viewer,
+    viewer_team: Option<u64>,
+    teams: &'t Teams,
+}
+
+impl<'t> Access<'t> {
+    pub(crate) fn new(viewer: Viewer, teams: &'t Teams) -> Self {
+        let viewer_team = match viewer {
+            Viewer::System => None,
+            Viewer::Actor { actor_id } => teams.0.get(&actor_id).copied(),
+        };
+        Self {
+            viewer,
+            viewer_team,
+            teams,
+        }
+    }
+
+    /// Whether the viewer may see an event of `actor` with `visibility`.
+    pub(crate) fn allows(&self, actor: u64, visibility: Visibility) -> bool {
+        match self.viewer {
+            Viewer::System => true,
+            Viewer::Actor { actor_id } => match visibility {
+                Visibility::Public => true,
+                Visibility::Private => actor == actor_id,
+                Visibility::Team => {
+                    actor == actor_id
+                        || (self.viewer_team.is_some()
+                            && self.teams.0.get(&actor).copied() == self.viewer_team)
+                }
+            },
+        }
+    }
+}
+
+/// Where a matching record lives (no copy yet).
+#[derive(Clone, Debug)]
+pub(crate) struct Hit {
+    pub timestamp: u64,
+    pub event_id: u64,
+    pub block: BlockBytes,
+    pub start: usize,
+    pub segment_id: u32,
+}
+
+impl Hit {
+    /// The record, viewed in the block's bytes.
+    pub(crate) fn with_view<R>(&self, f: impl FnOnce(&RecordView<'_>) -> R) -> Option<R> {
+        let bytes = self.block.as_slice().get(self.start..)?;
+        decode_record(bytes).ok().map(|r| f(&r))
+    }
+
+    pub(crate) fn to_owned_event(&self) -> Option<StoredEvent> {
+        self.with_view(|r| StoredEvent::from_view(self.segment_id, r))
+    }
+}
+
+/// Finds every visible record matching `q` in `segments`, in (timestamp, event id) order.
+/// Blocks that fail their checks are skipped (`verify` reports them).
+pub(crate) fn find(segments: &[SegRef], q: &Query, access: &Access<'_>) -> Result<Vec<Hit>> {
+    let f = q.filter();
+    let mut hits = Vec::new();
+    for seg in segments {
+        let index = seg.index();
+        if !index.may_match(&f) {
+            continue;
+        }
+        for entry in index.blocks.iter().filter(|b| f.block_may_match(b)) {
+            let bytes = seg.block(entry)?;
+            let Ok(view) = decode_block(bytes.as_slice()) else {
+                continue;
+            };
+            let mut off = BLOCK_HEADER_LEN;
+            for r in view.records() {
+                let start = off;
+                off += r.bytes.len();
+                if record_matches(&r, &f, access) {
+                    hits.push(Hit {
+                        timestamp: r.timestamp(),
+                        event_id: event_id(seg.id(), &r),
+                        block: bytes.clone(),
+                        start,
+                        segment_id: seg.id(),
+                    });
+                }
+            }
+        }
+    }
+    hits.sort_unstable_by_key(|h| (h.timestamp, h.event_id));
+    Ok(hits)
+}
+
+fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>) -> bool {
+    let ts = r.timestamp();
+    if ts < f.start || ts > f.end {
+        return false;
+    }
+    if f.type_bits != 0 && u32::from(r.event_type().bit()) & f.type_bits == 0 {
+        return false;
+    }
+    if f.actor.is_some_and(|a| a != r.actor_id()) {
+        return false;
+    }
+    if !access.allows(r.actor_id(), r.visibility()) {
+        return false;
+    }
+    if let Some(s) = f.session {
+        let mut found = false;
+        record_sessions(r, |x| found |= x == s);
+        if !found {
+            return false;
+        }
+    }
+    true
+}

@@ -1,0 +1,119 @@
+//! Retention: delete wholly expired sealed segments, rewrite partly expired ones.
+//!
+//! A rewrite builds the new segment in a temporary file and renames it over the old one; the
+//! old index is removed first, so a crash in between leaves a segment without an index (rebuilt
+//! on open), never an index describing the wrong bytes. Readers hold an `Arc` of the old
+//! segment's mapping, which stays valid after the rename or unlink.
+
+use std::fs;
+use std::sync::Arc;
+
+use crate::block::BlockBuilder;
+use crate::catalog::{SealedSegment, SegmentBytes};
+use crate::error::{Result, StoreError};
+use crate::flusher::BLOCK_TARGET;
+use crate::format::SegmentHeader;
+use crate::index::SegmentIndex;
+use crate::layout::{index_path, segment_path, sync_dir, write_atomic};
+use crate::manager::{catalog_of, CompactReport, Shared};
+use crate::scan::{scan_segment, ScanItem};
+use zerocopy::IntoBytes;
+
+pub(crate) fn compact(shared: &Shared, cutoff: u64) -> Result<CompactReport> {
+    let mut report = CompactReport::default();
+    let sealed: Vec<Arc<SealedSegment>> = catalog_of(shared).sealed.values().cloned().collect();
+    let dir = &shared.dir;
+    for seg in sealed {
+        let idx = &seg.index;
+        let whole = if idx.record_count == 0 {
+            idx.created_unix_ns < cutoff
+        } else {
+            idx.max_ts < cutoff
+        };
+        if whole {
+            shared.write_catalog().sealed.remove(&seg.id);
+            for p in [index_path(dir, seg.id), segment_path(dir, seg.id)] {
+                match fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io(&p, e)),
+                }
+            }
+            sync_dir(dir)?;
+            report.deleted.push(seg.id);
+        } else if idx.min_ts < cutoff {
+            let (kept, removed) = rewrite(shared, &seg, cutoff)?;
+            report.rewritten.push((seg.id, kept, removed));
+        }
+    }
+    Ok(report)
+}
+
+fn rewrite(shared: &Shared, seg: &SealedSegment, cutoff: u64) -> Result<(u64, u64)> {
+    let dir = &shared.dir;
+    let (header, scanner) = scan_segment(seg.data.as_slice()).map_err(|e| StoreError::Corrupt {
+        path: seg.path.clone(),
+        offset: 0,
+        reason: e.to_string(),
+    })?;
+    let created = header.created_unix_ns.get();
+    let mut out = SegmentHeader::new(seg.id, created).as_bytes().to_vec();
+    let mut builder = BlockBuilder::new();
+    let (mut kept, mut removed, mut dropped) = (0u64, 0u64, 0u64);
+    for item in scanner {
+        let ScanItem::Block { view, .. } = item else {
+            continue;
+        };
+        if view.header.max_ts.get() >= cutoff {
+            dropped += view.header.dropped.get();
+        }
+        for r in view.records() {
+            if r.timestamp() < cutoff {
+                removed += 1;
+                continue;
+            }
+            builder
+                .push(r.bytes, r.timestamp(), r.header.event_seq.get())
+                .map_err(|e| StoreError::Corrupt {
+                    path: seg.path.clone(),
+                    offset: 0,
+                    reason: e.to_string(),
+                })?;
+            kept += 1;
+            if builder.body_len() >= BLOCK_TARGET {
+                out.extend_from_slice(builder.finish(std::mem::take(&mut dropped), created));
+                builder.clear();
+            }
+        }
+    }
+    if builder.record_count() > 0 || dropped > 0 {
+        out.extend_from_slice(builder.finish(dropped, cutoff));
+    }
+    let (_, scan) = scan_segment(&out).map_err(|e| StoreError::Corrupt {
+        path: seg.path.clone(),
+        offset: 0,
+        reason: e.to_string(),
+    })?;
+    let (index, _) = SegmentIndex::build(seg.id, created, out.len() as u64, scan);
+    let ipath = index_path(dir, seg.id);
+    match fs::remove_file(&ipath) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io(&ipath, e)),
+    }
+    let spath = segment_path(dir, seg.id);
+    write_atomic(&spath, &out)?;
+    write_atomic(&ipath, &index.encode())?;
+    let file = fs::File::open(&spath).map_err(|e| StoreError::io(&spath, e))?;
+    let data = SegmentBytes::map(&file, &spath)?;
+    shared.write_catalog().sealed.insert(
+        seg.id,
+        Arc::new(SealedSegment {
+            id: seg.id,
+            path: spath,
+            data,
+            index,
+        }),
+    );
+    Ok((kept, removed))
+}
