@@ -16,14 +16,26 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[macro_use]
+mod macros;
+
+pub mod clock;
 pub mod codec;
 pub mod event_type;
 pub mod events;
 pub mod limits;
 pub mod record;
+#[cfg(all(feature = "std", northstar_cas, not(loom)))]
+pub mod recorder;
+#[cfg(northstar_cas)]
+pub mod registry;
+pub mod ring;
+#[cfg(all(feature = "std", northstar_cas, not(loom)))]
+pub mod scope;
 mod sync;
 
 pub use codec::{DecodeError, EncodeError, List, StrList, StrMap};
 pub use event_type::{EventType, Visibility};
 pub use events::{Event, Payload};
 pub use record::{decode_record, EventHeader, RecordError, RecordView, Trailer};
+pub use ring::{Counters, PushError, Refusal};

@@ -1,0 +1,163 @@
+//! The instrumentation macros. With the `off` feature every macro expands to nothing that runs:
+//! its arguments are type-checked inside `if false`, so no code or data is emitted for them.
+//!
+//! - [`event!`](crate::event): any event type, through the global recorder or a given sink.
+//! - [`perf_sample!`](crate::perf_sample): a `perf_sample` with inline dimensions, optionally
+//!   rate-limited per call site.
+//! - [`operation!`](crate::operation): a scope guard that records an `agent_operation` with its
+//!   `duration_ns` when dropped.
+//!
+//! The macros evaluate to `()`: a hot path cannot act on a dropped event, and every drop and
+//! refusal is counted. Call [`Recorder::record`](crate::recorder::Recorder::record) directly
+//! for the `Result`.
+
+/// Records any event payload.
+///
+/// ```
+/// use northstar_core::{event, events::AgentSessionEnded};
+/// event!(AgentSessionEnded { session_id: 7 });
+/// event!(AgentSessionEnded { session_id: 7 }, actor = 42, visibility = Team);
+/// ```
+/// With `to = sink;` first, the event goes to `sink.record(actor, visibility, &payload)`
+/// instead of the global recorder (firmware sinks, private recorders).
+#[cfg(not(feature = "off"))]
+#[macro_export]
+macro_rules! event {
+    (to = $sink:expr; $payload:expr $(,)?) => {
+        $crate::event!(to = $sink; $payload, actor = 0, visibility = Public)
+    };
+    (to = $sink:expr; $payload:expr, actor = $actor:expr $(,)?) => {
+        $crate::event!(to = $sink; $payload, actor = $actor, visibility = Public)
+    };
+    (to = $sink:expr; $payload:expr, visibility = $vis:ident $(,)?) => {
+        $crate::event!(to = $sink; $payload, actor = 0, visibility = $vis)
+    };
+    (to = $sink:expr; $payload:expr, actor = $actor:expr, visibility = $vis:ident $(,)?) => {{
+        let _ = $sink.record($actor, $crate::Visibility::$vis, &$payload);
+    }};
+    ($payload:expr $(, $($rest:tt)*)?) => {
+        $crate::event!(to = $crate::recorder::Recorder::global(); $payload $(, $($rest)*)?)
+    };
+}
+
+/// Records any event payload (instrumentation is off: nothing runs).
+#[cfg(feature = "off")]
+#[macro_export]
+macro_rules! event {
+    (to = $sink:expr; $payload:expr $(, $key:ident = $val:expr)* $(,)?) => {{
+        if false {
+            let _ = (&$sink, &$payload);
+        }
+    }};
+    ($payload:expr $(, $key:ident = $val:expr)* $(,)?) => {{
+        if false {
+            let _ = &$payload;
+        }
+    }};
+}
+
+/// Records a `perf_sample`: `perf_sample!(name, value, unit, "dim" => "val", ...)`.
+///
+/// ```
+/// use northstar_core::perf_sample;
+/// let nanos = 812;
+/// perf_sample!("get_latency_ns", nanos, "ns", "benchmark" => "btree_point_get", "mode" => "read");
+/// // At most 1000 samples per second from this call site (the spec's default rate):
+/// perf_sample!(rate = 1000; "queue_depth", 3, "items");
+/// ```
+/// The sample's `timestamp_window` is `{start: 0, end: 0}`, meaning "an instant sample at the
+/// record's timestamp"; it has no actor and no correlation hints.
+#[cfg(not(feature = "off"))]
+#[macro_export]
+macro_rules! perf_sample {
+    (rate = $rate:expr; $name:expr, $value:expr, $unit:expr $(, $k:expr => $v:expr)* $(,)?) => {{
+        static __NORTHSTAR_BUCKET: $crate::limits::TokenBucket = $crate::limits::TokenBucket::new($rate, $rate);
+        let __dims: &[(&str, &str)] = &[$(($k, $v)),*];
+        let _ = $crate::recorder::Recorder::global().record_limited(
+            &__NORTHSTAR_BUCKET,
+            0,
+            $crate::Visibility::Public,
+            &$crate::__perf_sample_payload!($name, $value, $unit, __dims),
+        );
+    }};
+    ($name:expr, $value:expr, $unit:expr $(, $k:expr => $v:expr)* $(,)?) => {{
+        let __dims: &[(&str, &str)] = &[$(($k, $v)),*];
+        let _ = $crate::recorder::Recorder::global().record(
+            0,
+            $crate::Visibility::Public,
+            &$crate::__perf_sample_payload!($name, $value, $unit, __dims),
+        );
+    }};
+}
+
+/// Records a `perf_sample` (instrumentation is off: nothing runs).
+#[cfg(feature = "off")]
+#[macro_export]
+macro_rules! perf_sample {
+    (rate = $rate:expr; $name:expr, $value:expr, $unit:expr $(, $k:expr => $v:expr)* $(,)?) => {{
+        if false {
+            let _ = (&$rate, &$name, &$value, &$unit $(, &$k, &$v)*);
+        }
+    }};
+    ($name:expr, $value:expr, $unit:expr $(, $k:expr => $v:expr)* $(,)?) => {{
+        if false {
+            let _ = (&$name, &$value, &$unit $(, &$k, &$v)*);
+        }
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __perf_sample_payload {
+    ($name:expr, $value:expr, $unit:expr, $dims:expr) => {
+        $crate::events::PerfSample {
+            metric_name: $name,
+            dimensions: $crate::codec::List::Slice($dims),
+            value: $value as f64,
+            unit: $unit,
+            timestamp_window: $crate::events::TimeWindow { start: 0, end: 0 },
+            correlation_hints: $crate::events::CorrelationHints::NONE,
+        }
+    };
+}
+
+/// Starts an operation; the returned guard records an `agent_operation` with `duration_ns`
+/// and status `"completed"` (or `"failed"` after `.fail()`) when it is dropped.
+///
+/// ```
+/// use northstar_core::operation;
+/// let key = "user:42";
+/// {
+///     let _op = operation!("get", "btree", key, agent = 1, session = 100);
+///     // ... the operation ...
+/// } // recorded here
+/// ```
+#[cfg(not(feature = "off"))]
+#[macro_export]
+macro_rules! operation {
+    ($op:expr, $target_type:expr, $target_id:expr $(,)?) => {
+        $crate::operation!($op, $target_type, $target_id, agent = 0, session = 0)
+    };
+    ($op:expr, $target_type:expr, $target_id:expr, agent = $agent:expr, session = $session:expr $(,)?) => {
+        $crate::scope::OperationGuard::start(
+            $crate::recorder::Recorder::global(),
+            $agent,
+            $session,
+            $op,
+            $target_type,
+            $target_id,
+        )
+    };
+}
+
+/// Starts an operation (instrumentation is off: the guard is an empty value).
+#[cfg(feature = "off")]
+#[macro_export]
+macro_rules! operation {
+    ($op:expr, $target_type:expr, $target_id:expr $(, $key:ident = $val:expr)* $(,)?) => {{
+        if false {
+            let _ = (&$op, &$target_type, &$target_id $(, &$val)*);
+        }
+        $crate::scope::DisabledGuard
+    }};
+}

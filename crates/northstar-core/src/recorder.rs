@@ -1,0 +1,423 @@
+//! The std recorder: rings claimed per thread through a thread-local, the TSC clock, and the
+//! spec's limits in front of the ring. This is what the macros call.
+//!
+//! The hot path is [`Recorder::record`]: one `const` thread-local load to find the thread's
+//! ring, the limits, one clock read, then [`Producer::record`]. The first event of a thread
+//! claims a ring (one compare-and-swap) and registers a thread-exit destructor that retires it;
+//! that one-time step may allocate, every later event does not.
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::clock::{Clock, StdClock};
+use crate::event_type::Visibility;
+use crate::events::{Event, Payload};
+use crate::limits::{FastRng, PayloadLimit, Sampler, TokenBucket};
+use crate::registry::{Drainer, Registry, RegistryError, Slot};
+use crate::ring::{Counters, Producer, PushError, Refusal};
+use crate::sync::UnsafeCell;
+
+/// Default number of rings (threads that can record at once).
+pub const DEFAULT_RINGS: usize = 32;
+/// Default bytes per ring: 4 MiB, so a ring holds a spec-maximum 1 MiB payload (a ring takes
+/// records up to half its size) and about 40 ms of events at 1 million 100-byte events/s.
+pub const DEFAULT_RING_BYTES: usize = 4 << 20;
+
+/// How a recorder is sized and limited.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecorderConfig {
+    /// Rings, one per recording thread at a time.
+    pub rings: usize,
+    /// Bytes per ring (a power of two >= 64). Total ring memory is `rings * ring_bytes`.
+    pub ring_bytes: usize,
+    /// Largest payload accepted (the spec: 1 MiB).
+    pub payload_limit: PayloadLimit,
+    /// Fraction of events kept (the spec: 1.0 keeps everything).
+    pub sampling_rate: f64,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        Self {
+            rings: DEFAULT_RINGS,
+            ring_bytes: DEFAULT_RING_BYTES,
+            payload_limit: PayloadLimit::default(),
+            sampling_rate: 1.0,
+        }
+    }
+}
+
+/// Why an event was not recorded. Every case is also counted (see [`Recorder::counters`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// Refused by a limit (payload size, rate, sampling).
+    Refused(Refusal),
+    /// The thread's ring was full: dropped.
+    Full,
+    /// The record is larger than a ring can hold.
+    TooLarge {
+        /// Record length.
+        len: usize,
+        /// Ring maximum.
+        max: usize,
+    },
+    /// Every ring is claimed by another thread.
+    NoRing,
+    /// The thread is exiting and its ring was already released.
+    ThreadExiting,
+}
+
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(r) => write!(f, "event refused: {r:?}"),
+            Self::Full => f.write_str("ring full: event dropped"),
+            Self::TooLarge { len, max } => {
+                write!(f, "record of {len} bytes exceeds the ring maximum {max}")
+            }
+            Self::NoRing => f.write_str("every ring is claimed: event dropped"),
+            Self::ThreadExiting => f.write_str("thread is exiting: event dropped"),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+impl From<PushError> for RecordError {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::Full => Self::Full,
+            PushError::TooLarge { len, max } => Self::TooLarge { len, max },
+        }
+    }
+}
+
+/// Why a recorder could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Bad ring sizes.
+    Registry(RegistryError),
+    /// The global recorder was already initialised.
+    AlreadyInitialized,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Registry(e) => write!(f, "bad recorder config: {e}"),
+            Self::AlreadyInitialized => f.write_str("the global recorder is already initialised"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+struct Inner {
+    id: usize,
+    // Borrows `_slots` and `_storage`: declared first so it is dropped first.
+    registry: Registry<'static>,
+    _slots: Box<[Slot]>,
+    _storage: Box<[UnsafeCell<u8>]>,
+    clock: StdClock,
+    payload_limit: PayloadLimit,
+    sampler: Sampler,
+    config: RecorderConfig,
+    no_ring: AtomicU64,
+}
+
+// SAFETY: the storage cells are reached only through the registry, whose claims (one producer
+// per slot) and drainer (one consumer) follow the ring's Release/Acquire protocol; every other
+// field is Sync.
+unsafe impl Sync for Inner {}
+// SAFETY: as for Sync: nothing in Inner is tied to a thread.
+unsafe impl Send for Inner {}
+
+/// Records events into per-thread rings. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Inner>,
+}
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+static GLOBAL: OnceLock<Recorder> = OnceLock::new();
+
+thread_local! {
+    /// The thread's current (recorder id, slot): read on every event, no destructor.
+    static CURRENT: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The thread's sampling generator.
+    static RNG: Cell<FastRng> = const { Cell::new(FastRng::new(0)) };
+    /// Every ring this thread claimed; dropping retires them (thread exit).
+    static CLAIMS: RefCell<Vec<ThreadClaim>> = const { RefCell::new(Vec::new()) };
+}
+
+struct ThreadClaim {
+    recorder: Arc<Inner>,
+    slot: usize,
+}
+
+impl Drop for ThreadClaim {
+    fn drop(&mut self) {
+        let id = self.recorder.id;
+        let slot = self.slot;
+        let _ = CURRENT.try_with(|c| {
+            if c.get() == (id, slot) {
+                c.set((0, 0));
+            }
+        });
+        // SAFETY: this thread claimed `slot` (it is in CLAIMS) and, CURRENT being cleared, will
+        // not use its producer again.
+        unsafe { self.recorder.registry.retire(slot) };
+    }
+}
+
+impl Recorder {
+    /// A recorder with its own rings.
+    pub fn new(config: RecorderConfig) -> Result<Self, ConfigError> {
+        let rings = config.rings;
+        let slots: Box<[Slot]> = (0..rings).map(|_| Slot::new()).collect();
+        let bytes = rings.checked_mul(config.ring_bytes).unwrap_or(0);
+        // Zeroed allocation: pages are mapped lazily, so untouched ring memory costs nothing.
+        let zeroed: Box<[u8]> = vec![0u8; bytes].into_boxed_slice();
+        // SAFETY: `UnsafeCell<u8>` is `repr(transparent)` over `u8`, so the slice layouts are
+        // identical; the box's ownership moves to the new pointer.
+        let storage: Box<[UnsafeCell<u8>]> =
+            unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [UnsafeCell<u8>]) };
+        // SAFETY: the references point into the two boxes, whose heap contents never move and
+        // which `Inner` keeps alive for as long as the registry (dropped before them); no
+        // `'static` reference escapes: every accessor ties its result to `&self`.
+        let (slots_ref, storage_ref): (&'static [Slot], &'static [UnsafeCell<u8>]) = unsafe {
+            (
+                &*(&*slots as *const [Slot]),
+                &*(&*storage as *const [UnsafeCell<u8>]),
+            )
+        };
+        let registry = Registry::new(slots_ref, storage_ref).map_err(ConfigError::Registry)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                registry,
+                _slots: slots,
+                _storage: storage,
+                clock: StdClock::new(),
+                payload_limit: config.payload_limit,
+                sampler: Sampler::new(config.sampling_rate),
+                config,
+                no_ring: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The process-wide recorder the macros use, created with the default config (or the one
+    /// given to [`Recorder::configure_global`]) on first use.
+    #[inline(always)]
+    pub fn global() -> &'static Recorder {
+        GLOBAL.get_or_init(|| {
+            Recorder::new(RecorderConfig::default()).expect("default recorder config is valid")
+        })
+    }
+
+    /// Sets the global recorder's config; fails once the global recorder exists.
+    pub fn configure_global(config: RecorderConfig) -> Result<(), ConfigError> {
+        let recorder = Recorder::new(config)?;
+        GLOBAL
+            .set(recorder)
+            .map_err(|_| ConfigError::AlreadyInitialized)
+    }
+
+    /// The config this recorder was built with.
+    pub fn config(&self) -> &RecorderConfig {
+        &self.inner.config
+    }
+
+    /// The clock stamping records (ring records carry its raw ticks).
+    pub fn clock(&self) -> &StdClock {
+        &self.inner.clock
+    }
+
+    /// The registry of rings.
+    pub fn registry(&self) -> &Registry<'_> {
+        &self.inner.registry
+    }
+
+    /// The one consumer of every ring (the flusher), or `None` while another exists.
+    pub fn drainer(&self) -> Option<Drainer<'_>> {
+        self.inner.registry.drainer()
+    }
+
+    /// Counters over every ring, plus events lost for want of a ring (in `dropped_full`).
+    pub fn counters(&self) -> Counters {
+        let mut c = self.inner.registry.counters();
+        c.dropped_full += self.inner.no_ring.load(Ordering::Relaxed);
+        c
+    }
+
+    /// Claims a ring for the calling thread now, so its first event pays nothing extra.
+    pub fn register_thread(&self) -> Result<(), RecordError> {
+        self.slot().map(|_| ())
+    }
+
+    /// The calling thread's slot, claiming one on first use.
+    #[inline(always)]
+    fn slot(&self) -> Result<usize, RecordError> {
+        let (id, slot) = CURRENT.with(Cell::get);
+        if id == self.inner.id {
+            Ok(slot)
+        } else {
+            self.claim_slow()
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&self) -> Result<usize, RecordError> {
+        let claimed = CLAIMS.try_with(|claims| {
+            let mut claims = claims.borrow_mut();
+            let slot = match claims.iter().find(|c| c.recorder.id == self.inner.id) {
+                Some(c) => c.slot,
+                None => {
+                    let Some(claim) = self.inner.registry.claim() else {
+                        return Err(RecordError::NoRing);
+                    };
+                    let slot = claim.into_index();
+                    claims.push(ThreadClaim {
+                        recorder: Arc::clone(&self.inner),
+                        slot,
+                    });
+                    let seed = (slot as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        ^ self.inner.clock.now_ticks();
+                    RNG.with(|r| r.set(FastRng::new(seed)));
+                    slot
+                }
+            };
+            CURRENT.with(|c| c.set((self.inner.id, slot)));
+            Ok(slot)
+        });
+        let result = claimed.unwrap_or(Err(RecordError::ThreadExiting));
+        if result.is_err() {
+            self.inner.no_ring.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    #[inline(always)]
+    fn producer(&self) -> Result<Producer<'_>, RecordError> {
+        let slot = self.slot()?;
+        // SAFETY: `slot` was claimed by this thread (CURRENT only ever holds this thread's own
+        // claims, and is cleared before a claim is retired), and producers are only used
+        // within one call on this thread.
+        Ok(unsafe { self.inner.registry.producer_of(slot) })
+    }
+
+    /// Records an event: checks sampling and the payload limit, stamps it with the clock and
+    /// writes it into the thread's ring. Never blocks; every failure is counted.
+    #[inline(always)]
+    pub fn record<'p, P: Payload<'p>>(
+        &self,
+        actor_id: u64,
+        visibility: Visibility,
+        payload: &P,
+    ) -> Result<(), RecordError> {
+        let mut producer = self.producer()?;
+        let inner = &*self.inner;
+        if !inner.sampler.keeps_all() && !self.sample() {
+            producer.count(Refusal::SampledOut);
+            return Err(RecordError::Refused(Refusal::SampledOut));
+        }
+        let len = payload.encoded_len();
+        if !inner.payload_limit.allows(len) {
+            producer.count(Refusal::Oversize);
+            return Err(RecordError::Refused(Refusal::Oversize));
+        }
+        let ticks = inner.clock.now_ticks();
+        producer
+            .record_sized(ticks, actor_id, visibility, payload, len)
+            .map_err(RecordError::from)
+    }
+
+    /// Like [`Recorder::record`], after taking a token from `bucket` (a per-metric or
+    /// per-call-site rate limit).
+    #[inline]
+    pub fn record_limited<'p, P: Payload<'p>>(
+        &self,
+        bucket: &TokenBucket,
+        actor_id: u64,
+        visibility: Visibility,
+        payload: &P,
+    ) -> Result<(), RecordError> {
+        let now_ns = self
+            .inner
+            .clock
+            .ticks_to_nanos(self.inner.clock.now_ticks());
+        if !bucket.try_acquire(now_ns) {
+            self.count(Refusal::RateLimited)?;
+            return Err(RecordError::Refused(Refusal::RateLimited));
+        }
+        self.record(actor_id, visibility, payload)
+    }
+
+    /// Counts a refusal decided by the caller (e.g. a cartridge's own limits) on the calling
+    /// thread's ring.
+    pub fn count(&self, refusal: Refusal) -> Result<(), RecordError> {
+        self.producer()?.count(refusal);
+        Ok(())
+    }
+
+    /// Records any decoded or built event.
+    pub fn record_event(
+        &self,
+        actor_id: u64,
+        visibility: Visibility,
+        event: &Event<'_>,
+    ) -> Result<(), RecordError> {
+        macro_rules! each {
+            ($($ty:ident),*) => {
+                match event { $(Event::$ty(p) => self.record(actor_id, visibility, p),)* }
+            };
+        }
+        each!(
+            AgentSessionStarted,
+            AgentSessionEnded,
+            AgentOperation,
+            ReviewNote,
+            ReviewSummary,
+            PerfSample,
+            PerfRegression,
+            DebugSession,
+            DebugSnapshot,
+            VcsCommit,
+            VcsBranch
+        )
+    }
+
+    fn sample(&self) -> bool {
+        RNG.with(|cell| {
+            let mut rng = cell.get();
+            let keep = self.inner.sampler.keep(&mut rng);
+            cell.set(rng);
+            keep
+        })
+    }
+
+    /// Raw clock ticks now (for scope guards measuring durations).
+    #[inline(always)]
+    pub fn now_ticks(&self) -> u64 {
+        self.inner.clock.now_ticks()
+    }
+}
+
+thread_local! {
+    static NEXT_OPERATION: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A fresh operation id for this thread: the ring slot in the high bits, a per-thread counter
+/// in the low 40, so ids from different threads never collide while each holds its ring.
+pub fn next_operation_id() -> u64 {
+    let (_, slot) = CURRENT.with(Cell::get);
+    let n = NEXT_OPERATION.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n
+    });
+    ((slot as u64) << 40) | (n & ((1 << 40) - 1))
+}

@@ -1,0 +1,725 @@
+//! The single-producer/single-consumer byte ring: the hot path.
+//!
+//! Records are written contiguously, never split across the end of the buffer. Positions are
+//! free-running byte counters (`usize`, wrapping); the offset in the buffer is
+//! `position & (capacity - 1)`. At the end of the buffer, a record that does not fit is
+//! preceded by a *padding record* (a header whose type byte is 0) covering the rest of the
+//! buffer; a gap shorter than a minimal record (32 bytes) is skipped by both sides without a
+//! marker.
+//!
+//! The producer publishes with one `Release` store of `tail`; the consumer reads `tail` with
+//! `Acquire`, reads records in place and publishes its own position (`head`) once per batch.
+//! Each side keeps a cached copy of the other's position and reloads it only when the cache
+//! says the ring is full (producer) or empty (consumer), so in steady state the producer does
+//! not touch the consumer's cache line at all. A full ring drops the new record and counts it:
+//! it never blocks.
+
+use crossbeam_utils::CachePadded;
+use zerocopy::{FromZeros, IntoBytes};
+
+use crate::event_type::Visibility;
+use crate::events::Payload;
+use crate::record::{EventHeader, FRAMING_LEN, HEADER_LEN, MAX_PAYLOAD_LEN};
+use crate::sync::{bump_single_writer, AtomicUsize, Ordering, UnsafeCell};
+
+/// Largest record the loom build can stage (loom models use small records).
+#[cfg(loom)]
+const LOOM_SCRATCH: usize = 128;
+
+/// Defines a `const fn` normally and a plain `fn` under loom, whose types are not
+/// const-constructible.
+macro_rules! const_fn {
+    ($(#[$m:meta])* $vis:vis fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $vis const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$m])* $vis fn $($rest)*
+    };
+}
+#[cfg_attr(not(northstar_cas), allow(unused_imports))]
+pub(crate) use const_fn;
+
+/// Why a record was not pushed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// The ring has no room: the record was dropped and counted.
+    Full,
+    /// The record is larger than the ring's [`Ring::max_record_len`]: refused and counted.
+    TooLarge {
+        /// Length of the refused record.
+        len: usize,
+        /// Largest record this ring accepts.
+        max: usize,
+    },
+}
+
+impl core::fmt::Display for PushError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Full => f.write_str("ring full: event dropped"),
+            Self::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "record of {len} bytes exceeds the ring's maximum of {max}"
+                )
+            }
+        }
+    }
+}
+
+/// A refusal decided before the ring (by the limits), counted on the producer's ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The payload exceeded the payload limit.
+    Oversize,
+    /// The metric's token bucket was empty.
+    RateLimited,
+    /// The sampler skipped the event.
+    SampledOut,
+}
+
+/// Monotonic counters of one ring (or summed over a registry). Each is written by one producer
+/// at a time and read by anyone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Records published.
+    pub pushed: u64,
+    /// Records dropped because the ring was full.
+    pub dropped_full: u64,
+    /// Events refused as too large (payload limit or ring size).
+    pub oversize: u64,
+    /// Events refused by rate limiting.
+    pub rate_limited: u64,
+    /// Events skipped by sampling.
+    pub sampled_out: u64,
+}
+
+impl Counters {
+    /// Every event that was not stored in a ring: dropped or refused.
+    pub fn lost(&self) -> u64 {
+        self.dropped_full + self.oversize + self.rate_limited + self.sampled_out
+    }
+
+    /// Adds another set of counters.
+    pub fn add(&mut self, other: &Counters) {
+        self.pushed += other.pushed;
+        self.dropped_full += other.dropped_full;
+        self.oversize += other.oversize;
+        self.rate_limited += other.rate_limited;
+        self.sampled_out += other.sampled_out;
+    }
+}
+
+/// The producer's side: its published position, its private cache of the consumer's
+/// position, its sequence number and its counters. One cache line, written only by the
+/// producer.
+struct ProducerSide {
+    tail: AtomicUsize,
+    cached_head: AtomicUsize,
+    seq: AtomicUsize,
+    pushed: AtomicUsize,
+    dropped_full: AtomicUsize,
+    oversize: AtomicUsize,
+    rate_limited: AtomicUsize,
+    sampled_out: AtomicUsize,
+}
+
+/// The consumer's side: its published position. One cache line, written only by the consumer.
+struct ConsumerSide {
+    head: AtomicUsize,
+}
+
+/// The shared state of a ring: positions and counters, each side on its own cache line.
+/// Storage is separate ([`RingStorage`] or any `&[UnsafeCell<u8>]`) so registries can carve
+/// many rings out of one region and size them at run time.
+pub struct RingControl {
+    producer: CachePadded<ProducerSide>,
+    consumer: CachePadded<ConsumerSide>,
+}
+
+impl RingControl {
+    const_fn! {
+        /// A fresh, empty control block.
+        pub fn new() -> Self {
+            Self {
+                producer: CachePadded::new(ProducerSide {
+                    tail: AtomicUsize::new(0),
+                    cached_head: AtomicUsize::new(0),
+                    seq: AtomicUsize::new(0),
+                    pushed: AtomicUsize::new(0),
+                    dropped_full: AtomicUsize::new(0),
+                    oversize: AtomicUsize::new(0),
+                    rate_limited: AtomicUsize::new(0),
+                    sampled_out: AtomicUsize::new(0),
+                }),
+                consumer: CachePadded::new(ConsumerSide { head: AtomicUsize::new(0) }),
+            }
+        }
+    }
+}
+
+impl Default for RingControl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Byte storage for one ring, usable as a `static` (firmware needs no heap).
+pub struct RingStorage<const N: usize> {
+    cells: [UnsafeCell<u8>; N],
+}
+
+// SAFETY: the cells are only accessed through a `Ring`, whose producer/consumer protocol gives
+// each byte a single writer at a time and orders writes before reads (Release/Acquire).
+unsafe impl<const N: usize> Sync for RingStorage<N> {}
+
+impl<const N: usize> RingStorage<N> {
+    /// Zeroed storage.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self {
+            cells: [const { UnsafeCell::new(0) }; N],
+        }
+    }
+
+    /// Zeroed storage.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self {
+            cells: core::array::from_fn(|_| UnsafeCell::new(0)),
+        }
+    }
+
+    /// The cells, as a slice.
+    pub const fn cells(&self) -> &[UnsafeCell<u8>] {
+        &self.cells
+    }
+}
+
+impl<const N: usize> Default for RingStorage<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A ring with its own control block and storage, for a `static`:
+/// `static RING: StaticRing<4096> = StaticRing::new();`
+pub struct StaticRing<const N: usize> {
+    control: RingControl,
+    storage: RingStorage<N>,
+}
+
+impl<const N: usize> StaticRing<N> {
+    const_fn! {
+        /// An empty ring. `N` must be a power of two of at least 64 bytes (checked at compile
+        /// time when used in a `static`).
+        pub fn new() -> Self {
+            assert!(N.is_power_of_two() && N >= 2 * FRAMING_LEN, "ring capacity must be a power of two >= 64");
+            Self { control: RingControl::new(), storage: RingStorage::new() }
+        }
+    }
+
+    /// The ring view.
+    pub fn ring(&self) -> Ring<'_> {
+        Ring {
+            control: &self.control,
+            cells: self.storage.cells(),
+            mask: N - 1,
+        }
+    }
+}
+
+impl<const N: usize> Default for StaticRing<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why storage cannot back a ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadCapacity(pub usize);
+
+impl core::fmt::Display for BadCapacity {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "ring capacity {} is not a power of two >= 64", self.0)
+    }
+}
+
+/// A view of one ring: its control block and its storage. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Ring<'a> {
+    control: &'a RingControl,
+    cells: &'a [UnsafeCell<u8>],
+    mask: usize,
+}
+
+impl<'a> Ring<'a> {
+    /// A ring over `cells`, whose length must be a power of two of at least 64 bytes.
+    pub fn new(control: &'a RingControl, cells: &'a [UnsafeCell<u8>]) -> Result<Self, BadCapacity> {
+        let n = cells.len();
+        if n.is_power_of_two() && n >= 2 * FRAMING_LEN {
+            Ok(Self {
+                control,
+                cells,
+                mask: n - 1,
+            })
+        } else {
+            Err(BadCapacity(n))
+        }
+    }
+
+    /// Capacity in bytes.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    /// The largest record this ring always accepts when empty: half its capacity (a record
+    /// that wraps costs the skipped tail plus itself), and never more than the header's
+    /// payload-length field can describe.
+    #[inline]
+    pub fn max_record_len(&self) -> usize {
+        (self.capacity() / 2).min(MAX_PAYLOAD_LEN + FRAMING_LEN)
+    }
+
+    /// Bytes published and not yet consumed.
+    pub fn len(&self) -> usize {
+        let head = self.control.consumer.head.load(Ordering::Acquire);
+        let tail = self.control.producer.tail.load(Ordering::Acquire);
+        tail.wrapping_sub(head)
+    }
+
+    /// Whether every published record has been consumed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// This ring's counters.
+    pub fn counters(&self) -> Counters {
+        let p = &self.control.producer;
+        let get = |c: &AtomicUsize| c.load(Ordering::Relaxed) as u64;
+        Counters {
+            pushed: get(&p.pushed),
+            dropped_full: get(&p.dropped_full),
+            oversize: get(&p.oversize),
+            rate_limited: get(&p.rate_limited),
+            sampled_out: get(&p.sampled_out),
+        }
+    }
+
+    /// The producer handle.
+    ///
+    /// # Safety
+    ///
+    /// At most one `Producer` of this ring may exist at a time, on any thread (a registry's
+    /// claim or a firmware's single producer context guarantees it).
+    pub unsafe fn producer(&self) -> Producer<'a> {
+        Producer { ring: *self }
+    }
+
+    /// Reloads the producer's cached copy of the consumer position: a new owner of a reused
+    /// ring must not trust the previous owner's cache. Called by the registry on claim, before
+    /// the new producer exists.
+    #[cfg(northstar_cas)]
+    pub(crate) fn reset_cached_head(&self) {
+        let head = self.control.consumer.head.load(Ordering::Acquire);
+        self.control
+            .producer
+            .cached_head
+            .store(head, Ordering::Relaxed);
+    }
+
+    /// The consumer handle.
+    ///
+    /// # Safety
+    ///
+    /// At most one `Consumer` of this ring may exist at a time, on any thread.
+    pub unsafe fn consumer(&self) -> Consumer<'a> {
+        Consumer { ring: *self }
+    }
+
+    /// Raw pointer to the byte at `offset` (`offset < capacity`).
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn byte_ptr(&self, offset: usize) -> *mut u8 {
+        debug_assert!(offset < self.capacity());
+        UnsafeCell::raw_get(self.cells.as_ptr()).wrapping_add(offset)
+    }
+}
+
+/// The producing end of a ring. Not `Clone`: there is one.
+pub struct Producer<'a> {
+    ring: Ring<'a>,
+}
+
+impl<'a> Producer<'a> {
+    /// The ring this producer writes.
+    pub fn ring(&self) -> Ring<'a> {
+        self.ring
+    }
+
+    /// Counts a refusal decided before the ring (limits, sampling).
+    #[inline]
+    pub fn count(&mut self, refusal: Refusal) {
+        let p = &self.ring.control.producer;
+        bump_single_writer(match refusal {
+            Refusal::Oversize => &p.oversize,
+            Refusal::RateLimited => &p.rate_limited,
+            Refusal::SampledOut => &p.sampled_out,
+        });
+    }
+
+    /// The next producer sequence number (stored in ring records' `event_seq`).
+    #[inline(always)]
+    fn next_seq(&mut self) -> u32 {
+        let seq = &self.ring.control.producer.seq;
+        let s = seq.load(Ordering::Relaxed);
+        seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        s as u32
+    }
+
+    /// Reserves `len` contiguous bytes, lets `fill` write them, and publishes them with one
+    /// `Release` store. `fill` must write a whole record of exactly `len` bytes. On a full ring
+    /// the record is dropped and counted; `fill` is not called.
+    #[inline(always)]
+    pub fn push_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<(), PushError> {
+        let ring = self.ring;
+        let p = &ring.control.producer;
+        let max = ring.max_record_len();
+        if len > max || len < FRAMING_LEN {
+            bump_single_writer(&p.oversize);
+            return Err(PushError::TooLarge { len, max });
+        }
+        let cap = ring.capacity();
+        let tail = p.tail.load(Ordering::Relaxed);
+        let offset = tail & ring.mask;
+        let room_to_end = cap - offset;
+        let (skip, start) = if room_to_end >= len {
+            (0, offset)
+        } else {
+            (room_to_end, 0)
+        };
+        let needed = skip + len;
+
+        let mut head = p.cached_head.load(Ordering::Relaxed);
+        if tail.wrapping_sub(head) + needed > cap {
+            head = ring.control.consumer.head.load(Ordering::Acquire);
+            p.cached_head.store(head, Ordering::Relaxed);
+            if tail.wrapping_sub(head) + needed > cap {
+                bump_single_writer(&p.dropped_full);
+                return Err(PushError::Full);
+            }
+        }
+
+        if skip >= FRAMING_LEN {
+            // Mark the unused end of the buffer so the consumer jumps to the start.
+            let pad = padding_header(skip);
+            self.write(offset, pad.as_bytes().len(), |dst| {
+                dst.copy_from_slice(pad.as_bytes())
+            });
+        }
+        self.write(start, len, fill);
+        p.tail.store(tail.wrapping_add(needed), Ordering::Release);
+        bump_single_writer(&p.pushed);
+        Ok(())
+    }
+
+    /// Writes `len` bytes at buffer offset `start` through `fill`.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn write(&mut self, start: usize, len: usize, fill: impl FnOnce(&mut [u8])) {
+        // SAFETY: `start + len <= capacity` (checked by push_with), the region lies between the
+        // published tail and the consumer's head, so the consumer does not read it until the
+        // Release store that follows; `&mut self` makes this the only producer writing.
+        let dst = unsafe { core::slice::from_raw_parts_mut(self.ring.byte_ptr(start), len) };
+        fill(dst);
+    }
+
+    /// Writes through a scratch buffer so loom sees each byte written through its cell.
+    #[cfg(loom)]
+    fn write(&mut self, start: usize, len: usize, fill: impl FnOnce(&mut [u8])) {
+        let mut scratch = [0u8; LOOM_SCRATCH];
+        fill(&mut scratch[..len]);
+        for (i, b) in scratch[..len].iter().enumerate() {
+            // SAFETY: as in the non-loom write: the producer owns this unpublished region.
+            self.ring.cells[start + i].with_mut(|p| unsafe { *p = *b });
+        }
+    }
+
+    /// Encodes and pushes one event: header (with `timestamp` as raw clock ticks), payload
+    /// encoded in place, trailer. No allocation, no copy of the payload through a temporary.
+    #[inline(always)]
+    pub fn record<'p, P: Payload<'p>>(
+        &mut self,
+        timestamp: u64,
+        actor_id: u64,
+        visibility: Visibility,
+        payload: &P,
+    ) -> Result<(), PushError> {
+        self.record_sized(
+            timestamp,
+            actor_id,
+            visibility,
+            payload,
+            payload.encoded_len(),
+        )
+    }
+
+    /// [`Producer::record`] with the payload's `encoded_len` already computed.
+    #[inline(always)]
+    pub fn record_sized<'p, P: Payload<'p>>(
+        &mut self,
+        timestamp: u64,
+        actor_id: u64,
+        visibility: Visibility,
+        payload: &P,
+        payload_len: usize,
+    ) -> Result<(), PushError> {
+        if payload_len > MAX_PAYLOAD_LEN {
+            bump_single_writer(&self.ring.control.producer.oversize);
+            return Err(PushError::TooLarge {
+                len: payload_len + FRAMING_LEN,
+                max: self.ring.max_record_len(),
+            });
+        }
+        let seq = self.next_seq();
+        let header = EventHeader::new(
+            P::EVENT_TYPE,
+            visibility,
+            timestamp,
+            actor_id,
+            seq,
+            payload_len,
+        );
+        self.push_with(FRAMING_LEN + payload_len, |out| {
+            crate::record::write_record(out, &header, |dst| {
+                // The length was computed by the same payload, so this cannot fail; if it ever
+                // did, the record would fail its own decode rather than corrupt the ring.
+                let _ = payload.encode_into(dst);
+            })
+        })
+    }
+}
+
+/// The header of a padding record covering `len` bytes (type byte 0, never a real event).
+#[inline]
+fn padding_header(len: usize) -> EventHeader {
+    let mut h = EventHeader::new_zeroed();
+    h.packed
+        .set((len - FRAMING_LEN) as u32 & MAX_PAYLOAD_LEN as u32);
+    h
+}
+
+/// What one drain consumed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Records handed to the callback.
+    pub records: usize,
+    /// Bytes of ring consumed (records and padding).
+    pub bytes: usize,
+}
+
+impl Drained {
+    /// Adds another drain's totals.
+    pub fn add(&mut self, other: Drained) {
+        self.records += other.records;
+        self.bytes += other.bytes;
+    }
+}
+
+/// The consuming end of a ring. Not `Clone`: there is one.
+pub struct Consumer<'a> {
+    ring: Ring<'a>,
+}
+
+impl<'a> Consumer<'a> {
+    /// The ring this consumer reads.
+    pub fn ring(&self) -> Ring<'a> {
+        self.ring
+    }
+
+    /// Hands every published record, up to about `max_bytes`, to `f` in place (a slice of the
+    /// ring itself: header, payload and trailer, timestamps in raw ticks), then publishes the
+    /// new consumer position once. Returns what was consumed.
+    pub fn drain(&mut self, max_bytes: usize, mut f: impl FnMut(&[u8])) -> Drained {
+        let ring = self.ring;
+        let control = ring.control;
+        let cap = ring.capacity();
+        let start_head = control.consumer.head.load(Ordering::Relaxed);
+        let tail = control.producer.tail.load(Ordering::Acquire);
+        let mut head = start_head;
+        let mut records = 0;
+        while head != tail && head.wrapping_sub(start_head) < max_bytes {
+            let offset = head & ring.mask;
+            let room_to_end = cap - offset;
+            let available = tail.wrapping_sub(head);
+            if room_to_end < FRAMING_LEN {
+                head = head.wrapping_add(room_to_end);
+                continue;
+            }
+            let mut header = EventHeader::new_zeroed();
+            self.read(offset, HEADER_LEN, |src| {
+                header.as_mut_bytes().copy_from_slice(src)
+            });
+            let len = header.record_len();
+            if len > room_to_end || len > available {
+                // Only a producer bug could write this; skip what is published rather than
+                // read outside the record.
+                debug_assert!(false, "malformed ring record");
+                head = tail;
+                break;
+            }
+            if header.type_byte() != 0 {
+                self.read(offset, len, &mut f);
+                records += 1;
+            }
+            head = head.wrapping_add(len);
+        }
+        if head != start_head {
+            control.consumer.head.store(head, Ordering::Release);
+        }
+        Drained {
+            records,
+            bytes: head.wrapping_sub(start_head),
+        }
+    }
+
+    /// Hands the published bytes at `offset..offset + len` to `f`.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    fn read(&self, offset: usize, len: usize, f: impl FnOnce(&[u8])) {
+        // SAFETY: the region lies between head and the tail loaded with Acquire, so the
+        // producer's writes to it happened before and it will not write it again until the
+        // consumer publishes a head past it; `offset + len <= capacity` was checked.
+        let src = unsafe { core::slice::from_raw_parts(self.ring.byte_ptr(offset), len) };
+        f(src);
+    }
+
+    /// Reads through a scratch buffer so loom sees each byte read through its cell.
+    #[cfg(loom)]
+    fn read(&self, offset: usize, len: usize, f: impl FnOnce(&[u8])) {
+        let mut scratch = [0u8; LOOM_SCRATCH];
+        for (i, b) in scratch[..len].iter_mut().enumerate() {
+            // SAFETY: as in the non-loom read: the region is published and not being written.
+            *b = self.ring.cells[offset + i].with(|p| unsafe { *p });
+        }
+        f(&scratch[..len]);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::events::AgentSessionEnded;
+    use crate::record::decode_record;
+
+    fn push_n(p: &mut Producer<'_>, n: usize, tag: u64) -> usize {
+        (0..n)
+            .filter(|i| {
+                p.record(
+                    tag + *i as u64,
+                    7,
+                    Visibility::Team,
+                    &AgentSessionEnded {
+                        session_id: *i as u64,
+                    },
+                )
+                .is_ok()
+            })
+            .count()
+    }
+
+    #[test]
+    fn records_round_trip_in_order_across_many_wraps() {
+        let ring = StaticRing::<256>::new();
+        // SAFETY: this test is the only producer and the only consumer.
+        let (mut p, mut c) = unsafe { (ring.ring().producer(), ring.ring().consumer()) };
+        let mut next_expected = 0u64;
+        let mut pushed = 0u64;
+        let mut attempts = 0u64;
+        for round in 0..200 {
+            // Vary the record size so the padding and short-gap paths are both taken.
+            let n = 1 + round % 5;
+            for _ in 0..n {
+                let md = [("k", "v"); 3];
+                let meta: &[(&str, &str)] = &md[..round % 4];
+                let ev = crate::events::AgentSessionStarted {
+                    session_id: pushed,
+                    agent_version: "1",
+                    session_purpose: if round % 2 == 0 {
+                        "x"
+                    } else {
+                        "longer purpose"
+                    },
+                    metadata: meta.into(),
+                };
+                attempts += 1;
+                if p.record(pushed, 1, Visibility::Public, &ev).is_ok() {
+                    pushed += 1;
+                }
+            }
+            c.drain(usize::MAX, |bytes| {
+                let view = decode_record(bytes).expect("well-formed record");
+                assert_eq!(view.timestamp(), next_expected);
+                next_expected += 1;
+            });
+        }
+        // Every record pushed came out, in order; every other attempt was counted as dropped.
+        assert_eq!(next_expected, pushed);
+        assert!(pushed > 300, "pushed {pushed}");
+        let counters = ring.ring().counters();
+        assert_eq!(counters.pushed, pushed);
+        assert_eq!(counters.dropped_full, attempts - pushed);
+    }
+
+    #[test]
+    fn full_ring_drops_and_counts_exactly() {
+        let ring = StaticRing::<1024>::new();
+        // SAFETY: single producer and consumer in this test.
+        let (mut p, mut c) = unsafe { (ring.ring().producer(), ring.ring().consumer()) };
+        let ok = push_n(&mut p, 100, 0);
+        let counters = ring.ring().counters();
+        assert_eq!(counters.pushed as usize, ok);
+        assert_eq!(counters.dropped_full as usize, 100 - ok);
+        assert!(ok > 0 && ok < 100);
+        let drained = c.drain(usize::MAX, |_| {});
+        assert_eq!(drained.records, ok);
+        // After draining there is room again.
+        assert_eq!(push_n(&mut p, 1, 0), 1);
+    }
+
+    #[test]
+    fn oversize_records_are_refused_and_counted() {
+        let ring = StaticRing::<128>::new();
+        // SAFETY: single producer in this test.
+        let mut p = unsafe { ring.ring().producer() };
+        assert_eq!(
+            p.push_with(65, |_| unreachable!()),
+            Err(PushError::TooLarge { len: 65, max: 64 })
+        );
+        assert_eq!(ring.ring().counters().oversize, 1);
+    }
+
+    #[test]
+    fn drain_respects_its_byte_budget_and_publishes_once() {
+        let ring = StaticRing::<4096>::new();
+        // SAFETY: single producer and consumer in this test.
+        let (mut p, mut c) = unsafe { (ring.ring().producer(), ring.ring().consumer()) };
+        assert_eq!(push_n(&mut p, 10, 0), 10);
+        let first = c.drain(1, |_| {});
+        assert_eq!(first.records, 1);
+        let rest = c.drain(usize::MAX, |_| {});
+        assert_eq!(rest.records, 9);
+        assert!(ring.ring().is_empty());
+    }
+
+    #[test]
+    fn bad_capacity_is_refused() {
+        let control = RingControl::new();
+        let storage = RingStorage::<100>::new();
+        assert_eq!(
+            Ring::new(&control, storage.cells()).err(),
+            Some(BadCapacity(100))
+        );
+    }
+}
