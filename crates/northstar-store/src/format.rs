@@ -105,8 +105,8 @@ impl SegmentHeader {
         h
     }
 
-    /// Checks magic, then version (a newer version is refused before anything else is
-    /// trusted), then length and checksum. Never panics.
+    /// Checks magic, length, checksum, then version (a newer version is refused before any
+    /// other field is trusted). Never panics.
     pub fn parse(bytes: &[u8]) -> Result<&SegmentHeader, HeaderError> {
         if bytes.len() < 8 {
             // Too short to tell: a prefix of our magic is a truncated header, anything else
@@ -123,19 +123,17 @@ impl SegmentHeader {
             m.copy_from_slice(&bytes[..8]);
             return Err(HeaderError::NotASegment(m));
         }
-        if bytes.len() >= 12 {
-            let v = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-            if v > FORMAT_VERSION {
-                return Err(HeaderError::FutureVersion(v));
-            }
-            if v == 0 {
-                return Err(HeaderError::Damaged("version 0"));
-            }
-        }
         let (h, _) = SegmentHeader::ref_from_prefix(bytes)
             .map_err(|_| HeaderError::Truncated { len: bytes.len() })?;
+        // The first 32 bytes keep this layout in every format version, so the checksum is
+        // checked first: a flipped bit in the version field is damage, not a future version.
         if CRC32C.checksum(&bytes[..28]) != h.crc.get() {
             return Err(HeaderError::Damaged("checksum mismatch"));
+        }
+        match h.version.get() {
+            FORMAT_VERSION => {}
+            v if v > FORMAT_VERSION => return Err(HeaderError::FutureVersion(v)),
+            _ => return Err(HeaderError::Damaged("version 0")),
         }
         if h.header_len.get() as usize != SEGMENT_HEADER_LEN {
             return Err(HeaderError::Damaged("unexpected header length"));

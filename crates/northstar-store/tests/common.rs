@@ -1,0 +1,69 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use northstar_core::events::{AgentOperation, AgentSessionStarted, ReviewNote};
+use northstar_core::{List, Visibility};
+use northstar_store::{EventManager, FsyncPolicy, StoreConfig};
+
+/// A config with small segments so tests roll often.
+pub fn small_config() -> StoreConfig {
+    StoreConfig {
+        segment_max_bytes: 64 << 10,
+        flush_interval: Duration::from_millis(2),
+        fsync: FsyncPolicy::None,
+        ..StoreConfig::default()
+    }
+}
+
+/// Records a perf sample whose value identifies it.
+pub fn sample(m: &EventManager, value: f64, sessions: &[u64]) {
+    m.record_perf_sample(
+        "latency_ns",
+        value,
+        "ns",
+        &[("bench", "btree_get")],
+        Some("abc..def"),
+        sessions,
+    )
+    .unwrap();
+}
+
+/// Records an agent operation in `session` by `actor` with `vis`.
+pub fn operation(m: &EventManager, actor: u64, vis: Visibility, session: u64, id: u64) {
+    let op = AgentOperation {
+        session_id: session,
+        operation_type: "query",
+        operation_id: id,
+        target_type: "btree",
+        target_id: "users",
+        status: "completed",
+        duration_ns: Some(1200),
+        metadata: List::EMPTY,
+    };
+    m.record(actor, vis, &op).unwrap();
+}
+
+/// Records a review note.
+pub fn note(m: &EventManager, actor: u64, vis: Visibility, text: &str) {
+    let n = ReviewNote {
+        target_type: "commit",
+        target_id: "abc123",
+        note_text: text,
+        references: List::EMPTY,
+        created_at: 1,
+    };
+    m.record(actor, vis, &n).unwrap();
+}
+
+/// Records a session start.
+pub fn session_start(m: &EventManager, actor: u64, session: u64) {
+    let s = AgentSessionStarted {
+        session_id: session,
+        agent_version: "1.0",
+        session_purpose: "test",
+        metadata: List::EMPTY,
+    };
+    m.record(actor, Visibility::Public, &s).unwrap();
+}
