@@ -1,0 +1,558 @@
+//! The observability cartridge: metrics under the spec's three limits, regression detection
+//! over the store's perf samples, the benchmark runner's hook and criterion ingestion.
+
+use crate::criterion::{self, Benchmark, CriterionError};
+use crate::detect::{self, DetectConfig, Mode, Point, ShiftAt, Verdict};
+use crate::kind::MetricKind;
+use crate::limiter::{RateLimiter, Sampler};
+use crate::store::{MetricStore, SampleRecord};
+use crate::changepoint::ChangePointConfig;
+use northstar_core::events::{CorrelationHints, PerfRegression, PerfSample, Severity, TimeWindow};
+use northstar_core::{List, Payload};
+use northstar_store::StoreError;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The spec's `ObservabilityCartridge.Config`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CartridgeConfig {
+    /// Largest encoded perf_sample payload accepted, in bytes.
+    pub max_metric_payload_size: usize,
+    /// Fraction of samples kept (1.0 = no sampling).
+    pub sampling_rate: f64,
+    /// Samples per second admitted per metric (token bucket, bursts of one second).
+    pub rate_limit_per_sec: u32,
+}
+
+impl Default for CartridgeConfig {
+    /// The spec's example: 4096 bytes, no sampling, 100 per second.
+    fn default() -> Self {
+        Self { max_metric_payload_size: 4096, sampling_rate: 1.0, rate_limit_per_sec: 100 }
+    }
+}
+
+/// What went wrong in the cartridge.
+#[derive(Debug, thiserror::Error)]
+pub enum CartridgeError {
+    /// The configuration is unusable.
+    #[error("invalid cartridge configuration: {0}")]
+    Config(String),
+    /// A metric value or name is unusable (NaN, infinite, empty name).
+    #[error("invalid metric {metric:?}: {reason}")]
+    Metric {
+        /// The metric.
+        metric: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Criterion output could not be read.
+    #[error(transparent)]
+    Criterion(#[from] CriterionError),
+}
+
+/// What `record_metric` did with a sample. Refusals are counted, not errors: the hot path
+/// must not fail because a limit did its job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Recorded.
+    Recorded,
+    /// Refused: the encoded payload exceeds `max_metric_payload_size`.
+    Oversize,
+    /// Skipped by the sampler.
+    SampledOut,
+    /// Refused by the metric's token bucket.
+    RateLimited,
+}
+
+/// The cartridge's counters (monotonic).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CartridgeStats {
+    /// Samples recorded through `record_metric`.
+    pub recorded: u64,
+    /// Refused as oversize.
+    pub oversize: u64,
+    /// Skipped by sampling.
+    pub sampled_out: u64,
+    /// Refused by rate limiting.
+    pub rate_limited: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    recorded: AtomicU64,
+    oversize: AtomicU64,
+    sampled_out: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// One series: a metric with one set of dimensions (sorted by key).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeriesKey {
+    /// Metric name.
+    pub metric_name: String,
+    /// Dimensions, sorted by key.
+    pub dimensions: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.metric_name)?;
+        if !self.dimensions.is_empty() {
+            let d: Vec<String> = self.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            write!(f, "{{{}}}", d.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+/// A series read from the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Which series.
+    pub key: SeriesKey,
+    /// Unit of its samples (of the last sample, if they differ).
+    pub unit: String,
+    /// Its kind (explicit, or inferred from name and unit).
+    pub kind: MetricKind,
+    /// Its samples, in time order.
+    pub points: Vec<Point>,
+}
+
+/// A regression alert: the spec's fields, plus the series and the evidence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    /// Metric name.
+    pub metric_name: String,
+    /// The series' dimensions: baselines are never shared between dimension sets.
+    pub dimensions: Vec<(String, String)>,
+    /// The metric's kind.
+    pub kind: MetricKind,
+    /// Which detector raised it.
+    pub mode: Mode,
+    /// Baseline value.
+    pub baseline_value: f64,
+    /// Current value.
+    pub current_value: f64,
+    /// Regression in percent (positive: worse).
+    pub regression_percent: f64,
+    /// The spec's band: minor < 20%, moderate 20–50%, severe > 50%.
+    pub severity: Severity,
+    /// Unix nanoseconds.
+    pub detected_at: u64,
+    /// A human-readable account of the evidence.
+    pub likely_cause: Option<String>,
+    /// The commits at the edge of the shift.
+    pub correlated_commits: Vec<String>,
+    /// `"<last good>..<first bad>"`, when known.
+    pub commit_range: Option<String>,
+    /// Noise mode: interval of the regression percent.
+    pub ci_percent: Option<(f64, f64)>,
+}
+
+/// A series' verdict, for reports that also show what did not alert ("within noise").
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesVerdict {
+    /// The series.
+    pub key: SeriesKey,
+    /// Its kind.
+    pub kind: MetricKind,
+    /// Number of samples.
+    pub samples: usize,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Change points of one series, for plotting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesShifts {
+    /// The series.
+    pub key: SeriesKey,
+    /// The shifts, in time order.
+    pub shifts: Vec<ShiftAt>,
+}
+
+/// The spec's `BenchmarkCompleteContext`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BenchmarkComplete<'a> {
+    /// Throughput of the run.
+    pub ops_per_sec: f64,
+    /// p99 latency of the run, nanoseconds.
+    pub p99_latency_ns: f64,
+    /// Dimensions, e.g. `benchmark=btree_point_get`.
+    pub dimensions: &'a [(&'a str, &'a str)],
+    /// The commit range measured.
+    pub commit_range: Option<&'a str>,
+}
+
+/// Which criterion format was ingested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CriterionSource {
+    /// `cargo criterion --message-format=json` lines.
+    Messages,
+    /// `target/criterion/<id>/new/*.json`.
+    Directory,
+}
+
+/// What an ingestion recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IngestReport {
+    /// File or directory read.
+    pub path: PathBuf,
+    /// Format read.
+    pub source: CriterionSource,
+    /// Commit attached to every sample.
+    pub commit: Option<String>,
+    /// Per benchmark: id, group, samples recorded (time and, if declared, throughput).
+    pub benchmarks: Vec<IngestedBenchmark>,
+    /// Message reasons skipped because unknown (newer cargo-criterion), with counts.
+    pub unknown_reasons: Vec<(String, usize)>,
+}
+
+/// One ingested benchmark.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IngestedBenchmark {
+    /// Full id.
+    pub id: String,
+    /// Group.
+    pub group: String,
+    /// Samples recorded (each metric counted).
+    pub samples: usize,
+    /// Mean time per iteration over the samples, nanoseconds.
+    pub mean_ns: f64,
+}
+
+/// Metric of criterion's per-iteration times.
+pub const CRITERION_TIME_METRIC: &str = "benchmark_time_per_iter_ns";
+/// Metric of criterion's declared throughput.
+pub const CRITERION_THROUGHPUT_METRIC: &str = "benchmark_throughput";
+
+/// The observability cartridge over a store.
+pub struct ObservabilityCartridge<'s, S: MetricStore> {
+    store: &'s S,
+    config: CartridgeConfig,
+    limiter: RateLimiter,
+    sampler: Sampler,
+    counters: Counters,
+    kinds: RwLock<HashMap<String, MetricKind>>,
+    detect: RwLock<DetectConfig>,
+    epoch: Instant,
+}
+
+fn unix_now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
+    /// The spec's `ObservabilityCartridge.init(event_manager, config)`. Detection defaults to
+    /// the noise-aware mode.
+    pub fn init(store: &'s S, config: CartridgeConfig) -> Result<Self, CartridgeError> {
+        if !(0.0..=1.0).contains(&config.sampling_rate) {
+            return Err(CartridgeError::Config(format!("sampling_rate {} is not within 0.0..=1.0", config.sampling_rate)));
+        }
+        if config.rate_limit_per_sec == 0 {
+            return Err(CartridgeError::Config("rate_limit_per_sec must be at least 1".into()));
+        }
+        if config.max_metric_payload_size == 0 {
+            return Err(CartridgeError::Config("max_metric_payload_size must be at least 1".into()));
+        }
+        Ok(Self {
+            store,
+            config,
+            limiter: RateLimiter::new(config.rate_limit_per_sec),
+            sampler: Sampler::new(config.sampling_rate),
+            counters: Counters::default(),
+            kinds: RwLock::new(HashMap::new()),
+            detect: RwLock::new(DetectConfig::default()),
+            epoch: Instant::now(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> CartridgeConfig {
+        self.config
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> CartridgeStats {
+        CartridgeStats {
+            recorded: self.counters.recorded.load(Ordering::Relaxed),
+            oversize: self.counters.oversize.load(Ordering::Relaxed),
+            sampled_out: self.counters.sampled_out.load(Ordering::Relaxed),
+            rate_limited: self.counters.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records a metric (the spec's `recordMetric`) under the three limits, in this order: the
+    /// payload size (a sample too large is never admitted), sampling (so skipped samples do not
+    /// spend tokens), then the metric's token bucket.
+    pub fn record_metric(
+        &self,
+        name: &str,
+        value: f64,
+        unit: &str,
+        dimensions: &[(&str, &str)],
+        hints: CorrelationHints<'_>,
+    ) -> Result<Outcome, CartridgeError> {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.record_metric_at(now, name, value, unit, dimensions, hints)
+    }
+
+    /// [`record_metric`](Self::record_metric) at an explicit monotonic time (nanoseconds
+    /// since the cartridge started), for deterministic tests of the rate limit.
+    pub fn record_metric_at(
+        &self,
+        now_ns: u64,
+        name: &str,
+        value: f64,
+        unit: &str,
+        dimensions: &[(&str, &str)],
+        hints: CorrelationHints<'_>,
+    ) -> Result<Outcome, CartridgeError> {
+        validate(name, value)?;
+        let sample = PerfSample {
+            metric_name: name,
+            dimensions: List::from(dimensions),
+            value,
+            unit,
+            timestamp_window: TimeWindow { start: 0, end: 0 },
+            correlation_hints: hints,
+        };
+        if sample.encoded_len() > self.config.max_metric_payload_size {
+            self.counters.oversize.fetch_add(1, Ordering::Relaxed);
+            return Ok(Outcome::Oversize);
+        }
+        if !self.sampler.keep() {
+            self.counters.sampled_out.fetch_add(1, Ordering::Relaxed);
+            return Ok(Outcome::SampledOut);
+        }
+        if !self.limiter.try_acquire(name, now_ns) {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return Ok(Outcome::RateLimited);
+        }
+        let sessions: Vec<u64> = hints.session_ids.iter().collect();
+        self.store.record_perf_sample(name, value, unit, dimensions, hints.commit_range, &sessions)?;
+        self.counters.recorded.fetch_add(1, Ordering::Relaxed);
+        Ok(Outcome::Recorded)
+    }
+
+    /// Sets a metric's kind explicitly (overrides inference from name and unit).
+    pub fn set_metric_kind(&self, metric: &str, kind: MetricKind) {
+        self.kinds.write().unwrap_or_else(|e| e.into_inner()).insert(metric.to_string(), kind);
+    }
+
+    /// The kind of a metric: explicit if set, else inferred.
+    pub fn metric_kind(&self, metric: &str, unit: &str) -> MetricKind {
+        let explicit = self.kinds.read().unwrap_or_else(|e| e.into_inner()).get(metric).copied();
+        explicit.unwrap_or_else(|| MetricKind::classify(metric, unit))
+    }
+
+    /// Sets the detection settings (mode, minimum samples, interval method...).
+    pub fn set_detect_config(&self, config: DetectConfig) {
+        *self.detect.write().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
+    /// The detection settings.
+    pub fn detect_config(&self) -> DetectConfig {
+        *self.detect.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every series of `metric` (all metrics when `None`), one per set of dimensions.
+    pub fn series(&self, metric: Option<&str>) -> Result<Vec<Series>, CartridgeError> {
+        let samples = self.store.perf_samples(metric)?;
+        Ok(group_series(samples, |m, u| self.metric_kind(m, u)))
+    }
+
+    /// The spec's `detectRegressions(metric, threshold_percent)` with the cartridge's mode
+    /// (noise-aware unless set): one alert per regressed series of `metric`, each also recorded
+    /// as a `perf_regression` event.
+    pub fn detect_regressions(&self, metric: &str, threshold_percent: f64) -> Result<Vec<Alert>, CartridgeError> {
+        let config = DetectConfig { threshold_percent, ..self.detect_config() };
+        self.detect_with(Some(metric), &config)
+    }
+
+    /// Detection over `metric` (all metrics when `None`) with explicit settings; alerts are
+    /// recorded as `perf_regression` events.
+    pub fn detect_with(&self, metric: Option<&str>, config: &DetectConfig) -> Result<Vec<Alert>, CartridgeError> {
+        let verdicts = self.assess(metric, config)?;
+        let detected_at = unix_now_ns();
+        let mut alerts = Vec::new();
+        for v in verdicts {
+            if let Verdict::Regression(f) = v.verdict {
+                let ci = f.ci_percent;
+                let cause = match (config.mode, ci, f.commit_range()) {
+                    (Mode::NoiseAware, Some((lo, hi)), range) => format!(
+                        "{}: shift at sample {} ({}), {:.0}% CI of the change {lo:+.1}%..{hi:+.1}%",
+                        v.key,
+                        f.index,
+                        range.as_deref().unwrap_or("no commit recorded"),
+                        config.confidence * 100.0
+                    ),
+                    (_, _, range) => format!(
+                        "{}: latest run ({}) against the {} runs before it",
+                        v.key,
+                        range.as_deref().unwrap_or("no commit recorded"),
+                        config.baseline_runs
+                    ),
+                };
+                alerts.push(Alert {
+                    metric_name: v.key.metric_name.clone(),
+                    dimensions: v.key.dimensions.clone(),
+                    kind: v.kind,
+                    mode: config.mode,
+                    baseline_value: f.baseline,
+                    current_value: f.current,
+                    regression_percent: f.regression_percent,
+                    severity: Severity::from_percent(f.regression_percent),
+                    detected_at,
+                    likely_cause: Some(cause),
+                    correlated_commits: f.correlated_commits(),
+                    commit_range: f.commit_range(),
+                    ci_percent: ci,
+                });
+            }
+        }
+        for a in &alerts {
+            let commits: Vec<&str> = a.correlated_commits.iter().map(String::as_str).collect();
+            self.store.record_regression(&PerfRegression {
+                metric_name: &a.metric_name,
+                baseline_value: a.baseline_value,
+                current_value: a.current_value,
+                regression_percent: a.regression_percent as f32,
+                severity: a.severity,
+                detected_at: i64::try_from(a.detected_at).unwrap_or(i64::MAX),
+                likely_cause: a.likely_cause.as_deref(),
+                correlated_commits: List::from(commits.as_slice()),
+            })?;
+        }
+        Ok(alerts)
+    }
+
+    /// Every series' verdict, alerting or not (nothing is recorded).
+    pub fn assess(&self, metric: Option<&str>, config: &DetectConfig) -> Result<Vec<SeriesVerdict>, CartridgeError> {
+        Ok(self
+            .series(metric)?
+            .into_iter()
+            .map(|s| SeriesVerdict {
+                verdict: detect::detect(&s.points, s.kind, config),
+                samples: s.points.len(),
+                kind: s.kind,
+                key: s.key,
+            })
+            .collect())
+    }
+
+    /// Change points of every series of `metric` (all when `None`), with commits, for plotting.
+    pub fn change_points(&self, metric: Option<&str>, config: &ChangePointConfig) -> Result<Vec<SeriesShifts>, CartridgeError> {
+        Ok(self
+            .series(metric)?
+            .into_iter()
+            .map(|s| SeriesShifts { shifts: detect::shifts(&s.points, config), key: s.key })
+            .collect())
+    }
+
+    /// The spec's `on_benchmark_complete` hook: records `benchmark_ops_per_sec` and
+    /// `benchmark_p99_latency_ns`. Benchmark results go straight to the store, as in the spec:
+    /// they are neither sampled nor rate limited, but the payload limit holds.
+    pub fn on_benchmark_complete(&self, ctx: &BenchmarkComplete<'_>) -> Result<(), CartridgeError> {
+        self.record_direct("benchmark_ops_per_sec", ctx.ops_per_sec, "ops/sec", ctx.dimensions, ctx.commit_range)?;
+        self.record_direct("benchmark_p99_latency_ns", ctx.p99_latency_ns, "ns", ctx.dimensions, ctx.commit_range)
+    }
+
+    fn record_direct(&self, name: &str, value: f64, unit: &str, dims: &[(&str, &str)], commit: Option<&str>) -> Result<(), CartridgeError> {
+        validate(name, value)?;
+        let probe = PerfSample {
+            metric_name: name,
+            dimensions: List::from(dims),
+            value,
+            unit,
+            timestamp_window: TimeWindow { start: 0, end: 0 },
+            correlation_hints: CorrelationHints { commit_range: commit, session_ids: List::EMPTY },
+        };
+        if probe.encoded_len() > self.config.max_metric_payload_size {
+            self.counters.oversize.fetch_add(1, Ordering::Relaxed);
+            return Err(CartridgeError::Metric {
+                metric: name.to_string(),
+                reason: format!("payload of {} bytes exceeds max_metric_payload_size {}", probe.encoded_len(), self.config.max_metric_payload_size),
+            });
+        }
+        self.store.record_perf_sample(name, value, unit, dims, commit, &[])?;
+        Ok(())
+    }
+
+    /// Ingests criterion output: `path` is either a `cargo criterion --message-format=json`
+    /// file, or a directory (normally `target/criterion`) of criterion's own JSON files.
+    pub fn ingest_criterion(&self, path: &Path, commit: Option<&str>) -> Result<IngestReport, CartridgeError> {
+        let (source, benchmarks, unknown_reasons) = if path.is_dir() {
+            (CriterionSource::Directory, criterion::read_criterion_dir(path)?, Vec::new())
+        } else {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| CriterionError::Io { path: path.to_path_buf(), source })?;
+            let m = criterion::parse_messages(&text, path)?;
+            (CriterionSource::Messages, m.benchmarks, m.unknown_reasons)
+        };
+        let mut report = IngestReport { path: path.to_path_buf(), source, commit: commit.map(str::to_string), benchmarks: Vec::new(), unknown_reasons };
+        for b in &benchmarks {
+            report.benchmarks.push(self.ingest_benchmark(b, commit)?);
+        }
+        Ok(report)
+    }
+
+    fn ingest_benchmark(&self, b: &Benchmark, commit: Option<&str>) -> Result<IngestedBenchmark, CartridgeError> {
+        let mut dims: Vec<(&str, &str)> = vec![("benchmark", &b.id), ("group", &b.group)];
+        if let Some(f) = &b.function {
+            dims.push(("function", f));
+        }
+        if let Some(p) = &b.parameter {
+            dims.push(("parameter", p));
+        }
+        dims.push(("source", "criterion"));
+        let mut samples = 0;
+        for &ns in &b.per_iter_ns {
+            self.record_direct(CRITERION_TIME_METRIC, ns, "ns", &dims, commit)?;
+            samples += 1;
+            if let Some(t) = b.throughput {
+                let (per_iter, unit) = t.per_iteration();
+                if ns > 0.0 {
+                    self.record_direct(CRITERION_THROUGHPUT_METRIC, per_iter as f64 * 1e9 / ns, unit, &dims, commit)?;
+                    samples += 1;
+                }
+            }
+        }
+        Ok(IngestedBenchmark { id: b.id.clone(), group: b.group.clone(), samples, mean_ns: crate::stats::mean(&b.per_iter_ns) })
+    }
+}
+
+fn validate(name: &str, value: f64) -> Result<(), CartridgeError> {
+    if name.is_empty() {
+        return Err(CartridgeError::Metric { metric: String::new(), reason: "empty metric name".into() });
+    }
+    if !value.is_finite() {
+        return Err(CartridgeError::Metric { metric: name.to_string(), reason: format!("value {value} is not finite") });
+    }
+    Ok(())
+}
+
+/// Groups samples into series by (metric, sorted dimensions), keeping time order.
+pub fn group_series(samples: Vec<SampleRecord>, kind_of: impl Fn(&str, &str) -> MetricKind) -> Vec<Series> {
+    let mut map: BTreeMap<SeriesKey, (String, Vec<Point>)> = BTreeMap::new();
+    for s in samples {
+        let mut dims = s.dimensions;
+        dims.sort();
+        let key = SeriesKey { metric_name: s.metric_name, dimensions: dims };
+        let entry = map.entry(key).or_default();
+        entry.0 = s.unit;
+        entry.1.push(Point { timestamp: s.timestamp, value: s.value, commit: s.commit_range });
+    }
+    map.into_iter()
+        .map(|(key, (unit, mut points))| {
+            points.sort_by_key(|p| p.timestamp); // stable: equal timestamps keep store order
+            Series { kind: kind_of(&key.metric_name, &unit), key, unit, points }
+        })
+        .collect()
+}

@@ -1,0 +1,197 @@
+//! What the cartridge needs from a store, and the two stores it runs on: the real
+//! [`EventManager`] and an in-memory one for tests and dry runs.
+
+use northstar_core::events::{PerfRegression, PerfSample};
+use northstar_core::{Event, EventType, Visibility};
+use northstar_store::{EventManager, Query, StoreError};
+use std::sync::Mutex;
+
+/// A perf sample read back from a store (owned).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleRecord {
+    /// Store timestamp, Unix nanoseconds.
+    pub timestamp: u64,
+    /// Metric name.
+    pub metric_name: String,
+    /// Value.
+    pub value: f64,
+    /// Unit.
+    pub unit: String,
+    /// Dimensions, in recorded order.
+    pub dimensions: Vec<(String, String)>,
+    /// Commit range hint.
+    pub commit_range: Option<String>,
+    /// Session ids hint.
+    pub session_ids: Vec<u64>,
+}
+
+impl SampleRecord {
+    fn from_payload(timestamp: u64, p: &PerfSample<'_>) -> Self {
+        Self {
+            timestamp,
+            metric_name: p.metric_name.to_string(),
+            value: p.value,
+            unit: p.unit.to_string(),
+            dimensions: p.dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            commit_range: p.correlation_hints.commit_range.map(str::to_string),
+            session_ids: p.correlation_hints.session_ids.iter().collect(),
+        }
+    }
+}
+
+/// A perf regression read back from a store (owned).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegressionRecord {
+    /// Metric name.
+    pub metric_name: String,
+    /// Baseline value.
+    pub baseline_value: f64,
+    /// Current value.
+    pub current_value: f64,
+    /// Regression percent.
+    pub regression_percent: f32,
+    /// Severity name.
+    pub severity: String,
+    /// Suspected cause.
+    pub likely_cause: Option<String>,
+    /// Related commits.
+    pub correlated_commits: Vec<String>,
+}
+
+/// The store operations the cartridge uses (the contract's `EventManager` subset).
+pub trait MetricStore {
+    /// Records a perf sample (the spec's `recordPerfSample`).
+    fn record_perf_sample(
+        &self,
+        metric_name: &str,
+        value: f64,
+        unit: &str,
+        dimensions: &[(&str, &str)],
+        commit_range: Option<&str>,
+        session_ids: &[u64],
+    ) -> Result<(), StoreError>;
+    /// Records a `perf_regression` event.
+    fn record_regression(&self, regression: &PerfRegression<'_>) -> Result<(), StoreError>;
+    /// Every stored perf sample of `metric` (all metrics when `None`), in timestamp order.
+    fn perf_samples(&self, metric: Option<&str>) -> Result<Vec<SampleRecord>, StoreError>;
+}
+
+impl MetricStore for EventManager {
+    fn record_perf_sample(
+        &self,
+        metric_name: &str,
+        value: f64,
+        unit: &str,
+        dimensions: &[(&str, &str)],
+        commit_range: Option<&str>,
+        session_ids: &[u64],
+    ) -> Result<(), StoreError> {
+        let once = || EventManager::record_perf_sample(self, metric_name, value, unit, dimensions, commit_range, session_ids);
+        match once() {
+            // A full ring during a bulk import: let the flusher drain it, then try once more.
+            Err(StoreError::NotRecorded(_)) => {
+                self.flush()?;
+                once()
+            }
+            r => r,
+        }
+    }
+
+    fn record_regression(&self, regression: &PerfRegression<'_>) -> Result<(), StoreError> {
+        self.record(0, Visibility::Public, regression)
+    }
+
+    fn perf_samples(&self, metric: Option<&str>) -> Result<Vec<SampleRecord>, StoreError> {
+        // What was recorded just before must be visible: drain the rings first (a read-only
+        // store has no flusher and nothing pending).
+        match self.flush() {
+            Ok(()) | Err(StoreError::Refused(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let q = Query { event_types: vec![EventType::PerfSample], ..Query::default() };
+        let mut out = Vec::new();
+        for ev in self.query_iter(&q)? {
+            let ev = ev?;
+            let event = ev.event().map_err(|e| StoreError::Corrupt {
+                path: std::path::PathBuf::from(format!("event {}", ev.event_id)),
+                offset: 0,
+                reason: format!("perf_sample payload does not decode: {e}"),
+            })?;
+            if let Event::PerfSample(p) = event {
+                if metric.is_none_or(|m| m == p.metric_name) {
+                    out.push(SampleRecord::from_payload(ev.timestamp, &p));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An in-memory store: for tests, and for running detection on data not (yet) in a store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    samples: Mutex<Vec<SampleRecord>>,
+    regressions: Mutex<Vec<RegressionRecord>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a sample with an explicit timestamp (synthetic histories).
+    pub fn push(&self, sample: SampleRecord) {
+        let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let at = s.partition_point(|x| x.timestamp <= sample.timestamp);
+        s.insert(at, sample);
+    }
+
+    /// The regressions recorded so far.
+    pub fn regressions(&self) -> Vec<RegressionRecord> {
+        self.regressions.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl MetricStore for MemoryStore {
+    fn record_perf_sample(
+        &self,
+        metric_name: &str,
+        value: f64,
+        unit: &str,
+        dimensions: &[(&str, &str)],
+        commit_range: Option<&str>,
+        session_ids: &[u64],
+    ) -> Result<(), StoreError> {
+        let mut s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        let timestamp = s.last().map_or(1, |l| l.timestamp + 1);
+        s.push(SampleRecord {
+            timestamp,
+            metric_name: metric_name.to_string(),
+            value,
+            unit: unit.to_string(),
+            dimensions: dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            commit_range: commit_range.map(str::to_string),
+            session_ids: session_ids.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn record_regression(&self, r: &PerfRegression<'_>) -> Result<(), StoreError> {
+        self.regressions.lock().unwrap_or_else(|e| e.into_inner()).push(RegressionRecord {
+            metric_name: r.metric_name.to_string(),
+            baseline_value: r.baseline_value,
+            current_value: r.current_value,
+            regression_percent: r.regression_percent,
+            severity: r.severity.name().to_string(),
+            likely_cause: r.likely_cause.map(str::to_string),
+            correlated_commits: r.correlated_commits.iter().map(str::to_string).collect(),
+        });
+        Ok(())
+    }
+
+    fn perf_samples(&self, metric: Option<&str>) -> Result<Vec<SampleRecord>, StoreError> {
+        let s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(s.iter().filter(|x| metric.is_none_or(|m| m == x.metric_name)).cloned().collect())
+    }
+}
