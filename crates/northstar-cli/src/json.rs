@@ -20,7 +20,7 @@
 //! from a borrowed [`Value`] and hands it to a callback while the borrowed parts are alive.
 
 use northstar_core::events::{
-    AgentOperation, AgentSessionEnded, AgentSessionStarted, Breakpoint, BranchAction,
+    AgentOperation, AgentSessionEnded, AgentSessionStarted, BranchAction, Breakpoint,
     CorrelationHints, DebugReferences, DebugSession, DebugSnapshot, PerfRegression, PerfSample,
     ReviewNote, ReviewSummary, Severity, StackFrame, TimeWindow, VcsBranch, VcsCommit,
 };
@@ -116,7 +116,10 @@ impl<'v> Obj<'v> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(v) => err(&self.at(key), format!("expected a string, found {}", kind(v))),
+            Some(v) => err(
+                &self.at(key),
+                format!("expected a string, found {}", kind(v)),
+            ),
         }
     }
 
@@ -178,7 +181,12 @@ impl<'v> Obj<'v> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v.as_f64().map(Some).map_or_else(
-                || err(&self.at(key), format!("expected a number, found {}", kind(v))),
+                || {
+                    err(
+                        &self.at(key),
+                        format!("expected a number, found {}", kind(v)),
+                    )
+                },
                 Ok,
             ),
         }
@@ -201,7 +209,10 @@ impl<'v> Obj<'v> {
         match self.get(key) {
             None => Ok(&[]),
             Some(Value::Array(a)) => Ok(a),
-            Some(v) => err(&self.at(key), format!("expected an array, found {}", kind(v))),
+            Some(v) => err(
+                &self.at(key),
+                format!("expected an array, found {}", kind(v)),
+            ),
         }
     }
 
@@ -292,9 +303,9 @@ fn show(v: &Value) -> String {
 /// The name the spec's field list gives the actor inside a payload, for types that have one.
 fn payload_actor_alias(t: EventType) -> Option<&'static str> {
     match t {
-        EventType::AgentSessionStarted | EventType::AgentSessionEnded | EventType::AgentOperation => {
-            Some("agent_id")
-        }
+        EventType::AgentSessionStarted
+        | EventType::AgentSessionEnded
+        | EventType::AgentOperation => Some("agent_id"),
         EventType::ReviewNote => Some("author"),
         EventType::ReviewSummary => Some("generator_id"),
         EventType::VcsCommit => Some("author_id"),
@@ -354,7 +365,10 @@ pub fn parse_event<R>(
         let names: Vec<_> = EventType::ALL.iter().map(|t| t.name()).collect();
         return err(
             "event_type",
-            format!("unknown event type {type_name:?} (expected one of: {})", names.join(", ")),
+            format!(
+                "unknown event type {type_name:?} (expected one of: {})",
+                names.join(", ")
+            ),
         );
     };
     let empty = Value::Object(Map::new());
@@ -414,7 +428,10 @@ pub fn parse_event<R>(
     };
     if let (Some(a), Some(b)) = (top_vis, payload_vis) {
         if a != b {
-            return err("payload.visibility", format!("{b} disagrees with visibility = {a}"));
+            return err(
+                "payload.visibility",
+                format!("{b} disagrees with visibility = {a}"),
+            );
         }
     }
     let visibility = top_vis.or(payload_vis).unwrap_or_default();
@@ -482,7 +499,13 @@ pub fn parse_event<R>(
             Ok(f(&env, &ev.into()))
         }
         EventType::ReviewNote => {
-            check(&["target_type", "target_id", "note_text", "references", "created_at"])?;
+            check(&[
+                "target_type",
+                "target_id",
+                "note_text",
+                "references",
+                "created_at",
+            ])?;
             let references = p.str_list("references")?;
             let ev = ReviewNote {
                 target_type: p.req_str("target_type")?,
@@ -678,7 +701,14 @@ pub fn parse_event<R>(
             Ok(f(&env, &ev.into()))
         }
         EventType::VcsBranch => {
-            check(&["branch", "action", "head_commit", "base_branch", "ahead", "behind"])?;
+            check(&[
+                "branch",
+                "action",
+                "head_commit",
+                "base_branch",
+                "ahead",
+                "behind",
+            ])?;
             let action = match p.opt_str("action")? {
                 None => BranchAction::Updated,
                 Some(s) => BranchAction::from_name(s).map_or_else(
@@ -876,7 +906,9 @@ pub fn fuzz_round_trip(data: &[u8]) {
     for line in text.lines() {
         let first = parse_line(line, 0, |env, ev| {
             let mut buf = vec![0u8; ev.encoded_len()];
-            let n = ev.encode_into(&mut buf).expect("buffer sized by encoded_len");
+            let n = ev
+                .encode_into(&mut buf)
+                .expect("buffer sized by encoded_len");
             let decoded = Event::decode(ev.event_type(), &buf[..n]).expect("own encoding decodes");
             assert_eq!(&decoded, ev, "binary round trip changed the event");
             event_json(env, ev)
@@ -976,7 +1008,9 @@ mod tests {
         let sample = parse_line(SPEC_EXAMPLES[3], 99, event_json).unwrap();
         assert_eq!(sample["actor_id"], 0);
         // A missing timestamp takes the caller's default (record uses "now").
-        let t = parse_line(r#"{"event_type":"agent_session_ended"}"#, 99, |e, _| e.timestamp);
+        let t = parse_line(r#"{"event_type":"agent_session_ended"}"#, 99, |e, _| {
+            e.timestamp
+        });
         assert_eq!(t, Ok(99));
     }
 
@@ -988,7 +1022,10 @@ mod tests {
         assert_eq!(out["visibility"], "private");
         let j = r#"{"event_type":"agent_operation","payload":{"agent_id":5,"session_id":6,"operation_type":"get"}}"#;
         let out = parse_line(j, 0, event_json).unwrap();
-        assert_eq!((out["agent_id"].clone(), out["session_id"].clone()), (json!(5), json!(6)));
+        assert_eq!(
+            (out["agent_id"].clone(), out["session_id"].clone()),
+            (json!(5), json!(6))
+        );
     }
 
     #[test]
@@ -998,17 +1035,50 @@ mod tests {
             ("[]", ""),
             (r#"{"timestamp":1}"#, "event_type"),
             (r#"{"event_type":"nope"}"#, "event_type"),
-            (r#"{"event_type":"perf_sample","payload":{"value":1}}"#, "payload.metric_name"),
-            (r#"{"event_type":"perf_sample","payload":{"metric_name":"m","value":"x"}}"#, "payload.value"),
-            (r#"{"event_type":"perf_sample","timestamp":-1,"payload":{"metric_name":"m","value":1}}"#, "timestamp"),
-            (r#"{"event_type":"perf_sample","payload":{"metric_name":"m","value":1,"extra":1}}"#, "payload.extra"),
-            (r#"{"event_type":"perf_sample","session_id":3,"payload":{"metric_name":"m","value":1}}"#, "session_id"),
-            (r#"{"event_type":"agent_session_ended","agent_id":1,"actor_id":2}"#, "actor_id"),
-            (r#"{"event_type":"agent_session_ended","visibility":"secret"}"#, "visibility"),
-            (r#"{"event_type":"review_summary","payload":{"target_type":"a","target_id":"b","summary_text":"c","confidence":1e300}}"#, "payload.confidence"),
-            (r#"{"event_type":"debug_snapshot","payload":{"frames":[{"line":1}]}}"#, "payload.frames[0].function"),
-            (r#"{"event_type":"vcs_branch","payload":{"branch":"b","ahead":5000000000}}"#, "payload.ahead"),
-            (r#"{"event_type":"agent_operation","payload":{"operation_type":"x","metadata":{"a":1}}}"#, "payload.metadata.a"),
+            (
+                r#"{"event_type":"perf_sample","payload":{"value":1}}"#,
+                "payload.metric_name",
+            ),
+            (
+                r#"{"event_type":"perf_sample","payload":{"metric_name":"m","value":"x"}}"#,
+                "payload.value",
+            ),
+            (
+                r#"{"event_type":"perf_sample","timestamp":-1,"payload":{"metric_name":"m","value":1}}"#,
+                "timestamp",
+            ),
+            (
+                r#"{"event_type":"perf_sample","payload":{"metric_name":"m","value":1,"extra":1}}"#,
+                "payload.extra",
+            ),
+            (
+                r#"{"event_type":"perf_sample","session_id":3,"payload":{"metric_name":"m","value":1}}"#,
+                "session_id",
+            ),
+            (
+                r#"{"event_type":"agent_session_ended","agent_id":1,"actor_id":2}"#,
+                "actor_id",
+            ),
+            (
+                r#"{"event_type":"agent_session_ended","visibility":"secret"}"#,
+                "visibility",
+            ),
+            (
+                r#"{"event_type":"review_summary","payload":{"target_type":"a","target_id":"b","summary_text":"c","confidence":1e300}}"#,
+                "payload.confidence",
+            ),
+            (
+                r#"{"event_type":"debug_snapshot","payload":{"frames":[{"line":1}]}}"#,
+                "payload.frames[0].function",
+            ),
+            (
+                r#"{"event_type":"vcs_branch","payload":{"branch":"b","ahead":5000000000}}"#,
+                "payload.ahead",
+            ),
+            (
+                r#"{"event_type":"agent_operation","payload":{"operation_type":"x","metadata":{"a":1}}}"#,
+                "payload.metadata.a",
+            ),
         ];
         for (line, path) in cases {
             let e = parse_line(line, 0, |_, _| ()).unwrap_err();

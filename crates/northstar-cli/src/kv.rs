@@ -73,7 +73,8 @@ impl KvStore {
     /// Adds a write to `txn`; visible once committed.
     pub fn put(&self, txn: &mut Txn, key: &[u8], value: &[u8]) {
         txn.wal.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        txn.wal.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        txn.wal
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
         txn.wal.extend_from_slice(key);
         txn.wal.extend_from_slice(value);
         txn.writes.push((key.to_vec(), value.to_vec()));
@@ -105,7 +106,10 @@ impl KvStore {
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether the store holds no keys.

@@ -13,10 +13,12 @@ pub mod commands;
 pub mod error;
 pub mod json;
 pub mod kv;
+pub mod output;
 pub mod plot;
 pub mod progress;
 pub mod table;
 pub mod timespec;
+pub mod workload;
 
 use clap::error::ErrorKind;
 use clap::Parser;

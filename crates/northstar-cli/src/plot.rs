@@ -12,6 +12,8 @@ pub struct Series {
     pub label: String,
     /// `(timestamp Unix ns, value)`, in time order.
     pub points: Vec<(u64, f64)>,
+    /// Optional spread at some points: `(timestamp, min, max)`, drawn as a whisker.
+    pub spread: Vec<(u64, f64, f64)>,
 }
 
 /// What a marker shows.
@@ -91,7 +93,11 @@ fn fmt_value(v: f64) -> String {
 pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker]) -> String {
     let pts = series.iter().flat_map(|s| s.points.iter());
     let (mut t0, mut t1, mut v0, mut v1) = (u64::MAX, 0u64, f64::INFINITY, f64::NEG_INFINITY);
-    for &(t, v) in pts.filter(|p| p.1.is_finite()) {
+    let spreads = series
+        .iter()
+        .flat_map(|s| s.spread.iter().flat_map(|&(t, lo, hi)| [(t, lo), (t, hi)]));
+    let all: Vec<(u64, f64)> = pts.copied().chain(spreads).collect();
+    for &(t, v) in all.iter().filter(|p| p.1.is_finite()) {
         t0 = t0.min(t);
         t1 = t1.max(t);
         v0 = v0.min(v);
@@ -103,7 +109,10 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let n_reg = markers.iter().filter(|m| m.kind == MarkerKind::Regression).count();
+    let n_reg = markers
+        .iter()
+        .filter(|m| m.kind == MarkerKind::Regression)
+        .count();
     let n_cp = markers.len() - n_reg;
     let _ = writeln!(
         svg,
@@ -128,7 +137,11 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
         return svg;
     }
     // Value range with 8% headroom; a flat series gets a visible band.
-    let pad = if v1 > v0 { (v1 - v0) * 0.08 } else { v0.abs().max(1.0) * 0.1 };
+    let pad = if v1 > v0 {
+        (v1 - v0) * 0.08
+    } else {
+        v0.abs().max(1.0) * 0.1
+    };
     let (v0, v1) = (v0 - pad, v1 + pad);
     let (t0f, t1f) = (t0 as f64, t1 as f64);
     let x = |t: u64| -> f64 {
@@ -227,6 +240,19 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
             .iter()
             .map(|&&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
             .collect();
+        for &(t, lo, hi) in s
+            .spread
+            .iter()
+            .filter(|w| w.1.is_finite() && w.2.is_finite())
+        {
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{xx:.1}" y1="{:.1}" x2="{xx:.1}" y2="{:.1}" stroke="{color}" stroke-opacity="0.45" stroke-width="6" stroke-linecap="round"/>"#,
+                y(lo),
+                y(hi),
+                xx = x(t)
+            );
+        }
         if path.len() > 1 {
             let _ = writeln!(
                 svg,
@@ -276,7 +302,9 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
 
     // Regressions on top.
     for m in markers.iter().filter(|m| m.kind == MarkerKind::Regression) {
-        let Some(s) = series.get(m.series) else { continue };
+        let Some(s) = series.get(m.series) else {
+            continue;
+        };
         let Some(&(t, v)) = s.points.iter().find(|p| p.0 == m.timestamp) else {
             continue;
         };
@@ -302,11 +330,17 @@ mod tests {
         let series = vec![
             Series {
                 label: "benchmark=kv_get".into(),
-                points: vec![(1_000_000_000, 100.0), (2_000_000_000, 102.0), (3_000_000_000, 140.0)],
+                points: vec![
+                    (1_000_000_000, 100.0),
+                    (2_000_000_000, 102.0),
+                    (3_000_000_000, 140.0),
+                ],
+                spread: vec![],
             },
             Series {
                 label: "benchmark=kv_put <&>".into(),
                 points: vec![(1_500_000_000, 300.0)],
+                spread: vec![(1_500_000_000, 250.0, 380.0)],
             },
         ];
         let markers = vec![
@@ -326,7 +360,10 @@ mod tests {
         let svg = render_svg("benchmark_p99_latency_ns", "ns", &series, &markers);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         assert!(svg.contains("benchmark=kv_get (140)"));
-        assert!(svg.contains("benchmark=kv_put &lt;&amp;&gt; (300)"), "labels are escaped");
+        assert!(
+            svg.contains("benchmark=kv_put &lt;&amp;&gt; (300)"),
+            "labels are escaped"
+        );
         assert!(svg.contains("+37% moderate"));
         assert!(svg.contains("stroke-dasharray"));
         assert_eq!(svg.matches("<circle").count(), 4);
@@ -336,7 +373,11 @@ mod tests {
     #[test]
     fn empty_and_single_point_charts_render() {
         assert!(render_svg("m", "", &[], &[]).contains("no samples"));
-        let one = [Series { label: "x".into(), points: vec![(5, 1.0)] }];
+        let one = [Series {
+            label: "x".into(),
+            points: vec![(5, 1.0)],
+            spread: vec![],
+        }];
         let svg = render_svg("m", "", &one, &[]);
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
     }

@@ -16,7 +16,8 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
                 && rows.iter().all(|r| {
                     r.get(i).is_some_and(|c| {
                         !c.is_empty()
-                            && c.chars().all(|ch| ch.is_ascii_digit() || ".-+%e".contains(ch))
+                            && c.chars()
+                                .all(|ch| ch.is_ascii_digit() || ".-+%e".contains(ch))
                     })
                 })
         })

@@ -64,7 +64,11 @@ fn parse_age(s: &str) -> Option<Result<u64, String>> {
         "h" => 3_600 * 1_000_000_000,
         "d" => 86_400 * 1_000_000_000,
         "w" => 7 * 86_400 * 1_000_000_000,
-        _ => return Some(Err(format!("unknown unit {unit:?} (use ns, us, ms, s, m, h, d, w)"))),
+        _ => {
+            return Some(Err(format!(
+                "unknown unit {unit:?} (use ns, us, ms, s, m, h, d, w)"
+            )))
+        }
     };
     Some(
         num.parse::<u64>()
@@ -230,8 +234,18 @@ mod tests {
             parse_time("2023-12-31T19:00:00.000000001-05:00", 0),
             Ok(JAN_2024 + 1)
         );
-        assert_eq!(parse_time("2024-02-29T00:00:00Z", 0), Ok(JAN_2024 + 59 * 86_400 * 1_000_000_000));
-        for bad in ["2023-02-29T00:00:00Z", "2024-13-01T00:00:00Z", "2024-01-01", "2024-01-01T00:00:00", "2024-01-01T25:00:00Z", "yesterday"] {
+        assert_eq!(
+            parse_time("2024-02-29T00:00:00Z", 0),
+            Ok(JAN_2024 + 59 * 86_400 * 1_000_000_000)
+        );
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-01-01",
+            "2024-01-01T00:00:00",
+            "2024-01-01T25:00:00Z",
+            "yesterday",
+        ] {
             assert!(parse_time(bad, 0).is_err(), "{bad} should be rejected");
         }
     }

@@ -19,7 +19,10 @@ fn record_json_seeds_round_trip() {
             .filter(|l| northstar_cli::json::parse_line(l, 0, |_, _| ()).is_ok())
             .count();
     }
-    assert!(files >= 7, "expected the committed seeds, found {files} files");
+    assert!(
+        files >= 7,
+        "expected the committed seeds, found {files} files"
+    );
     // The spec examples and the one-of-each-type file: 5 + 6 lines at least.
     assert!(accepted >= 11, "only {accepted} seed lines parsed");
 }
