@@ -14,6 +14,7 @@
 
 pub mod changepoint;
 pub mod detect;
+pub mod evaluate;
 pub mod kind;
 pub mod stats;
 
