@@ -1,12 +1,12 @@
 //! The observability cartridge: metrics under the spec's three limits, regression detection
 //! over the store's perf samples, the benchmark runner's hook and criterion ingestion.
 
+use crate::changepoint::ChangePointConfig;
 use crate::criterion::{self, Benchmark, CriterionError};
 use crate::detect::{self, DetectConfig, Mode, Point, ShiftAt, Verdict};
 use crate::kind::MetricKind;
 use crate::limiter::{RateLimiter, Sampler};
 use crate::store::{MetricStore, SampleRecord};
-use crate::changepoint::ChangePointConfig;
 use northstar_core::events::{CorrelationHints, PerfRegression, PerfSample, Severity, TimeWindow};
 use northstar_core::{List, Payload};
 use northstar_store::StoreError;
@@ -30,7 +30,11 @@ pub struct CartridgeConfig {
 impl Default for CartridgeConfig {
     /// The spec's example: 4096 bytes, no sampling, 100 per second.
     fn default() -> Self {
-        Self { max_metric_payload_size: 4096, sampling_rate: 1.0, rate_limit_per_sec: 100 }
+        Self {
+            max_metric_payload_size: 4096,
+            sampling_rate: 1.0,
+            rate_limit_per_sec: 100,
+        }
     }
 }
 
@@ -104,7 +108,11 @@ impl std::fmt::Display for SeriesKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.metric_name)?;
         if !self.dimensions.is_empty() {
-            let d: Vec<String> = self.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let d: Vec<String> = self
+                .dimensions
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             write!(f, "{{{}}}", d.join(","))?;
         }
         Ok(())
@@ -245,7 +253,9 @@ pub struct ObservabilityCartridge<'s, S: MetricStore> {
 }
 
 fn unix_now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
@@ -253,13 +263,20 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     /// the noise-aware mode.
     pub fn init(store: &'s S, config: CartridgeConfig) -> Result<Self, CartridgeError> {
         if !(0.0..=1.0).contains(&config.sampling_rate) {
-            return Err(CartridgeError::Config(format!("sampling_rate {} is not within 0.0..=1.0", config.sampling_rate)));
+            return Err(CartridgeError::Config(format!(
+                "sampling_rate {} is not within 0.0..=1.0",
+                config.sampling_rate
+            )));
         }
         if config.rate_limit_per_sec == 0 {
-            return Err(CartridgeError::Config("rate_limit_per_sec must be at least 1".into()));
+            return Err(CartridgeError::Config(
+                "rate_limit_per_sec must be at least 1".into(),
+            ));
         }
         if config.max_metric_payload_size == 0 {
-            return Err(CartridgeError::Config("max_metric_payload_size must be at least 1".into()));
+            return Err(CartridgeError::Config(
+                "max_metric_payload_size must be at least 1".into(),
+            ));
         }
         Ok(Self {
             store,
@@ -336,19 +353,34 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
             return Ok(Outcome::RateLimited);
         }
         let sessions: Vec<u64> = hints.session_ids.iter().collect();
-        self.store.record_perf_sample(name, value, unit, dimensions, hints.commit_range, &sessions)?;
+        self.store.record_perf_sample(
+            name,
+            value,
+            unit,
+            dimensions,
+            hints.commit_range,
+            &sessions,
+        )?;
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         Ok(Outcome::Recorded)
     }
 
     /// Sets a metric's kind explicitly (overrides inference from name and unit).
     pub fn set_metric_kind(&self, metric: &str, kind: MetricKind) {
-        self.kinds.write().unwrap_or_else(|e| e.into_inner()).insert(metric.to_string(), kind);
+        self.kinds
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(metric.to_string(), kind);
     }
 
     /// The kind of a metric: explicit if set, else inferred.
     pub fn metric_kind(&self, metric: &str, unit: &str) -> MetricKind {
-        let explicit = self.kinds.read().unwrap_or_else(|e| e.into_inner()).get(metric).copied();
+        let explicit = self
+            .kinds
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(metric)
+            .copied();
         explicit.unwrap_or_else(|| MetricKind::classify(metric, unit))
     }
 
@@ -371,14 +403,25 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     /// The spec's `detectRegressions(metric, threshold_percent)` with the cartridge's mode
     /// (noise-aware unless set): one alert per regressed series of `metric`, each also recorded
     /// as a `perf_regression` event.
-    pub fn detect_regressions(&self, metric: &str, threshold_percent: f64) -> Result<Vec<Alert>, CartridgeError> {
-        let config = DetectConfig { threshold_percent, ..self.detect_config() };
+    pub fn detect_regressions(
+        &self,
+        metric: &str,
+        threshold_percent: f64,
+    ) -> Result<Vec<Alert>, CartridgeError> {
+        let config = DetectConfig {
+            threshold_percent,
+            ..self.detect_config()
+        };
         self.detect_with(Some(metric), &config)
     }
 
     /// Detection over `metric` (all metrics when `None`) with explicit settings; alerts are
     /// recorded as `perf_regression` events.
-    pub fn detect_with(&self, metric: Option<&str>, config: &DetectConfig) -> Result<Vec<Alert>, CartridgeError> {
+    pub fn detect_with(
+        &self,
+        metric: Option<&str>,
+        config: &DetectConfig,
+    ) -> Result<Vec<Alert>, CartridgeError> {
         let verdicts = self.assess(metric, config)?;
         let detected_at = unix_now_ns();
         let mut alerts = Vec::new();
@@ -434,7 +477,11 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     }
 
     /// Every series' verdict, alerting or not (nothing is recorded).
-    pub fn assess(&self, metric: Option<&str>, config: &DetectConfig) -> Result<Vec<SeriesVerdict>, CartridgeError> {
+    pub fn assess(
+        &self,
+        metric: Option<&str>,
+        config: &DetectConfig,
+    ) -> Result<Vec<SeriesVerdict>, CartridgeError> {
         Ok(self
             .series(metric)?
             .into_iter()
@@ -448,11 +495,18 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     }
 
     /// Change points of every series of `metric` (all when `None`), with commits, for plotting.
-    pub fn change_points(&self, metric: Option<&str>, config: &ChangePointConfig) -> Result<Vec<SeriesShifts>, CartridgeError> {
+    pub fn change_points(
+        &self,
+        metric: Option<&str>,
+        config: &ChangePointConfig,
+    ) -> Result<Vec<SeriesShifts>, CartridgeError> {
         Ok(self
             .series(metric)?
             .into_iter()
-            .map(|s| SeriesShifts { shifts: detect::shifts(&s.points, config), key: s.key })
+            .map(|s| SeriesShifts {
+                shifts: detect::shifts(&s.points, config),
+                key: s.key,
+            })
             .collect())
     }
 
@@ -460,11 +514,30 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     /// `benchmark_p99_latency_ns`. Benchmark results go straight to the store, as in the spec:
     /// they are neither sampled nor rate limited, but the payload limit holds.
     pub fn on_benchmark_complete(&self, ctx: &BenchmarkComplete<'_>) -> Result<(), CartridgeError> {
-        self.record_direct("benchmark_ops_per_sec", ctx.ops_per_sec, "ops/sec", ctx.dimensions, ctx.commit_range)?;
-        self.record_direct("benchmark_p99_latency_ns", ctx.p99_latency_ns, "ns", ctx.dimensions, ctx.commit_range)
+        self.record_direct(
+            "benchmark_ops_per_sec",
+            ctx.ops_per_sec,
+            "ops/sec",
+            ctx.dimensions,
+            ctx.commit_range,
+        )?;
+        self.record_direct(
+            "benchmark_p99_latency_ns",
+            ctx.p99_latency_ns,
+            "ns",
+            ctx.dimensions,
+            ctx.commit_range,
+        )
     }
 
-    fn record_direct(&self, name: &str, value: f64, unit: &str, dims: &[(&str, &str)], commit: Option<&str>) -> Result<(), CartridgeError> {
+    fn record_direct(
+        &self,
+        name: &str,
+        value: f64,
+        unit: &str,
+        dims: &[(&str, &str)],
+        commit: Option<&str>,
+    ) -> Result<(), CartridgeError> {
         validate(name, value)?;
         let probe = PerfSample {
             metric_name: name,
@@ -472,38 +545,66 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
             value,
             unit,
             timestamp_window: TimeWindow { start: 0, end: 0 },
-            correlation_hints: CorrelationHints { commit_range: commit, session_ids: List::EMPTY },
+            correlation_hints: CorrelationHints {
+                commit_range: commit,
+                session_ids: List::EMPTY,
+            },
         };
         if probe.encoded_len() > self.config.max_metric_payload_size {
             self.counters.oversize.fetch_add(1, Ordering::Relaxed);
             return Err(CartridgeError::Metric {
                 metric: name.to_string(),
-                reason: format!("payload of {} bytes exceeds max_metric_payload_size {}", probe.encoded_len(), self.config.max_metric_payload_size),
+                reason: format!(
+                    "payload of {} bytes exceeds max_metric_payload_size {}",
+                    probe.encoded_len(),
+                    self.config.max_metric_payload_size
+                ),
             });
         }
-        self.store.record_perf_sample(name, value, unit, dims, commit, &[])?;
+        self.store
+            .record_perf_sample(name, value, unit, dims, commit, &[])?;
         Ok(())
     }
 
     /// Ingests criterion output: `path` is either a `cargo criterion --message-format=json`
     /// file, or a directory (normally `target/criterion`) of criterion's own JSON files.
-    pub fn ingest_criterion(&self, path: &Path, commit: Option<&str>) -> Result<IngestReport, CartridgeError> {
+    pub fn ingest_criterion(
+        &self,
+        path: &Path,
+        commit: Option<&str>,
+    ) -> Result<IngestReport, CartridgeError> {
         let (source, benchmarks, unknown_reasons) = if path.is_dir() {
-            (CriterionSource::Directory, criterion::read_criterion_dir(path)?, Vec::new())
+            (
+                CriterionSource::Directory,
+                criterion::read_criterion_dir(path)?,
+                Vec::new(),
+            )
         } else {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| CriterionError::Io { path: path.to_path_buf(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| CriterionError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
             let m = criterion::parse_messages(&text, path)?;
             (CriterionSource::Messages, m.benchmarks, m.unknown_reasons)
         };
-        let mut report = IngestReport { path: path.to_path_buf(), source, commit: commit.map(str::to_string), benchmarks: Vec::new(), unknown_reasons };
+        let mut report = IngestReport {
+            path: path.to_path_buf(),
+            source,
+            commit: commit.map(str::to_string),
+            benchmarks: Vec::new(),
+            unknown_reasons,
+        };
         for b in &benchmarks {
             report.benchmarks.push(self.ingest_benchmark(b, commit)?);
         }
         Ok(report)
     }
 
-    fn ingest_benchmark(&self, b: &Benchmark, commit: Option<&str>) -> Result<IngestedBenchmark, CartridgeError> {
+    fn ingest_benchmark(
+        &self,
+        b: &Benchmark,
+        commit: Option<&str>,
+    ) -> Result<IngestedBenchmark, CartridgeError> {
         let mut dims: Vec<(&str, &str)> = vec![("benchmark", &b.id), ("group", &b.group)];
         if let Some(f) = &b.function {
             dims.push(("function", f));
@@ -519,40 +620,72 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
             if let Some(t) = b.throughput {
                 let (per_iter, unit) = t.per_iteration();
                 if ns > 0.0 {
-                    self.record_direct(CRITERION_THROUGHPUT_METRIC, per_iter as f64 * 1e9 / ns, unit, &dims, commit)?;
+                    self.record_direct(
+                        CRITERION_THROUGHPUT_METRIC,
+                        per_iter as f64 * 1e9 / ns,
+                        unit,
+                        &dims,
+                        commit,
+                    )?;
                     samples += 1;
                 }
             }
         }
-        Ok(IngestedBenchmark { id: b.id.clone(), group: b.group.clone(), samples, mean_ns: crate::stats::mean(&b.per_iter_ns) })
+        Ok(IngestedBenchmark {
+            id: b.id.clone(),
+            group: b.group.clone(),
+            samples,
+            mean_ns: crate::stats::mean(&b.per_iter_ns),
+        })
     }
 }
 
 fn validate(name: &str, value: f64) -> Result<(), CartridgeError> {
     if name.is_empty() {
-        return Err(CartridgeError::Metric { metric: String::new(), reason: "empty metric name".into() });
+        return Err(CartridgeError::Metric {
+            metric: String::new(),
+            reason: "empty metric name".into(),
+        });
     }
     if !value.is_finite() {
-        return Err(CartridgeError::Metric { metric: name.to_string(), reason: format!("value {value} is not finite") });
+        return Err(CartridgeError::Metric {
+            metric: name.to_string(),
+            reason: format!("value {value} is not finite"),
+        });
     }
     Ok(())
 }
 
 /// Groups samples into series by (metric, sorted dimensions), keeping time order.
-pub fn group_series(samples: Vec<SampleRecord>, kind_of: impl Fn(&str, &str) -> MetricKind) -> Vec<Series> {
+pub fn group_series(
+    samples: Vec<SampleRecord>,
+    kind_of: impl Fn(&str, &str) -> MetricKind,
+) -> Vec<Series> {
     let mut map: BTreeMap<SeriesKey, (String, Vec<Point>)> = BTreeMap::new();
     for s in samples {
         let mut dims = s.dimensions;
         dims.sort();
-        let key = SeriesKey { metric_name: s.metric_name, dimensions: dims };
+        let key = SeriesKey {
+            metric_name: s.metric_name,
+            dimensions: dims,
+        };
         let entry = map.entry(key).or_default();
         entry.0 = s.unit;
-        entry.1.push(Point { timestamp: s.timestamp, value: s.value, commit: s.commit_range });
+        entry.1.push(Point {
+            timestamp: s.timestamp,
+            value: s.value,
+            commit: s.commit_range,
+        });
     }
     map.into_iter()
         .map(|(key, (unit, mut points))| {
             points.sort_by_key(|p| p.timestamp); // stable: equal timestamps keep store order
-            Series { kind: kind_of(&key.metric_name, &unit), key, unit, points }
+            Series {
+                kind: kind_of(&key.metric_name, &unit),
+                key,
+                unit,
+                points,
+            }
         })
         .collect()
 }

@@ -21,7 +21,10 @@ pub struct ChangePointConfig {
 
 impl Default for ChangePointConfig {
     fn default() -> Self {
-        Self { max_p_value: 0.001, min_segment: 5 }
+        Self {
+            max_p_value: 0.001,
+            min_segment: 5,
+        }
     }
 }
 
@@ -112,7 +115,8 @@ pub fn change_points(x: &[f64], config: &ChangePointConfig) -> Vec<ChangePoint> 
         }
         let Some((tau, _)) = best else { break };
         let (a, b) = segment_around(&cuts, tau, x.len());
-        let significant = welch(&x[a..tau], &x[tau..b]).is_some_and(|w| w.p_value < config.max_p_value);
+        let significant =
+            welch(&x[a..tau], &x[tau..b]).is_some_and(|w| w.p_value < config.max_p_value);
         if !significant {
             break;
         }
@@ -126,7 +130,13 @@ pub fn change_points(x: &[f64], config: &ChangePointConfig) -> Vec<ChangePoint> 
             let (before, after) = (&x[a..tau], &x[tau..b]);
             let p_value = welch(before, after).map_or(f64::NAN, |w| w.p_value);
             let energy = best_split_energy_at(&x[a..b], tau - a);
-            ChangePoint { index: tau, mean_before: mean(before), mean_after: mean(after), p_value, energy }
+            ChangePoint {
+                index: tau,
+                mean_before: mean(before),
+                mean_after: mean(after),
+                p_value,
+                energy,
+            }
         })
         .collect()
 }
@@ -134,7 +144,12 @@ pub fn change_points(x: &[f64], config: &ChangePointConfig) -> Vec<ChangePoint> 
 /// The segment `[a, b)` that contains `tau` as an interior split, between its neighbouring cuts.
 fn segment_around(cuts: &[usize], tau: usize, len: usize) -> (usize, usize) {
     let a = cuts.iter().copied().filter(|&c| c < tau).max().unwrap_or(0);
-    let b = cuts.iter().copied().filter(|&c| c > tau).min().unwrap_or(len);
+    let b = cuts
+        .iter()
+        .copied()
+        .filter(|&c| c > tau)
+        .min()
+        .unwrap_or(len);
     (a, b)
 }
 
@@ -154,8 +169,12 @@ fn best_split_energy_at(x: &[f64], t: usize) -> f64 {
         }
         sum
     };
-    let across: f64 = l.iter().map(|a| r.iter().map(|b| (a - b).abs()).sum::<f64>()).sum();
-    let e = 2.0 * across / (m * k) - pair(l) / (m * (m - 1.0) / 2.0) - pair(r) / (k * (k - 1.0) / 2.0);
+    let across: f64 = l
+        .iter()
+        .map(|a| r.iter().map(|b| (a - b).abs()).sum::<f64>())
+        .sum();
+    let e =
+        2.0 * across / (m * k) - pair(l) / (m * (m - 1.0) / 2.0) - pair(r) / (k * (k - 1.0) / 2.0);
     m * k / (m + k) * e
 }
 
@@ -196,7 +215,10 @@ mod tests {
         let mut x = noisy(&mut rng, 100.0, 50, 0.03);
         x.extend(noisy(&mut rng, 130.0, 50, 0.03));
         x.extend(noisy(&mut rng, 100.0, 50, 0.03));
-        let idx: Vec<usize> = change_points(&x, &ChangePointConfig::default()).iter().map(|c| c.index).collect();
+        let idx: Vec<usize> = change_points(&x, &ChangePointConfig::default())
+            .iter()
+            .map(|c| c.index)
+            .collect();
         assert_eq!(idx, vec![50, 100]);
         let flat = noisy(&mut rng, 100.0, 150, 0.10);
         assert!(change_points(&flat, &ChangePointConfig::default()).is_empty());

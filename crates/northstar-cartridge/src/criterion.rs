@@ -152,44 +152,88 @@ struct Ctx<'p> {
 
 impl Ctx<'_> {
     fn layout(&self, detail: impl Into<String>) -> CriterionError {
-        CriterionError::UnknownLayout { path: self.path.to_path_buf(), line: self.line, detail: detail.into() }
+        CriterionError::UnknownLayout {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            detail: detail.into(),
+        }
     }
     fn invalid(&self, detail: impl Into<String>) -> CriterionError {
-        CriterionError::Invalid { path: self.path.to_path_buf(), line: self.line, detail: detail.into() }
+        CriterionError::Invalid {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            detail: detail.into(),
+        }
     }
-    fn object<'v>(&self, v: &'v Value, what: &str) -> Result<&'v Map<String, Value>, CriterionError> {
-        v.as_object().ok_or_else(|| self.layout(format!("{what} is not an object")))
+    fn object<'v>(
+        &self,
+        v: &'v Value,
+        what: &str,
+    ) -> Result<&'v Map<String, Value>, CriterionError> {
+        v.as_object()
+            .ok_or_else(|| self.layout(format!("{what} is not an object")))
     }
     /// Refuses keys outside `known`: a field we do not know may change the meaning of the rest.
-    fn only_keys(&self, m: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), CriterionError> {
+    fn only_keys(
+        &self,
+        m: &Map<String, Value>,
+        known: &[&str],
+        what: &str,
+    ) -> Result<(), CriterionError> {
         match m.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(k) => Err(self.layout(format!("{what} has an unknown field `{k}` (newer criterion?)"))),
+            Some(k) => Err(self.layout(format!(
+                "{what} has an unknown field `{k}` (newer criterion?)"
+            ))),
             None => Ok(()),
         }
     }
-    fn field<'v>(&self, m: &'v Map<String, Value>, key: &str, what: &str) -> Result<&'v Value, CriterionError> {
-        m.get(key).ok_or_else(|| self.layout(format!("{what} has no `{key}` field")))
+    fn field<'v>(
+        &self,
+        m: &'v Map<String, Value>,
+        key: &str,
+        what: &str,
+    ) -> Result<&'v Value, CriterionError> {
+        m.get(key)
+            .ok_or_else(|| self.layout(format!("{what} has no `{key}` field")))
     }
-    fn string(&self, m: &Map<String, Value>, key: &str, what: &str) -> Result<String, CriterionError> {
+    fn string(
+        &self,
+        m: &Map<String, Value>,
+        key: &str,
+        what: &str,
+    ) -> Result<String, CriterionError> {
         self.field(m, key, what)?
             .as_str()
             .map(str::to_string)
             .ok_or_else(|| self.layout(format!("{what}.{key} is not a string")))
     }
-    fn opt_string(&self, m: &Map<String, Value>, key: &str, what: &str) -> Result<Option<String>, CriterionError> {
+    fn opt_string(
+        &self,
+        m: &Map<String, Value>,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<String>, CriterionError> {
         match m.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(_) => Err(self.layout(format!("{what}.{key} is not a string or null"))),
         }
     }
-    fn numbers(&self, m: &Map<String, Value>, key: &str, what: &str) -> Result<Vec<f64>, CriterionError> {
+    fn numbers(
+        &self,
+        m: &Map<String, Value>,
+        key: &str,
+        what: &str,
+    ) -> Result<Vec<f64>, CriterionError> {
         let arr = self
             .field(m, key, what)?
             .as_array()
             .ok_or_else(|| self.layout(format!("{what}.{key} is not an array")))?;
         arr.iter()
-            .map(|v| v.as_f64().ok_or_else(|| self.layout(format!("{what}.{key} holds a non-number"))))
+            .map(|v| {
+                v.as_f64()
+                    .ok_or_else(|| self.layout(format!("{what}.{key} holds a non-number")))
+            })
             .collect()
     }
     fn number(&self, m: &Map<String, Value>, key: &str, what: &str) -> Result<f64, CriterionError> {
@@ -199,7 +243,11 @@ impl Ctx<'_> {
     }
     fn per_iter(&self, iters: &[f64], times: &[f64]) -> Result<Vec<f64>, CriterionError> {
         if iters.len() != times.len() {
-            return Err(self.invalid(format!("{} iteration counts but {} times", iters.len(), times.len())));
+            return Err(self.invalid(format!(
+                "{} iteration counts but {} times",
+                iters.len(),
+                times.len()
+            )));
         }
         if iters.is_empty() {
             return Err(self.invalid("no samples"));
@@ -228,7 +276,10 @@ impl Ctx<'_> {
             return Err(self.layout(format!("{what} is not a one-variant enum")));
         }
         let (k, val) = m.iter().next().expect("one entry");
-        let n = |v: &Value| v.as_u64().ok_or_else(|| self.layout(format!("{what}.{k} is not an integer")));
+        let n = |v: &Value| {
+            v.as_u64()
+                .ok_or_else(|| self.layout(format!("{what}.{k} is not an integer")))
+        };
         Ok(Some(match k.as_str() {
             "Bytes" => Throughput::Bytes(n(val)?),
             "BytesDecimal" => Throughput::BytesDecimal(n(val)?),
@@ -247,56 +298,128 @@ impl Ctx<'_> {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value, CriterionError> {
-    let bytes = std::fs::read(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            CriterionError::Missing { path: path.to_path_buf() }
-        } else {
-            CriterionError::Io { path: path.to_path_buf(), source }
-        }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|source| CriterionError::Json { path: path.to_path_buf(), line: None, source })
-}
-
 /// Reads one benchmark from its `new/` directory (holding benchmark.json, estimates.json,
 /// sample.json).
 pub fn read_benchmark_dir(new_dir: &Path) -> Result<Benchmark, CriterionError> {
+    let read = |name: &str| {
+        let path = new_dir.join(name);
+        std::fs::read(&path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                CriterionError::Missing { path }
+            } else {
+                CriterionError::Io { path, source }
+            }
+        })
+    };
+    let (b, e, s) = (
+        read("benchmark.json")?,
+        read("estimates.json")?,
+        read("sample.json")?,
+    );
+    parse_benchmark_files(new_dir, &b, &e, &s)
+}
+
+fn parse_json(path: &Path, bytes: &[u8]) -> Result<Value, CriterionError> {
+    serde_json::from_slice(bytes).map_err(|source| CriterionError::Json {
+        path: path.to_path_buf(),
+        line: None,
+        source,
+    })
+}
+
+/// Parses the three files of one benchmark's `new/` directory from bytes; `new_dir` names them
+/// in errors.
+pub fn parse_benchmark_files(
+    new_dir: &Path,
+    benchmark_json: &[u8],
+    estimates_json: &[u8],
+    sample_json: &[u8],
+) -> Result<Benchmark, CriterionError> {
     let bench_path = new_dir.join("benchmark.json");
     let sample_path = new_dir.join("sample.json");
     let est_path = new_dir.join("estimates.json");
-    let (bench, sample, est) = (read_json(&bench_path)?, read_json(&sample_path)?, read_json(&est_path)?);
+    let bench = parse_json(&bench_path, benchmark_json)?;
+    let sample = parse_json(&sample_path, sample_json)?;
+    let est = parse_json(&est_path, estimates_json)?;
 
-    let c = Ctx { path: &bench_path, line: None };
+    let c = Ctx {
+        path: &bench_path,
+        line: None,
+    };
     let b = c.object(&bench, "benchmark.json")?;
-    c.only_keys(b, &["group_id", "function_id", "value_str", "throughput", "full_id", "directory_name", "title"], "benchmark.json")?;
+    c.only_keys(
+        b,
+        &[
+            "group_id",
+            "function_id",
+            "value_str",
+            "throughput",
+            "full_id",
+            "directory_name",
+            "title",
+        ],
+        "benchmark.json",
+    )?;
     let group = c.string(b, "group_id", "benchmark.json")?;
     let id = c.string(b, "full_id", "benchmark.json")?;
     let function = c.opt_string(b, "function_id", "benchmark.json")?;
     let parameter = c.opt_string(b, "value_str", "benchmark.json")?;
-    let throughput = c.throughput(b.get("throughput").unwrap_or(&Value::Null), "benchmark.json throughput")?;
+    let throughput = c.throughput(
+        b.get("throughput").unwrap_or(&Value::Null),
+        "benchmark.json throughput",
+    )?;
 
-    let c = Ctx { path: &sample_path, line: None };
+    let c = Ctx {
+        path: &sample_path,
+        line: None,
+    };
     let s = c.object(&sample, "sample.json")?;
     c.only_keys(s, &["sampling_mode", "iters", "times"], "sample.json")?;
     let mode = c.string(s, "sampling_mode", "sample.json")?;
     if mode != "Linear" && mode != "Flat" {
         return Err(c.layout(format!("sampling_mode `{mode}` is not Linear or Flat")));
     }
-    let per_iter_ns = c.per_iter(&c.numbers(s, "iters", "sample.json")?, &c.numbers(s, "times", "sample.json")?)?;
+    let per_iter_ns = c.per_iter(
+        &c.numbers(s, "iters", "sample.json")?,
+        &c.numbers(s, "times", "sample.json")?,
+    )?;
 
-    let c = Ctx { path: &est_path, line: None };
+    let c = Ctx {
+        path: &est_path,
+        line: None,
+    };
     let e = c.object(&est, "estimates.json")?;
-    c.only_keys(e, &["mean", "median", "median_abs_dev", "slope", "std_dev"], "estimates.json")?;
+    c.only_keys(
+        e,
+        &["mean", "median", "median_abs_dev", "slope", "std_dev"],
+        "estimates.json",
+    )?;
     let mean = c.object(c.field(e, "mean", "estimates.json")?, "estimates.json mean")?;
-    c.only_keys(mean, &["confidence_interval", "point_estimate", "standard_error"], "estimates.json mean")?;
-    let ci = c.object(c.field(mean, "confidence_interval", "estimates.json mean")?, "mean.confidence_interval")?;
+    c.only_keys(
+        mean,
+        &["confidence_interval", "point_estimate", "standard_error"],
+        "estimates.json mean",
+    )?;
+    let ci = c.object(
+        c.field(mean, "confidence_interval", "estimates.json mean")?,
+        "mean.confidence_interval",
+    )?;
     let mean_ns = Some(Estimate {
         estimate: c.number(mean, "point_estimate", "mean")?,
         lower: c.number(ci, "lower_bound", "mean.confidence_interval")?,
         upper: c.number(ci, "upper_bound", "mean.confidence_interval")?,
     });
 
-    Ok(Benchmark { id, group, function, parameter, throughput, per_iter_ns, mean_ns, source: new_dir.to_path_buf() })
+    Ok(Benchmark {
+        id,
+        group,
+        function,
+        parameter,
+        throughput,
+        per_iter_ns,
+        mean_ns,
+        source: new_dir.to_path_buf(),
+    })
 }
 
 /// Reads every benchmark under `root` (normally `target/criterion`): each `new/` directory
@@ -312,13 +435,19 @@ pub fn read_criterion_dir(root: &Path) -> Result<Vec<Benchmark>, CriterionError>
         } else {
             "looked for <id>/new/benchmark.json"
         };
-        return Err(CriterionError::NoBenchmarks { path: root.to_path_buf(), hint: hint.into() });
+        return Err(CriterionError::NoBenchmarks {
+            path: root.to_path_buf(),
+            hint: hint.into(),
+        });
     }
     found.iter().map(|d| read_benchmark_dir(d)).collect()
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), CriterionError> {
-    let io = |source| CriterionError::Io { path: dir.to_path_buf(), source };
+    let io = |source| CriterionError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let entries = std::fs::read_dir(dir).map_err(io)?;
     for entry in entries {
         let entry = entry.map_err(io)?;
@@ -347,9 +476,15 @@ pub fn parse_messages(text: &str, path: &Path) -> Result<Messages, CriterionErro
         if line.trim().is_empty() {
             continue;
         }
-        let c = Ctx { path, line: Some(i + 1) };
-        let v: Value = serde_json::from_str(line)
-            .map_err(|source| CriterionError::Json { path: path.to_path_buf(), line: Some(i + 1), source })?;
+        let c = Ctx {
+            path,
+            line: Some(i + 1),
+        };
+        let v: Value = serde_json::from_str(line).map_err(|source| CriterionError::Json {
+            path: path.to_path_buf(),
+            line: Some(i + 1),
+            source,
+        })?;
         let m = c.object(&v, "message")?;
         let reason = c.string(m, "reason", "message")?;
         match reason.as_str() {
@@ -361,7 +496,9 @@ pub fn parse_messages(text: &str, path: &Path) -> Result<Messages, CriterionErro
                     .as_array()
                     .ok_or_else(|| c.layout("group-complete.benchmarks is not an array"))?;
                 for b in list {
-                    let id = b.as_str().ok_or_else(|| c.layout("group-complete.benchmarks holds a non-string"))?;
+                    let id = b
+                        .as_str()
+                        .ok_or_else(|| c.layout("group-complete.benchmarks holds a non-string"))?;
                     group_of.push((id.to_string(), group.clone()));
                 }
             }
@@ -401,9 +538,14 @@ fn benchmark_complete(c: &Ctx<'_>, m: &Map<String, Value>) -> Result<Benchmark, 
     const WHAT: &str = "benchmark-complete";
     let id = c.string(m, "id", WHAT)?;
     let unit = c.string(m, "unit", WHAT)?;
-    let scale = ns_per(&unit).ok_or_else(|| c.layout(format!("unit `{unit}` is not a time unit")))?;
+    let scale =
+        ns_per(&unit).ok_or_else(|| c.layout(format!("unit `{unit}` is not a time unit")))?;
     let iters = c.numbers(m, "iteration_count", WHAT)?;
-    let times: Vec<f64> = c.numbers(m, "measured_values", WHAT)?.iter().map(|t| t * scale).collect();
+    let times: Vec<f64> = c
+        .numbers(m, "measured_values", WHAT)?
+        .iter()
+        .map(|t| t * scale)
+        .collect();
     let per_iter_ns = c.per_iter(&iters, &times)?;
     let throughput = match c.field(m, "throughput", WHAT)?.as_array() {
         None => return Err(c.layout("throughput is not an array")),
@@ -411,7 +553,10 @@ fn benchmark_complete(c: &Ctx<'_>, m: &Map<String, Value>) -> Result<Benchmark, 
             None => None,
             Some(t) => {
                 let t = c.object(t, "throughput")?;
-                let n = c.field(t, "per_iteration", "throughput")?.as_u64().ok_or_else(|| c.layout("throughput.per_iteration is not an integer"))?;
+                let n = c
+                    .field(t, "per_iteration", "throughput")?
+                    .as_u64()
+                    .ok_or_else(|| c.layout("throughput.per_iteration is not an integer"))?;
                 Some(match c.string(t, "unit", "throughput")?.as_str() {
                     "bytes" => Throughput::Bytes(n),
                     "elements" => Throughput::Elements(n),
@@ -426,7 +571,8 @@ fn benchmark_complete(c: &Ctx<'_>, m: &Map<String, Value>) -> Result<Benchmark, 
         Some(v) => {
             let e = c.object(v, "mean")?;
             let u = c.string(e, "unit", "mean")?;
-            let s = ns_per(&u).ok_or_else(|| c.layout(format!("mean unit `{u}` is not a time unit")))?;
+            let s = ns_per(&u)
+                .ok_or_else(|| c.layout(format!("mean unit `{u}` is not a time unit")))?;
             Some(Estimate {
                 estimate: c.number(e, "estimate", "mean")? * s,
                 lower: c.number(e, "lower_bound", "mean")? * s,
@@ -435,7 +581,52 @@ fn benchmark_complete(c: &Ctx<'_>, m: &Map<String, Value>) -> Result<Benchmark, 
         }
     };
     let group = id.split('/').next().unwrap_or(&id).to_string();
-    Ok(Benchmark { id, group, function: None, parameter: None, throughput, per_iter_ns, mean_ns, source: c.path.to_path_buf() })
+    Ok(Benchmark {
+        id,
+        group,
+        function: None,
+        parameter: None,
+        throughput,
+        per_iter_ns,
+        mean_ns,
+        source: c.path.to_path_buf(),
+    })
+}
+
+/// The fuzz target `criterion_json` (and its seed replay test): `data` is tried as a
+/// `--message-format=json` stream, and, split at NUL bytes, as the benchmark, estimates and
+/// sample files of one directory (missing parts filled from a valid run). Never panics;
+/// whatever is accepted holds only finite, non-negative per-iteration times.
+pub fn fuzz_criterion_json(data: &[u8]) {
+    const BENCH: &[u8] = br#"{"group_id":"g","function_id":null,"value_str":null,"throughput":null,"full_id":"g","directory_name":"g","title":"g"}"#;
+    const EST: &[u8] = br#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0},"point_estimate":1.5,"standard_error":0.1}}"#;
+    const SAMPLE: &[u8] = br#"{"sampling_mode":"Linear","iters":[1.0,2.0],"times":[3.0,6.0]}"#;
+    let check = |b: &Benchmark| {
+        assert!(!b.per_iter_ns.is_empty());
+        assert!(
+            b.per_iter_ns.iter().all(|t| t.is_finite() && *t >= 0.0),
+            "{b:?}"
+        );
+    };
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(m) = parse_messages(text, Path::new("fuzz.jsonl")) {
+            m.benchmarks.iter().for_each(check);
+        }
+    }
+    let mut parts = data.split(|&b| b == 0);
+    let b = parts.next().unwrap_or(BENCH);
+    let e = parts.next().unwrap_or(EST);
+    let s = parts.next().unwrap_or(SAMPLE);
+    for (b, e, s) in [
+        (b, e, s),
+        (b, EST, SAMPLE),
+        (BENCH, b, SAMPLE),
+        (BENCH, EST, b),
+    ] {
+        if let Ok(bench) = parse_benchmark_files(Path::new("fuzz/new"), b, e, s) {
+            check(&bench);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -444,11 +635,18 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_line() {
-        let e = parse_messages("{\"reason\":\"benchmark-complete\"}\n", Path::new("m.jsonl")).unwrap_err();
+        let e = parse_messages(
+            "{\"reason\":\"benchmark-complete\"}\n",
+            Path::new("m.jsonl"),
+        )
+        .unwrap_err();
         let s = e.to_string();
         assert!(s.contains("m.jsonl line 1") && s.contains("`id`"), "{s}");
         let e = parse_messages("\nnot json\n", Path::new("m.jsonl")).unwrap_err();
-        assert!(matches!(e, CriterionError::Json { line: Some(2), .. }), "{e}");
+        assert!(
+            matches!(e, CriterionError::Json { line: Some(2), .. }),
+            "{e}"
+        );
     }
 
     #[test]
@@ -463,10 +661,19 @@ mod tests {
     #[test]
     fn impossible_values_are_invalid() {
         let text = "{\"reason\":\"benchmark-complete\",\"id\":\"a\",\"unit\":\"ns\",\"iteration_count\":[0],\"measured_values\":[1.0],\"throughput\":[]}";
-        assert!(matches!(parse_messages(text, Path::new("x")), Err(CriterionError::Invalid { .. })));
+        assert!(matches!(
+            parse_messages(text, Path::new("x")),
+            Err(CriterionError::Invalid { .. })
+        ));
         let text = "{\"reason\":\"benchmark-complete\",\"id\":\"a\",\"unit\":\"ns\",\"iteration_count\":[1,2],\"measured_values\":[1.0],\"throughput\":[]}";
-        assert!(matches!(parse_messages(text, Path::new("x")), Err(CriterionError::Invalid { .. })));
+        assert!(matches!(
+            parse_messages(text, Path::new("x")),
+            Err(CriterionError::Invalid { .. })
+        ));
         let text = "{\"reason\":\"benchmark-complete\",\"id\":\"a\",\"unit\":\"furlongs\",\"iteration_count\":[1],\"measured_values\":[1.0],\"throughput\":[]}";
-        assert!(matches!(parse_messages(text, Path::new("x")), Err(CriterionError::UnknownLayout { .. })));
+        assert!(matches!(
+            parse_messages(text, Path::new("x")),
+            Err(CriterionError::UnknownLayout { .. })
+        ));
     }
 }

@@ -112,7 +112,10 @@ impl Finding {
     /// The commits a reader should look at: the range `before..after` split into its ends.
     pub fn correlated_commits(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for c in [&self.commit_before, &self.commit_after].into_iter().flatten() {
+        for c in [&self.commit_before, &self.commit_after]
+            .into_iter()
+            .flatten()
+        {
             for part in c.split("..").filter(|p| !p.is_empty()) {
                 if !out.iter().any(|o| o == part) {
                     out.push(part.to_string());
@@ -185,14 +188,18 @@ pub fn detect(points: &[Point], kind: MetricKind, config: &DetectConfig) -> Verd
 }
 
 fn effective_threshold(kind: MetricKind, config: &DetectConfig) -> f64 {
-    kind.spec_threshold_percent().unwrap_or(0.0).max(config.threshold_percent)
+    kind.spec_threshold_percent()
+        .unwrap_or(0.0)
+        .max(config.threshold_percent)
 }
 
 /// The spec's mode: the latest run's mean against the mean of the `baseline_runs` runs before it.
 pub fn detect_spec(points: &[Point], kind: MetricKind, config: &DetectConfig) -> Verdict {
     let runs = runs(points);
     if runs.len() < 2 {
-        return Verdict::InsufficientData { reason: "needs a baseline run and a current run".into() };
+        return Verdict::InsufficientData {
+            reason: "needs a baseline run and a current run".into(),
+        };
     }
     let (cs, ce) = runs[runs.len() - 1];
     let first_base = runs.len().saturating_sub(1 + config.baseline_runs.max(1));
@@ -200,7 +207,9 @@ pub fn detect_spec(points: &[Point], kind: MetricKind, config: &DetectConfig) ->
     let values = |a: usize, b: usize| points[a..b].iter().map(|p| p.value).collect::<Vec<_>>();
     let (baseline, current) = (mean(&values(bs, cs)), mean(&values(cs, ce)));
     let Some(pct) = kind.regression_percent(baseline, current) else {
-        return Verdict::InsufficientData { reason: format!("baseline {baseline} is not a positive number") };
+        return Verdict::InsufficientData {
+            reason: format!("baseline {baseline} is not a positive number"),
+        };
     };
     let finding = Finding {
         baseline,
@@ -228,7 +237,9 @@ pub fn detect_noise(points: &[Point], kind: MetricKind, config: &DetectConfig) -
     let cps = change_points(&values, &config.change_points);
     let Some(last) = cps.last() else {
         return if values.len() < 2 * config.change_points.min_segment.max(config.min_samples) {
-            Verdict::InsufficientData { reason: format!("{} samples; change points need more", values.len()) }
+            Verdict::InsufficientData {
+                reason: format!("{} samples; change points need more", values.len()),
+            }
         } else {
             Verdict::NoChange
         };
@@ -244,20 +255,44 @@ fn assess_change(
     kind: MetricKind,
     config: &DetectConfig,
 ) -> Verdict {
-    let start = cps.iter().map(|c| c.index).filter(|&i| i < cp.index).max().unwrap_or(0);
-    let end = cps.iter().map(|c| c.index).filter(|&i| i > cp.index).min().unwrap_or(values.len());
+    let start = cps
+        .iter()
+        .map(|c| c.index)
+        .filter(|&i| i < cp.index)
+        .max()
+        .unwrap_or(0);
+    let end = cps
+        .iter()
+        .map(|c| c.index)
+        .filter(|&i| i > cp.index)
+        .min()
+        .unwrap_or(values.len());
     let (before, after) = (&values[start..cp.index], &values[cp.index..end]);
     if before.len() < config.min_samples || after.len() < config.min_samples {
         return Verdict::InsufficientData {
-            reason: format!("{} samples before and {} after the change; {} needed", before.len(), after.len(), config.min_samples),
+            reason: format!(
+                "{} samples before and {} after the change; {} needed",
+                before.len(),
+                after.len(),
+                config.min_samples
+            ),
         };
     }
     let ci = match config.ci {
         CiMethod::Welch => welch_relative_ci(before, after, config.confidence),
-        CiMethod::Bootstrap(n) => bootstrap_relative_ci(before, after, config.confidence, n, 0x6e6f_7274_6873_7461),
+        CiMethod::Bootstrap(n) => {
+            bootstrap_relative_ci(before, after, config.confidence, n, 0x6e6f_7274_6873_7461)
+        }
     };
-    let Some(Interval { lower, estimate, upper }) = ci else {
-        return Verdict::InsufficientData { reason: "baseline mean is not a positive number".into() };
+    let Some(Interval {
+        lower,
+        estimate,
+        upper,
+    }) = ci
+    else {
+        return Verdict::InsufficientData {
+            reason: "baseline mean is not a positive number".into(),
+        };
     };
     // Express the interval as a regression percent (positive = worse).
     let (lo, est, hi) = if kind.higher_is_worse() == Some(true) {
@@ -280,7 +315,9 @@ fn assess_change(
     } else if hi < 0.0 {
         Verdict::Improvement(finding)
     } else {
-        Verdict::WithinNoise { ci_percent: Some((lo, est, hi)) }
+        Verdict::WithinNoise {
+            ci_percent: Some((lo, est, hi)),
+        }
     }
 }
 
@@ -318,7 +355,14 @@ mod tests {
 
     /// `runs` commits of `per_run` samples; from commit `shift_at` the level is multiplied by
     /// `factor`.
-    fn history(seed: u64, commits: usize, per_run: usize, sd: f64, shift_at: usize, factor: f64) -> Vec<Point> {
+    fn history(
+        seed: u64,
+        commits: usize,
+        per_run: usize,
+        sd: f64,
+        shift_at: usize,
+        factor: f64,
+    ) -> Vec<Point> {
         let mut rng = SplitMix64::new(seed);
         let mut out = Vec::new();
         for c in 0..commits {
@@ -335,13 +379,27 @@ mod tests {
     }
 
     fn spec() -> DetectConfig {
-        DetectConfig { mode: Mode::Spec, ..DetectConfig::default() }
+        DetectConfig {
+            mode: Mode::Spec,
+            ..DetectConfig::default()
+        }
     }
 
     #[test]
     fn runs_group_consecutive_commits() {
-        let p = |c: Option<&str>| Point { timestamp: 0, value: 1.0, commit: c.map(str::to_string) };
-        let pts = [p(Some("a")), p(Some("a")), p(None), p(None), p(Some("b")), p(Some("a"))];
+        let p = |c: Option<&str>| Point {
+            timestamp: 0,
+            value: 1.0,
+            commit: c.map(str::to_string),
+        };
+        let pts = [
+            p(Some("a")),
+            p(Some("a")),
+            p(None),
+            p(None),
+            p(Some("b")),
+            p(Some("a")),
+        ];
         assert_eq!(runs(&pts), vec![(0, 2), (2, 3), (3, 4), (4, 5), (5, 6)]);
     }
 
@@ -362,29 +420,47 @@ mod tests {
         assert_eq!(detect(&h, MetricKind::Latency, &spec()), Verdict::NoChange);
         // But 8% less throughput is beyond the spec's 5%.
         let h = history(1, 8, 10, 0.001, 7, 0.92);
-        assert!(matches!(detect(&h, MetricKind::Throughput, &spec()), Verdict::Regression(_)));
+        assert!(matches!(
+            detect(&h, MetricKind::Throughput, &spec()),
+            Verdict::Regression(_)
+        ));
         // A user threshold above the rule raises the bar.
-        let cfg = DetectConfig { threshold_percent: 10.0, ..spec() };
+        let cfg = DetectConfig {
+            threshold_percent: 10.0,
+            ..spec()
+        };
         assert_eq!(detect(&h, MetricKind::Throughput, &cfg), Verdict::NoChange);
     }
 
     #[test]
     fn spec_mode_needs_two_runs_and_a_known_kind() {
         let h = history(1, 1, 10, 0.01, 99, 1.0);
-        assert!(matches!(detect(&h, MetricKind::Latency, &spec()), Verdict::InsufficientData { .. }));
-        assert_eq!(detect(&h, MetricKind::Unknown, &spec()), Verdict::UnknownKind);
+        assert!(matches!(
+            detect(&h, MetricKind::Latency, &spec()),
+            Verdict::InsufficientData { .. }
+        ));
+        assert_eq!(
+            detect(&h, MetricKind::Unknown, &spec()),
+            Verdict::UnknownKind
+        );
     }
 
     #[test]
     fn noise_mode_names_the_commit_range_of_a_clear_shift() {
         let h = history(2, 20, 10, 0.03, 12, 1.25);
         for ci in [CiMethod::Welch, CiMethod::Bootstrap(500)] {
-            let cfg = DetectConfig { ci, ..DetectConfig::default() };
+            let cfg = DetectConfig {
+                ci,
+                ..DetectConfig::default()
+            };
             match detect(&h, MetricKind::Latency, &cfg) {
                 Verdict::Regression(f) => {
                     assert_eq!(f.index, 120);
                     assert_eq!(f.commit_range().as_deref(), Some("c11..c12"));
-                    assert_eq!(f.correlated_commits(), vec!["c11".to_string(), "c12".to_string()]);
+                    assert_eq!(
+                        f.correlated_commits(),
+                        vec!["c11".to_string(), "c12".to_string()]
+                    );
                     let (lo, hi) = f.ci_percent.unwrap();
                     assert!(lo > 10.0 && lo < 25.0 && hi > 25.0, "{lo} {hi}");
                 }
@@ -398,7 +474,9 @@ mod tests {
         // A real 11% latency shift: significant, but its interval is not wholly beyond 10%.
         let h = history(3, 20, 10, 0.05, 10, 1.11);
         match detect(&h, MetricKind::Latency, &DetectConfig::default()) {
-            Verdict::WithinNoise { ci_percent: Some((lo, _, hi)) } => assert!(lo < 10.0 && hi > 10.0),
+            Verdict::WithinNoise {
+                ci_percent: Some((lo, _, hi)),
+            } => assert!(lo < 10.0 && hi > 10.0),
             v => panic!("{v:?}"),
         }
     }
@@ -412,8 +490,14 @@ mod tests {
         let mut noise_alarms = 0;
         for seed in 0..30 {
             let h = history(100 + seed, 12, 3, 0.15, usize::MAX, 1.0);
-            spec_alarms += matches!(detect(&h, MetricKind::Throughput, &cfg_spec), Verdict::Regression(_)) as u32;
-            noise_alarms += matches!(detect(&h, MetricKind::Throughput, &cfg_noise), Verdict::Regression(_)) as u32;
+            spec_alarms += matches!(
+                detect(&h, MetricKind::Throughput, &cfg_spec),
+                Verdict::Regression(_)
+            ) as u32;
+            noise_alarms += matches!(
+                detect(&h, MetricKind::Throughput, &cfg_noise),
+                Verdict::Regression(_)
+            ) as u32;
         }
         assert!(spec_alarms >= 5, "spec mode alarms: {spec_alarms}");
         assert_eq!(noise_alarms, 0);
@@ -422,9 +506,15 @@ mod tests {
     #[test]
     fn noise_mode_reports_improvements_and_insufficient_data() {
         let h = history(4, 20, 10, 0.02, 10, 0.7);
-        assert!(matches!(detect(&h, MetricKind::Latency, &DetectConfig::default()), Verdict::Improvement(_)));
+        assert!(matches!(
+            detect(&h, MetricKind::Latency, &DetectConfig::default()),
+            Verdict::Improvement(_)
+        ));
         let short = history(4, 2, 3, 0.02, 1, 2.0);
-        assert!(matches!(detect(&short, MetricKind::Latency, &DetectConfig::default()), Verdict::InsufficientData { .. }));
+        assert!(matches!(
+            detect(&short, MetricKind::Latency, &DetectConfig::default()),
+            Verdict::InsufficientData { .. }
+        ));
     }
 
     #[test]

@@ -104,7 +104,11 @@ fn history(rng: &mut SplitMix64, cfg: &EvalConfig, noise: f64, shifted: bool) ->
         };
         for _ in 0..cfg.samples_per_commit {
             let v = level * (1.0 + noise * rng.normal());
-            points.push(Point { timestamp: points.len() as u64, value: v.max(1e-9), commit: Some(format!("{c}")) });
+            points.push(Point {
+                timestamp: points.len() as u64,
+                value: v.max(1e-9),
+                commit: Some(format!("{c}")),
+            });
         }
     }
     History { points, shift_at }
@@ -135,9 +139,18 @@ pub fn evaluate(cfg: &EvalConfig) -> Vec<EvalRow> {
     let mut rows = Vec::new();
     for (li, &noise) in cfg.noise_levels.iter().enumerate() {
         let mut rng = SplitMix64::new(cfg.seed ^ (li as u64).wrapping_mul(0x9E37_79B9));
-        let histories: Vec<History> = (0..cfg.histories).map(|i| history(&mut rng, cfg, noise, i % 2 == 0)).collect();
+        let histories: Vec<History> = (0..cfg.histories)
+            .map(|i| history(&mut rng, cfg, noise, i % 2 == 0))
+            .collect();
         for mode in [Mode::Spec, Mode::NoiseAware] {
-            let mut row = EvalRow { noise, mode, shifts: 0, detected: 0, false_alarms: 0, false_alarms_flat: 0 };
+            let mut row = EvalRow {
+                noise,
+                mode,
+                shifts: 0,
+                detected: 0,
+                false_alarms: 0,
+                false_alarms_flat: 0,
+            };
             for h in &histories {
                 let named = named_commits(h, cfg, mode);
                 match h.shift_at {
@@ -184,22 +197,37 @@ mod tests {
 
     #[test]
     fn noise_aware_mode_keeps_its_precision_as_noise_grows() {
-        let cfg = EvalConfig { noise_levels: vec![0.01, 0.15], histories: 40, ..EvalConfig::default() };
+        let cfg = EvalConfig {
+            noise_levels: vec![0.01, 0.15],
+            histories: 40,
+            ..EvalConfig::default()
+        };
         let rows = evaluate(&cfg);
-        let get = |noise: f64, mode| rows.iter().find(|r| r.noise == noise && r.mode == mode).unwrap();
+        let get = |noise: f64, mode| {
+            rows.iter()
+                .find(|r| r.noise == noise && r.mode == mode)
+                .unwrap()
+        };
         // Clean data: both modes find (nearly) every shift.
         assert!(get(0.01, Mode::Spec).recall() >= 0.9, "{rows:?}");
         assert!(get(0.01, Mode::NoiseAware).recall() >= 0.9, "{rows:?}");
         // 15% noise: the fixed percentage cries wolf, the noise-aware mode does not.
         let (spec, noise) = (get(0.15, Mode::Spec), get(0.15, Mode::NoiseAware));
-        assert!(spec.false_alarms > 3 * noise.false_alarms.max(1), "{rows:?}");
+        assert!(
+            spec.false_alarms > 3 * noise.false_alarms.max(1),
+            "{rows:?}"
+        );
         assert!(noise.precision() > spec.precision(), "{rows:?}");
         assert!(noise.precision() >= 0.6, "{rows:?}");
     }
 
     #[test]
     fn table_has_a_row_per_level_and_mode() {
-        let cfg = EvalConfig { noise_levels: vec![0.02], histories: 4, ..EvalConfig::default() };
+        let cfg = EvalConfig {
+            noise_levels: vec![0.02],
+            histories: 4,
+            ..EvalConfig::default()
+        };
         let md = markdown(&evaluate(&cfg));
         assert_eq!(md.lines().count(), 4);
         assert!(md.contains("| 2% | spec |") && md.contains("| 2% | noise |"));

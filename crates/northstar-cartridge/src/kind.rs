@@ -34,7 +34,11 @@ impl MetricKind {
     pub fn classify(name: &str, unit: &str) -> Self {
         let n = name.to_ascii_lowercase();
         let u = unit.trim().to_ascii_lowercase();
-        if n.contains("error_rate") || n.contains("err_rate") || n.contains("errors") || n == "error" {
+        if n.contains("error_rate")
+            || n.contains("err_rate")
+            || n.contains("errors")
+            || n == "error"
+        {
             return Self::ErrorRate;
         }
         if n.contains("p99") {
@@ -135,18 +139,51 @@ mod tests {
 
     #[test]
     fn classifies_the_spec_metric_names() {
-        assert_eq!(MetricKind::classify("benchmark_ops_per_sec", "ops/sec"), MetricKind::Throughput);
-        assert_eq!(MetricKind::classify("benchmark_throughput", ""), MetricKind::Throughput);
-        assert_eq!(MetricKind::classify("benchmark_p99_latency_ns", "ns"), MetricKind::P99Latency);
-        assert_eq!(MetricKind::classify("latency_p99_ns", "ns"), MetricKind::P99Latency);
-        assert_eq!(MetricKind::classify("operation_latency_ms", "ms"), MetricKind::Latency);
-        assert_eq!(MetricKind::classify("latency_ms", "ms"), MetricKind::Latency);
-        assert_eq!(MetricKind::classify("commit_duration", ""), MetricKind::Latency);
-        assert_eq!(MetricKind::classify("request_error_rate", "%"), MetricKind::ErrorRate);
-        assert_eq!(MetricKind::classify("http_errors", "errors/sec"), MetricKind::ErrorRate);
-        assert_eq!(MetricKind::classify("read_bw", "bytes/s"), MetricKind::Throughput);
+        assert_eq!(
+            MetricKind::classify("benchmark_ops_per_sec", "ops/sec"),
+            MetricKind::Throughput
+        );
+        assert_eq!(
+            MetricKind::classify("benchmark_throughput", ""),
+            MetricKind::Throughput
+        );
+        assert_eq!(
+            MetricKind::classify("benchmark_p99_latency_ns", "ns"),
+            MetricKind::P99Latency
+        );
+        assert_eq!(
+            MetricKind::classify("latency_p99_ns", "ns"),
+            MetricKind::P99Latency
+        );
+        assert_eq!(
+            MetricKind::classify("operation_latency_ms", "ms"),
+            MetricKind::Latency
+        );
+        assert_eq!(
+            MetricKind::classify("latency_ms", "ms"),
+            MetricKind::Latency
+        );
+        assert_eq!(
+            MetricKind::classify("commit_duration", ""),
+            MetricKind::Latency
+        );
+        assert_eq!(
+            MetricKind::classify("request_error_rate", "%"),
+            MetricKind::ErrorRate
+        );
+        assert_eq!(
+            MetricKind::classify("http_errors", "errors/sec"),
+            MetricKind::ErrorRate
+        );
+        assert_eq!(
+            MetricKind::classify("read_bw", "bytes/s"),
+            MetricKind::Throughput
+        );
         assert_eq!(MetricKind::classify("fsync_count", ""), MetricKind::Unknown);
-        assert_eq!(MetricKind::classify("alloc_bytes", "bytes"), MetricKind::Unknown);
+        assert_eq!(
+            MetricKind::classify("alloc_bytes", "bytes"),
+            MetricKind::Unknown
+        );
     }
 
     #[test]
@@ -165,9 +202,13 @@ mod tests {
 
     #[test]
     fn regression_percent_is_positive_when_worse() {
-        let t = MetricKind::Throughput.regression_percent(200.0, 150.0).unwrap();
+        let t = MetricKind::Throughput
+            .regression_percent(200.0, 150.0)
+            .unwrap();
         assert!((t - 25.0).abs() < 1e-9);
-        let l = MetricKind::Latency.regression_percent(100.0, 160.0).unwrap();
+        let l = MetricKind::Latency
+            .regression_percent(100.0, 160.0)
+            .unwrap();
         assert!((l - 60.0).abs() < 1e-9);
         assert!(MetricKind::Latency.regression_percent(100.0, 90.0).unwrap() < 0.0);
         assert_eq!(MetricKind::Latency.regression_percent(0.0, 1.0), None);

@@ -21,13 +21,13 @@ pub mod stats;
 pub use changepoint::{ChangePoint, ChangePointConfig};
 pub use detect::{CiMethod, DetectConfig, Finding, Mode, Point, Verdict};
 pub use kind::MetricKind;
+pub mod cartridge;
 pub mod criterion;
 pub mod limiter;
-pub mod cartridge;
 pub mod store;
 
 pub use cartridge::{
-    Alert, BenchmarkComplete, CartridgeConfig, CartridgeError, CartridgeStats, IngestReport, ObservabilityCartridge,
-    Outcome, Series, SeriesKey, SeriesShifts, SeriesVerdict,
+    Alert, BenchmarkComplete, CartridgeConfig, CartridgeError, CartridgeStats, IngestReport,
+    ObservabilityCartridge, Outcome, Series, SeriesKey, SeriesShifts, SeriesVerdict,
 };
 pub use store::{MemoryStore, MetricStore, SampleRecord};

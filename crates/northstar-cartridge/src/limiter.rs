@@ -22,7 +22,11 @@ impl TokenBucket {
     /// `rate_per_sec` admissions per second on average, bursts of up to `burst` (at least 1).
     pub fn new(rate_per_sec: u32, burst: u32) -> Self {
         let interval_ns = 1_000_000_000 / u64::from(rate_per_sec.max(1));
-        Self { tat: AtomicU64::new(0), interval_ns, tolerance_ns: interval_ns * u64::from(burst.max(1)) }
+        Self {
+            tat: AtomicU64::new(0),
+            interval_ns,
+            tolerance_ns: interval_ns * u64::from(burst.max(1)),
+        }
     }
 
     /// Admits one request at `now_ns` (monotonic nanoseconds), or refuses it.
@@ -33,7 +37,10 @@ impl TokenBucket {
             if next - now_ns > self.tolerance_ns {
                 return false;
             }
-            match self.tat.compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed) {
+            match self
+                .tat
+                .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(seen) => tat = seen,
             }
@@ -52,7 +59,10 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter of `rate_per_sec` per metric, bursts of one second's worth.
     pub fn new(rate_per_sec: u32) -> Self {
-        Self { rate_per_sec, buckets: RwLock::new(HashMap::new()) }
+        Self {
+            rate_per_sec,
+            buckets: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Admits one sample of `metric` at `now_ns`.
@@ -66,7 +76,9 @@ impl RateLimiter {
             None => {
                 let mut map = self.buckets.write().unwrap_or_else(|e| e.into_inner());
                 map.entry(metric.to_string())
-                    .or_insert_with(|| Arc::new(TokenBucket::new(self.rate_per_sec, self.rate_per_sec)))
+                    .or_insert_with(|| {
+                        Arc::new(TokenBucket::new(self.rate_per_sec, self.rate_per_sec))
+                    })
                     .clone()
             }
         };
@@ -86,7 +98,10 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler keeping `rate` (0.0 to 1.0) of samples.
     pub fn new(rate: f64) -> Self {
-        Self { rate: rate.clamp(0.0, 1.0), seen: AtomicU64::new(0) }
+        Self {
+            rate: rate.clamp(0.0, 1.0),
+            seen: AtomicU64::new(0),
+        }
     }
 
     /// Whether to keep the next sample.
@@ -126,7 +141,11 @@ mod tests {
     fn sampler_keeps_the_fraction() {
         for (rate, expect) in [(1.0, 1000), (0.0, 0), (0.25, 250), (0.1, 100), (0.333, 333)] {
             let s = Sampler::new(rate);
-            assert_eq!((0..1000).filter(|_| s.keep()).count(), expect, "rate {rate}");
+            assert_eq!(
+                (0..1000).filter(|_| s.keep()).count(),
+                expect,
+                "rate {rate}"
+            );
         }
     }
 }

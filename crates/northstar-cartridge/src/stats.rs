@@ -152,13 +152,23 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
     let se2 = va + vb;
     if se2 == 0.0 {
         let p = if diff == 0.0 { 1.0 } else { 0.0 };
-        return Some(Welch { diff, std_err: 0.0, df: (a.len() + b.len() - 2) as f64, p_value: p });
+        return Some(Welch {
+            diff,
+            std_err: 0.0,
+            df: (a.len() + b.len() - 2) as f64,
+            p_value: p,
+        });
     }
     let df = se2 * se2
         / (va * va / (a.len() - 1) as f64 + vb * vb / (b.len() - 1) as f64).max(f64::MIN_POSITIVE);
     let t = diff / se2.sqrt();
     let p_value = (2.0 * (1.0 - student_t_cdf(t.abs(), df))).clamp(0.0, 1.0);
-    Some(Welch { diff, std_err: se2.sqrt(), df, p_value })
+    Some(Welch {
+        diff,
+        std_err: se2.sqrt(),
+        df,
+        p_value,
+    })
 }
 
 /// A confidence interval.
@@ -258,7 +268,11 @@ pub fn bootstrap_relative_ci(
     stats.sort_by(f64::total_cmp);
     let alpha = (1.0 - confidence) / 2.0;
     let at = |q: f64| stats[((q * (resamples - 1) as f64).round() as usize).min(resamples - 1)];
-    Some(Interval { lower: at(alpha), estimate: ma / mb - 1.0, upper: at(1.0 - alpha) })
+    Some(Interval {
+        lower: at(alpha),
+        estimate: ma / mb - 1.0,
+        upper: at(1.0 - alpha),
+    })
 }
 
 #[cfg(test)]

@@ -32,7 +32,11 @@ impl SampleRecord {
             metric_name: p.metric_name.to_string(),
             value: p.value,
             unit: p.unit.to_string(),
-            dimensions: p.dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dimensions: p
+                .dimensions
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             commit_range: p.correlation_hints.commit_range.map(str::to_string),
             session_ids: p.correlation_hints.session_ids.iter().collect(),
         }
@@ -86,7 +90,17 @@ impl MetricStore for EventManager {
         commit_range: Option<&str>,
         session_ids: &[u64],
     ) -> Result<(), StoreError> {
-        let once = || EventManager::record_perf_sample(self, metric_name, value, unit, dimensions, commit_range, session_ids);
+        let once = || {
+            EventManager::record_perf_sample(
+                self,
+                metric_name,
+                value,
+                unit,
+                dimensions,
+                commit_range,
+                session_ids,
+            )
+        };
         match once() {
             // A full ring during a bulk import: let the flusher drain it, then try once more.
             Err(StoreError::NotRecorded(_)) => {
@@ -108,7 +122,10 @@ impl MetricStore for EventManager {
             Ok(()) | Err(StoreError::Refused(_)) => {}
             Err(e) => return Err(e),
         }
-        let q = Query { event_types: vec![EventType::PerfSample], ..Query::default() };
+        let q = Query {
+            event_types: vec![EventType::PerfSample],
+            ..Query::default()
+        };
         let mut out = Vec::new();
         for ev in self.query_iter(&q)? {
             let ev = ev?;
@@ -149,7 +166,10 @@ impl MemoryStore {
 
     /// The regressions recorded so far.
     pub fn regressions(&self) -> Vec<RegressionRecord> {
-        self.regressions.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.regressions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -170,7 +190,10 @@ impl MetricStore for MemoryStore {
             metric_name: metric_name.to_string(),
             value,
             unit: unit.to_string(),
-            dimensions: dimensions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dimensions: dimensions
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             commit_range: commit_range.map(str::to_string),
             session_ids: session_ids.to_vec(),
         });
@@ -178,20 +201,26 @@ impl MetricStore for MemoryStore {
     }
 
     fn record_regression(&self, r: &PerfRegression<'_>) -> Result<(), StoreError> {
-        self.regressions.lock().unwrap_or_else(|e| e.into_inner()).push(RegressionRecord {
-            metric_name: r.metric_name.to_string(),
-            baseline_value: r.baseline_value,
-            current_value: r.current_value,
-            regression_percent: r.regression_percent,
-            severity: r.severity.name().to_string(),
-            likely_cause: r.likely_cause.map(str::to_string),
-            correlated_commits: r.correlated_commits.iter().map(str::to_string).collect(),
-        });
+        self.regressions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(RegressionRecord {
+                metric_name: r.metric_name.to_string(),
+                baseline_value: r.baseline_value,
+                current_value: r.current_value,
+                regression_percent: r.regression_percent,
+                severity: r.severity.name().to_string(),
+                likely_cause: r.likely_cause.map(str::to_string),
+                correlated_commits: r.correlated_commits.iter().map(str::to_string).collect(),
+            });
         Ok(())
     }
 
     fn perf_samples(&self, metric: Option<&str>) -> Result<Vec<SampleRecord>, StoreError> {
         let s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(s.iter().filter(|x| metric.is_none_or(|m| m == x.metric_name)).cloned().collect())
+        Ok(s.iter()
+            .filter(|x| metric.is_none_or(|m| m == x.metric_name))
+            .cloned()
+            .collect())
     }
 }
