@@ -59,11 +59,21 @@ fn usage_error(e: &clap::Error) -> i32 {
             EXIT_USAGE
         }
         _ => {
+            // clap's message may span lines (e.g. the list of missing arguments); keep what
+            // names the problem, up to the usage and tips, on one line.
             let rendered = e.render().to_string();
-            let first = rendered
+            let parts: Vec<&str> = rendered
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
+                .map(str::trim)
+                .take_while(|l| !(l.starts_with("Usage:") || l.starts_with("For more information")))
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let joined = parts.join(" ");
+            let first = if joined.is_empty() {
+                "invalid arguments"
+            } else {
+                joined.as_str()
+            };
             let first = first.strip_prefix("error: ").unwrap_or(first);
             eprintln!("northstar: {first} (see northstar --help)");
             EXIT_USAGE

@@ -1,0 +1,443 @@
+//! Runs the real `northstar` binary: demo, query, record, verify, regressions, plot, and every
+//! kind of bad argument and bad input.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn northstar(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_northstar"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = northstar(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?} failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// One event of every type, in the shape `query --format json` prints.
+const ALL_TYPES: &str = include_str!("../../../fuzz/seeds/record_json/all_other_types.json");
+const SPEC: [&str; 5] = [
+    include_str!("../../../fuzz/seeds/record_json/spec_agent_session_started.json"),
+    include_str!("../../../fuzz/seeds/record_json/spec_agent_operation.json"),
+    include_str!("../../../fuzz/seeds/record_json/spec_review_note.json"),
+    include_str!("../../../fuzz/seeds/record_json/spec_perf_sample.json"),
+    include_str!("../../../fuzz/seeds/record_json/spec_perf_regression.json"),
+];
+
+#[test]
+fn demo_then_query_then_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = ok(&["demo", "--dir", d, "--duration", "1", "--threads", "2"]);
+    assert!(out.contains("recorded on the hot path"), "{out}");
+    assert!(out.contains("ns per perf_sample!"), "{out}");
+    assert!(out.contains("first run"), "{out}");
+    let sessions = json_lines(&ok(&[
+        "query",
+        "--dir",
+        d,
+        "--type",
+        "agent_session_started",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(sessions.len(), 2, "one session per thread");
+    for s in &sessions {
+        assert_eq!(s["payload"]["session_purpose"], "northstar demo");
+        assert!(s["agent_id"].as_u64().unwrap() >= 1000);
+    }
+    let ops = json_lines(&ok(&[
+        "query",
+        "--dir",
+        d,
+        "--type",
+        "agent_operation",
+        "--limit",
+        "5",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(ops.len(), 5);
+    assert!(ops
+        .iter()
+        .all(|o| o["payload"]["duration_ns"].as_i64().is_some()));
+    let table = ok(&["query", "--dir", d, "--type", "perf_sample", "--limit", "3"]);
+    assert!(table.trim_start().starts_with("EVENT_ID"), "{table}");
+    assert_eq!(table.lines().count(), 4);
+    let verify = ok(&["verify", "--dir", d]);
+    assert!(verify.contains("no damage"), "{verify}");
+    let stats = ok(&["stats", "--dir", d, "--format", "json"]);
+    let stats: Value = serde_json::from_str(stats.trim()).unwrap();
+    assert!(stats["events"].as_u64().unwrap() > 100);
+    // A second run compares against the first.
+    let out = ok(&["demo", "--dir", d, "--duration", "1", "--threads", "2"]);
+    assert!(out.contains("regression check (2 runs"), "{out}");
+    let svg_path = dir.path().join("p99.svg");
+    ok(&[
+        "plot",
+        "--dir",
+        d,
+        "--metric",
+        "benchmark_p99_latency_ns",
+        "--out",
+        svg_path.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(
+        svg.contains("benchmark=kv_get,threads=2"),
+        "series labelled inline"
+    );
+}
+
+fn without_id_and_time(mut v: Value) -> Value {
+    let o = v.as_object_mut().unwrap();
+    o.remove("event_id");
+    o.remove("timestamp");
+    v
+}
+
+#[test]
+fn record_then_query_round_trips_every_event_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, format!("{ALL_TYPES}{}", SPEC.concat())).unwrap();
+    ok(&["record", "--dir", d, input.to_str().unwrap()]);
+    let out = json_lines(&ok(&["query", "--dir", d, "--format", "json"]));
+    let inputs: Vec<Value> = json_lines(&format!("{ALL_TYPES}{}", SPEC.concat()));
+    assert_eq!(out.len(), inputs.len());
+    let mut types: Vec<&str> = out
+        .iter()
+        .map(|v| v["event_type"].as_str().unwrap())
+        .collect();
+    types.sort();
+    types.dedup();
+    assert_eq!(types.len(), 11, "every event type came back");
+    // Each output is the canonical form of its input (defaults filled in), in record order.
+    for (got, sent) in out.iter().zip(&inputs) {
+        let canonical =
+            northstar_cli::json::parse_event(sent, 0, northstar_cli::json::event_json).unwrap();
+        assert!(got["event_id"].is_u64());
+        assert_eq!(
+            without_id_and_time(got.clone()),
+            without_id_and_time(canonical)
+        );
+    }
+    // And recording the query's output again gives the same events.
+    let again = dir.path().join("again.jsonl");
+    std::fs::write(&again, ok(&["query", "--dir", d, "--format", "json"])).unwrap();
+    let d2 = dir.path().join("second");
+    ok(&[
+        "record",
+        "--dir",
+        d2.to_str().unwrap(),
+        again.to_str().unwrap(),
+    ]);
+    let out2 = json_lines(&ok(&[
+        "query",
+        "--dir",
+        d2.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let strip = |v: &Vec<Value>| {
+        v.iter()
+            .cloned()
+            .map(without_id_and_time)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&out2), strip(&out));
+}
+
+/// Files of the data directory, largest first (the segment before its index).
+fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.len() > 4096)
+                .unwrap_or(false)
+        })
+        .collect();
+    v.sort_by_key(|p| std::cmp::Reverse(std::fs::metadata(p).unwrap().len()));
+    v
+}
+
+#[test]
+fn damaged_segment_fails_verify_and_query_returns_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let input = dir.path().join("many.jsonl");
+    let line = SPEC[1].trim();
+    let mut s = String::new();
+    for i in 0..20_000 {
+        s.push_str(&line.replace("\"operation_id\":1", &format!("\"operation_id\":{i}")));
+        s.push('\n');
+    }
+    std::fs::write(&input, s).unwrap();
+    // Keep the input out of the data directory's listing.
+    let data = dir.path().join("data");
+    let dd = data.to_str().unwrap();
+    ok(&["record", "--dir", dd, input.to_str().unwrap()]);
+    let before = json_lines(&ok(&["query", "--dir", dd, "--format", "json"])).len();
+    assert_eq!(before, 20_000);
+    let segs = segment_files(&data);
+    assert!(!segs.is_empty(), "a segment file exists");
+    let seg = &segs[0];
+    let mut bytes = std::fs::read(seg).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 16] {
+        *b ^= 0xff;
+    }
+    std::fs::write(seg, &bytes).unwrap();
+
+    let out = northstar(&["verify", "--dir", dd]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("OFFSET") && report.contains("damaged"),
+        "{report}"
+    );
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one-line message: {err}");
+
+    let after = json_lines(&ok(&["query", "--dir", dd, "--format", "json"])).len();
+    assert!(
+        after > 0 && after < before,
+        "query returns the undamaged rest: {after} of {before}"
+    );
+}
+
+#[test]
+fn regressions_fail_on_exits_1_and_plot_marks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let mut s = String::new();
+    for (commit, level) in [("c1", 100.0), ("c2", 100.0), ("c3", 180.0)] {
+        for i in 0..10 {
+            let v = level + f64::from(i % 3);
+            s.push_str(&format!(
+                r#"{{"event_type":"perf_sample","payload":{{"metric_name":"get_latency_ns","value":{v},"unit":"ns","dimensions":{{"benchmark":"get"}},"correlation_hints":{{"commit_range":"{commit}","session_ids":[]}}}}}}"#
+            ));
+            s.push('\n');
+        }
+    }
+    let input = dir.path().join("samples.jsonl");
+    std::fs::write(&input, s).unwrap();
+    let data = dir.path().join("data");
+    let dd = data.to_str().unwrap();
+    ok(&["record", "--dir", dd, input.to_str().unwrap()]);
+    let table = ok(&["regressions", "--dir", dd]);
+    assert!(
+        table.contains("regression") && table.contains("severe"),
+        "{table}"
+    );
+    let j = json_lines(&ok(&[
+        "regressions",
+        "--dir",
+        dd,
+        "--format",
+        "json",
+        "--mode",
+        "spec",
+    ]));
+    assert_eq!(j[0]["verdict"], "regression");
+    let out = northstar(&["regressions", "--dir", dd, "--fail-on", "moderate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let svg = dir.path().join("plot.svg");
+    ok(&[
+        "plot",
+        "--dir",
+        dd,
+        "--metric",
+        "get_latency_ns",
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(svg).unwrap();
+    assert!(
+        svg.contains("severe") && svg.contains("benchmark=get"),
+        "{svg}"
+    );
+    let _ = d;
+}
+
+#[test]
+fn bad_arguments_and_inputs_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let dd = d.to_str().unwrap();
+    let bad_json = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad_json,
+        "{\"event_type\":\"perf_sample\",\"payload\":{\"metric_name\":\"m\"}}\n",
+    )
+    .unwrap();
+    let not_json = dir.path().join("not.jsonl");
+    std::fs::write(&not_json, "hello\n").unwrap();
+    let binary = dir.path().join("bin.jsonl");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x01]).unwrap();
+    let unknown_type = dir.path().join("unknown.jsonl");
+    std::fs::write(&unknown_type, "{\"event_type\":\"perf_sampel\"}\n").unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let missing = dir.path().join("missing");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["frobnicate"], "unrecognized subcommand"),
+        (vec!["query", "--bogus"], "--bogus"),
+        (
+            vec!["query", "--dir", dd, "--since", "yesterday"],
+            "--since",
+        ),
+        (
+            vec!["query", "--dir", dd, "--until", "2024-13-01T00:00:00Z"],
+            "--until",
+        ),
+        (vec!["query", "--dir", dd, "--since", "5y"], "unknown unit"),
+        (
+            vec!["query", "--dir", dd, "--type", "nope"],
+            "unknown event type",
+        ),
+        (vec!["query", "--dir", dd, "--format", "xml"], "xml"),
+        (vec!["query", "--dir", dd, "--limit", "-3"], "-3"),
+        (
+            vec!["query", "--dir", missing.to_str().unwrap()],
+            "no data directory",
+        ),
+        (
+            vec!["stats", "--dir", file.to_str().unwrap()],
+            "no data directory",
+        ),
+        (
+            vec!["verify", "--dir", missing.to_str().unwrap()],
+            "no data directory",
+        ),
+        (vec!["demo", "--dir", dd, "--threads", "0"], "--threads"),
+        (vec!["demo", "--dir", dd, "--duration=-1"], "--duration"),
+        (vec!["demo", "--dir", dd, "--duration", "NaN"], "--duration"),
+        (
+            vec!["record", "--dir", dd, missing.to_str().unwrap()],
+            "cannot read",
+        ),
+        (
+            vec!["record", "--dir", dd, bad_json.to_str().unwrap()],
+            "bad.jsonl:1: payload.value: missing",
+        ),
+        (
+            vec!["record", "--dir", dd, not_json.to_str().unwrap()],
+            "not valid JSON",
+        ),
+        (
+            vec!["record", "--dir", dd, binary.to_str().unwrap()],
+            "not UTF-8",
+        ),
+        (
+            vec!["record", "--dir", dd, unknown_type.to_str().unwrap()],
+            "unknown event type \"perf_sampel\"",
+        ),
+        (
+            vec!["compact", "--dir", dd, "--retention", "0d"],
+            "--retention",
+        ),
+        (
+            vec!["compact", "--dir", dd, "--retention", "soon"],
+            "--retention",
+        ),
+        (
+            vec!["regressions", "--dir", dd, "--threshold=-5"],
+            "--threshold",
+        ),
+        (
+            vec!["regressions", "--dir", dd, "--fail-on", "catastrophic"],
+            "--fail-on",
+        ),
+        (
+            vec!["regressions", "--dir", missing.to_str().unwrap()],
+            "no data directory",
+        ),
+        (vec!["plot", "--dir", dd, "--metric", "m"], "--out"),
+        (
+            vec![
+                "ingest-criterion",
+                "--dir",
+                dd,
+                "--messages",
+                missing.to_str().unwrap(),
+            ],
+            "cannot read",
+        ),
+        (
+            vec![
+                "ingest-criterion",
+                "--dir",
+                dd,
+                "--criterion-dir",
+                missing.to_str().unwrap(),
+            ],
+            "missing",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = northstar(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line expected: {err}"
+        );
+        assert!(err.starts_with("northstar: "), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: {err:?} should mention {needle:?}"
+        );
+    }
+    // Nothing was recorded from the bad files: the directory holds no events.
+    if d.is_dir() {
+        let out = ok(&["query", "--dir", dd, "--format", "json"]);
+        assert!(out.is_empty(), "bad input recorded nothing: {out}");
+    }
+    // Store-level problems with data that exists: empty history.
+    ok(&["record", "--dir", dd, "/dev/null"]);
+    let out = northstar(&["plot", "--dir", dd, "--metric", "m", "--out", "/tmp/x.svg"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no perf samples"));
+    let out = northstar(&[
+        "plot",
+        "--dir",
+        dd,
+        "--metric",
+        "m",
+        "--out",
+        "/nonexistent-dir/x.svg",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}
