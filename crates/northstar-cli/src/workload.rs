@@ -284,7 +284,7 @@ fn worker(
     };
     loop {
         i += 1;
-        if i % 256 == 0 {
+        if i.is_multiple_of(256) {
             let now = Instant::now();
             if now >= deadline {
                 break;

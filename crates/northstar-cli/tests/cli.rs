@@ -187,7 +187,6 @@ fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn damaged_segment_fails_verify_and_query_returns_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
     let input = dir.path().join("many.jsonl");
     let line = SPEC[1].trim();
     let mut s = String::new();
@@ -238,7 +237,6 @@ fn damaged_segment_fails_verify_and_query_returns_the_rest() {
 #[test]
 fn regressions_fail_on_exits_1_and_plot_marks_it() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
     let mut s = String::new();
     for (commit, level) in [("c1", 100.0), ("c2", 100.0), ("c3", 180.0)] {
         for i in 0..10 {
@@ -286,7 +284,6 @@ fn regressions_fail_on_exits_1_and_plot_marks_it() {
         svg.contains("severe") && svg.contains("benchmark=get"),
         "{svg}"
     );
-    let _ = d;
 }
 
 #[test]
