@@ -101,7 +101,7 @@ impl<'r, C: Clock> ControlLoop<'r, C> {
             "pwm0",
             &[("channel", channel)],
         );
-        let snapshot = (i % SNAPSHOT_EVERY == 0).then(|| {
+        let snapshot = i.is_multiple_of(SNAPSHOT_EVERY).then(|| {
             let mut it = DecimalU32::new();
             let mut raw = DecimalU32::new();
             self.telemetry.snapshot(

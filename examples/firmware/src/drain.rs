@@ -59,7 +59,11 @@ impl Tally {
 /// the link's free room minus the largest record the ring can hold: every record taken from the
 /// ring fits the link. When the link has less room than that, nothing is drained (the records
 /// wait in the ring; if the ring fills meanwhile, new events are dropped and counted there).
-pub fn drain_to_link<S: Sink>(consumer: &mut Consumer<'_>, link: &mut S, tally: &mut Tally) -> Drained {
+pub fn drain_to_link<S: Sink>(
+    consumer: &mut Consumer<'_>,
+    link: &mut S,
+    tally: &mut Tally,
+) -> Drained {
     let max_record = consumer.ring().max_record_len();
     let free = link.free();
     if free < max_record {

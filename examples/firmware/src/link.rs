@@ -29,7 +29,10 @@ pub struct LinkBuffer<const N: usize> {
 impl<const N: usize> LinkBuffer<N> {
     /// An empty buffer.
     pub const fn new() -> Self {
-        Self { buf: [0; N], len: 0 }
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
     }
 
     /// The records written since the last [`clear`](Self::clear).

@@ -58,9 +58,10 @@ mod device {
     static RING: StaticRing<RING_BYTES> = StaticRing::new();
     /// Wrap count of the 32-bit cycle counter.
     static CYCLES: Wide32 = Wide32::new();
+    /// The firmware's clock type: the widened cycle counter behind a plain function pointer.
+    type CycleClock = CounterClock<fn() -> u64>;
     /// The firmware's clock: cycles since boot, no wall clock (epoch 0).
-    static CLOCK: CounterClock<fn() -> u64> =
-        CounterClock::new(read_cycles, SYSCLK_HZ as u64, 0);
+    static CLOCK: CycleClock = CounterClock::new(read_cycles, SYSCLK_HZ as u64, 0);
 
     fn read_cycles() -> u64 {
         CYCLES.extend(DWT::cycle_count())
@@ -125,7 +126,7 @@ mod device {
     #[exception]
     fn SysTick() {
         // Owned by this handler; cortex-m-rt hands out a unique `&mut` to it.
-        static mut APP: Option<ControlLoop<'static, CounterClock<fn() -> u64>>> = None;
+        static mut APP: Option<ControlLoop<'static, CycleClock>> = None;
         let app = APP.get_or_insert_with(|| {
             // SAFETY: this is the only `producer()` call on RING in the program, and it runs at
             // most once: `get_or_insert_with` runs it only while APP is `None`, APP is private to

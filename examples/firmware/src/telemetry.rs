@@ -35,7 +35,11 @@ impl<'r, C: Clock> Telemetry<'r, C> {
 
     /// Records any payload at `ticks` (raw clock ticks, as ring records carry).
     #[inline]
-    pub fn record_at<'p, P: Payload<'p>>(&mut self, ticks: u64, payload: &P) -> Result<(), PushError> {
+    pub fn record_at<'p, P: Payload<'p>>(
+        &mut self,
+        ticks: u64,
+        payload: &P,
+    ) -> Result<(), PushError> {
         self.producer
             .record(ticks, self.actor_id, Visibility::Team, payload)
     }
