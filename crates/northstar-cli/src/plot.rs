@@ -38,10 +38,10 @@ pub struct Marker {
     pub text: String,
 }
 
-const W: f64 = 960.0;
+const W: f64 = 1060.0;
 const H: f64 = 540.0;
 const LEFT: f64 = 90.0;
-const RIGHT: f64 = 250.0;
+const RIGHT: f64 = 330.0;
 const TOP: f64 = 70.0;
 const BOTTOM: f64 = 70.0;
 const PALETTE: [&str; 8] = [
@@ -75,7 +75,27 @@ fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 }
 
 fn fmt_value(v: f64) -> String {
+    let trim = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
     let a = v.abs();
+    if a < 1e-9 {
+        return "0".into();
+    }
+    if a >= 1e4 {
+        let (d, suffix) = if a >= 1e9 {
+            (1e9, "G")
+        } else if a >= 1e6 {
+            (1e6, "M")
+        } else {
+            (1e3, "k")
+        };
+        return trim(format!("{:.3}", v / d)) + suffix;
+    }
     if a >= 1e9 {
         format!("{:.3}G", v / 1e9)
     } else if a >= 1e6 {
@@ -226,7 +246,7 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
             r#"<line x1="{xx:.1}" y1="{TOP}" x2="{xx:.1}" y2="{:.1}" stroke="{color}" stroke-dasharray="5 4" stroke-width="1.5"/><text x="{:.1}" y="{:.1}" fill="{color}" font-size="11">{}</text>"#,
             TOP + ph,
             xx + 3.0,
-            TOP + 12.0,
+            TOP + ph - 6.0,
             esc(&m.text)
         );
     }
