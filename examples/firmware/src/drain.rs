@@ -23,6 +23,17 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Nothing seen yet (`const`, for a `static`).
+    pub const fn new() -> Self {
+        Self {
+            per_type: [0; EventType::ALL.len()],
+            bad_records: 0,
+            bad_payloads: 0,
+            link_refused: 0,
+            forwarded_bytes: 0,
+        }
+    }
+
     /// Records seen of type `ty`.
     pub fn count(&self, ty: EventType) -> u32 {
         EventType::ALL

@@ -30,5 +30,10 @@ pub const RING_BYTES: usize = 4096;
 /// Host-link buffer size used by the firmware binary. The drain only starts when the link can
 /// take the ring's largest record, so this must be at least `RING_BYTES / 2`.
 pub const LINK_BYTES: usize = 4096;
+const _: () = assert!(
+    LINK_BYTES >= RING_BYTES / 2,
+    "the link must hold the ring's largest record"
+);
+
 /// The actor id this device writes into every record header.
 pub const DEVICE_ID: u64 = 0x00C0_FFEE;

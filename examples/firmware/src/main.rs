@@ -72,13 +72,7 @@ mod device {
         // cortex-m-rt turns these into `&'static mut` owned by this function, which runs once:
         // statics, so a debug probe finds them by symbol.
         static mut LINK: LinkBuffer<LINK_BYTES> = LinkBuffer::new();
-        static mut TALLY: Tally = Tally {
-            per_type: [0; 11],
-            bad_records: 0,
-            bad_payloads: 0,
-            link_refused: 0,
-            forwarded_bytes: 0,
-        };
+        static mut TALLY: Tally = Tally::new();
 
         // `take` only fails if called twice; there is nothing useful to do then but stop.
         let Some(mut cp) = cortex_m::Peripherals::take() else {
