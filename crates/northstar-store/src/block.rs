@@ -97,7 +97,8 @@ pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
     let (min, max) = (header.min_ts.get(), header.max_ts.get());
     let mut count = 0u32;
     for item in records(body) {
-        let r = item.map_err(|(at, e)| BlockError::Inconsistent(format!("record at +{at}: {e}")))?;
+        let r =
+            item.map_err(|(at, e)| BlockError::Inconsistent(format!("record at +{at}: {e}")))?;
         let ts = r.timestamp();
         if ts < min || ts > max {
             return Err(BlockError::Inconsistent(format!(
@@ -166,8 +167,7 @@ impl BlockBuilder {
         }
         let start = self.buf.len();
         self.buf.extend_from_slice(record);
-        if let Ok((h, _)) = EventHeader::mut_from_prefix(&mut self.buf[start..start + HEADER_LEN])
-        {
+        if let Ok((h, _)) = EventHeader::mut_from_prefix(&mut self.buf[start..start + HEADER_LEN]) {
             h.set_timestamp(timestamp);
             h.set_event_seq(seq);
         }

@@ -69,7 +69,11 @@ impl FlushCore {
     /// Makes sure a segment with room is active before a new block starts.
     fn ensure_active(&mut self) -> Result<()> {
         let now = unix_now_ns();
-        if self.active.as_ref().is_some_and(|a| self.should_roll(a, now)) {
+        if self
+            .active
+            .as_ref()
+            .is_some_and(|a| self.should_roll(a, now))
+        {
             self.seal()?;
         }
         if self.active.is_none() {
@@ -159,9 +163,9 @@ impl FlushCore {
             let mut cat = self.shared.write_catalog();
             let file = match &cat.active {
                 Some(s) if s.id == a.id => s.file.clone(),
-                _ => Arc::new(
-                    std::fs::File::open(&a.path).map_err(|e| StoreError::io(&a.path, e))?,
-                ),
+                _ => {
+                    Arc::new(std::fs::File::open(&a.path).map_err(|e| StoreError::io(&a.path, e))?)
+                }
             };
             cat.active = Some(Arc::new(ActiveSnapshot {
                 id: a.id,
@@ -202,7 +206,12 @@ impl FlushCore {
 }
 
 /// The thread body: runs until shutdown, then drains everything and seals.
-pub(crate) fn run(shared: Arc<Shared>, recorder: Recorder, mut core: FlushCore, interval: Duration) {
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    recorder: Recorder,
+    mut core: FlushCore,
+    interval: Duration,
+) {
     let Some(mut drainer) = recorder.drainer() else {
         shared.stop(Some("another consumer holds the recorder's rings".into()));
         return;
@@ -213,7 +222,11 @@ pub(crate) fn run(shared: Arc<Shared>, recorder: Recorder, mut core: FlushCore, 
     loop {
         let (ticket, shutdown) = shared.wait_work(completed, busy, interval);
         let flushing = ticket > completed || shutdown;
-        let max = if flushing { usize::MAX } else { IDLE_PASS_BYTES };
+        let max = if flushing {
+            usize::MAX
+        } else {
+            IDLE_PASS_BYTES
+        };
         let mut error: Option<StoreError> = None;
         let drained = drainer.drain(max, |_slot, record| {
             if error.is_some() {

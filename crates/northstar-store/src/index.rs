@@ -106,7 +106,9 @@ impl Filter {
             && b.max_ts.get() >= self.start
             && self.types_ok(b.type_bits.get())
             && self.actor.is_none_or(|a| mask_has(b.actor_mask.get(), a))
-            && self.session.is_none_or(|s| mask_has(b.session_mask.get(), s))
+            && self
+                .session
+                .is_none_or(|s| mask_has(b.session_mask.get(), s))
     }
 }
 
@@ -234,12 +236,17 @@ impl SegmentIndex {
             session_mask: U64::new(0),
         };
         let (mut types, mut actors, mut sessions) = (0u32, 0u64, 0u64);
+        let mut last_actor = None;
         for r in view.records() {
             let t = r.event_type();
             types |= u32::from(t.bit());
             self.per_type[t.index()] += 1;
-            actors |= mask_bits(r.actor_id());
-            filter_add(&mut self.actor_filter, r.actor_id());
+            // Runs of one actor are common (one thread, one actor): hash each run once.
+            if last_actor != Some(r.actor_id()) {
+                last_actor = Some(r.actor_id());
+                actors |= mask_bits(r.actor_id());
+                filter_add(&mut self.actor_filter, r.actor_id());
+            }
             record_sessions(&r, |s| {
                 sessions |= mask_bits(s);
                 filter_add(&mut self.session_filter, s);
@@ -285,7 +292,8 @@ impl SegmentIndex {
             && self.max_ts >= f.start
             && f.types_ok(self.type_bits)
             && f.actor.is_none_or(|a| filter_has(&self.actor_filter, a))
-            && f.session.is_none_or(|s| filter_has(&self.session_filter, s))
+            && f.session
+                .is_none_or(|s| filter_has(&self.session_filter, s))
     }
 
     /// The index file's bytes.

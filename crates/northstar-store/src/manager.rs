@@ -9,8 +9,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use northstar_core::events::{CorrelationHints, PerfSample, TimeWindow};
-use northstar_core::recorder::{Recorder, RecorderConfig};
 use northstar_core::record::RecordView;
+use northstar_core::recorder::{Recorder, RecorderConfig};
 use northstar_core::{Event, EventType, List, Payload, Visibility};
 
 use crate::catalog::{Catalog, SegRef};
@@ -494,7 +494,19 @@ impl EventManager {
     fn hits(&self, q: &Query) -> Result<Vec<Hit>> {
         let teams = self.shared.read_teams();
         let access = Access::new(q.viewer, &teams);
-        query::find(&self.segments(), q, &access)
+        query::find(&self.segments(), q, &access, true)
+    }
+
+    /// [`query`](Self::query) without the index: reads and checks every block of every
+    /// segment. For benchmarks and for cross-checking the index; results are identical.
+    pub fn query_without_index(&self, q: &Query) -> Result<Vec<StoredEvent>> {
+        let teams = self.shared.read_teams();
+        let access = Access::new(q.viewer, &teams);
+        let mut hits = query::find(&self.segments(), q, &access, false)?;
+        if let Some(n) = q.limit {
+            hits.truncate(n);
+        }
+        Ok(hits.iter().filter_map(Hit::to_owned_event).collect())
     }
 
     /// The spec's query: matching events visible to `q.viewer`, in timestamp order, the
@@ -505,10 +517,7 @@ impl EventManager {
 
     /// Like [`query`](Self::query), materialising each event only when the iterator reaches
     /// it (records stay in the mapped file until then).
-    pub fn query_iter(
-        &self,
-        q: &Query,
-    ) -> Result<impl Iterator<Item = Result<StoredEvent>> + '_> {
+    pub fn query_iter(&self, q: &Query) -> Result<impl Iterator<Item = Result<StoredEvent>> + '_> {
         let mut hits = self.hits(q)?;
         if let Some(n) = q.limit {
             hits.truncate(n);
@@ -550,7 +559,10 @@ impl EventManager {
             ..Query::default()
         })?;
         let skip = hits.len().saturating_sub(limit);
-        Ok(hits[skip..].iter().filter_map(Hit::to_owned_event).collect())
+        Ok(hits[skip..]
+            .iter()
+            .filter_map(Hit::to_owned_event)
+            .collect())
     }
 
     /// Sets an actor's team (the team directory, saved atomically in the data directory).
@@ -626,8 +638,8 @@ impl EventManager {
     pub fn compact(&self, now_unix_ns: u64) -> Result<CompactReport> {
         self.writable()?;
         let _g = lock(&self.shared.compacting);
-        let cutoff =
-            now_unix_ns.saturating_sub(u64::try_from(self.retention.as_nanos()).unwrap_or(u64::MAX));
+        let cutoff = now_unix_ns
+            .saturating_sub(u64::try_from(self.retention.as_nanos()).unwrap_or(u64::MAX));
         crate::retention::compact(&self.shared, cutoff)
     }
 

@@ -164,32 +164,62 @@ impl Hit {
 
 /// Finds every visible record matching `q` in `segments`, in (timestamp, event id) order.
 /// Blocks that fail their checks are skipped (`verify` reports them).
-pub(crate) fn find(segments: &[SegRef], q: &Query, access: &Access<'_>) -> Result<Vec<Hit>> {
+/// `use_index: false` reads every block (for benchmarks and cross-checks of the index).
+pub(crate) fn find(
+    segments: &[SegRef],
+    q: &Query,
+    access: &Access<'_>,
+    use_index: bool,
+) -> Result<Vec<Hit>> {
     let f = q.filter();
-    let mut hits = Vec::new();
+    // Candidate blocks, earliest first, so a limited query can stop as soon as no later block
+    // can hold an event earlier than the ones it has.
+    let mut blocks = Vec::new();
     for seg in segments {
         let index = seg.index();
-        if !index.may_match(&f) {
+        if use_index && !index.may_match(&f) {
             continue;
         }
-        for entry in index.blocks.iter().filter(|b| f.block_may_match(b)) {
-            let bytes = seg.block(entry)?;
-            let Ok(view) = decode_block(bytes.as_slice()) else {
-                continue;
-            };
-            let mut off = BLOCK_HEADER_LEN;
-            for r in view.records() {
-                let start = off;
-                off += r.bytes.len();
-                if record_matches(&r, &f, access) {
-                    hits.push(Hit {
-                        timestamp: r.timestamp(),
-                        event_id: event_id(seg.id(), &r),
-                        block: bytes.clone(),
-                        start,
-                        segment_id: seg.id(),
-                    });
+        for entry in index
+            .blocks
+            .iter()
+            .filter(|b| !use_index || f.block_may_match(b))
+        {
+            blocks.push((entry.min_ts.get(), seg, entry));
+        }
+    }
+    blocks.sort_by_key(|b| b.0);
+    let limit = q.limit.filter(|_| use_index);
+    let mut hits = Vec::new();
+    for (min_ts, seg, entry) in blocks {
+        if let Some(n) = limit {
+            if n == 0 {
+                break;
+            }
+            if hits.len() >= n {
+                hits.sort_unstable_by_key(|h: &Hit| (h.timestamp, h.event_id));
+                hits.truncate(n);
+                if hits[n - 1].timestamp < min_ts {
+                    break;
                 }
+            }
+        }
+        let bytes = seg.block(entry)?;
+        let Ok(view) = decode_block(bytes.as_slice()) else {
+            continue;
+        };
+        let mut off = BLOCK_HEADER_LEN;
+        for r in view.records() {
+            let start = off;
+            off += r.bytes.len();
+            if record_matches(&r, &f, access) {
+                hits.push(Hit {
+                    timestamp: r.timestamp(),
+                    event_id: event_id(seg.id(), &r),
+                    block: bytes.clone(),
+                    start,
+                    segment_id: seg.id(),
+                });
             }
         }
     }

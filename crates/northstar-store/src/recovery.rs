@@ -117,7 +117,10 @@ pub(crate) fn check_header(
         Ok(h) if h.segment_id.get() != id => {
             skipped.push(Skipped {
                 path: path.to_owned(),
-                reason: format!("header names segment {}, file name {id}", h.segment_id.get()),
+                reason: format!(
+                    "header names segment {}, file name {id}",
+                    h.segment_id.get()
+                ),
             });
             Ok(None)
         }
@@ -166,7 +169,8 @@ pub(crate) fn load(dir: &Path, writable: bool) -> Result<Loaded> {
                 // A crash while creating the segment: it holds no block, nothing is lost.
                 fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
                 if let Some(s) = report.skipped.get_mut(before) {
-                    s.reason.push_str("; removed (crash while creating the segment)");
+                    s.reason
+                        .push_str("; removed (crash while creating the segment)");
                 }
             }
             continue;
@@ -201,7 +205,9 @@ fn load_segment(
     let ipath = index_path(dir, id);
     if let Ok(bytes) = fs::read(&ipath) {
         if let Some(index) = SegmentIndex::decode(&bytes) {
-            if index.segment_id == id && index.segment_len == len && index.created_unix_ns == created
+            if index.segment_id == id
+                && index.segment_len == len
+                && index.created_unix_ns == created
             {
                 let data = SegmentBytes::map(&file, path)?;
                 return Ok(SealedSegment {

@@ -36,14 +36,21 @@ fn foreign_files_and_garbage_segments_are_skipped_with_a_report() {
         EventManager::open(dir.path(), common::small_config()).unwrap(),
     ] {
         let skipped = &m.open_report().skipped;
-        assert!(skipped.iter().any(|s| s.path.ends_with("notes.txt")), "{skipped:?}");
+        assert!(
+            skipped.iter().any(|s| s.path.ends_with("notes.txt")),
+            "{skipped:?}"
+        );
         assert!(skipped.iter().any(|s| s.path.ends_with("subdir")));
         assert!(skipped
             .iter()
-            .any(|s| s.path.ends_with("seg-0000000000.nss") && s.reason.contains("not a Northstar segment")));
+            .any(|s| s.path.ends_with("seg-0000000000.nss")
+                && s.reason.contains("not a Northstar segment")));
         assert_eq!(count(&m), 100);
         let v = m.verify().unwrap();
-        assert!(!v.is_clean() && v.damaged.is_empty() && v.skipped.len() == 3, "{v:?}");
+        assert!(
+            !v.is_clean() && v.damaged.is_empty() && v.skipped.len() == 3,
+            "{v:?}"
+        );
     }
 }
 
@@ -54,11 +61,30 @@ fn empty_and_truncated_segments() {
     // An empty segment in the middle, a truncated header at the end.
     std::fs::write(segment_path(dir.path(), 0), b"").unwrap();
     let header = SegmentHeader::new(1000, 1);
-    std::fs::write(segment_path(dir.path(), 1000), &header.as_bytes()[..SEGMENT_HEADER_LEN - 5]).unwrap();
+    std::fs::write(
+        segment_path(dir.path(), 1000),
+        &header.as_bytes()[..SEGMENT_HEADER_LEN - 5],
+    )
+    .unwrap();
     let ro = EventManager::open_read_only(dir.path()).unwrap();
-    let reasons: Vec<_> = ro.open_report().skipped.iter().map(|s| s.reason.clone()).collect();
-    assert!(reasons.iter().any(|r| r.contains("truncated segment header: 0")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("truncated segment header: 27")), "{reasons:?}");
+    let reasons: Vec<_> = ro
+        .open_report()
+        .skipped
+        .iter()
+        .map(|s| s.reason.clone())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("truncated segment header: 0")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("truncated segment header: 27")),
+        "{reasons:?}"
+    );
     assert_eq!(count(&ro), 50);
     drop(ro);
     // A writer removes the header-only leftover at the end (a crash while creating it) and
@@ -77,14 +103,20 @@ fn future_format_version_is_refused_with_a_typed_error() {
     store_with_events(dir.path(), 10);
     let mut header = SegmentHeader::new(77, 1);
     header.version = (FORMAT_VERSION + 1).into();
-    header.crc = northstar_store::format::CRC32C.checksum(&header.as_bytes()[..28]).into();
+    header.crc = northstar_store::format::CRC32C
+        .checksum(&header.as_bytes()[..28])
+        .into();
     std::fs::write(segment_path(dir.path(), 77), header.as_bytes()).unwrap();
     for r in [
         EventManager::open_read_only(dir.path()).map(|_| ()),
         EventManager::open(dir.path(), common::small_config()).map(|_| ()),
     ] {
         match r {
-            Err(StoreError::FutureVersion { found, supported, path }) => {
+            Err(StoreError::FutureVersion {
+                found,
+                supported,
+                path,
+            }) => {
                 assert_eq!((found, supported), (FORMAT_VERSION + 1, FORMAT_VERSION));
                 assert!(path.ends_with("seg-0000000077.nss"));
             }
@@ -99,7 +131,11 @@ fn torn_tail_is_truncated_and_writes_continue() {
     store_with_events(dir.path(), 200);
     // Simulate a crash mid-write: remove the last segment's index (it was being written) and
     // append half a block.
-    let last = (0..10).rev().map(|i| segment_path(dir.path(), i)).find(|p| p.exists()).unwrap();
+    let last = (0..10)
+        .rev()
+        .map(|i| segment_path(dir.path(), i))
+        .find(|p| p.exists())
+        .unwrap();
     std::fs::remove_file(last.with_extension("nsi")).unwrap();
     let good_len = std::fs::metadata(&last).unwrap().len();
     let mut bytes = std::fs::read(&last).unwrap();
@@ -108,7 +144,11 @@ fn torn_tail_is_truncated_and_writes_continue() {
     std::fs::write(&last, &bytes).unwrap();
 
     let ro = EventManager::open_read_only(dir.path()).unwrap();
-    assert!(ro.open_report().damaged.iter().any(|d| d.reason.contains("torn tail")));
+    assert!(ro
+        .open_report()
+        .damaged
+        .iter()
+        .any(|d| d.reason.contains("torn tail")));
     assert_eq!(count(&ro), 200);
     assert!(!ro.verify().unwrap().is_clean());
     drop(ro);
@@ -126,13 +166,24 @@ fn torn_tail_is_truncated_and_writes_continue() {
 fn missing_directory_and_temp_leftovers() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
-    assert!(matches!(EventManager::open_read_only(&missing), Err(StoreError::Io { .. })));
+    assert!(matches!(
+        EventManager::open_read_only(&missing),
+        Err(StoreError::Io { .. })
+    ));
     store_with_events(dir.path(), 5);
     std::fs::write(dir.path().join("seg-0000000001.nss.tmp"), b"half").unwrap();
-    std::fs::write(dir.path().join("teams"), b"northstar-teams v1\n1 2\nbad line\n").unwrap();
+    std::fs::write(
+        dir.path().join("teams"),
+        b"northstar-teams v1\n1 2\nbad line\n",
+    )
+    .unwrap();
     let m = EventManager::open(dir.path(), common::small_config()).unwrap();
     assert_eq!(m.open_report().temp_removed.len(), 1);
-    assert!(m.open_report().skipped.iter().any(|s| s.reason.contains("line 3")));
+    assert!(m
+        .open_report()
+        .skipped
+        .iter()
+        .any(|s| s.reason.contains("line 3")));
     assert_eq!(m.team_of(1), Some(2));
     assert_eq!(count(&m), 5);
 }

@@ -85,7 +85,11 @@ fn random_bit_flips_are_detected_and_undamaged_events_survive() {
         let path = dir.path().join(seg.file_name().unwrap());
         let mut bytes = std::fs::read(&path).unwrap();
         let seg_id = u64::from(scan_segment(&bytes).unwrap().0.segment_id.get());
-        let in_segment: Vec<u64> = originals.keys().copied().filter(|id| id >> 32 == seg_id).collect();
+        let in_segment: Vec<u64> = originals
+            .keys()
+            .copied()
+            .filter(|id| id >> 32 == seg_id)
+            .collect();
         // One to three flipped bits within one block (or the header).
         let at = rng.usize(..bytes.len());
         let lost = ids_lost_by_flip(&bytes, at, &in_segment);
@@ -116,7 +120,10 @@ fn random_bit_flips_are_detected_and_undamaged_events_survive() {
             expected.remove(id);
         }
         assert_eq!(got.len(), expected.len(), "trial {trial}: flip at {at}");
-        assert!(got == expected, "trial {trial}: returned events differ from the undamaged originals");
+        assert!(
+            got == expected,
+            "trial {trial}: returned events differ from the undamaged originals"
+        );
 
         // A writable open also recovers and keeps every undamaged event.
         let w = EventManager::open(dir.path(), common::small_config()).unwrap();
@@ -126,6 +133,9 @@ fn random_bit_flips_are_detected_and_undamaged_events_survive() {
             .into_iter()
             .map(|e| (e.event_id, e))
             .collect();
-        assert!(again == expected, "trial {trial}: writable open lost undamaged events");
+        assert!(
+            again == expected,
+            "trial {trial}: writable open lost undamaged events"
+        );
     }
 }

@@ -24,7 +24,10 @@ fn crash_child() {
     let Ok(dir) = std::env::var("NORTHSTAR_CRASH_CHILD") else {
         return;
     };
-    let run: u64 = std::env::var("NORTHSTAR_CRASH_RUN").unwrap().parse().unwrap();
+    let run: u64 = std::env::var("NORTHSTAR_CRASH_RUN")
+        .unwrap()
+        .parse()
+        .unwrap();
     let m = EventManager::open(&dir, common::small_config()).unwrap();
     let mut i = 0u64;
     loop {
@@ -38,7 +41,8 @@ fn crash_child() {
                 timestamp_window: northstar_core::events::TimeWindow { start: 0, end: 0 },
                 correlation_hints: northstar_core::events::CorrelationHints::NONE,
             };
-            m.record(run, northstar_core::Visibility::Public, &s).unwrap();
+            m.record(run, northstar_core::Visibility::Public, &s)
+                .unwrap();
             i += 1;
         }
         m.flush().unwrap();
@@ -97,22 +101,34 @@ fn sigkill_at_random_moments() {
 
         let m = EventManager::open(dir.path(), common::small_config()).unwrap();
         truncations += m.open_report().truncated.len();
-        assert!(m.open_report().damaged.is_empty(), "run {run}: {:?}", m.open_report());
+        assert!(
+            m.open_report().damaged.is_empty(),
+            "run {run}: {:?}",
+            m.open_report()
+        );
         let got = values(&m, run);
         if let Some(last) = acked {
             for v in 0..=last {
-                assert!(got.contains(&v), "run {run}: acknowledged event {v} missing (acked up to {last})");
+                assert!(
+                    got.contains(&v),
+                    "run {run}: acknowledged event {v} missing (acked up to {last})"
+                );
             }
         }
         // Whatever else is there is a whole, contiguous prefix of what the child recorded.
         if let Some(&max) = got.iter().next_back() {
-            assert_eq!(got.len() as u64, max + 1, "run {run}: holes in the stored events");
+            assert_eq!(
+                got.len() as u64,
+                max + 1,
+                "run {run}: holes in the stored events"
+            );
         }
         let report = m.verify().unwrap();
         assert!(report.damaged.is_empty(), "run {run}: {report:?}");
         // The store accepts new writes after recovery.
         let probe = 1_000_000 + run;
-        m.record_perf_sample("probe", probe as f64, "n", &[], None, &[]).unwrap();
+        m.record_perf_sample("probe", probe as f64, "n", &[], None, &[])
+            .unwrap();
         m.flush().unwrap();
         let probes = m
             .query(&Query {
@@ -121,9 +137,14 @@ fn sigkill_at_random_moments() {
                 ..Query::default()
             })
             .unwrap();
-        assert!(probes.iter().any(|e| matches!(e.event(), Ok(Event::PerfSample(p)) if p.value == probe as f64)));
+        assert!(probes
+            .iter()
+            .any(|e| matches!(e.event(), Ok(Event::PerfSample(p)) if p.value == probe as f64)));
         m.close().unwrap();
     }
     eprintln!("{RUNS} kills, {acked_runs} after at least one acknowledged flush, {truncations} torn tails truncated");
-    assert!(acked_runs >= RUNS / 2, "most kills must land after flushes returned");
+    assert!(
+        acked_runs >= RUNS / 2,
+        "most kills must land after flushes returned"
+    );
 }

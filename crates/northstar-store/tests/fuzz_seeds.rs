@@ -13,7 +13,9 @@ use northstar_store::fuzzing;
 use zerocopy::IntoBytes;
 
 fn seeds_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds").join(target)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/seeds")
+        .join(target)
 }
 
 fn record<'a, P: Payload<'a>>(p: &P, ts: u64, actor: u64, seq: u32) -> Vec<u8> {
@@ -121,7 +123,10 @@ fn replay(target: &str, f: fn(&[u8]) -> usize) -> Vec<(String, usize)> {
     for e in std::fs::read_dir(seeds_dir(target)).unwrap() {
         let p = e.unwrap().path();
         let bytes = std::fs::read(&p).unwrap();
-        out.push((p.file_name().unwrap().to_string_lossy().into_owned(), f(&bytes)));
+        out.push((
+            p.file_name().unwrap().to_string_lossy().into_owned(),
+            f(&bytes),
+        ));
     }
     out.sort();
     out

@@ -71,6 +71,9 @@ fn stored_plus_dropped_equals_recorded() {
     // Drops are reported with when they happened.
     assert_eq!(stats.drops.iter().map(|d| d.2).sum::<u64>(), stats.dropped);
     m.close().unwrap();
-    let reopened = EventManager::open_read_only(dir.path()).unwrap().stats().unwrap();
+    let reopened = EventManager::open_read_only(dir.path())
+        .unwrap()
+        .stats()
+        .unwrap();
     assert_eq!(reopened.events + reopened.dropped, recorded);
 }

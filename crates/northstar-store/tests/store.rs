@@ -136,14 +136,28 @@ fn no_query_path_leaks_a_private_or_foreign_team_event() {
         match vis {
             Visibility::Public => true,
             Visibility::Private => viewer == actor,
-            Visibility::Team => viewer == actor || (team(viewer).is_some() && team(viewer) == team(actor)),
+            Visibility::Team => {
+                viewer == actor || (team(viewer).is_some() && team(viewer) == team(actor))
+            }
         }
     };
     for viewer_id in 1..=5u64 {
-        let viewer = Viewer::Actor { actor_id: viewer_id };
+        let viewer = Viewer::Actor {
+            actor_id: viewer_id,
+        };
         let mut paths: Vec<(String, Vec<northstar_store::StoredEvent>)> = vec![
-            ("query".into(), m.query(&Query { viewer, ..Query::default() }).unwrap()),
-            ("session".into(), m.get_session_events(500, &viewer).unwrap()),
+            (
+                "query".into(),
+                m.query(&Query {
+                    viewer,
+                    ..Query::default()
+                })
+                .unwrap(),
+            ),
+            (
+                "session".into(),
+                m.get_session_events(500, &viewer).unwrap(),
+            ),
             (
                 "typed".into(),
                 m.query(&Query {
@@ -155,16 +169,28 @@ fn no_query_path_leaks_a_private_or_foreign_team_event() {
             ),
         ];
         for actor in 1..=4 {
-            paths.push((format!("actor {actor}"), m.get_actor_events(actor, 100, &viewer).unwrap()));
+            paths.push((
+                format!("actor {actor}"),
+                m.get_actor_events(actor, 100, &viewer).unwrap(),
+            ));
             paths.push((
                 format!("actor query {actor}"),
-                m.query(&Query { viewer, actor_id: Some(actor), ..Query::default() }).unwrap(),
+                m.query(&Query {
+                    viewer,
+                    actor_id: Some(actor),
+                    ..Query::default()
+                })
+                .unwrap(),
             ));
         }
         let mut visited = Vec::new();
-        m.query_visit(&Query { viewer, ..Query::default() }, |_, r| {
-            visited.push((r.actor_id(), r.visibility()))
-        })
+        m.query_visit(
+            &Query {
+                viewer,
+                ..Query::default()
+            },
+            |_, r| visited.push((r.actor_id(), r.visibility())),
+        )
         .unwrap();
         for (name, events) in &paths {
             for e in events {
@@ -181,13 +207,19 @@ fn no_query_path_leaks_a_private_or_foreign_team_event() {
         }
         // And nothing visible is withheld.
         let expected = (1..=4u64)
-            .flat_map(|a| [Visibility::Private, Visibility::Team, Visibility::Public].map(|v| (a, v)))
+            .flat_map(|a| {
+                [Visibility::Private, Visibility::Team, Visibility::Public].map(|v| (a, v))
+            })
             .filter(|&(a, v)| may_see(viewer_id, a, v))
             .count()
             * 2;
         assert_eq!(paths[0].1.len(), expected, "viewer {viewer_id}");
     }
-    assert_eq!(m.query(&Query::default()).unwrap().len(), 24, "System sees all");
+    assert_eq!(
+        m.query(&Query::default()).unwrap().len(),
+        24,
+        "System sees all"
+    );
 }
 
 #[test]
@@ -219,13 +251,56 @@ fn segments_roll_by_size_and_the_index_skips_segments() {
     assert_eq!(r.len(), 400);
     assert!(r.iter().all(|e| e.actor_id == 6));
     assert_eq!(m.get_session_events(3, &Viewer::System).unwrap().len(), 400);
+    // The index only skips what cannot match: same answers with and without it.
+    for q in [
+        Query {
+            start_time: Some(marks[2]),
+            end_time: Some(marks[4]),
+            ..Query::default()
+        },
+        Query {
+            session_id: Some(5),
+            ..Query::default()
+        },
+        Query {
+            actor_id: Some(7),
+            event_types: vec![EventType::AgentOperation],
+            ..Query::default()
+        },
+        Query {
+            event_types: vec![EventType::ReviewNote],
+            ..Query::default()
+        },
+        Query {
+            limit: Some(37),
+            start_time: Some(marks[1]),
+            ..Query::default()
+        },
+        Query {
+            limit: Some(1),
+            ..Query::default()
+        },
+        Query {
+            limit: Some(0),
+            ..Query::default()
+        },
+    ] {
+        assert_eq!(
+            m.query(&q).unwrap(),
+            m.query_without_index(&q).unwrap(),
+            "{q:?}"
+        );
+    }
     m.close().unwrap();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "nss") {
             let len = std::fs::metadata(&p).unwrap().len();
             assert!(len <= (64 << 10) + (256 << 10), "{p:?} is {len} bytes");
-            assert!(p.with_extension("nsi").exists(), "sealed segment has an index");
+            assert!(
+                p.with_extension("nsi").exists(),
+                "sealed segment has an index"
+            );
         }
     }
 }
@@ -238,7 +313,10 @@ fn missing_or_damaged_index_is_rebuilt() {
         operation(&m, 9, Visibility::Public, 42, i);
     }
     m.close().unwrap();
-    let before = EventManager::open_read_only(dir.path()).unwrap().query(&Query::default()).unwrap();
+    let before = EventManager::open_read_only(dir.path())
+        .unwrap()
+        .query(&Query::default())
+        .unwrap();
     let mut indexes: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -255,7 +333,10 @@ fn missing_or_damaged_index_is_rebuilt() {
     let m = EventManager::open(dir.path(), small_config()).unwrap();
     assert!(!m.open_report().indexes_rebuilt.is_empty());
     assert_eq!(m.query(&Query::default()).unwrap(), before);
-    assert_eq!(m.get_session_events(42, &Viewer::System).unwrap().len(), 500);
+    assert_eq!(
+        m.get_session_events(42, &Viewer::System).unwrap().len(),
+        500
+    );
     assert!(m.verify().unwrap().is_clean());
 }
 
@@ -298,16 +379,29 @@ fn compaction_deletes_and_rewrites_expired_segments_and_readers_keep_reading() {
 
     let report = m.compact(cut + retention_ns).unwrap();
     assert!(!report.deleted.is_empty(), "{report:?}");
-    assert!(report.rewritten.iter().any(|&(_, kept, removed)| kept >= 100 && removed >= 100), "{report:?}");
+    assert!(
+        report
+            .rewritten
+            .iter()
+            .any(|&(_, kept, removed)| kept >= 100 && removed >= 100),
+        "{report:?}"
+    );
 
     let mut rest: Vec<_> = reader.map(|e| e.unwrap()).collect();
     rest.insert(0, first);
-    assert_eq!(rest, everything, "the reader saw every event despite compaction");
+    assert_eq!(
+        rest, everything,
+        "the reader saw every event despite compaction"
+    );
 
     let after = m.query(&Query::default()).unwrap();
     assert_eq!(after.len(), 150);
     assert!(after.iter().all(|e| e.timestamp >= cut));
-    let kept: Vec<_> = everything.iter().filter(|e| e.timestamp >= cut).cloned().collect();
+    let kept: Vec<_> = everything
+        .iter()
+        .filter(|e| e.timestamp >= cut)
+        .cloned()
+        .collect();
     assert_eq!(after, kept, "kept events keep their ids and bytes");
     assert!(m.verify().unwrap().is_clean());
     // Compacting far in the future never removes the active segment's events.

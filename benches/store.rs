@@ -1,0 +1,230 @@
+//! Store benchmarks (numbers in docs/PERFORMANCE.md, "Store"):
+//! - flusher throughput with 1, 2, 4 producer threads vs plain sequential `write` of the same
+//!   bytes (the write floor);
+//! - full scan vs reading the same bytes;
+//! - a time-range query hitting one segment of many, with and without the index.
+//!
+//! Run: `cargo bench -j2 -p northstar-benches --bench store -- --warm-up-time 1 --measurement-time 3`
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use northstar_core::events::{CorrelationHints, PerfSample, TimeWindow};
+use northstar_core::recorder::{Recorder, RecorderConfig};
+use northstar_core::{List, Payload, Visibility};
+use northstar_store::manager::unix_now_ns;
+use northstar_store::{EventManager, FsyncPolicy, Query, StoreConfig};
+
+const EVENTS_PER_ITER: u64 = 200_000;
+
+fn sample(i: u64) -> PerfSample<'static> {
+    PerfSample {
+        metric_name: "btree_get_latency_ns",
+        dimensions: List::EMPTY,
+        value: i as f64,
+        unit: "ns",
+        timestamp_window: TimeWindow { start: 0, end: 0 },
+        correlation_hints: CorrelationHints::NONE,
+    }
+}
+
+fn record_len() -> u64 {
+    (sample(0).encoded_len() + northstar_core::record::FRAMING_LEN) as u64
+}
+
+fn config(recorder: Recorder) -> StoreConfig {
+    StoreConfig {
+        fsync: FsyncPolicy::None,
+        flush_interval: Duration::from_millis(1),
+        recorder: Some(recorder),
+        ..StoreConfig::default()
+    }
+}
+
+/// Records `EVENTS_PER_ITER` events from `threads` producers, then `flush()`: time until
+/// every event is in the segment file. A producer whose ring is full retries (yielding), so
+/// every event is stored and the time is the flusher's. Returns (time, full-ring refusals).
+fn flush_run(m: &EventManager, threads: u64) -> (Duration, u64) {
+    let before = m.recorder().counters().lost();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                for i in 0..EVENTS_PER_ITER / threads {
+                    while m.record(t, Visibility::Public, &sample(i)).is_err() {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        }
+    });
+    m.flush().unwrap();
+    (start.elapsed(), m.recorder().counters().lost() - before)
+}
+
+fn bench_flusher(c: &mut Criterion) {
+    let bytes = EVENTS_PER_ITER * record_len();
+    let mut g = c.benchmark_group("store/flusher");
+    g.throughput(Throughput::Bytes(bytes));
+    g.sample_size(10);
+    for threads in [1u64, 2, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let recorder = Recorder::new(RecorderConfig::default()).unwrap();
+        let m = EventManager::open(dir.path(), config(recorder)).unwrap();
+        let mut dropped = 0;
+        let mut events = 0;
+        g.bench_with_input(BenchmarkId::new("producers", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (d, lost) = flush_run(&m, t);
+                    total += d;
+                    dropped += lost;
+                    events += EVENTS_PER_ITER;
+                }
+                total
+            })
+        });
+        eprintln!(
+            "store/flusher/{threads} producers: {events} events stored, {dropped} full-ring retries"
+        );
+        m.close().unwrap();
+    }
+    // The write floor: the same bytes with plain sequential write calls of block size.
+    let dir = tempfile::tempdir().unwrap();
+    let chunk = vec![0xa5u8; 256 << 10];
+    g.bench_function("write_floor", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                let path = dir.path().join(format!("floor{}", i % 4));
+                let start = Instant::now();
+                let mut f = std::fs::File::create(&path).unwrap();
+                let mut left = bytes as usize;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    f.write_all(&chunk[..n]).unwrap();
+                    left -= n;
+                }
+                drop(f);
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+/// No events dropped at 10 million events/s from one producer with the default ring size?
+fn paced_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::new(RecorderConfig::default()).unwrap();
+    let m = EventManager::open(dir.path(), config(recorder)).unwrap();
+    let n = 2_000_000u64;
+    let start = Instant::now();
+    for i in 0..n {
+        // Pace to 10 M/s: event i is due at i * 100 ns.
+        while (start.elapsed().as_nanos() as u64) < i * 100 {
+            std::hint::spin_loop();
+        }
+        let _ = m.record(1, Visibility::Public, &sample(i));
+    }
+    let elapsed = start.elapsed();
+    m.flush().unwrap();
+    let c = m.recorder().counters();
+    eprintln!(
+        "store/paced: {n} events from one producer in {elapsed:?} ({:.1} M events/s offered), stored {}, dropped {}",
+        n as f64 / elapsed.as_secs_f64() / 1e6,
+        c.pushed,
+        c.lost()
+    );
+    m.close().unwrap();
+}
+
+/// A directory of `segments` sealed segments, one per round, each `per_segment` events;
+/// returns the time marks between rounds.
+fn build_store(dir: &Path, segments: usize, per_segment: u64) -> Vec<u64> {
+    let recorder = Recorder::new(RecorderConfig::default()).unwrap();
+    let mut marks = Vec::new();
+    for _ in 0..segments {
+        marks.push(unix_now_ns());
+        let m = EventManager::open(dir, config(recorder.clone())).unwrap();
+        let mut done = 0;
+        while done < per_segment {
+            for i in 0..50_000.min(per_segment - done) {
+                while m.record(1, Visibility::Public, &sample(i)).is_err() {
+                    std::thread::yield_now();
+                }
+            }
+            done += 50_000.min(per_segment - done);
+        }
+        m.close().unwrap();
+    }
+    marks.push(unix_now_ns());
+    marks
+}
+
+fn bench_scan_and_query(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let segments = 16;
+    let per_segment = 100_000u64;
+    let marks = build_store(dir.path(), segments, per_segment);
+    let m = EventManager::open_read_only(dir.path()).unwrap();
+    let stats = m.stats().unwrap();
+    eprintln!(
+        "store/scan: {} segments, {} bytes, {} events",
+        stats.segments, stats.bytes, stats.events
+    );
+    let mut g = c.benchmark_group("store/scan");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(stats.bytes));
+    g.bench_function("full_scan", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            m.query_visit(&Query::default(), |_, r| n += r.payload.len() as u64)
+                .unwrap();
+            n
+        })
+    });
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nss"))
+        .collect();
+    g.bench_function("read_same_bytes", |b| {
+        b.iter(|| {
+            files
+                .iter()
+                .map(|p| std::fs::read(p).unwrap().len())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("store/range_query_one_segment_of_16");
+    g.sample_size(10);
+    let q = Query {
+        start_time: Some(marks[7]),
+        end_time: Some(marks[8]),
+        limit: Some(100),
+        ..Query::default()
+    };
+    assert_eq!(m.query(&q).unwrap(), m.query_without_index(&q).unwrap());
+    g.bench_function("indexed", |b| b.iter(|| m.query(&q).unwrap().len()));
+    g.bench_function("without_index", |b| {
+        b.iter(|| m.query_without_index(&q).unwrap().len())
+    });
+    g.finish();
+}
+
+fn bench_all(c: &mut Criterion) {
+    paced_check();
+    bench_flusher(c);
+    bench_scan_and_query(c);
+}
+
+criterion_group!(benches, bench_all);
+criterion_main!(benches);
