@@ -113,6 +113,14 @@ impl SegRef {
         self.index().segment_id
     }
 
+    /// The segment file's path.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Self::Sealed(s) => &s.path,
+            Self::Active(a) => &a.path,
+        }
+    }
+
     /// The bytes of one indexed block (not yet checked: callers run `decode_block`).
     pub fn block(&self, e: &BlockEntry) -> Result<BlockBytes> {
         let start = e.offset.get() as usize;

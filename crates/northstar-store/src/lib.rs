@@ -33,7 +33,7 @@ pub use error::StoreError;
 pub use manager::{
     CompactReport, EventManager, FsyncPolicy, StoreConfig, StoreStats, VerifyReport,
 };
-pub use query::{Query, StoredEvent, Viewer};
+pub use query::{Query, QueryOutcome, StoredEvent, Viewer};
 pub use recovery::{DamagedRegion, OpenReport, Skipped};
 
 /// Block target size and other tuning constants.

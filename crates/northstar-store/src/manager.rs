@@ -17,7 +17,7 @@ use crate::catalog::{Catalog, SegRef};
 use crate::error::{Result, StoreError};
 use crate::flusher::{self, FlushCore};
 use crate::layout::{write_atomic, LOCK_FILE, TEAMS_FILE};
-use crate::query::{self, Access, Hit, Query, StoredEvent, Teams, Viewer};
+use crate::query::{self, Access, Hit, Query, QueryOutcome, StoredEvent, Teams, Viewer};
 use crate::recovery::{self, OpenReport, Skipped};
 
 /// When the flusher makes written blocks durable.
@@ -491,48 +491,79 @@ impl EventManager {
         self.shared.read_catalog().segments()
     }
 
-    fn hits(&self, q: &Query) -> Result<Vec<Hit>> {
+    fn found(&self, q: &Query, use_index: bool) -> Result<query::Found> {
         let teams = self.shared.read_teams();
         let access = Access::new(q.viewer, &teams);
-        query::find(&self.segments(), q, &access, true)
+        let mut found = query::find(&self.segments(), q, &access, use_index)?;
+        if let Some(n) = q.limit {
+            found.hits.truncate(n);
+        }
+        Ok(found)
+    }
+
+    /// Strict form: every hit materialised, or the first damage met as an error.
+    fn strict(found: &query::Found, hits: &[Hit]) -> Result<Vec<StoredEvent>> {
+        if let Some(e) = found.damage_error() {
+            return Err(e);
+        }
+        hits.iter().map(Hit::to_owned_event).collect()
     }
 
     /// [`query`](Self::query) without the index: reads and checks every block of every
     /// segment. For benchmarks and for cross-checking the index; results are identical.
     pub fn query_without_index(&self, q: &Query) -> Result<Vec<StoredEvent>> {
-        let teams = self.shared.read_teams();
-        let access = Access::new(q.viewer, &teams);
-        let mut hits = query::find(&self.segments(), q, &access, false)?;
-        if let Some(n) = q.limit {
-            hits.truncate(n);
-        }
-        Ok(hits.iter().filter_map(Hit::to_owned_event).collect())
+        let found = self.found(q, false)?;
+        Self::strict(&found, &found.hits)
     }
 
     /// The spec's query: matching events visible to `q.viewer`, in timestamp order, the
-    /// earliest `q.limit` of them.
+    /// earliest `q.limit` of them. A block that fails its checks while being read makes the
+    /// whole query fail with [`StoreError::Corrupt`] (segment file, offset, reason): a result
+    /// is never silently missing events. [`query_report`](Self::query_report) returns the
+    /// undamaged events with the list of damaged blocks instead.
     pub fn query(&self, q: &Query) -> Result<Vec<StoredEvent>> {
-        self.query_iter(q).map(|it| it.flatten().collect())
+        let found = self.found(q, true)?;
+        Self::strict(&found, &found.hits)
+    }
+
+    /// Like [`query`](Self::query), but skips blocks that fail their checks and lists them
+    /// in [`QueryOutcome::damaged`] (each may have held matching events): for tools that
+    /// must show what survives in a damaged store.
+    pub fn query_report(&self, q: &Query) -> Result<QueryOutcome> {
+        let found = self.found(q, true)?;
+        let events = found
+            .hits
+            .iter()
+            .map(Hit::to_owned_event)
+            .collect::<Result<_>>()?;
+        Ok(QueryOutcome {
+            events,
+            damaged: found.damaged,
+        })
     }
 
     /// Like [`query`](Self::query), materialising each event only when the iterator reaches
-    /// it (records stay in the mapped file until then).
+    /// it (records stay in the mapped file until then). Each damaged block met comes first,
+    /// as an `Err(StoreError::Corrupt)` item; iteration may continue past it to the
+    /// undamaged events. A record that no longer decodes is an `Err` item too.
     pub fn query_iter(&self, q: &Query) -> Result<impl Iterator<Item = Result<StoredEvent>> + '_> {
-        let mut hits = self.hits(q)?;
-        if let Some(n) = q.limit {
-            hits.truncate(n);
-        }
-        Ok(hits.into_iter().filter_map(|h| h.to_owned_event().map(Ok)))
+        let found = self.found(q, true)?;
+        let damage: Vec<_> = found.damaged.iter().map(query::damage_error).collect();
+        Ok(damage
+            .into_iter()
+            .map(Err)
+            .chain(found.hits.into_iter().map(|h| h.to_owned_event())))
     }
 
     /// Calls `f` with each matching record, borrowed in place (no copy), in timestamp order.
+    /// Fails (before calling `f`) if a block that may hold matching records is damaged.
     pub fn query_visit(&self, q: &Query, mut f: impl FnMut(u64, &RecordView<'_>)) -> Result<()> {
-        let mut hits = self.hits(q)?;
-        if let Some(n) = q.limit {
-            hits.truncate(n);
+        let found = self.found(q, true)?;
+        if let Some(e) = found.damage_error() {
+            return Err(e);
         }
-        for h in &hits {
-            h.with_view(|r| f(h.event_id, r));
+        for h in &found.hits {
+            h.with_view(|r| f(h.event_id, r))?;
         }
         Ok(())
     }
@@ -553,16 +584,16 @@ impl EventManager {
         limit: usize,
         viewer: &Viewer,
     ) -> Result<Vec<StoredEvent>> {
-        let hits = self.hits(&Query {
-            actor_id: Some(actor_id),
-            viewer: *viewer,
-            ..Query::default()
-        })?;
-        let skip = hits.len().saturating_sub(limit);
-        Ok(hits[skip..]
-            .iter()
-            .filter_map(Hit::to_owned_event)
-            .collect())
+        let found = self.found(
+            &Query {
+                actor_id: Some(actor_id),
+                viewer: *viewer,
+                ..Query::default()
+            },
+            true,
+        )?;
+        let skip = found.hits.len().saturating_sub(limit);
+        Self::strict(&found, &found.hits[skip..])
     }
 
     /// Sets an actor's team (the team directory, saved atomically in the data directory).

@@ -2,6 +2,8 @@
 //! in timestamp order.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use northstar_core::codec::DecodeError;
 use northstar_core::record::{decode_record, RecordView};
@@ -9,9 +11,10 @@ use northstar_core::{Event, EventType, Visibility};
 
 use crate::block::decode_block;
 use crate::catalog::{BlockBytes, SegRef};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::format::BLOCK_HEADER_LEN;
 use crate::index::{record_sessions, Filter};
+use crate::recovery::DamagedRegion;
 
 /// Who is asking: decides which events a query may return.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,37 +143,90 @@ impl<'t> Access<'t> {
     }
 }
 
+/// A block a query read: its checked bytes and where they came from (for error reports).
+#[derive(Debug)]
+pub(crate) struct FoundBlock {
+    pub bytes: BlockBytes,
+    pub segment_id: u32,
+    pub path: PathBuf,
+    pub offset: u64,
+}
+
 /// Where a matching record lives (no copy yet).
 #[derive(Clone, Debug)]
 pub(crate) struct Hit {
     pub timestamp: u64,
     pub event_id: u64,
-    pub block: BlockBytes,
+    pub block: Arc<FoundBlock>,
     pub start: usize,
-    pub segment_id: u32,
 }
 
 impl Hit {
-    /// The record, viewed in the block's bytes.
-    pub(crate) fn with_view<R>(&self, f: impl FnOnce(&RecordView<'_>) -> R) -> Option<R> {
-        let bytes = self.block.as_slice().get(self.start..)?;
-        decode_record(bytes).ok().map(|r| f(&r))
+    /// The record, viewed in the block's bytes. The block passed its checks when the query
+    /// found it; bytes that no longer decode (changed under a mapping by an outside process)
+    /// are an error naming the file and offset, never a silently missing event.
+    pub(crate) fn with_view<R>(&self, f: impl FnOnce(&RecordView<'_>) -> R) -> Result<R> {
+        let b = &self.block;
+        let bytes = b.bytes.as_slice().get(self.start..).unwrap_or(&[]);
+        match decode_record(bytes) {
+            Ok(r) => Ok(f(&r)),
+            Err(e) => Err(StoreError::Corrupt {
+                path: b.path.clone(),
+                offset: b.offset + self.start as u64,
+                reason: format!("record changed after its block was checked: {e}"),
+            }),
+        }
     }
 
-    pub(crate) fn to_owned_event(&self) -> Option<StoredEvent> {
-        self.with_view(|r| StoredEvent::from_view(self.segment_id, r))
+    pub(crate) fn to_owned_event(&self) -> Result<StoredEvent> {
+        self.with_view(|r| StoredEvent::from_view(self.block.segment_id, r))
     }
 }
 
+/// What a query found: matching records, and the blocks it had to skip because they failed
+/// their checks (each one may have held matching events).
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    pub hits: Vec<Hit>,
+    pub damaged: Vec<DamagedRegion>,
+}
+
+impl Found {
+    /// The first damaged block as an error (for the strict query calls).
+    pub(crate) fn damage_error(&self) -> Option<StoreError> {
+        self.damaged.first().map(damage_error)
+    }
+}
+
+/// A damaged block as a typed error.
+pub(crate) fn damage_error(d: &DamagedRegion) -> StoreError {
+    StoreError::Corrupt {
+        path: d.path.clone(),
+        offset: d.offset,
+        reason: d.reason.clone(),
+    }
+}
+
+/// The result of [`EventManager::query_report`](crate::EventManager::query_report): every
+/// undamaged matching event, and every damaged block the query skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueryOutcome {
+    /// The matching events, in timestamp order.
+    pub events: Vec<StoredEvent>,
+    /// Blocks that failed their checks while querying; matching events in them are not in
+    /// `events`.
+    pub damaged: Vec<DamagedRegion>,
+}
+
 /// Finds every visible record matching `q` in `segments`, in (timestamp, event id) order.
-/// Blocks that fail their checks are skipped (`verify` reports them).
+/// Blocks that fail their checks are skipped and listed in [`Found::damaged`].
 /// `use_index: false` reads every block (for benchmarks and cross-checks of the index).
 pub(crate) fn find(
     segments: &[SegRef],
     q: &Query,
     access: &Access<'_>,
     use_index: bool,
-) -> Result<Vec<Hit>> {
+) -> Result<Found> {
     let f = q.filter();
     // Candidate blocks, earliest first, so a limited query can stop as soon as no later block
     // can hold an event earlier than the ones it has.
@@ -191,6 +247,7 @@ pub(crate) fn find(
     blocks.sort_by_key(|b| b.0);
     let limit = q.limit.filter(|_| use_index);
     let mut hits = Vec::new();
+    let mut damaged = Vec::new();
     for (min_ts, seg, entry) in blocks {
         if let Some(n) = limit {
             if n == 0 {
@@ -205,26 +262,44 @@ pub(crate) fn find(
             }
         }
         let bytes = seg.block(entry)?;
-        let Ok(view) = decode_block(bytes.as_slice()) else {
-            continue;
+        let view = match decode_block(bytes.as_slice()) {
+            Ok(v) => v,
+            Err(e) => {
+                damaged.push(DamagedRegion {
+                    segment_id: seg.id(),
+                    path: seg.path().to_owned(),
+                    offset: entry.offset.get(),
+                    len: u64::from(entry.len.get()),
+                    reason: e.to_string(),
+                });
+                continue;
+            }
         };
+        let mut block: Option<Arc<FoundBlock>> = None;
         let mut off = BLOCK_HEADER_LEN;
         for r in view.records() {
             let start = off;
             off += r.bytes.len();
             if record_matches(&r, &f, access) {
+                let block = block.get_or_insert_with(|| {
+                    Arc::new(FoundBlock {
+                        bytes: bytes.clone(),
+                        segment_id: seg.id(),
+                        path: seg.path().to_owned(),
+                        offset: entry.offset.get(),
+                    })
+                });
                 hits.push(Hit {
                     timestamp: r.timestamp(),
                     event_id: event_id(seg.id(), &r),
-                    block: bytes.clone(),
+                    block: block.clone(),
                     start,
-                    segment_id: seg.id(),
                 });
             }
         }
     }
     hits.sort_unstable_by_key(|h| (h.timestamp, h.event_id));
-    Ok(hits)
+    Ok(Found { hits, damaged })
 }
 
 fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>) -> bool {

@@ -1,5 +1,6 @@
 //! Corruption: random bit flips in segment files are always detected by `verify`, and queries
-//! return exactly the events outside the damaged block, byte for byte.
+//! return exactly the events outside the damaged block, byte for byte, with the damage
+//! reported (`query_report`) or as an error (`query`), never silently.
 
 mod common;
 
@@ -109,12 +110,22 @@ fn random_bit_flips_are_detected_and_undamaged_events_survive() {
             "trial {trial}: flip at {at} of {} not detected",
             path.display()
         );
-        let got: BTreeMap<u64, StoredEvent> = store
-            .query(&Query::default())
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.event_id, e))
-            .collect();
+        let out = store.query_report(&Query::default()).unwrap();
+        // The lost events are accounted for: a damaged block the query skipped, or damage
+        // (or an unusable header) found when opening.
+        let opened = store.open_report();
+        assert!(
+            !out.damaged.is_empty() || !opened.damaged.is_empty() || !opened.skipped.is_empty(),
+            "trial {trial}: flip at {at} lost events without a report"
+        );
+        // The strict query fails exactly when the query met damage.
+        assert_eq!(
+            store.query(&Query::default()).is_err(),
+            !out.damaged.is_empty(),
+            "trial {trial}"
+        );
+        let got: BTreeMap<u64, StoredEvent> =
+            out.events.into_iter().map(|e| (e.event_id, e)).collect();
         let mut expected = originals.clone();
         for id in &lost {
             expected.remove(id);
@@ -128,8 +139,9 @@ fn random_bit_flips_are_detected_and_undamaged_events_survive() {
         // A writable open also recovers and keeps every undamaged event.
         let w = EventManager::open(dir.path(), common::small_config()).unwrap();
         let again: BTreeMap<u64, StoredEvent> = w
-            .query(&Query::default())
+            .query_report(&Query::default())
             .unwrap()
+            .events
             .into_iter()
             .map(|e| (e.event_id, e))
             .collect();
