@@ -31,7 +31,7 @@ pub(crate) mod writer;
 
 pub use error::StoreError;
 pub use manager::{
-    CompactReport, EventManager, FsyncPolicy, StoreConfig, StoreStats, VerifyReport,
+    CompactDamage, CompactReport, EventManager, FsyncPolicy, StoreConfig, StoreStats, VerifyReport,
 };
 pub use query::{Query, QueryOutcome, StoredEvent, Viewer};
 pub use recovery::{DamagedRegion, OpenReport, Skipped};

@@ -219,6 +219,22 @@ pub struct CompactReport {
     pub deleted: Vec<u32>,
     /// Segments rewritten without their expired events: (id, events kept, events removed).
     pub rewritten: Vec<(u32, u64, u64)>,
+    /// Damaged regions of rewritten segments: their bytes fail their checks, so they could
+    /// not be copied and are gone from the rewritten segment.
+    pub dropped_damage: Vec<CompactDamage>,
+}
+
+/// A damaged region a compaction rewrite could not copy (its events are lost for good).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompactDamage {
+    /// Segment, offset, length and the check that failed.
+    pub region: recovery::DamagedRegion,
+    /// Records the segment's index counted in the region (whether expired or not), when the
+    /// index was built before the damage; `None` when the index does not describe it (the
+    /// damage was found when the directory was opened, see [`OpenReport::damaged`]).
+    pub records: Option<u64>,
+    /// Ring drop counts carried by the blocks in the region, when the index knew them.
+    pub dropped_counts: Option<u64>,
 }
 
 /// The store: records through a [`Recorder`], flushes to segment files, answers queries.

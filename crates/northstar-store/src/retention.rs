@@ -15,8 +15,9 @@ use crate::flusher::BLOCK_TARGET;
 use crate::format::SegmentHeader;
 use crate::index::SegmentIndex;
 use crate::layout::{index_path, segment_path, sync_dir, write_atomic};
-use crate::manager::{catalog_of, CompactReport, Shared};
-use crate::scan::{scan_segment, ScanItem};
+use crate::manager::{catalog_of, CompactDamage, CompactReport, Shared};
+use crate::recovery::DamagedRegion;
+use crate::scan::{scan_segment, Damage, ScanItem};
 use zerocopy::IntoBytes;
 
 pub(crate) fn compact(shared: &Shared, cutoff: u64) -> Result<CompactReport> {
@@ -42,14 +43,21 @@ pub(crate) fn compact(shared: &Shared, cutoff: u64) -> Result<CompactReport> {
             sync_dir(dir)?;
             report.deleted.push(seg.id);
         } else if idx.min_ts < cutoff {
-            let (kept, removed) = rewrite(shared, &seg, cutoff)?;
+            let (kept, removed) = rewrite(shared, &seg, cutoff, &mut report.dropped_damage)?;
             report.rewritten.push((seg.id, kept, removed));
         }
     }
     Ok(report)
 }
 
-fn rewrite(shared: &Shared, seg: &SealedSegment, cutoff: u64) -> Result<(u64, u64)> {
+/// Rewrites `seg` without its records older than `cutoff`. Damaged regions cannot be copied:
+/// each one is listed in `damage` (with the records the index counted in it, if it did).
+fn rewrite(
+    shared: &Shared,
+    seg: &SealedSegment,
+    cutoff: u64,
+    damage: &mut Vec<CompactDamage>,
+) -> Result<(u64, u64)> {
     let dir = &shared.dir;
     let (header, scanner) = scan_segment(seg.data.as_slice()).map_err(|e| StoreError::Corrupt {
         path: seg.path.clone(),
@@ -61,8 +69,12 @@ fn rewrite(shared: &Shared, seg: &SealedSegment, cutoff: u64) -> Result<(u64, u6
     let mut builder = BlockBuilder::new();
     let (mut kept, mut removed, mut dropped) = (0u64, 0u64, 0u64);
     for item in scanner {
-        let ScanItem::Block { view, .. } = item else {
-            continue;
+        let view = match item {
+            ScanItem::Block { view, .. } => view,
+            ScanItem::Damaged(d) => {
+                damage.push(lost_region(seg, d));
+                continue;
+            }
         };
         if view.header.max_ts.get() >= cutoff {
             dropped += view.header.dropped.get();
@@ -116,4 +128,36 @@ fn rewrite(shared: &Shared, seg: &SealedSegment, cutoff: u64) -> Result<(u64, u6
         }),
     );
     Ok((kept, removed))
+}
+
+/// A damaged region a rewrite leaves out, with what the segment's index knew about it.
+fn lost_region(seg: &SealedSegment, d: Damage) -> CompactDamage {
+    let (start, end) = (d.offset, d.offset.saturating_add(d.len));
+    let inside: Vec<_> = seg
+        .index
+        .blocks
+        .iter()
+        .filter(|b| b.offset.get() >= start && b.offset.get() < end)
+        .collect();
+    // The index was built before the damage (else recovery would have left these blocks out
+    // of it): its entries say what the region held.
+    let (records, dropped_counts) = if inside.is_empty() {
+        (None, None)
+    } else {
+        (
+            Some(inside.iter().map(|b| u64::from(b.record_count.get())).sum()),
+            Some(inside.iter().map(|b| b.dropped.get()).sum()),
+        )
+    };
+    CompactDamage {
+        region: DamagedRegion {
+            segment_id: seg.id,
+            path: seg.path.clone(),
+            offset: d.offset,
+            len: d.len,
+            reason: d.reason,
+        },
+        records,
+        dropped_counts,
+    }
 }
