@@ -219,6 +219,10 @@ impl Recorder {
 
     /// Sets the global recorder's config; fails once the global recorder exists.
     pub fn configure_global(config: RecorderConfig) -> Result<(), ConfigError> {
+        // Check first: building a recorder allocates rings and calibrates the clock.
+        if GLOBAL.get().is_some() {
+            return Err(ConfigError::AlreadyInitialized);
+        }
         let recorder = Recorder::new(config)?;
         GLOBAL
             .set(recorder)

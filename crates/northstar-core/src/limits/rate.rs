@@ -5,6 +5,11 @@ use crate::sync::{AtomicUsize, Ordering};
 
 /// Sentinel interval of a bucket with rate 0 (refuses everything).
 const NEVER: usize = usize::MAX / 4;
+/// How far apart two threads' clock readings may be taken and used out of order. A stored time
+/// ahead of now by more than the window plus this slack can only be a stale value from a
+/// clock wrap; within it, it is a legitimately exhausted bucket seen by a caller whose
+/// timestamp is slightly older than the last taker's.
+const SKEW_SLACK_NS: usize = 1_000_000;
 
 /// A lock-free token bucket, as the generic cell rate algorithm (GCRA): one atomic word, the
 /// "theoretical arrival time" of the next conforming event. An event conforms when that time
@@ -44,11 +49,18 @@ impl TokenBucket {
                 now
             } else if ahead as usize <= self.tolerance_ns {
                 tat
-            } else if ahead as usize <= self.tolerance_ns + self.interval_ns {
+            } else if ahead as usize
+                <= self
+                    .tolerance_ns
+                    .saturating_add(self.interval_ns)
+                    .saturating_add(SKEW_SLACK_NS)
+            {
+                // Exhausted (possibly seen by a caller whose clock reading is a little older
+                // than the last taker's: still exhausted, never a refill).
                 return false;
             } else {
-                // Further ahead than any conforming event can push it: a stale value from a
-                // clock wrap. Start over from now.
+                // Further ahead than any conforming event plus clock skew can push it: a stale
+                // value from a clock wrap. Start over from now.
                 now
             };
             match self.tat.compare_exchange_weak(
@@ -164,6 +176,22 @@ mod tests {
         // Half the clock's range later the stored time looks far ahead of now (a wrap): it is
         // treated as stale, not as a debt that refuses events for ages.
         assert!(b.try_acquire(t + (1u64 << 63) + 5));
+    }
+
+    #[test]
+    fn an_older_timestamp_never_refills_an_exhausted_bucket() {
+        // Found by loom: a caller whose clock reading is 1 ns older than the last taker's must
+        // see the bucket exhausted, not mistake it for a clock wrap and start over.
+        let b = TokenBucket::new(1000, 2);
+        let t = 7_000_000_000u64;
+        assert!(b.try_acquire(t + 1));
+        assert!(b.try_acquire(t + 1));
+        assert!(!b.try_acquire(t));
+        assert!(!b.try_acquire(t));
+        assert!(
+            !b.try_acquire(t - 900_000),
+            "0.9 ms older: still skew, still exhausted"
+        );
     }
 
     #[test]
