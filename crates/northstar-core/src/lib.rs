@@ -23,6 +23,9 @@ pub mod clock;
 pub mod codec;
 pub mod event_type;
 pub mod events;
+#[cfg(feature = "std")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod record;
 #[cfg(all(feature = "std", northstar_cas, not(loom)))]
