@@ -425,3 +425,115 @@ pub fn next_operation_id() -> u64 {
     });
     ((slot as u64) << 40) | (n & ((1 << 40) - 1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::AgentSessionEnded;
+
+    fn small() -> Recorder {
+        Recorder::new(RecorderConfig {
+            rings: 2,
+            ring_bytes: 4096,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_thread_releases_its_ring_on_exit_after_it_is_drained() {
+        let recorder = small();
+        let mut drainer = recorder.drainer().unwrap();
+        for round in 0..5u64 {
+            // Two threads at a time fill both rings, then exit.
+            let handles: Vec<_> = (0..2)
+                .map(|t| {
+                    let r = recorder.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..10 {
+                            r.record(
+                                t,
+                                Visibility::Public,
+                                &AgentSessionEnded {
+                                    session_id: round * 100 + i,
+                                },
+                            )
+                            .unwrap();
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().for_each(|h| h.join().unwrap());
+            // Exited threads' rings are retired, not free: nothing recorded is lost.
+            assert_eq!(recorder.registry().active(), 0);
+            let mut seen = 0;
+            drainer.drain(usize::MAX, |_, _| seen += 1);
+            assert_eq!(
+                seen, 20,
+                "round {round}: every event of the exited threads drained"
+            );
+        }
+        // Five rounds of two threads through two rings: slots were reused.
+        assert_eq!(recorder.counters().pushed, 100);
+        assert!(recorder.registry().is_drained());
+    }
+
+    #[test]
+    fn every_ring_claimed_means_no_ring_and_is_counted() {
+        let recorder = Recorder::new(RecorderConfig {
+            rings: 1,
+            ring_bytes: 4096,
+            ..Default::default()
+        })
+        .unwrap();
+        recorder.register_thread().unwrap();
+        let r = recorder.clone();
+        let err = std::thread::spawn(move || {
+            r.record(1, Visibility::Public, &AgentSessionEnded { session_id: 1 })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(err, Err(RecordError::NoRing));
+        assert_eq!(recorder.counters().dropped_full, 1);
+    }
+
+    #[test]
+    fn limits_refuse_and_count() {
+        let recorder = Recorder::new(RecorderConfig {
+            rings: 1,
+            ring_bytes: 4096,
+            payload_limit: PayloadLimit(4),
+            sampling_rate: 1.0,
+        })
+        .unwrap();
+        let big = AgentSessionEnded { session_id: 1 }; // 8-byte payload > 4-byte limit
+        assert_eq!(
+            recorder.record(0, Visibility::Public, &big),
+            Err(RecordError::Refused(Refusal::Oversize))
+        );
+        let bucket = TokenBucket::new(1, 1);
+        let sampled = Recorder::new(RecorderConfig {
+            rings: 1,
+            ring_bytes: 4096,
+            sampling_rate: 0.0,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            sampled.record(0, Visibility::Public, &big),
+            Err(RecordError::Refused(Refusal::SampledOut))
+        );
+        let limited = small();
+        assert!(limited
+            .record_limited(&bucket, 0, Visibility::Public, &big)
+            .is_ok());
+        assert_eq!(
+            limited.record_limited(&bucket, 0, Visibility::Public, &big),
+            Err(RecordError::Refused(Refusal::RateLimited))
+        );
+        assert_eq!(recorder.counters().oversize, 1);
+        assert_eq!(sampled.counters().sampled_out, 1);
+        let c = limited.counters();
+        assert_eq!((c.pushed, c.rate_limited), (1, 1));
+    }
+}
