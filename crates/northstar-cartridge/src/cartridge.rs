@@ -244,7 +244,7 @@ pub const CRITERION_THROUGHPUT_METRIC: &str = "benchmark_throughput";
 pub struct ObservabilityCartridge<'s, S: MetricStore> {
     store: &'s S,
     config: CartridgeConfig,
-    limiter: RateLimiter,
+    limiter: Box<RateLimiter>,
     sampler: Sampler,
     counters: Counters,
     kinds: RwLock<HashMap<String, MetricKind>>,
@@ -281,7 +281,7 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
         Ok(Self {
             store,
             config,
-            limiter: RateLimiter::new(config.rate_limit_per_sec),
+            limiter: Box::new(RateLimiter::new(config.rate_limit_per_sec)),
             sampler: Sampler::new(config.sampling_rate),
             counters: Counters::default(),
             kinds: RwLock::new(HashMap::new()),
@@ -352,14 +352,22 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
             self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
             return Ok(Outcome::RateLimited);
         }
-        let sessions: Vec<u64> = hints.session_ids.iter().collect();
+        // A caller's slice goes straight through; only an already-encoded list is collected.
+        let collected: Vec<u64>;
+        let sessions: &[u64] = match hints.session_ids {
+            List::Slice(ids) => ids,
+            encoded => {
+                collected = encoded.iter().collect();
+                &collected
+            }
+        };
         self.store.record_perf_sample(
             name,
             value,
             unit,
             dimensions,
             hints.commit_range,
-            &sessions,
+            sessions,
         )?;
         self.counters.recorded.fetch_add(1, Ordering::Relaxed);
         Ok(Outcome::Recorded)
