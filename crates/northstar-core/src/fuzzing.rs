@@ -1,6 +1,8 @@
 //! Entry points shared by the cargo-fuzz targets (`fuzz/fuzz_targets/`) and the stable tests
 //! that replay the committed seeds (`fuzz/seeds/`), so both run the same code.
 
+use std::vec;
+
 use crate::record::records;
 use crate::{Event, EventType};
 

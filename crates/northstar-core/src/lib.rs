@@ -12,9 +12,14 @@
 //! - [`limits`]: payload limit, token-bucket rate limiting, sampling, refusal counters.
 //! - [`clock`]: the clock trait (TSC with `std`, firmware-supplied without).
 //! - the macros ([`event!`], [`perf_sample!`], [`operation!`]): the instrumentation API.
-#![cfg_attr(not(any(feature = "std", test)), no_std)]
+#![no_std]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
+
+// The std parts (recorder, TSC clock, fuzzing helpers) name std explicitly; everything else
+// is checked to build without it.
+#[cfg(any(feature = "std", test))]
+extern crate std;
 
 #[macro_use]
 mod macros;

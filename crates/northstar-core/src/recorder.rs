@@ -6,9 +6,13 @@
 //! claims a ring (one compare-and-swap) and registers a thread-exit destructor that retires it;
 //! that one-time step may allocate, every later event does not.
 
+use std::boxed::Box;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::thread_local;
+use std::vec;
+use std::vec::Vec;
 
 use crate::clock::{Clock, StdClock};
 use crate::event_type::Visibility;
