@@ -109,6 +109,27 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
+/// A short duration with a readable unit: `850 ns`, `12.5 us`, `90 ms`, `2.25 s`.
+fn fmt_span(ns: u64) -> String {
+    let ns = ns as f64;
+    let (v, unit) = if ns < 1e3 {
+        (ns, "ns")
+    } else if ns < 1e6 {
+        (ns / 1e3, "us")
+    } else if ns < 1e9 {
+        (ns / 1e6, "ms")
+    } else {
+        (ns / 1e9, "s")
+    };
+    if v < 10.0 && unit != "ns" {
+        format!("{v:.2} {unit}")
+    } else if v < 100.0 && unit != "ns" {
+        format!("{v:.1} {unit}")
+    } else {
+        format!("{v:.0} {unit}")
+    }
+}
+
 /// Renders the chart. `unit` labels the value axis.
 pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker]) -> String {
     let pts = series.iter().flat_map(|s| s.points.iter());
@@ -196,8 +217,12 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
             s[..10].to_string() // date
         } else if span > 60_000_000_000 {
             s[11..16].to_string() // HH:MM
-        } else {
+        } else if span > 10_000_000_000 || t == t0 {
             s[11..19].to_string() // HH:MM:SS
+        } else {
+            // Short histories (a demo run, a test): later ticks are offsets from the first, so
+            // ticks less than a second (or a millisecond) apart never read the same.
+            format!("+{}", fmt_span(t - t0))
         }
     };
     if t1 > t0 {
@@ -400,6 +425,26 @@ mod tests {
         }];
         let svg = render_svg("m", "", &one, &[]);
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
+    }
+
+    #[test]
+    fn time_ticks_of_a_sub_second_history_are_distinct() {
+        let t0 = 1_795_789_079_200_000_000u64;
+        let series = [Series {
+            label: "x".into(),
+            points: (0..4)
+                .map(|i| (t0 + i * 150_000_000, 1.0 + i as f64))
+                .collect(),
+            spread: vec![],
+        }];
+        let svg = render_svg("m", "ns", &series, &[]);
+        // 450 ms in five steps: the first tick is the clock time, the rest offsets from it.
+        for tick in ["+90.0 ms", "+180 ms", "+270 ms", "+360 ms", "+450 ms"] {
+            assert!(svg.contains(&format!(">{tick}<")), "missing tick {tick}");
+        }
+        assert_eq!(fmt_span(850), "850 ns");
+        assert_eq!(fmt_span(12_500), "12.5 us");
+        assert_eq!(fmt_span(2_250_000_000), "2.25 s");
     }
 
     #[test]
