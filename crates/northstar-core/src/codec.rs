@@ -91,10 +91,11 @@ impl fmt::Display for DecodeError {
 impl core::error::Error for DecodeError {}
 
 /// Writes fields into a fixed buffer. It never panics: writing past the end sets a flag that
-/// [`Writer::finish`] reports.
+/// [`Writer::finish`] reports. The unwritten rest of the buffer is kept as a shrinking slice,
+/// so each field costs one length comparison.
 pub struct Writer<'b> {
-    buf: &'b mut [u8],
-    pos: usize,
+    rest: &'b mut [u8],
+    capacity: usize,
     overflow: bool,
 }
 
@@ -103,8 +104,8 @@ impl<'b> Writer<'b> {
     #[inline(always)]
     pub fn new(buf: &'b mut [u8]) -> Self {
         Self {
-            buf,
-            pos: 0,
+            capacity: buf.len(),
+            rest: buf,
             overflow: false,
         }
     }
@@ -112,11 +113,10 @@ impl<'b> Writer<'b> {
     /// Appends raw bytes.
     #[inline(always)]
     pub fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos + bytes.len();
-        match self.buf.get_mut(self.pos..end) {
-            Some(dst) => {
+        match core::mem::take(&mut self.rest).split_at_mut_checked(bytes.len()) {
+            Some((dst, rest)) => {
                 dst.copy_from_slice(bytes);
-                self.pos = end;
+                self.rest = rest;
             }
             None => self.overflow = true,
         }
@@ -137,10 +137,10 @@ impl<'b> Writer<'b> {
         if self.overflow {
             Err(EncodeError::BufferTooSmall {
                 needed,
-                available: self.buf.len(),
+                available: self.capacity,
             })
         } else {
-            Ok(self.pos)
+            Ok(self.capacity - self.rest.len())
         }
     }
 }

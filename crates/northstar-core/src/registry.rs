@@ -223,9 +223,14 @@ impl Registry<'_> {
     ///
     /// `index` must come from [`Claim::into_index`] on this registry, not yet retired, and the
     /// caller must be the only one using its producer (the thread that claimed it).
+    #[inline(always)]
     pub unsafe fn producer_of(&self, index: usize) -> Producer<'_> {
+        // The hot path: skip re-validating sizes checked when the registry was built.
+        let start = index * self.ring_bytes;
+        let cells = &self.storage[start..start + self.ring_bytes];
+        let ring = Ring::from_parts(&self.slots[index].control, cells);
         // SAFETY: the caller holds the slot's claim, so this is its only producer.
-        unsafe { self.ring(index).producer() }
+        unsafe { ring.producer() }
     }
 
     /// Retires a slot kept by index.

@@ -268,6 +268,20 @@ impl<'a> Ring<'a> {
         }
     }
 
+    /// A ring over cells whose length the caller has already validated (a power of two of at
+    /// least 64 bytes). A wrong length could not cause memory unsafety (every access takes a
+    /// bounds-checked sub-slice of the cells), only wrong positions.
+    #[cfg(northstar_cas)]
+    #[inline(always)]
+    pub(crate) fn from_parts(control: &'a RingControl, cells: &'a [UnsafeCell<u8>]) -> Self {
+        debug_assert!(cells.len().is_power_of_two() && cells.len() >= 2 * FRAMING_LEN);
+        Self {
+            control,
+            cells,
+            mask: cells.len().wrapping_sub(1),
+        }
+    }
+
     /// Capacity in bytes.
     #[inline]
     pub fn capacity(&self) -> usize {
@@ -338,12 +352,12 @@ impl<'a> Ring<'a> {
         Consumer { ring: *self }
     }
 
-    /// Raw pointer to the byte at `offset` (`offset < capacity`).
+    /// The cells at `offset..offset + len`, bounds-checked against the storage itself, so
+    /// memory safety never depends on the position arithmetic being right.
     #[cfg(not(loom))]
     #[inline(always)]
-    fn byte_ptr(&self, offset: usize) -> *mut u8 {
-        debug_assert!(offset < self.capacity());
-        UnsafeCell::raw_get(self.cells.as_ptr()).wrapping_add(offset)
+    fn region(&self, offset: usize, len: usize) -> &'a [UnsafeCell<u8>] {
+        &self.cells[offset..offset + len]
     }
 }
 
@@ -428,10 +442,14 @@ impl<'a> Producer<'a> {
     #[cfg(not(loom))]
     #[inline(always)]
     fn write(&mut self, start: usize, len: usize, fill: impl FnOnce(&mut [u8])) {
-        // SAFETY: `start + len <= capacity` (checked by push_with), the region lies between the
-        // published tail and the consumer's head, so the consumer does not read it until the
-        // Release store that follows; `&mut self` makes this the only producer writing.
-        let dst = unsafe { core::slice::from_raw_parts_mut(self.ring.byte_ptr(start), len) };
+        let cells = self.ring.region(start, len);
+        // SAFETY: the cells are in bounds (a checked sub-slice) and lie between the published
+        // tail and the consumer's head, so the consumer does not read them until the Release
+        // store that follows; `&mut self` makes this the only producer writing; `UnsafeCell<u8>`
+        // has the layout of `u8`, and the cells stay borrowed for the slice's lifetime.
+        let dst = unsafe {
+            core::slice::from_raw_parts_mut(UnsafeCell::raw_get(cells.as_ptr()), cells.len())
+        };
         fill(dst);
     }
 
@@ -588,10 +606,17 @@ impl<'a> Consumer<'a> {
     #[cfg(not(loom))]
     #[inline(always)]
     fn read(&self, offset: usize, len: usize, f: impl FnOnce(&[u8])) {
-        // SAFETY: the region lies between head and the tail loaded with Acquire, so the
-        // producer's writes to it happened before and it will not write it again until the
-        // consumer publishes a head past it; `offset + len <= capacity` was checked.
-        let src = unsafe { core::slice::from_raw_parts(self.ring.byte_ptr(offset), len) };
+        let cells = self.ring.region(offset, len);
+        // SAFETY: the cells are in bounds (a checked sub-slice) and lie between head and the
+        // tail loaded with Acquire, so the producer's writes to them happened before, and it
+        // will not write them again until the consumer publishes a head past them;
+        // `UnsafeCell<u8>` has the layout of `u8`.
+        let src = unsafe {
+            core::slice::from_raw_parts(
+                UnsafeCell::raw_get(cells.as_ptr()).cast_const(),
+                cells.len(),
+            )
+        };
         f(src);
     }
 
