@@ -116,6 +116,38 @@ pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
     Ok(BlockView { header, body })
 }
 
+/// What the index needs of a block, collected while records are copied in (so building the
+/// index never walks the records again, and never decodes a payload on the drain path).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockSummary {
+    /// Bit set of the event types present ([`EventType::bit`](northstar_core::EventType::bit)).
+    pub type_bits: u32,
+    /// Records per type, in [`EventType::ALL`](northstar_core::EventType::ALL) order.
+    pub per_type: [u32; 11],
+    /// The actor of each run of consecutive records with one actor (one thread usually
+    /// records as one actor, so this is short).
+    pub actor_runs: Vec<u64>,
+}
+
+impl BlockSummary {
+    fn clear(&mut self) {
+        self.type_bits = 0;
+        self.per_type = [0; 11];
+        self.actor_runs.clear();
+    }
+
+    #[inline]
+    fn add(&mut self, r: &RecordView<'_>) {
+        let t = r.event_type();
+        self.type_bits |= u32::from(t.bit());
+        self.per_type[t.index()] += 1;
+        let actor = r.actor_id();
+        if self.actor_runs.last() != Some(&actor) {
+            self.actor_runs.push(actor);
+        }
+    }
+}
+
 /// Builds one block in a reusable buffer: records are copied in with their timestamp and
 /// sequence rewritten, then [`BlockBuilder::finish`] fills the header and checksum.
 #[derive(Debug)]
@@ -125,6 +157,7 @@ pub struct BlockBuilder {
     min_ts: u64,
     max_ts: u64,
     first_seq: u32,
+    summary: BlockSummary,
 }
 
 impl Default for BlockBuilder {
@@ -144,6 +177,7 @@ impl BlockBuilder {
             min_ts: u64::MAX,
             max_ts: 0,
             first_seq: 0,
+            summary: BlockSummary::default(),
         }
     }
 
@@ -157,16 +191,41 @@ impl BlockBuilder {
         self.buf.len() - BLOCK_HEADER_LEN
     }
 
+    /// The index summary of the records added so far.
+    pub fn summary(&self) -> &BlockSummary {
+        &self.summary
+    }
+
     /// Copies a whole record (as produced by `write_record`) into the block, storing
-    /// `timestamp` (Unix ns) and `seq` in its header. `record` must be a well-formed record:
-    /// the ring only hands out whole records; anything else is refused.
+    /// `timestamp` (Unix ns) and `seq` in its header. `record` is checked first: anything but
+    /// one well-formed record is refused.
     pub fn push(&mut self, record: &[u8], timestamp: u64, seq: u32) -> Result<(), BlockError> {
-        decode_record(record).map_err(|e| BlockError::Inconsistent(e.to_string()))?;
-        if self.body_len() + record.len() > MAX_BLOCK_BODY {
-            return Err(BlockError::TooLong(self.body_len() + record.len()));
+        let view = decode_record(record).map_err(|e| BlockError::Inconsistent(e.to_string()))?;
+        if view.bytes.len() != record.len() {
+            return Err(BlockError::Inconsistent(format!(
+                "{} bytes after the record",
+                record.len() - view.bytes.len()
+            )));
         }
+        self.push_view(&view, timestamp, seq)
+    }
+
+    /// Like [`push`](Self::push) for a record already decoded (the flusher decodes each
+    /// ring record once, for its timestamp, and hands the view here: no second check).
+    #[inline]
+    pub fn push_view(
+        &mut self,
+        record: &RecordView<'_>,
+        timestamp: u64,
+        seq: u32,
+    ) -> Result<(), BlockError> {
+        let bytes = record.bytes;
+        if self.body_len() + bytes.len() > MAX_BLOCK_BODY {
+            return Err(BlockError::TooLong(self.body_len() + bytes.len()));
+        }
+        self.summary.add(record);
         let start = self.buf.len();
-        self.buf.extend_from_slice(record);
+        self.buf.extend_from_slice(bytes);
         if let Ok((h, _)) = EventHeader::mut_from_prefix(&mut self.buf[start..start + HEADER_LEN]) {
             h.set_timestamp(timestamp);
             h.set_event_seq(seq);
@@ -206,6 +265,11 @@ impl BlockBuilder {
         &self.buf
     }
 
+    /// The finished block's bytes and summary (after [`finish`](Self::finish)).
+    pub fn finished(&self) -> (&[u8], &BlockSummary) {
+        (&self.buf, &self.summary)
+    }
+
     /// Empties the builder for the next block.
     pub fn clear(&mut self) {
         self.buf.truncate(BLOCK_HEADER_LEN);
@@ -213,5 +277,6 @@ impl BlockBuilder {
         self.min_ts = u64::MAX;
         self.max_ts = 0;
         self.first_seq = 0;
+        self.summary.clear();
     }
 }

@@ -1,11 +1,19 @@
 //! The flusher thread: drains every ring in place, copies records into checksummed blocks,
 //! appends them to the active segment, rolls segments by size and age, syncs per policy.
+//!
+//! Per record it does one framing check (for the timestamp), one copy and a few header
+//! reads for the index summary; payloads are never decoded here (session filters are built
+//! by the indexer thread when a segment is sealed). Blocks are cut at [`BLOCK_TARGET`], or
+//! when the rings run dry, a flush is requested or the open block is `flush_interval` old;
+//! readers see new blocks at those points and at least every `flush_interval` under load.
 
 use std::path::PathBuf;
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use northstar_core::clock::Clock;
+use northstar_core::clock::{Clock, StdClock};
+use northstar_core::record::{decode_record, RecordView};
 use northstar_core::recorder::Recorder;
 
 use crate::block::BlockBuilder;
@@ -15,11 +23,58 @@ use crate::format::SEGMENT_HEADER_LEN;
 use crate::manager::{unix_now_ns, FsyncPolicy, Shared};
 use crate::writer::ActiveSegment;
 
-/// A block is cut once its body reaches this size (or at the end of a drain pass).
+/// A block is cut once its body reaches this size (or when the rings run dry).
 pub const BLOCK_TARGET: usize = 256 << 10;
 /// Bytes taken from each ring per pass when no flush is waiting: bounds the time between
 /// looks at the control state without starving any ring.
 const IDLE_PASS_BYTES: usize = 1 << 20;
+/// First sleep after the rings run dry; doubled on each empty pass up to [`MAX_IDLE_SLEEP`]
+/// (or `flush_interval` if shorter), so a burst after a quiet spell waits little.
+const MIN_IDLE_SLEEP: Duration = Duration::from_micros(20);
+/// Longest idle sleep: a default 4 MiB ring holds about 4 ms of 95-byte events at
+/// 10 M events/s, so the flusher looks well within that.
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
+
+/// Ring ticks to Unix nanoseconds with one clock reading per pass instead of one per record:
+/// the std clock is linear in ticks between calibrations (`unix = anchor + (t - t0) / rate`),
+/// so converting relative to a fresh base gives the same result as the clock's own
+/// conversion (to float rounding, well under a nanosecond at these spans).
+struct TickConverter {
+    base_ticks: u64,
+    base_ns: u64,
+    ticks_per_ns: f64,
+}
+
+impl TickConverter {
+    fn new(clock: &StdClock) -> Self {
+        let mut c = Self {
+            base_ticks: 0,
+            base_ns: 0,
+            ticks_per_ns: 1.0,
+        };
+        c.refresh(clock);
+        c
+    }
+
+    fn refresh(&mut self, clock: &StdClock) {
+        self.base_ticks = clock.now_ticks();
+        // Converting through the clock also lets it refine its rate; read the rate after.
+        self.base_ns = clock.ticks_to_unix_nanos(self.base_ticks);
+        let rate = clock.ticks_per_ns();
+        self.ticks_per_ns = if rate.is_finite() && rate > 0.0 {
+            rate
+        } else {
+            1.0
+        };
+    }
+
+    #[inline]
+    fn unix_ns(&self, ticks: u64) -> u64 {
+        let delta = ticks.wrapping_sub(self.base_ticks) as i64;
+        let ns = delta as f64 / self.ticks_per_ns;
+        (i128::from(self.base_ns) + ns as i128).clamp(0, i128::from(u64::MAX)) as u64
+    }
+}
 
 /// Segment writing state owned by the flusher thread.
 pub(crate) struct FlushCore {
@@ -34,9 +89,19 @@ pub(crate) struct FlushCore {
     last_lost: u64,
     last_sync: Instant,
     dirty: bool,
+    /// When the open block got its first record.
+    block_started: Option<Instant>,
+    last_publish: Instant,
+    /// Longest a drained record waits in the open block, and longest between publishes.
+    max_delay: Duration,
+    /// Sealed segment ids, to the indexer thread (sync, session filters, index file).
+    sealed_tx: Option<Sender<u32>>,
+    /// The current pass serves a flush request (or shutdown).
+    flushing: bool,
 }
 
 impl FlushCore {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         shared: Arc<Shared>,
         max_bytes: u64,
@@ -44,6 +109,8 @@ impl FlushCore {
         fsync: FsyncPolicy,
         next_id: u32,
         lost_at_start: u64,
+        max_delay: Duration,
+        sealed_tx: Sender<u32>,
     ) -> Self {
         Self {
             dir: shared.dir.clone(),
@@ -57,6 +124,11 @@ impl FlushCore {
             last_lost: lost_at_start,
             last_sync: Instant::now(),
             dirty: false,
+            block_started: None,
+            last_publish: Instant::now(),
+            max_delay,
+            sealed_tx: Some(sealed_tx),
+            flushing: false,
         }
     }
 
@@ -81,24 +153,33 @@ impl FlushCore {
             if id == u32::MAX {
                 return Err(StoreError::Refused("segment ids exhausted".into()));
             }
-            self.active = Some(ActiveSegment::create(&self.dir, id, now)?);
+            let durable = self.fsync != FsyncPolicy::None;
+            self.active = Some(ActiveSegment::create(&self.dir, id, now, durable)?);
             self.next_id = id + 1;
         }
         Ok(())
     }
 
-    /// Copies one record (raw ticks in its timestamp) into the current block.
-    pub(crate) fn push(&mut self, record: &[u8], unix_ts: u64) -> Result<()> {
+    /// Copies one record (already checked by the drain loop) into the current block with
+    /// its Unix timestamp.
+    /// Starts a drain pass; `flushing`: it serves a flush request or shutdown.
+    pub(crate) fn begin_pass(&mut self, flushing: bool) {
+        self.flushing = flushing;
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, record: &RecordView<'_>, unix_ts: u64) -> Result<()> {
         if self.builder.record_count() == 0 {
             self.ensure_active()?;
+            self.block_started = Some(Instant::now());
         }
         let Some(a) = self.active.as_mut() else {
             return Err(StoreError::Refused("no active segment".into()));
         };
         let seq = a.next_seq;
         self.builder
-            .push(record, unix_ts, seq)
-            .map_err(|e| StoreError::Flusher(format!("malformed record from a ring: {e}")))?;
+            .push_view(record, unix_ts, seq)
+            .map_err(|e| StoreError::Flusher(format!("record from a ring refused: {e}")))?;
         a.next_seq += 1;
         let room = self.max_bytes.saturating_sub(a.len) as usize;
         if self.builder.body_len() >= BLOCK_TARGET.min(room) || a.next_seq >= u32::MAX - 1 {
@@ -112,9 +193,11 @@ impl FlushCore {
         let Some(a) = self.active.as_mut() else {
             return Ok(());
         };
-        let bytes = self.builder.finish(dropped, now);
-        let r = a.append(bytes);
+        self.builder.finish(dropped, now);
+        let (bytes, summary) = self.builder.finished();
+        let r = a.append(bytes, summary);
         self.builder.clear();
+        self.block_started = None;
         r?;
         self.dirty = true;
         if self.fsync == FsyncPolicy::EveryBlock {
@@ -123,16 +206,30 @@ impl FlushCore {
         Ok(())
     }
 
-    /// Ends a drain pass: cuts the open block (carrying the drop count), syncs per policy,
-    /// rolls an old segment, and publishes what was written to readers.
-    pub(crate) fn end_pass(&mut self, lost_total: u64, flushing: bool) -> Result<()> {
-        let delta = lost_total.saturating_sub(self.last_lost);
-        if self.builder.record_count() > 0 || delta > 0 {
-            if self.builder.record_count() == 0 {
-                self.ensure_active()?;
+    /// After a drain pass: cuts the open block when the rings ran dry (`idle`), a flush is
+    /// waiting, or the block has waited `max_delay`; syncs per policy; rolls an old segment;
+    /// publishes to readers at those cuts and at least every `max_delay`. `lost` reads the
+    /// rings' drop counters (only when a block is cut: it is a walk over every slot).
+    pub(crate) fn after_pass(
+        &mut self,
+        lost: impl FnOnce() -> u64,
+        flushing: bool,
+        idle: bool,
+    ) -> Result<()> {
+        let aged = self
+            .block_started
+            .is_some_and(|t| t.elapsed() >= self.max_delay);
+        let cut_now = flushing || idle || aged;
+        if cut_now {
+            let lost_total = lost();
+            let delta = lost_total.saturating_sub(self.last_lost);
+            if self.builder.record_count() > 0 || delta > 0 {
+                if self.builder.record_count() == 0 {
+                    self.ensure_active()?;
+                }
+                self.cut(delta)?;
+                self.last_lost = lost_total;
             }
-            self.cut(delta)?;
-            self.last_lost = lost_total;
         }
         if let Some(a) = self.active.as_mut() {
             let due = match self.fsync {
@@ -145,14 +242,19 @@ impl FlushCore {
                 self.last_sync = Instant::now();
             }
         }
-        let now = unix_now_ns();
-        if self.active.as_ref().is_some_and(|a| {
-            now.saturating_sub(a.created_unix_ns) >= self.max_age_ns
-                && a.len > SEGMENT_HEADER_LEN as u64
-        }) {
-            self.seal()?;
+        if cut_now {
+            let now = unix_now_ns();
+            if self.active.as_ref().is_some_and(|a| {
+                now.saturating_sub(a.created_unix_ns) >= self.max_age_ns
+                    && a.len > SEGMENT_HEADER_LEN as u64
+            }) {
+                self.seal()?;
+            }
         }
-        self.publish()
+        if cut_now || self.last_publish.elapsed() >= self.max_delay {
+            self.publish()?;
+        }
+        Ok(())
     }
 
     fn publish(&mut self) -> Result<()> {
@@ -175,10 +277,12 @@ impl FlushCore {
             }));
         }
         self.dirty = false;
+        self.last_publish = Instant::now();
         Ok(())
     }
 
-    /// Seals the active segment and moves it to the sealed set in one catalog update.
+    /// Seals the active segment and moves it to the sealed set in one catalog update; the
+    /// indexer thread then adds its session filters and writes its index file.
     pub(crate) fn seal(&mut self) -> Result<()> {
         if self.builder.record_count() > 0 {
             self.cut(0)?;
@@ -186,21 +290,42 @@ impl FlushCore {
         let Some(a) = self.active.take() else {
             return Ok(());
         };
-        let (id, path, index) = a.seal(&self.dir)?;
+        // A waiting flush under a syncing policy needs the segment durable before it returns;
+        // otherwise the indexer syncs it (an fsync of up to 64 MiB would stall draining).
+        let sync_now = self.flushing && self.fsync != FsyncPolicy::None;
+        let (id, path, mut index) = a.seal(sync_now)?;
         let file = std::fs::File::open(&path).map_err(|e| StoreError::io(&path, e))?;
         let data = SegmentBytes::map(&file, &path)?;
-        let mut cat = self.shared.write_catalog();
-        cat.sealed.insert(
-            id,
-            Arc::new(SealedSegment {
+        if self.sealed_tx.is_none() {
+            // No indexer (it hung up): do its work here rather than leave the index unsaved.
+            file.sync_data().map_err(|e| StoreError::io(&path, e))?;
+            index.index_sessions(data.as_slice());
+            crate::layout::write_atomic(
+                &crate::layout::index_path(&self.dir, id),
+                &index.encode(),
+            )?;
+        }
+        {
+            let mut cat = self.shared.write_catalog();
+            cat.sealed.insert(
                 id,
-                path,
-                data,
-                index,
-            }),
-        );
-        cat.active = None;
+                Arc::new(SealedSegment {
+                    id,
+                    path,
+                    data,
+                    index,
+                }),
+            );
+            cat.active = None;
+        }
         self.dirty = false;
+        // Queued only once the catalog holds the segment, where the indexer looks it up.
+        if let Some(tx) = &self.sealed_tx {
+            if tx.send(id).is_err() {
+                self.sealed_tx = None;
+                crate::indexer::index_segment(&self.shared, id)?;
+            }
+        }
         Ok(())
     }
 }
@@ -217,10 +342,12 @@ pub(crate) fn run(
         return;
     };
     let clock = recorder.clock();
-    let mut busy = false;
+    let mut conv = TickConverter::new(clock);
+    let max_sleep = interval.min(MAX_IDLE_SLEEP);
+    let mut sleep = Duration::ZERO;
     let mut completed = 0u64;
     loop {
-        let (ticket, shutdown) = shared.wait_work(completed, busy, interval);
+        let (ticket, shutdown) = shared.wait_work(completed, sleep);
         let flushing = ticket > completed || shutdown;
         let max = if flushing {
             usize::MAX
@@ -228,19 +355,25 @@ pub(crate) fn run(
             IDLE_PASS_BYTES
         };
         let mut error: Option<StoreError> = None;
+        conv.refresh(clock);
+        core.begin_pass(flushing);
         let drained = drainer.drain(max, |_slot, record| {
             if error.is_some() {
                 return;
             }
-            let ts = northstar_core::record::decode_record(record)
-                .map(|r| clock.ticks_to_unix_nanos(r.timestamp()))
-                .unwrap_or(0);
-            if let Err(e) = core.push(record, ts) {
+            let r = match decode_record(record) {
+                Ok(view) => core.push(&view, conv.unix_ns(view.timestamp())),
+                Err(e) => Err(StoreError::Flusher(format!(
+                    "malformed record from a ring: {e}"
+                ))),
+            };
+            if let Err(e) = r {
                 error = Some(e);
             }
         });
+        let idle = drained.records == 0;
         if error.is_none() {
-            if let Err(e) = core.end_pass(recorder.counters().lost(), flushing) {
+            if let Err(e) = core.after_pass(|| recorder.counters().lost(), flushing, idle) {
                 error = Some(e);
             }
         }
@@ -254,7 +387,12 @@ pub(crate) fn run(
             shared.stop(None);
             return;
         }
-        busy = drained.records > 0;
+        // Never sleep while the last pass found records: the rings may hold more.
+        sleep = if idle {
+            (sleep * 2).clamp(MIN_IDLE_SLEEP.min(max_sleep), max_sleep)
+        } else {
+            Duration::ZERO
+        };
         if flushing || error.is_some() {
             shared.finish_ticket(ticket.max(completed), error.map(|e| e.to_string()));
             completed = ticket.max(completed);

@@ -5,13 +5,13 @@
 //! (`seg-N.nsi`, CRC-32C protected), and rebuilt from the segment whenever it is missing,
 //! damaged or describes a different length of segment.
 
-use northstar_core::record::RecordView;
+use northstar_core::record::{records, RecordView};
 use northstar_core::EventType;
 use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use crate::block::BlockView;
-use crate::format::{CRC32C, FORMAT_VERSION};
+use crate::block::{BlockSummary, BlockView};
+use crate::format::{BlockHeader, BLOCK_HEADER_LEN, CRC32C, FORMAT_VERSION};
 use crate::scan::{Damage, ScanItem};
 
 /// First eight bytes of an index file.
@@ -199,6 +199,10 @@ pub struct SegmentIndex {
     pub blocks: Vec<BlockEntry>,
     /// Record counts per type, in [`EventType::ALL`] order.
     pub per_type: [u64; 11],
+    /// Blocks added by [`add_block_summary`](Self::add_block_summary) have no session
+    /// information yet (their masks match every session) until
+    /// [`index_sessions`](Self::index_sessions) runs.
+    sessions_pending: bool,
 }
 
 impl SegmentIndex {
@@ -217,7 +221,101 @@ impl SegmentIndex {
             session_filter: [0; FILTER_BYTES],
             blocks: Vec::new(),
             per_type: [0; 11],
+            sessions_pending: false,
         }
+    }
+
+    /// Whether some blocks still lack session information (see
+    /// [`index_sessions`](Self::index_sessions)).
+    pub fn sessions_pending(&self) -> bool {
+        self.sessions_pending
+    }
+
+    /// Adds a block the flusher just wrote, from what it collected while copying records in
+    /// (no record is read again, no payload decoded). Its session mask matches every
+    /// session until [`index_sessions`](Self::index_sessions) runs, so queries stay exact.
+    pub fn add_block_summary(&mut self, offset: u64, header: &BlockHeader, summary: &BlockSummary) {
+        let len = BLOCK_HEADER_LEN as u64 + u64::from(header.body_len.get());
+        let mut actors = 0u64;
+        for &a in &summary.actor_runs {
+            actors |= mask_bits(a);
+            filter_add(&mut self.actor_filter, a);
+        }
+        for (acc, n) in self.per_type.iter_mut().zip(summary.per_type) {
+            *acc += u64::from(n);
+        }
+        let has_sessions = EventType::ALL
+            .iter()
+            .zip(summary.per_type)
+            .any(|(t, n)| n > 0 && type_has_sessions(*t));
+        self.sessions_pending |= has_sessions;
+        self.blocks.push(BlockEntry {
+            offset: U64::new(offset),
+            len: U32::new(len as u32),
+            record_count: header.record_count,
+            min_ts: header.min_ts,
+            max_ts: header.max_ts,
+            dropped: header.dropped,
+            type_bits: U32::new(summary.type_bits),
+            reserved: U32::new(0),
+            actor_mask: U64::new(actors),
+            session_mask: U64::new(if has_sessions { u64::MAX } else { 0 }),
+        });
+        self.add_totals(offset + len, header, summary.type_bits);
+    }
+
+    fn add_totals(&mut self, end: u64, h: &BlockHeader, types: u32) {
+        if h.record_count.get() > 0 {
+            self.min_ts = self.min_ts.min(h.min_ts.get());
+            self.max_ts = self.max_ts.max(h.max_ts.get());
+        }
+        self.record_count += u64::from(h.record_count.get());
+        self.dropped += h.dropped.get();
+        self.type_bits |= types;
+        self.segment_len = self.segment_len.max(end);
+    }
+
+    /// Fills in the session masks and filter of the blocks added by
+    /// [`add_block_summary`](Self::add_block_summary), reading their records in `segment`
+    /// (the whole segment file). Runs off the drain path (the indexer thread, at seal time).
+    /// A block whose records do not decode keeps a mask that matches every session, and so
+    /// does the segment's filter: the index may only ever say "maybe".
+    pub fn index_sessions(&mut self, segment: &[u8]) {
+        if !self.sessions_pending {
+            return;
+        }
+        let mut saturate = false;
+        for e in &mut self.blocks {
+            if e.session_mask.get() != u64::MAX {
+                continue;
+            }
+            let start = e.offset.get() as usize + BLOCK_HEADER_LEN;
+            let end = e.offset.get() as usize + e.len.get() as usize;
+            let Some(body) = segment.get(start..end) else {
+                saturate = true;
+                continue;
+            };
+            let mut mask = 0u64;
+            let mut ok = true;
+            for r in records(body) {
+                match r {
+                    Ok(r) => record_sessions(&r, |s| {
+                        mask |= mask_bits(s);
+                        filter_add(&mut self.session_filter, s);
+                    }),
+                    Err(_) => ok = false,
+                }
+            }
+            if ok {
+                e.session_mask = U64::new(mask);
+            } else {
+                saturate = true;
+            }
+        }
+        if saturate {
+            self.session_filter = [0xff; FILTER_BYTES];
+        }
+        self.sessions_pending = false;
     }
 
     /// Adds a block written (or found) at `offset`.
@@ -255,14 +353,7 @@ impl SegmentIndex {
         e.type_bits = U32::new(types);
         e.actor_mask = U64::new(actors);
         e.session_mask = U64::new(sessions);
-        if h.record_count.get() > 0 {
-            self.min_ts = self.min_ts.min(h.min_ts.get());
-            self.max_ts = self.max_ts.max(h.max_ts.get());
-        }
-        self.record_count += u64::from(h.record_count.get());
-        self.dropped += h.dropped.get();
-        self.type_bits |= types;
-        self.segment_len = self.segment_len.max(offset + view.len() as u64);
+        self.add_totals(offset + view.len() as u64, h, types);
         self.blocks.push(e);
     }
 
@@ -292,11 +383,13 @@ impl SegmentIndex {
             && self.max_ts >= f.start
             && f.types_ok(self.type_bits)
             && f.actor.is_none_or(|a| filter_has(&self.actor_filter, a))
-            && f.session
-                .is_none_or(|s| filter_has(&self.session_filter, s))
+            && (self.sessions_pending
+                || f.session
+                    .is_none_or(|s| filter_has(&self.session_filter, s)))
     }
 
-    /// The index file's bytes.
+    /// The index file's bytes. An index with sessions pending is saved with a session filter
+    /// that matches everything (still correct, only less selective).
     pub fn encode(&self) -> Vec<u8> {
         let h = IndexHeader {
             magic: INDEX_MAGIC,
@@ -312,7 +405,11 @@ impl SegmentIndex {
             block_count: U32::new(self.blocks.len() as u32),
             per_type: self.per_type.map(U64::new),
             actor_filter: self.actor_filter,
-            session_filter: self.session_filter,
+            session_filter: if self.sessions_pending {
+                [0xff; FILTER_BYTES]
+            } else {
+                self.session_filter
+            },
         };
         let mut out = Vec::with_capacity(size_of::<IndexHeader>() + self.blocks.len() * 64 + 4);
         out.extend_from_slice(h.as_bytes());
@@ -351,6 +448,7 @@ impl SegmentIndex {
             session_filter: h.session_filter,
             blocks: blocks.to_vec(),
             per_type: h.per_type.map(|c| c.get()),
+            sessions_pending: false,
         })
     }
 }

@@ -20,6 +20,7 @@ pub(crate) mod flusher;
 pub mod format;
 pub mod fuzzing;
 pub mod index;
+pub(crate) mod indexer;
 pub mod layout;
 pub mod manager;
 pub mod query;

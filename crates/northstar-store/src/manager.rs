@@ -42,7 +42,9 @@ pub struct StoreConfig {
     pub retention: Duration,
     /// Durability policy.
     pub fsync: FsyncPolicy,
-    /// How often the idle flusher looks at the rings (10 ms).
+    /// Longest a drained event waits in the flusher's open block before it is written, and
+    /// longest between updates of what readers see under load (10 ms). An idle flusher looks
+    /// at the rings at least every millisecond (or this interval, if shorter).
     pub flush_interval: Duration,
     /// The recorder to drain; `None`: a private recorder with default rings.
     pub recorder: Option<Recorder>,
@@ -100,6 +102,7 @@ pub(crate) struct Shared {
     wake: Condvar,
     done: Condvar,
     compacting: Mutex<()>,
+    indexer_error: Mutex<Option<StoreError>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -111,7 +114,7 @@ impl Shared {
         self.catalog.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn read_catalog(&self) -> RwLockReadGuard<'_, Catalog> {
+    pub(crate) fn read_catalog(&self) -> RwLockReadGuard<'_, Catalog> {
         self.catalog.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -119,18 +122,27 @@ impl Shared {
         self.teams.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Flusher: waits for a flush request, shutdown, or the idle interval (no wait while
-    /// busy). Returns the highest requested ticket and whether to shut down.
-    pub(crate) fn wait_work(&self, completed: u64, busy: bool, interval: Duration) -> (u64, bool) {
+    /// Flusher: waits up to `sleep` for a flush request or shutdown (not at all when
+    /// `sleep` is zero). Returns the highest requested ticket and whether to shut down.
+    pub(crate) fn wait_work(&self, completed: u64, sleep: Duration) -> (u64, bool) {
         let mut c = lock(&self.ctl);
-        if !busy && c.requested <= completed && !c.shutdown {
+        if !sleep.is_zero() && c.requested <= completed && !c.shutdown {
             c = self
                 .wake
-                .wait_timeout_while(c, interval, |c| c.requested <= completed && !c.shutdown)
+                .wait_timeout_while(c, sleep, |c| c.requested <= completed && !c.shutdown)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
         (c.requested, c.shutdown)
+    }
+
+    pub(crate) fn lock_compacting(&self) -> MutexGuard<'_, ()> {
+        lock(&self.compacting)
+    }
+
+    /// Indexer: keeps the first failure, reported by `close`.
+    pub(crate) fn indexer_failed(&self, e: StoreError) {
+        lock(&self.indexer_error).get_or_insert(e);
     }
 
     /// Flusher: every request up to `ticket` is done (with an error, if any).
@@ -242,6 +254,7 @@ pub struct EventManager {
     shared: Arc<Shared>,
     recorder: Recorder,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    indexer: Mutex<Option<JoinHandle<()>>>,
     read_only: bool,
     retention: Duration,
     report: OpenReport,
@@ -327,7 +340,9 @@ impl EventManager {
             wake: Condvar::new(),
             done: Condvar::new(),
             compacting: Mutex::new(()),
+            indexer_error: Mutex::new(None),
         });
+        let (sealed_tx, sealed_rx) = std::sync::mpsc::channel();
         let core = FlushCore::new(
             shared.clone(),
             config.segment_max_bytes,
@@ -335,7 +350,14 @@ impl EventManager {
             config.fsync,
             loaded.next_id,
             recorder.counters().lost(),
+            config.flush_interval,
+            sealed_tx,
         );
+        let s = shared.clone();
+        let indexer = std::thread::Builder::new()
+            .name("northstar-indexer".into())
+            .spawn(move || crate::indexer::run(s, sealed_rx))
+            .map_err(|e| StoreError::io(&dir, e))?;
         let (s, r, interval) = (shared.clone(), recorder.clone(), config.flush_interval);
         let handle = std::thread::Builder::new()
             .name("northstar-flusher".into())
@@ -348,6 +370,7 @@ impl EventManager {
             shared,
             recorder,
             flusher: Mutex::new(Some(handle)),
+            indexer: Mutex::new(Some(indexer)),
             read_only: false,
             retention: config.retention,
             report,
@@ -389,11 +412,13 @@ impl EventManager {
             wake: Condvar::new(),
             done: Condvar::new(),
             compacting: Mutex::new(()),
+            indexer_error: Mutex::new(None),
         });
         Ok(EventManager {
             shared,
             recorder,
             flusher: Mutex::new(None),
+            indexer: Mutex::new(None),
             read_only: true,
             retention: StoreConfig::default().retention,
             report,
@@ -692,21 +717,34 @@ impl EventManager {
 
     fn shutdown(&self) -> Result<()> {
         let handle = lock(&self.flusher).take();
-        let Some(handle) = handle else {
-            return Ok(());
+        let flusher = match handle {
+            None => Ok(()),
+            Some(handle) => {
+                {
+                    let mut c = lock(&self.shared.ctl);
+                    c.shutdown = true;
+                    self.shared.wake.notify_all();
+                }
+                let joined = handle.join();
+                let err = lock(&self.shared.ctl).error.take();
+                match (joined, err) {
+                    (Err(_), _) => Err(StoreError::Flusher("flusher thread panicked".into())),
+                    (Ok(()), Some(e)) => Err(StoreError::Flusher(e)),
+                    (Ok(()), None) => Ok(()),
+                }
+            }
         };
-        {
-            let mut c = lock(&self.shared.ctl);
-            c.shutdown = true;
-            self.shared.wake.notify_all();
+        // The flusher's exit hung up the indexer's channel: it finishes the queued segments
+        // (the last one sealed at shutdown included) and ends.
+        if let Some(indexer) = lock(&self.indexer).take() {
+            if indexer.join().is_err() {
+                flusher?;
+                return Err(StoreError::Flusher("indexer thread panicked".into()));
+            }
         }
-        let joined = handle.join();
-        let err = lock(&self.shared.ctl).error.take();
-        if joined.is_err() {
-            return Err(StoreError::Flusher("flusher thread panicked".into()));
-        }
-        match err {
-            Some(e) => Err(StoreError::Flusher(e)),
+        flusher?;
+        match lock(&self.shared.indexer_error).take() {
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::block::BlockView;
+use crate::block::BlockSummary;
 use crate::error::{Result, StoreError};
 use crate::format::{BlockHeader, SegmentHeader, BLOCK_HEADER_LEN, SEGMENT_HEADER_LEN};
 use crate::index::SegmentIndex;
-use crate::layout::{index_path, segment_path, sync_dir, write_atomic};
+use crate::layout::{segment_path, sync_dir};
 
 /// The active segment: its file, committed length and growing index.
 #[derive(Debug)]
@@ -33,8 +33,10 @@ pub struct ActiveSegment {
 }
 
 impl ActiveSegment {
-    /// Creates `seg-<id>.nss` (which must not exist) with its header, durably.
-    pub fn create(dir: &Path, id: u32, now_unix_ns: u64) -> Result<Self> {
+    /// Creates `seg-<id>.nss` (which must not exist) with its header; `durable`: sync the
+    /// file and the directory entry now (every policy but `FsyncPolicy::None`, where the
+    /// page cache decides and the drain path does not wait on the disk).
+    pub fn create(dir: &Path, id: u32, now_unix_ns: u64, durable: bool) -> Result<Self> {
         let path = segment_path(dir, id);
         let mut file = OpenOptions::new()
             .write(true)
@@ -44,9 +46,11 @@ impl ActiveSegment {
             .map_err(|e| StoreError::io(&path, e))?;
         let header = SegmentHeader::new(id, now_unix_ns);
         file.write_all(header.as_bytes())
-            .and_then(|_| file.sync_all())
+            .and_then(|_| if durable { file.sync_all() } else { Ok(()) })
             .map_err(|e| StoreError::io(&path, e))?;
-        sync_dir(dir)?;
+        if durable {
+            sync_dir(dir)?;
+        }
         Ok(Self {
             id,
             path,
@@ -59,16 +63,16 @@ impl ActiveSegment {
         })
     }
 
-    /// Appends one finished block (from [`crate::block::BlockBuilder::finish`]).
-    pub fn append(&mut self, block: &[u8]) -> Result<()> {
+    /// Appends one finished block (from [`crate::block::BlockBuilder::finish`]) with the
+    /// summary collected while it was built.
+    pub fn append(&mut self, block: &[u8], summary: &BlockSummary) -> Result<()> {
         if let Err(e) = self.file.write_all(block) {
             // Leave no partial block behind: cut back to the last whole block.
             let _ = self.file.set_len(self.len);
             return Err(StoreError::io(&self.path, e));
         }
-        if let Ok((header, body)) = BlockHeader::ref_from_prefix(block) {
-            let view = BlockView { header, body };
-            self.index.add_block(self.len, &view);
+        if let Ok((header, _)) = BlockHeader::ref_from_prefix(block) {
+            self.index.add_block_summary(self.len, header, summary);
         }
         debug_assert!(block.len() >= BLOCK_HEADER_LEN);
         self.len += block.len() as u64;
@@ -88,11 +92,14 @@ impl ActiveSegment {
         Ok(())
     }
 
-    /// Seals the segment: syncs it and writes its index file atomically. The segment file is
-    /// never written again (compaction replaces it whole, by rename).
-    pub fn seal(mut self, dir: &Path) -> Result<(u32, PathBuf, SegmentIndex)> {
-        self.sync()?;
-        write_atomic(&index_path(dir, self.id), &self.index.encode())?;
+    /// Seals the segment: the file is never written again (compaction replaces it whole, by
+    /// rename). `sync`: make it durable now (a flush under a syncing policy is waiting);
+    /// otherwise the indexer thread syncs it, off the drain path, before writing its index
+    /// (a crash before that leaves a segment without an index, rebuilt on open).
+    pub fn seal(mut self, sync: bool) -> Result<(u32, PathBuf, SegmentIndex)> {
+        if sync {
+            self.sync()?;
+        }
         Ok((self.id, self.path, self.index))
     }
 }

@@ -421,3 +421,79 @@ fn second_writer_is_refused() {
         Err(northstar_store::StoreError::Refused(_))
     ));
 }
+
+#[test]
+fn sealed_segments_get_session_filters_off_the_drain_path() {
+    use northstar_store::index::{Filter, SegmentIndex};
+    let dir = tempfile::tempdir().unwrap();
+    let m = EventManager::open(dir.path(), small_config()).unwrap();
+    for round in 0..6u64 {
+        for i in 0..300 {
+            operation(&m, 1, Visibility::Public, 1000 + round, i);
+        }
+        sample(&m, round as f64, &[2000 + round]);
+        m.flush().unwrap();
+    }
+    // While writing, session queries are exact whatever the index knows yet.
+    assert_eq!(
+        m.get_session_events(1003, &Viewer::System).unwrap().len(),
+        300
+    );
+    assert_eq!(
+        m.get_session_events(2004, &Viewer::System).unwrap().len(),
+        1
+    );
+    m.close().unwrap();
+    // Every sealed segment has an index file with real session information: each names
+    // only the sessions it holds (a filter that matched everything would match them all).
+    let mut segments = 0;
+    let mut skipped = 0;
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "nss") {
+            segments += 1;
+            let idx = SegmentIndex::decode(&std::fs::read(p.with_extension("nsi")).unwrap())
+                .expect("index file written at seal");
+            assert!(!idx.sessions_pending());
+            let missing = (1000..1006u64).chain(2000..2006).any(|s| {
+                !idx.may_match(&Filter {
+                    session: Some(s),
+                    ..Filter::all()
+                })
+            });
+            skipped += usize::from(missing);
+        }
+    }
+    assert!(segments >= 3, "64 KiB segments roll");
+    assert_eq!(
+        skipped, segments,
+        "each segment's filter rules out other sessions"
+    );
+    let ro = EventManager::open_read_only(dir.path()).unwrap();
+    assert!(ro.open_report().indexes_rebuilt.is_empty());
+    assert_eq!(
+        ro.get_session_events(1003, &Viewer::System).unwrap().len(),
+        300
+    );
+    assert_eq!(
+        ro.get_session_events(2004, &Viewer::System).unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn events_become_visible_without_flush_once_the_rings_run_dry() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = EventManager::open(dir.path(), small_config()).unwrap();
+    for i in 0..10 {
+        sample(&m, i as f64, &[]);
+    }
+    let start = std::time::Instant::now();
+    while m.query(&Query::default()).unwrap().len() < 10 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "drained events never published"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
