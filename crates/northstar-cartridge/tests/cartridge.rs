@@ -307,10 +307,24 @@ fn ingesting_two_real_runs_flags_the_real_slowdown() {
         )
         .unwrap();
     assert_eq!(r1.benchmarks.len(), 3);
-    // sum_1k: 20 time samples; btree benches declare throughput: 20 time + 20 throughput.
+    // sum_1k: 20 time samples; btree benches declare throughput: 20 time + 20 throughput;
+    // each benchmark adds its run summary (ops/sec and p99) through on_benchmark_complete.
     assert_eq!(
         r2.benchmarks.iter().map(|b| b.samples).collect::<Vec<_>>(),
-        [20, 40, 40]
+        [22, 42, 42]
+    );
+    let summaries = store.perf_samples(Some("benchmark_ops_per_sec")).unwrap();
+    assert_eq!(
+        summaries.len(),
+        6,
+        "one ops/sec summary per benchmark per run"
+    );
+    assert_eq!(
+        store
+            .perf_samples(Some("benchmark_p99_latency_ns"))
+            .unwrap()
+            .len(),
+        6
     );
     for mode in [Mode::NoiseAware, Mode::Spec] {
         let cfg = DetectConfig {

@@ -438,3 +438,70 @@ fn bad_arguments_and_inputs_exit_2_with_one_line() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Real criterion output (committed by the cartridge's tests, produced by a real criterion run):
+/// ingesting it records every benchmark's samples, ops/sec and p99 with the commit as hint.
+#[test]
+fn ingest_criterion_records_real_criterion_output() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../northstar-cartridge/tests/data");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let dir = dir.to_str().unwrap();
+    let crit = data.join("criterion-0.5");
+    let out = ok(&[
+        "ingest-criterion",
+        "--dir",
+        dir,
+        "--criterion-dir",
+        crit.to_str().unwrap(),
+        "--commit",
+        "abc123",
+    ]);
+    assert!(out.starts_with("ingested "), "{out}");
+    let messages = data.join("cargo-criterion-1.1.0.jsonl");
+    ok(&[
+        "ingest-criterion",
+        "--dir",
+        dir,
+        "--messages",
+        messages.to_str().unwrap(),
+        "--commit",
+        "def456",
+    ]);
+    let samples = json_lines(&ok(&[
+        "query",
+        "--dir",
+        dir,
+        "--type",
+        "perf_sample",
+        "--format",
+        "json",
+        "--limit",
+        "100000",
+    ]));
+    for metric in [
+        "benchmark_time_per_iter_ns",
+        "benchmark_ops_per_sec",
+        "benchmark_p99_latency_ns",
+    ] {
+        for commit in ["abc123", "def456"] {
+            let n = samples
+                .iter()
+                .filter(|s| {
+                    s["payload"]["metric_name"] == metric
+                        && s["payload"]["correlation_hints"]["commit_range"] == commit
+                })
+                .count();
+            assert!(n > 0, "no {metric} samples for commit {commit}");
+        }
+    }
+    let ops = samples
+        .iter()
+        .find(|s| s["payload"]["metric_name"] == "benchmark_ops_per_sec")
+        .unwrap();
+    assert!(
+        ops["payload"]["dimensions"]["benchmark"].is_string()
+            && ops["payload"]["dimensions"]["group"].is_string()
+    );
+    assert!(ops["payload"]["value"].as_f64().unwrap() > 0.0);
+}

@@ -380,82 +380,40 @@ pub fn plot(dir: &Path, metric: &str, out: &Path) -> CliResult {
     Ok(())
 }
 
-/// `northstar ingest-criterion`.
+/// `northstar ingest-criterion`: the cartridge reads criterion's output and records each
+/// benchmark's samples, its ops/sec and its p99 (`northstar_cartridge::ObservabilityCartridge::ingest_criterion`).
 pub fn ingest(
     dir: &Path,
     criterion_dir: Option<PathBuf>,
     messages: Option<PathBuf>,
     commit: Option<String>,
 ) -> CliResult {
-    use northstar_cartridge::criterion::{parse_messages, read_criterion_dir};
-    let benches = match messages {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?;
-            let m = parse_messages(&text, &path).map_err(|e| CliError::usage(e.to_string()))?;
-            for (reason, n) in &m.unknown_reasons {
-                eprintln!("northstar: skipped {n} messages with unknown reason {reason:?}");
-            }
-            m.benchmarks
-        }
-        None => {
-            let root = criterion_dir.unwrap_or_else(|| PathBuf::from("target/criterion"));
-            read_criterion_dir(&root).map_err(|e| CliError::usage(e.to_string()))?
-        }
-    };
+    use northstar_cartridge::{CartridgeConfig, ObservabilityCartridge};
+    let source = messages
+        .unwrap_or_else(|| criterion_dir.unwrap_or_else(|| PathBuf::from("target/criterion")));
+    if !source.exists() {
+        return Err(CliError::usage(format!(
+            "{} does not exist",
+            source.display()
+        )));
+    }
     let em = EventManager::open(dir, StoreConfig::default())
         .map_err(|e| store_err(dir, "cannot open", e))?;
-    let mut progress = crate::progress::Progress::new("ingesting", benches.len() as u64);
-    let mut samples = 0usize;
-    for (i, b) in benches.iter().enumerate() {
-        let mut dims: Vec<(&str, &str)> =
-            vec![("benchmark", b.id.as_str()), ("group", b.group.as_str())];
-        if let Some(f) = &b.function {
-            dims.push(("function", f));
-        }
-        if let Some(p) = &b.parameter {
-            dims.push(("parameter", p));
-        }
-        let commit = commit.as_deref();
-        let mut record = |name: &str, value: f64, unit: &str| -> CliResult {
-            em.record_perf_sample(name, value, unit, &dims, commit, &[])
-                .map_err(|e| store_err(dir, "recording failed in", e))?;
-            samples += 1;
-            Ok(())
-        };
-        // Every per-iteration sample, so the noise-aware detector sees the spread.
-        for &ns in &b.per_iter_ns {
-            record("benchmark_latency_ns", ns, "ns")?;
-        }
-        let mean = b.mean_ns.map(|e| e.estimate).or_else(|| {
-            (!b.per_iter_ns.is_empty())
-                .then(|| b.per_iter_ns.iter().sum::<f64>() / b.per_iter_ns.len() as f64)
-        });
-        if let Some(mean) = mean.filter(|m| *m > 0.0) {
-            record("benchmark_ops_per_sec", 1e9 / mean, "ops/sec")?;
-            if let Some(t) = b.throughput {
-                let (n, unit) = t.per_iteration();
-                record("benchmark_throughput", n as f64 * 1e9 / mean, unit)?;
-            }
-        }
-        if !b.per_iter_ns.is_empty() {
-            let mut v = b.per_iter_ns.clone();
-            v.sort_by(f64::total_cmp);
-            let p99 = v[((v.len() as f64 * 0.99).ceil() as usize).clamp(1, v.len()) - 1];
-            record("benchmark_p99_latency_ns", p99, "ns")?;
-        }
-        if samples % 1024 < 128 {
-            em.flush()
-                .map_err(|e| store_err(dir, "flush failed in", e))?;
-        }
-        progress.set(i as u64 + 1);
-    }
-    progress.finish();
+    let cartridge = ObservabilityCartridge::init(&em, CartridgeConfig::default())
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let report = cartridge
+        .ingest_criterion(&source, commit.as_deref())
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    drop(cartridge);
     em.close()
         .map_err(|e| store_err(dir, "closing failed for", e))?;
+    for (reason, n) in &report.unknown_reasons {
+        eprintln!("northstar: skipped {n} messages with unknown reason {reason:?}");
+    }
+    let samples: usize = report.benchmarks.iter().map(|b| b.samples).sum();
     println!(
         "ingested {} benchmarks as {samples} perf samples into {}{}",
-        benches.len(),
+        report.benchmarks.len(),
         dir.display(),
         commit.map(|c| format!(" (commit {c})")).unwrap_or_default()
     );
