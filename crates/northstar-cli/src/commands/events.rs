@@ -59,10 +59,21 @@ fn print_events(events: &[StoredEvent], format: Format, header: bool) -> CliResu
 pub fn query(dir: &Path, f: &Filters, limit: Option<usize>, format: Format) -> CliResult {
     let q = build_query(f, limit)?;
     let em = open_read(dir)?;
-    let events = em
-        .query(&q)
+    // Damage never hides the rest: print every undamaged match, and name each damaged block
+    // (it may have held matches) on stderr; `northstar verify` lists all damage.
+    let outcome = em
+        .query_report(&q)
         .map_err(|e| store_err(dir, "query failed in", e))?;
-    let n = print_events(&events, format, true)?;
+    for d in &outcome.damaged {
+        eprintln!(
+            "northstar: skipped damaged block in {} at offset {} ({} bytes): {}",
+            d.path.display(),
+            d.offset,
+            d.len,
+            d.reason
+        );
+    }
+    let n = print_events(&outcome.events, format, true)?;
     if format == Format::Table {
         eprintln!("{n} events");
     }

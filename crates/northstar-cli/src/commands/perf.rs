@@ -12,10 +12,8 @@ use crate::plot::{render_svg, Marker, MarkerKind, Series as PlotSeries};
 use northstar_cartridge::detect::{detect, runs, shifts, DetectConfig, Point, Verdict};
 use northstar_cartridge::MetricKind;
 use northstar_core::events::Severity;
-use northstar_core::{Event, EventType};
-use northstar_store::{EventManager, Query, StoreConfig};
+use northstar_store::{EventManager, StoreConfig};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// One metric under one set of dimensions.
@@ -45,44 +43,24 @@ impl Series {
     }
 }
 
-/// Every perf-sample series in the store (only `metric`'s when given).
+/// Every perf-sample series in the store (only `metric`'s when given), grouped by the
+/// cartridge exactly as its detectors group them. An undecodable sample is an error, not a
+/// silent gap in the history.
 pub fn load_series(em: &EventManager, metric: Option<&str>) -> CliResult<Vec<Series>> {
-    let events = em
-        .query(&Query {
-            event_types: vec![EventType::PerfSample],
-            ..Query::default()
-        })
+    use northstar_cartridge::cartridge::group_series;
+    use northstar_cartridge::MetricStore;
+    let samples = em
+        .perf_samples(metric)
         .map_err(|e| store_err(em.dir(), "query failed in", e))?;
-    let mut by_key: BTreeMap<(String, Vec<(String, String)>), Series> = BTreeMap::new();
-    for se in &events {
-        let Ok(Event::PerfSample(p)) = se.event() else {
-            continue; // undecodable: `query` reports these; history skips them
-        };
-        if metric.is_some_and(|m| m != p.metric_name) {
-            continue;
-        }
-        let mut dims: Vec<(String, String)> = p
-            .dimensions
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        dims.sort();
-        let s = by_key
-            .entry((p.metric_name.to_string(), dims.clone()))
-            .or_insert_with(|| Series {
-                metric: p.metric_name.to_string(),
-                unit: String::new(),
-                dims,
-                points: Vec::new(),
-            });
-        s.unit = p.unit.to_string();
-        s.points.push(Point {
-            timestamp: se.timestamp,
-            value: p.value,
-            commit: p.correlation_hints.commit_range.map(str::to_string),
-        });
-    }
-    Ok(by_key.into_values().collect())
+    Ok(group_series(samples, MetricKind::classify)
+        .into_iter()
+        .map(|s| Series {
+            metric: s.key.metric_name,
+            unit: s.unit,
+            dims: s.key.dimensions,
+            points: s.points,
+        })
+        .collect())
 }
 
 /// The detector's verdict on one series, flattened for output.
@@ -391,12 +369,6 @@ pub fn ingest(
     use northstar_cartridge::{CartridgeConfig, ObservabilityCartridge};
     let source = messages
         .unwrap_or_else(|| criterion_dir.unwrap_or_else(|| PathBuf::from("target/criterion")));
-    if !source.exists() {
-        return Err(CliError::usage(format!(
-            "{} does not exist",
-            source.display()
-        )));
-    }
     let em = EventManager::open(dir, StoreConfig::default())
         .map_err(|e| store_err(dir, "cannot open", e))?;
     let cartridge = ObservabilityCartridge::init(&em, CartridgeConfig::default())
