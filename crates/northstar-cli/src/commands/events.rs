@@ -186,12 +186,24 @@ pub fn tail(
     }
     let mut seen_at_last: HashSet<u64> = HashSet::new();
     let mut header = true;
+    let mut damage_reported: HashSet<(std::path::PathBuf, u64)> = HashSet::new();
     loop {
         let em = open_read(dir)?;
-        let events = em
-            .query(&q)
+        let outcome = em
+            .query_report(&q)
             .map_err(|e| store_err(dir, "query failed in", e))?;
         drop(em);
+        for d in outcome.damaged {
+            if damage_reported.insert((d.path.clone(), d.offset)) {
+                eprintln!(
+                    "northstar: skipped damaged block in {} at offset {}: {}",
+                    d.path.display(),
+                    d.offset,
+                    d.reason
+                );
+            }
+        }
+        let events = outcome.events;
         let fresh: Vec<StoredEvent> = events
             .into_iter()
             .filter(|e| !seen_at_last.contains(&e.event_id))
