@@ -8,7 +8,6 @@
 //! readers see new blocks at those points and at least every `flush_interval` under load.
 
 use std::path::PathBuf;
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,14 +93,11 @@ pub(crate) struct FlushCore {
     last_publish: Instant,
     /// Longest a drained record waits in the open block, and longest between publishes.
     max_delay: Duration,
-    /// Sealed segment ids, to the indexer thread (sync, session filters, index file).
-    sealed_tx: Option<Sender<u32>>,
     /// The current pass serves a flush request (or shutdown).
     flushing: bool,
 }
 
 impl FlushCore {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         shared: Arc<Shared>,
         max_bytes: u64,
@@ -110,7 +106,6 @@ impl FlushCore {
         next_id: u32,
         lost_at_start: u64,
         max_delay: Duration,
-        sealed_tx: Sender<u32>,
     ) -> Self {
         Self {
             dir: shared.dir.clone(),
@@ -127,7 +122,6 @@ impl FlushCore {
             block_started: None,
             last_publish: Instant::now(),
             max_delay,
-            sealed_tx: Some(sealed_tx),
             flushing: false,
         }
     }
@@ -293,18 +287,9 @@ impl FlushCore {
         // A waiting flush under a syncing policy needs the segment durable before it returns;
         // otherwise the indexer syncs it (an fsync of up to 64 MiB would stall draining).
         let sync_now = self.flushing && self.fsync != FsyncPolicy::None;
-        let (id, path, mut index) = a.seal(sync_now)?;
+        let (id, path, index) = a.seal(sync_now)?;
         let file = std::fs::File::open(&path).map_err(|e| StoreError::io(&path, e))?;
         let data = SegmentBytes::map(&file, &path)?;
-        if self.sealed_tx.is_none() {
-            // No indexer (it hung up): do its work here rather than leave the index unsaved.
-            file.sync_data().map_err(|e| StoreError::io(&path, e))?;
-            index.index_sessions(data.as_slice());
-            crate::layout::write_atomic(
-                &crate::layout::index_path(&self.dir, id),
-                &index.encode(),
-            )?;
-        }
         {
             let mut cat = self.shared.write_catalog();
             cat.sealed.insert(
@@ -320,12 +305,7 @@ impl FlushCore {
         }
         self.dirty = false;
         // Queued only once the catalog holds the segment, where the indexer looks it up.
-        if let Some(tx) = &self.sealed_tx {
-            if tx.send(id).is_err() {
-                self.sealed_tx = None;
-                crate::indexer::index_segment(&self.shared, id)?;
-            }
-        }
+        self.shared.index_queue.push(id);
         Ok(())
     }
 }

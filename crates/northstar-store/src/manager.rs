@@ -103,6 +103,8 @@ pub(crate) struct Shared {
     done: Condvar,
     compacting: Mutex<()>,
     indexer_error: Mutex<Option<StoreError>>,
+    /// Sealed segments waiting for the indexer.
+    pub(crate) index_queue: crate::indexer::Queue,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -341,8 +343,8 @@ impl EventManager {
             done: Condvar::new(),
             compacting: Mutex::new(()),
             indexer_error: Mutex::new(None),
+            index_queue: Default::default(),
         });
-        let (sealed_tx, sealed_rx) = std::sync::mpsc::channel();
         let core = FlushCore::new(
             shared.clone(),
             config.segment_max_bytes,
@@ -351,12 +353,11 @@ impl EventManager {
             loaded.next_id,
             recorder.counters().lost(),
             config.flush_interval,
-            sealed_tx,
         );
         let s = shared.clone();
         let indexer = std::thread::Builder::new()
             .name("northstar-indexer".into())
-            .spawn(move || crate::indexer::run(s, sealed_rx))
+            .spawn(move || crate::indexer::run(s))
             .map_err(|e| StoreError::io(&dir, e))?;
         let (s, r, interval) = (shared.clone(), recorder.clone(), config.flush_interval);
         let handle = std::thread::Builder::new()
@@ -365,7 +366,10 @@ impl EventManager {
                 let _guard = StopGuard(s.clone());
                 flusher::run(s, r, core, interval);
             })
-            .map_err(|e| StoreError::io(&dir, e))?;
+            .map_err(|e| {
+                shared.index_queue.close(); // lets the indexer thread end
+                StoreError::io(&dir, e)
+            })?;
         Ok(EventManager {
             shared,
             recorder,
@@ -413,6 +417,7 @@ impl EventManager {
             done: Condvar::new(),
             compacting: Mutex::new(()),
             indexer_error: Mutex::new(None),
+            index_queue: Default::default(),
         });
         Ok(EventManager {
             shared,
@@ -734,9 +739,16 @@ impl EventManager {
                 }
             }
         };
-        // The flusher's exit hung up the indexer's channel: it finishes the queued segments
-        // (the last one sealed at shutdown included) and ends.
+        // The flusher is gone (it sealed the last segment). The indexer thread runs at the
+        // lowest priority: close takes over the queued segments at the caller's priority,
+        // and waits for the one the thread may be indexing.
         if let Some(indexer) = lock(&self.indexer).take() {
+            self.shared.index_queue.close();
+            while let Some(id) = self.shared.index_queue.pop() {
+                if let Err(e) = crate::indexer::index_segment(&self.shared, id) {
+                    self.shared.indexer_failed(e);
+                }
+            }
             if indexer.join().is_err() {
                 flusher?;
                 return Err(StoreError::Flusher("indexer thread panicked".into()));
