@@ -148,7 +148,12 @@ impl FlushCore {
                 return Err(StoreError::Refused("segment ids exhausted".into()));
             }
             let durable = self.fsync != FsyncPolicy::None;
-            self.active = Some(ActiveSegment::create(&self.dir, id, now, durable)?);
+            // Readers (verify) learn of the segment before it exists, and of its bytes only
+            // once they are whole.
+            self.shared.publish_horizon(id, 0);
+            let a = ActiveSegment::create(&self.dir, id, now, durable)?;
+            self.shared.publish_horizon(id, a.len);
+            self.active = Some(a);
             self.next_id = id + 1;
         }
         Ok(())
@@ -193,6 +198,7 @@ impl FlushCore {
         self.builder.clear();
         self.block_started = None;
         r?;
+        self.shared.publish_horizon(a.id, a.len);
         self.dirty = true;
         if self.fsync == FsyncPolicy::EveryBlock {
             a.sync()?;

@@ -105,6 +105,11 @@ pub(crate) struct Shared {
     indexer_error: Mutex<Option<StoreError>>,
     /// Sealed segments waiting for the indexer.
     pub(crate) index_queue: crate::indexer::Queue,
+    /// The writer's published horizon: the newest segment id it has created (or is creating)
+    /// and how many of its bytes are complete (header, whole blocks). Set before the file
+    /// exists and advanced only after each write returns, so a reader that looks at the
+    /// horizon after listing the directory never reads a byte still being written.
+    horizon: Mutex<Option<(u32, u64)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -140,6 +145,11 @@ impl Shared {
 
     pub(crate) fn lock_compacting(&self) -> MutexGuard<'_, ()> {
         lock(&self.compacting)
+    }
+
+    /// Flusher: segment `id` is complete up to `committed_len` bytes (0: being created).
+    pub(crate) fn publish_horizon(&self, id: u32, committed_len: u64) {
+        *lock(&self.horizon) = Some((id, committed_len));
     }
 
     /// Indexer: keeps the first failure, reported by `close`.
@@ -344,6 +354,7 @@ impl EventManager {
             compacting: Mutex::new(()),
             indexer_error: Mutex::new(None),
             index_queue: Default::default(),
+            horizon: Mutex::new(None),
         });
         let core = FlushCore::new(
             shared.clone(),
@@ -418,6 +429,7 @@ impl EventManager {
             compacting: Mutex::new(()),
             indexer_error: Mutex::new(None),
             index_queue: Default::default(),
+            horizon: Mutex::new(None),
         });
         Ok(EventManager {
             shared,
@@ -697,16 +709,12 @@ impl EventManager {
         Ok(s)
     }
 
-    /// Walks every segment file and lists every damaged region (and unreadable file).
+    /// Walks every segment file and lists every damaged region (and unreadable file). On a
+    /// store being written it checks only what the flusher has published as complete: the
+    /// active segment up to its last whole block, nothing of a segment it is just creating.
     pub fn verify(&self) -> Result<VerifyReport> {
         let _g = lock(&self.shared.compacting);
-        let active = self
-            .shared
-            .read_catalog()
-            .active
-            .as_ref()
-            .map(|a| (a.id, a.index.segment_len));
-        crate::verify::verify_dir(&self.shared.dir, active)
+        crate::verify::verify_dir(&self.shared.dir, || *lock(&self.shared.horizon))
     }
 
     /// Retention: deletes sealed segments whose events are all older than `now - retention`

@@ -11,11 +11,19 @@ use crate::manager::VerifyReport;
 use crate::recovery::{list, DamagedRegion, Skipped};
 use crate::scan::{BlockScanner, ScanItem};
 
-/// Checks every segment of `dir`. `active`: the segment being written and its committed
-/// length (bytes past it may be a block being written, not damage).
-pub(crate) fn verify_dir(dir: &Path, active: Option<(u32, u64)>) -> Result<VerifyReport> {
+/// Checks every segment of `dir`. `horizon` reads the writer's published horizon (its newest
+/// segment and that segment's committed length; `None` without a writer in this process).
+/// It is read after listing the directory, so every segment listed is either older than the
+/// horizon (sealed: complete), the horizon's (read up to its committed length), or newer
+/// (created since: not looked at). Bytes past the horizon may be a block being written, not
+/// damage.
+pub(crate) fn verify_dir(
+    dir: &Path,
+    horizon: impl FnOnce() -> Option<(u32, u64)>,
+) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let (segs, foreign, _temps) = list(dir)?;
+    let active = horizon();
     for path in foreign {
         report.skipped.push(Skipped {
             path,
@@ -23,6 +31,9 @@ pub(crate) fn verify_dir(dir: &Path, active: Option<(u32, u64)>) -> Result<Verif
         });
     }
     for id in segs {
+        if active.is_some_and(|(a, _)| id > a) {
+            continue;
+        }
         let path = segment_path(dir, id);
         let mut data = match fs::read(&path) {
             Ok(d) => d,
@@ -32,6 +43,9 @@ pub(crate) fn verify_dir(dir: &Path, active: Option<(u32, u64)>) -> Result<Verif
         };
         let is_active = active.is_some_and(|(a, _)| a == id);
         if let Some((_, len)) = active.filter(|_| is_active) {
+            if len == 0 {
+                continue; // being created: its header is not written yet
+            }
             data.truncate(len as usize);
         }
         report.segments += 1;
