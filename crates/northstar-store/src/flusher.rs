@@ -159,6 +159,30 @@ impl FlushCore {
         Ok(())
     }
 
+    /// Stores the records queued by `record_event_at` (already stamped in Unix ns) in blocks
+    /// of their own, so their timestamps, often far from now, do not widen the time range of
+    /// the blocks holding live events. Returns how many were stored.
+    pub(crate) fn import(&mut self, records: &[u8]) -> Result<usize> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        if self.builder.record_count() > 0 {
+            self.cut(0)?;
+        }
+        let mut n = 0;
+        for r in northstar_core::record::records(records) {
+            let r = r.map_err(|(at, e)| {
+                StoreError::Flusher(format!("malformed imported record at +{at}: {e}"))
+            })?;
+            self.push(&r, r.timestamp())?;
+            n += 1;
+        }
+        if self.builder.record_count() > 0 {
+            self.cut(0)?;
+        }
+        Ok(n)
+    }
+
     /// Copies one record (already checked by the drain loop) into the current block with
     /// its Unix timestamp.
     /// Starts a drain pass; `flushing`: it serves a flush request or shutdown.
@@ -332,6 +356,7 @@ pub(crate) fn run(
     let max_sleep = interval.min(MAX_IDLE_SLEEP);
     let mut sleep = Duration::ZERO;
     let mut completed = 0u64;
+    let mut spare = Vec::new();
     loop {
         let (ticket, shutdown) = shared.wait_work(completed, sleep);
         let flushing = ticket > completed || shutdown;
@@ -343,6 +368,17 @@ pub(crate) fn run(
         let mut error: Option<StoreError> = None;
         conv.refresh(clock);
         core.begin_pass(flushing);
+        // Imported records first: a flush waiting covers them too.
+        let mut imports = shared.take_imports(std::mem::take(&mut spare));
+        let imported = match core.import(&imports) {
+            Ok(n) => n,
+            Err(e) => {
+                error = Some(e);
+                0
+            }
+        };
+        imports.clear();
+        spare = imports;
         let drained = drainer.drain(max, |_slot, record| {
             if error.is_some() {
                 return;
@@ -357,7 +393,7 @@ pub(crate) fn run(
                 error = Some(e);
             }
         });
-        let idle = drained.records == 0;
+        let idle = drained.records == 0 && imported == 0;
         if error.is_none() {
             if let Err(e) = core.after_pass(|| recorder.counters().lost(), flushing, idle) {
                 error = Some(e);

@@ -8,8 +8,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLock
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use northstar_core::codec::EncodeError;
 use northstar_core::events::{CorrelationHints, PerfSample, TimeWindow};
-use northstar_core::record::RecordView;
+use northstar_core::record::{write_record, EventHeader, RecordView, FRAMING_LEN, MAX_PAYLOAD_LEN};
 use northstar_core::recorder::{Recorder, RecorderConfig};
 use northstar_core::{Event, EventType, List, Payload, Visibility};
 
@@ -76,6 +77,9 @@ impl std::fmt::Debug for StoreConfig {
     }
 }
 
+/// Imported records queued beyond this make `record_event_at` wait for the flusher.
+const IMPORT_QUEUE_BYTES: usize = 4 << 20;
+
 /// Unix nanoseconds now.
 pub fn unix_now_ns() -> u64 {
     SystemTime::now()
@@ -103,6 +107,8 @@ pub(crate) struct Shared {
     done: Condvar,
     compacting: Mutex<()>,
     indexer_error: Mutex<Option<StoreError>>,
+    /// Records from `record_event_at`, already stamped, waiting for the flusher.
+    pub(crate) imports: Mutex<Vec<u8>>,
     /// Sealed segments waiting for the indexer.
     pub(crate) index_queue: crate::indexer::Queue,
     /// The writer's published horizon: the newest segment id it has created (or is creating)
@@ -145,6 +151,11 @@ impl Shared {
 
     pub(crate) fn lock_compacting(&self) -> MutexGuard<'_, ()> {
         lock(&self.compacting)
+    }
+
+    /// Flusher: the queued imported records (and an empty queue in their place).
+    pub(crate) fn take_imports(&self, spare: Vec<u8>) -> Vec<u8> {
+        std::mem::replace(&mut *lock(&self.imports), spare)
     }
 
     /// Flusher: segment `id` is complete up to `committed_len` bytes (0: being created).
@@ -353,6 +364,7 @@ impl EventManager {
             done: Condvar::new(),
             compacting: Mutex::new(()),
             indexer_error: Mutex::new(None),
+            imports: Mutex::new(Vec::new()),
             index_queue: Default::default(),
             horizon: Mutex::new(None),
         });
@@ -428,6 +440,7 @@ impl EventManager {
             done: Condvar::new(),
             compacting: Mutex::new(()),
             indexer_error: Mutex::new(None),
+            imports: Mutex::new(Vec::new()),
             index_queue: Default::default(),
             horizon: Mutex::new(None),
         });
@@ -518,6 +531,109 @@ impl EventManager {
         self.recorder
             .record_event(actor_id, visibility, event)
             .map_err(|e| StoreError::NotRecorded(e.to_string()))
+    }
+
+    /// Stores an event with its own timestamp (Unix ns), for tools importing events recorded
+    /// elsewhere (`northstar record` reads them from JSON). It does not go through the
+    /// recorder's rings (they stamp the clock at record time): the record is queued for the
+    /// flusher, which writes it into the active segment with `timestamp_unix_ns` unchanged.
+    /// Not for hot paths: it allocates, takes a lock, and waits for the flusher when more
+    /// than a few MiB are queued. `flush()` covers these events too. Queries return them by
+    /// timestamp like any other; their event ids follow the order they were stored.
+    pub fn record_event_at(
+        &self,
+        timestamp_unix_ns: u64,
+        actor_id: u64,
+        visibility: Visibility,
+        event: &Event<'_>,
+    ) -> Result<()> {
+        self.import(
+            timestamp_unix_ns,
+            actor_id,
+            visibility,
+            event.event_type(),
+            event.encoded_len(),
+            |out| event.encode_into(out),
+        )
+    }
+
+    /// [`record_event_at`](Self::record_event_at) for a typed payload.
+    pub fn record_at<'a, P: Payload<'a>>(
+        &self,
+        timestamp_unix_ns: u64,
+        actor_id: u64,
+        visibility: Visibility,
+        payload: &P,
+    ) -> Result<()> {
+        self.import(
+            timestamp_unix_ns,
+            actor_id,
+            visibility,
+            P::EVENT_TYPE,
+            payload.encoded_len(),
+            |out| payload.encode_into(out),
+        )
+    }
+
+    fn import(
+        &self,
+        timestamp_unix_ns: u64,
+        actor_id: u64,
+        visibility: Visibility,
+        event_type: EventType,
+        payload_len: usize,
+        encode: impl FnOnce(&mut [u8]) -> std::result::Result<usize, EncodeError>,
+    ) -> Result<()> {
+        self.writable()?;
+        let limit = self.recorder.config().payload_limit;
+        if !limit.allows(payload_len) || payload_len > MAX_PAYLOAD_LEN {
+            return Err(StoreError::NotRecorded(format!(
+                "payload of {payload_len} bytes exceeds the {} byte limit",
+                limit.0.min(MAX_PAYLOAD_LEN)
+            )));
+        }
+        {
+            let c = lock(&self.shared.ctl);
+            if c.stopped {
+                return Err(StoreError::Flusher(
+                    c.error.clone().unwrap_or_else(|| "flusher stopped".into()),
+                ));
+            }
+        }
+        let header = EventHeader::new(
+            event_type,
+            visibility,
+            timestamp_unix_ns,
+            actor_id,
+            0,
+            payload_len,
+        );
+        let queued = {
+            let mut q = lock(&self.shared.imports);
+            let start = q.len();
+            q.resize(start + FRAMING_LEN + payload_len, 0);
+            let mut encoded = Ok(0);
+            write_record(&mut q[start..], &header, |out| encoded = encode(out));
+            match encoded {
+                Ok(n) if n == payload_len => {}
+                Ok(n) => {
+                    q.truncate(start);
+                    return Err(StoreError::Refused(format!(
+                        "payload encoded to {n} bytes, {payload_len} expected"
+                    )));
+                }
+                Err(e) => {
+                    q.truncate(start);
+                    return Err(StoreError::Encode(e));
+                }
+            }
+            q.len()
+        };
+        if queued >= IMPORT_QUEUE_BYTES {
+            // Bounded memory: let the flusher take the queue before accepting more.
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Returns once every event recorded before the call is written to the segment file (and

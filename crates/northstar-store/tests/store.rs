@@ -497,3 +497,96 @@ fn events_become_visible_without_flush_once_the_rings_run_dry() {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[test]
+fn imported_events_keep_their_own_timestamps() {
+    use northstar_core::events::ReviewNote;
+    use northstar_core::List;
+    let dir = tempfile::tempdir().unwrap();
+    let m = EventManager::open(dir.path(), small_config()).unwrap();
+    let base = 1_704_067_200_000_000_000u64; // 2024-01-01, long before "now"
+    let note = |text| ReviewNote {
+        target_type: "commit",
+        target_id: "abc123",
+        note_text: text,
+        references: List::EMPTY,
+        created_at: 1,
+    };
+    sample(&m, 1.0, &[]); // a live event, stamped now
+                          // Imported out of order: the store keeps each timestamp, queries sort by it.
+    for (i, ts) in [5u64, 1, 3, 2, 4].into_iter().enumerate() {
+        m.record_at(
+            base + ts,
+            7,
+            Visibility::Team,
+            &note(["a", "b", "c", "d", "e"][i]),
+        )
+        .unwrap();
+    }
+    let ev = Event::ReviewNote(note("f"));
+    m.record_event_at(base + 6, 8, Visibility::Private, &ev)
+        .unwrap();
+    m.flush().unwrap();
+    let check = |m: &EventManager| {
+        let old = m
+            .query(&Query {
+                end_time: Some(base + 1_000),
+                ..Query::default()
+            })
+            .unwrap();
+        let ts: Vec<u64> = old.iter().map(|e| e.timestamp - base).collect();
+        assert_eq!(ts, vec![1, 2, 3, 4, 5, 6]);
+        let texts: Vec<String> = old
+            .iter()
+            .map(|e| match e.event().unwrap() {
+                Event::ReviewNote(n) => n.note_text.to_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(texts, ["b", "d", "c", "e", "a", "f"]);
+        assert_eq!(old[5].actor_id, 8);
+        assert_eq!(old[5].visibility, Visibility::Private);
+        let all = m.query(&Query::default()).unwrap();
+        assert_eq!(all.len(), 7);
+        assert!(
+            all[6].timestamp > base + 1_000_000_000,
+            "the live event is stamped now"
+        );
+    };
+    check(&m);
+    m.close().unwrap();
+    let ro = EventManager::open_read_only(dir.path()).unwrap();
+    check(&ro);
+    // Refusals are typed: read-only store, oversize payload.
+    assert!(matches!(
+        ro.record_at(base, 1, Visibility::Public, &note("x")),
+        Err(northstar_store::StoreError::Refused(_))
+    ));
+    let m = EventManager::open(dir.path(), small_config()).unwrap();
+    let big = "x".repeat(2 << 20);
+    assert!(matches!(
+        m.record_at(base, 1, Visibility::Public, &note(&big)),
+        Err(northstar_store::StoreError::NotRecorded(_))
+    ));
+    m.flush().unwrap();
+    assert_eq!(m.query(&Query::default()).unwrap().len(), 7);
+}
+
+#[test]
+fn many_imports_are_bounded_and_all_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = EventManager::open(dir.path(), small_config()).unwrap();
+    let ev = Event::AgentSessionEnded(northstar_core::events::AgentSessionEnded { session_id: 9 });
+    for i in 0..100_000u64 {
+        m.record_event_at(1_000 + i, 1, Visibility::Public, &ev)
+            .unwrap();
+    }
+    m.close().unwrap();
+    let ro = EventManager::open_read_only(dir.path()).unwrap();
+    let all = ro.get_session_events(9, &Viewer::System).unwrap();
+    assert_eq!(all.len(), 100_000);
+    assert!(all
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.timestamp == 1_000 + i as u64));
+}
