@@ -117,16 +117,8 @@ pub fn record(dir: &Path, file: &str) -> CliResult {
     let mut progress = crate::progress::Progress::new("recording", lines.len() as u64);
     let mut recorded = 0u64;
     for (i, (no, line)) in lines.iter().enumerate() {
-        let result = parse_line(line, now, |env, ev| {
-            let r = record_one(&em, env, ev);
-            if matches!(r, Err(StoreError::NotRecorded(_))) {
-                // The ring is full: let the flusher catch up, then try once more.
-                em.flush()?;
-                return record_one(&em, env, ev);
-            }
-            r
-        })
-        .map_err(|e| CliError::usage(format!("{name}:{no}: {e}")))?;
+        let result = parse_line(line, now, |env, ev| record_one(&em, env, ev))
+            .map_err(|e| CliError::usage(format!("{name}:{no}: {e}")))?;
         result.map_err(|e| CliError::usage(format!("{name}:{no}: not recorded: {e}")))?;
         recorded += 1;
         if i % 1024 == 1023 {
@@ -147,9 +139,9 @@ fn record_one(
     env: &Envelope,
     ev: &northstar_core::Event<'_>,
 ) -> Result<(), StoreError> {
-    // The store has no way yet to record an event at a given timestamp: the event is stamped
-    // when recorded. See the crate README ("Known gaps").
-    em.record_event(env.actor_id, env.visibility, ev)
+    // The event keeps its own timestamp (the line's, or the time the file was read when it
+    // has none): imported through the store's import path, not the recorder's rings.
+    em.record_event_at(env.timestamp, env.actor_id, env.visibility, ev)
 }
 
 trait ReadAll {
