@@ -421,3 +421,29 @@ pub(crate) fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_pass_conversion_matches_the_clock_per_record() {
+        for clock in [StdClock::new(), StdClock::monotonic()] {
+            let conv = TickConverter::new(&clock);
+            let now = clock.now_ticks();
+            for t in [
+                now,
+                now.saturating_sub(3_000_000),
+                now + 3_000_000,
+                conv.base_ticks,
+            ] {
+                let a = conv.unix_ns(t) as i128;
+                let b = clock.ticks_to_unix_nanos(t) as i128;
+                assert!(
+                    (a - b).abs() <= 2,
+                    "ticks {t}: per pass {a}, per record {b}"
+                );
+            }
+        }
+    }
+}

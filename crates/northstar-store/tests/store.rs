@@ -228,7 +228,9 @@ fn segments_roll_by_size_and_the_index_skips_segments() {
     let m = EventManager::open(dir.path(), small_config()).unwrap();
     let mut marks = Vec::new();
     for round in 0..8 {
-        marks.push(unix_now_ns());
+        // A mark between rounds, in the events' own time base, with margin on both sides.
+        marks.push(store_now(&m));
+        std::thread::sleep(Duration::from_millis(1));
         for i in 0..400 {
             operation(&m, round + 1, Visibility::Public, round, i);
         }

@@ -7,6 +7,15 @@ use northstar_core::events::{AgentOperation, AgentSessionStarted, ReviewNote};
 use northstar_core::{List, Visibility};
 use northstar_store::{EventManager, FsyncPolicy, StoreConfig};
 
+/// Now in the store's time base (the recorder's clock mapped to Unix ns, as the flusher maps
+/// event timestamps), for time marks between batches of events: the OS clock and the
+/// calibrated TSC mapping can disagree by microseconds or more.
+pub fn store_now(m: &EventManager) -> u64 {
+    use northstar_core::clock::Clock;
+    let r = m.recorder();
+    r.clock().ticks_to_unix_nanos(r.now_ticks())
+}
+
 /// A config with small segments so tests roll often.
 pub fn small_config() -> StoreConfig {
     StoreConfig {
