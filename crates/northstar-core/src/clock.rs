@@ -53,7 +53,7 @@ impl<F: Fn() -> u64 + Send + Sync> Clock for CounterClock<F> {
 }
 
 #[cfg(feature = "std")]
-pub use self::std_clock::StdClock;
+pub use self::std_clock::{StdClock, TickConverter};
 
 #[cfg(feature = "std")]
 mod std_clock {
@@ -102,8 +102,7 @@ mod std_clock {
 
         fn with_source(source: Source) -> Self {
             let anchor_unix_ns = unix_now_ns();
-            let anchor_instant = Instant::now();
-            let anchor_ticks = read(source, anchor_instant);
+            let (anchor_ticks, anchor_instant) = paired_reading(source, None);
             let clock = Self {
                 source,
                 anchor_instant,
@@ -132,14 +131,39 @@ mod std_clock {
         /// Re-measures the tick rate over the whole time since the anchor (more precise as
         /// time passes). Called from the consumer side.
         fn recalibrate(&self) {
-            let elapsed = self.anchor_instant.elapsed();
-            let ticks = read(self.source, self.anchor_instant).wrapping_sub(self.anchor_ticks);
+            let (now_ticks, now) = paired_reading(self.source, Some(self.anchor_instant));
+            let elapsed = now.saturating_duration_since(self.anchor_instant);
+            let ticks = now_ticks.wrapping_sub(self.anchor_ticks);
             let ns = elapsed.as_nanos() as f64;
             if ns > 0.0 && ticks > 0 {
                 self.ticks_per_ns
                     .store((ticks as f64 / ns).to_bits(), Ordering::Relaxed);
                 self.calibrated_at_ns
                     .store(elapsed.as_nanos() as u64, Ordering::Relaxed);
+            }
+        }
+
+        /// A snapshot of the current conversion, refining the rate first when it is due, for
+        /// converting many readings without reading the OS clock for each (the flusher takes
+        /// one per pass). `converter().unix_nanos(t)` equals `ticks_to_unix_nanos(t)`.
+        pub fn converter(&self) -> TickConverter {
+            if self.source == Source::Tsc {
+                // Refine the rate when the anchor span has grown tenfold since the last
+                // measurement: cheap, and the error shrinks with the span.
+                let since = self.anchor_instant.elapsed().as_nanos() as u64;
+                if since > 10 * self.calibrated_at_ns.load(Ordering::Relaxed).max(1) {
+                    self.recalibrate();
+                }
+            }
+            let rate = self.ticks_per_ns();
+            TickConverter {
+                anchor_ticks: self.anchor_ticks,
+                anchor_unix_ns: self.anchor_unix_ns,
+                ticks_per_ns: if rate.is_finite() && rate > 0.0 {
+                    rate
+                } else {
+                    1.0
+                },
             }
         }
     }
@@ -157,23 +181,56 @@ mod std_clock {
         }
 
         fn ticks_to_unix_nanos(&self, ticks: u64) -> u64 {
-            if self.source == Source::Tsc {
-                // Refine the rate when the anchor span has grown tenfold since the last
-                // measurement: cheap, and the error shrinks with the span.
-                let since = self.anchor_instant.elapsed().as_nanos() as u64;
-                if since > 10 * self.calibrated_at_ns.load(Ordering::Relaxed).max(1) {
-                    self.recalibrate();
-                }
-            }
-            let delta = ticks.wrapping_sub(self.anchor_ticks) as i64;
-            let ns = delta as f64 / self.ticks_per_ns();
-            (self.anchor_unix_ns as i128 + ns as i128).clamp(0, u64::MAX as i128) as u64
+            self.converter().unix_nanos(ticks)
         }
 
         #[inline]
         fn ticks_to_nanos(&self, ticks: u64) -> u64 {
             (ticks as f64 / self.ticks_per_ns()) as u64
         }
+    }
+
+    /// The clock's linear conversion at one moment: `unix = anchor + (ticks - t0) / rate`.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct TickConverter {
+        anchor_ticks: u64,
+        anchor_unix_ns: u64,
+        ticks_per_ns: f64,
+    }
+
+    impl TickConverter {
+        /// Converts a tick reading to Unix nanoseconds.
+        #[inline]
+        pub fn unix_nanos(&self, ticks: u64) -> u64 {
+            let delta = ticks.wrapping_sub(self.anchor_ticks) as i64;
+            let ns = delta as f64 / self.ticks_per_ns;
+            (self.anchor_unix_ns as i128 + ns as i128).clamp(0, u64::MAX as i128) as u64
+        }
+    }
+
+    /// A tick reading and an `Instant` taken together. For the TSC, the `Instant` is read
+    /// between two TSC reads and the tightest of several tries is kept, its tick value the
+    /// midpoint: a preemption between the two clocks would otherwise skew the calibration.
+    /// `anchor` is the monotonic clock's origin (`None` while creating the clock).
+    fn paired_reading(source: Source, anchor: Option<Instant>) -> (u64, Instant) {
+        if source == Source::Monotonic {
+            let now = Instant::now();
+            let origin = anchor.unwrap_or(now);
+            return (now.saturating_duration_since(origin).as_nanos() as u64, now);
+        }
+        let origin = anchor.unwrap_or_else(Instant::now);
+        let mut best: Option<(u64, u64, Instant)> = None;
+        for _ in 0..16 {
+            let before = read(source, origin);
+            let now = Instant::now();
+            let after = read(source, origin);
+            let gap = after.wrapping_sub(before);
+            if best.is_none_or(|(g, _, _)| gap < g) {
+                best = Some((gap, before.wrapping_add(gap / 2), now));
+            }
+        }
+        let (_, ticks, now) = best.unwrap_or((0, read(source, origin), Instant::now()));
+        (ticks, now)
     }
 
     #[inline(always)]
@@ -224,6 +281,10 @@ mod std_clock {
                     "{before} <= {converted} <= {after} (tsc: {})",
                     clock.is_tsc()
                 );
+                let conv = clock.converter();
+                for probe in [t, t.wrapping_sub(3_000_000), t + 3_000_000] {
+                    assert_eq!(conv.unix_nanos(probe), clock.ticks_to_unix_nanos(probe));
+                }
                 let t0 = clock.now_ticks();
                 std::thread::sleep(Duration::from_millis(20));
                 let d = clock.ticks_to_nanos(clock.now_ticks() - t0);

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use northstar_core::clock::{Clock, StdClock};
 use northstar_core::record::{decode_record, RecordView};
 use northstar_core::recorder::Recorder;
 
@@ -33,47 +32,6 @@ const MIN_IDLE_SLEEP: Duration = Duration::from_micros(20);
 /// Longest idle sleep: a default 4 MiB ring holds about 4 ms of 95-byte events at
 /// 10 M events/s, so the flusher looks well within that.
 const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
-
-/// Ring ticks to Unix nanoseconds with one clock reading per pass instead of one per record:
-/// the std clock is linear in ticks between calibrations (`unix = anchor + (t - t0) / rate`),
-/// so converting relative to a fresh base gives the same result as the clock's own
-/// conversion (to float rounding, well under a nanosecond at these spans).
-struct TickConverter {
-    base_ticks: u64,
-    base_ns: u64,
-    ticks_per_ns: f64,
-}
-
-impl TickConverter {
-    fn new(clock: &StdClock) -> Self {
-        let mut c = Self {
-            base_ticks: 0,
-            base_ns: 0,
-            ticks_per_ns: 1.0,
-        };
-        c.refresh(clock);
-        c
-    }
-
-    fn refresh(&mut self, clock: &StdClock) {
-        self.base_ticks = clock.now_ticks();
-        // Converting through the clock also lets it refine its rate; read the rate after.
-        self.base_ns = clock.ticks_to_unix_nanos(self.base_ticks);
-        let rate = clock.ticks_per_ns();
-        self.ticks_per_ns = if rate.is_finite() && rate > 0.0 {
-            rate
-        } else {
-            1.0
-        };
-    }
-
-    #[inline]
-    fn unix_ns(&self, ticks: u64) -> u64 {
-        let delta = ticks.wrapping_sub(self.base_ticks) as i64;
-        let ns = delta as f64 / self.ticks_per_ns;
-        (i128::from(self.base_ns) + ns as i128).clamp(0, i128::from(u64::MAX)) as u64
-    }
-}
 
 /// Segment writing state owned by the flusher thread.
 pub(crate) struct FlushCore {
@@ -352,7 +310,6 @@ pub(crate) fn run(
         return;
     };
     let clock = recorder.clock();
-    let mut conv = TickConverter::new(clock);
     let max_sleep = interval.min(MAX_IDLE_SLEEP);
     let mut sleep = Duration::ZERO;
     let mut completed = 0u64;
@@ -366,7 +323,8 @@ pub(crate) fn run(
             IDLE_PASS_BYTES
         };
         let mut error: Option<StoreError> = None;
-        conv.refresh(clock);
+        // One clock reading per pass, not per record.
+        let conv = clock.converter();
         core.begin_pass(flushing);
         // Imported records first: a flush waiting covers them too.
         let mut imports = shared.take_imports(std::mem::take(&mut spare));
@@ -384,7 +342,7 @@ pub(crate) fn run(
                 return;
             }
             let r = match decode_record(record) {
-                Ok(view) => core.push(&view, conv.unix_ns(view.timestamp())),
+                Ok(view) => core.push(&view, conv.unix_nanos(view.timestamp())),
                 Err(e) => Err(StoreError::Flusher(format!(
                     "malformed record from a ring: {e}"
                 ))),
@@ -418,32 +376,6 @@ pub(crate) fn run(
         if flushing || error.is_some() {
             shared.finish_ticket(ticket.max(completed), error.map(|e| e.to_string()));
             completed = ticket.max(completed);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn per_pass_conversion_matches_the_clock_per_record() {
-        for clock in [StdClock::new(), StdClock::monotonic()] {
-            let conv = TickConverter::new(&clock);
-            let now = clock.now_ticks();
-            for t in [
-                now,
-                now.saturating_sub(3_000_000),
-                now + 3_000_000,
-                conv.base_ticks,
-            ] {
-                let a = conv.unix_ns(t) as i128;
-                let b = clock.ticks_to_unix_nanos(t) as i128;
-                assert!(
-                    (a - b).abs() <= 2,
-                    "ticks {t}: per pass {a}, per record {b}"
-                );
-            }
         }
     }
 }

@@ -35,7 +35,7 @@ pub use manager::{
     CompactDamage, CompactReport, EventManager, FsyncPolicy, StoreConfig, StoreStats, VerifyReport,
 };
 pub use query::{Query, QueryOutcome, StoredEvent, Viewer};
-pub use recovery::{DamagedRegion, OpenReport, Skipped};
+pub use recovery::{DamagedRegion, OpenReport, SkipKind, Skipped};
 
 /// Block target size and other tuning constants.
 pub use flusher::BLOCK_TARGET;

@@ -19,7 +19,7 @@ use crate::error::{Result, StoreError};
 use crate::flusher::{self, FlushCore};
 use crate::layout::{write_atomic, LOCK_FILE, TEAMS_FILE};
 use crate::query::{self, Access, Hit, Query, QueryOutcome, StoredEvent, Teams, Viewer};
-use crate::recovery::{self, OpenReport, Skipped};
+use crate::recovery::{self, OpenReport, SkipKind, Skipped};
 
 /// When the flusher makes written blocks durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,9 +241,10 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    /// No damage and nothing unreadable.
+    /// No damage and no unreadable Northstar file (foreign files and indexes to rebuild are
+    /// reported but lose nothing).
     pub fn is_clean(&self) -> bool {
-        self.damaged.is_empty() && self.skipped.is_empty()
+        self.damaged.is_empty() && !self.skipped.iter().any(|s| s.kind.is_finding())
     }
 }
 
@@ -293,6 +294,7 @@ fn load_teams(dir: &Path, report: &mut OpenReport) -> Result<Teams> {
             report.skipped.push(Skipped {
                 path,
                 reason: format!("team directory unreadable: {e}"),
+                kind: SkipKind::Unreadable,
             });
             return Ok(Teams::default());
         }
@@ -315,6 +317,7 @@ fn load_teams(dir: &Path, report: &mut OpenReport) -> Result<Teams> {
             _ => report.skipped.push(Skipped {
                 path: path.clone(),
                 reason: format!("team directory line {} ignored: {line:?}", n + 1),
+                kind: SkipKind::Unreadable,
             }),
         }
     }

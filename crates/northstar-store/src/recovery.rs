@@ -21,6 +21,27 @@ pub struct Skipped {
     pub path: PathBuf,
     /// Why it was skipped.
     pub reason: String,
+    /// What skipping it means for the data.
+    pub kind: SkipKind,
+}
+
+/// What a skipped file means for the data: only an unreadable Northstar file is a finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipKind {
+    /// Not a Northstar file (anything else in the directory): nothing is lost.
+    Foreign,
+    /// An index that will be rebuilt from its segment: nothing is lost.
+    Rebuilt,
+    /// A Northstar file that cannot be read (a segment whose header is damaged, the team
+    /// directory): its contents are lost or ignored, so `verify` reports it.
+    Unreadable,
+}
+
+impl SkipKind {
+    /// Whether `verify` counts it as damage.
+    pub fn is_finding(self) -> bool {
+        self == Self::Unreadable
+    }
 }
 
 /// A damaged region of a segment.
@@ -116,6 +137,7 @@ pub(crate) fn check_header(
     match SegmentHeader::parse(&prefix) {
         Ok(h) if h.segment_id.get() != id => {
             skipped.push(Skipped {
+                kind: SkipKind::Unreadable,
                 path: path.to_owned(),
                 reason: format!(
                     "header names segment {}, file name {id}",
@@ -134,6 +156,7 @@ pub(crate) fn check_header(
             skipped.push(Skipped {
                 path: path.to_owned(),
                 reason: e.to_string(),
+                kind: SkipKind::Unreadable,
             });
             Ok(None)
         }
@@ -149,6 +172,7 @@ pub(crate) fn load(dir: &Path, writable: bool) -> Result<Loaded> {
         report.skipped.push(Skipped {
             path,
             reason: "not a Northstar file".into(),
+            kind: SkipKind::Foreign,
         });
     }
     for path in temps {

@@ -8,7 +8,7 @@ use crate::format::SegmentHeader;
 use crate::index::SegmentIndex;
 use crate::layout::{index_path, segment_path};
 use crate::manager::VerifyReport;
-use crate::recovery::{list, DamagedRegion, Skipped};
+use crate::recovery::{list, DamagedRegion, SkipKind, Skipped};
 use crate::scan::{BlockScanner, ScanItem};
 
 /// Checks every segment of `dir`. `horizon` reads the writer's published horizon (its newest
@@ -28,6 +28,7 @@ pub(crate) fn verify_dir(
         report.skipped.push(Skipped {
             path,
             reason: "not a Northstar file".into(),
+            kind: SkipKind::Foreign,
         });
     }
     for id in segs {
@@ -55,6 +56,7 @@ pub(crate) fn verify_dir(
                 report.skipped.push(Skipped {
                     path,
                     reason: e.to_string(),
+                    kind: SkipKind::Unreadable,
                 });
                 continue;
             }
@@ -63,6 +65,7 @@ pub(crate) fn verify_dir(
             report.skipped.push(Skipped {
                 path: path.clone(),
                 reason: format!("header names segment {}", header.segment_id.get()),
+                kind: SkipKind::Unreadable,
             });
         }
         for item in BlockScanner::new(&data, crate::format::SEGMENT_HEADER_LEN) {
@@ -91,10 +94,12 @@ pub(crate) fn verify_dir(
                     path: ipath,
                     reason: "index describes another version of the segment (rebuilt on open)"
                         .into(),
+                    kind: SkipKind::Rebuilt,
                 }),
                 None => report.skipped.push(Skipped {
                     path: ipath,
                     reason: "index damaged (rebuilt on open)".into(),
+                    kind: SkipKind::Rebuilt,
                 }),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

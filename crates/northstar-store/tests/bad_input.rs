@@ -8,7 +8,7 @@ use std::path::Path;
 use northstar_core::Visibility;
 use northstar_store::format::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_LEN};
 use northstar_store::layout::segment_path;
-use northstar_store::{EventManager, Query, StoreError};
+use northstar_store::{EventManager, Query, SkipKind, StoreError};
 use zerocopy::IntoBytes;
 
 fn store_with_events(dir: &Path, n: u64) {
@@ -47,11 +47,34 @@ fn foreign_files_and_garbage_segments_are_skipped_with_a_report() {
                 && s.reason.contains("not a Northstar segment")));
         assert_eq!(count(&m), 100);
         let v = m.verify().unwrap();
+        // The file named like a segment is an unreadable Northstar file: a finding. The
+        // foreign file and directory are reported but lose nothing.
         assert!(
             !v.is_clean() && v.damaged.is_empty() && v.skipped.len() == 3,
             "{v:?}"
         );
+        for s in &v.skipped {
+            let expected = if s.path.ends_with("seg-0000000000.nss") {
+                SkipKind::Unreadable
+            } else {
+                SkipKind::Foreign
+            };
+            assert_eq!(s.kind, expected, "{s:?}");
+        }
     }
+}
+
+#[test]
+fn foreign_files_alone_leave_verify_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    store_with_events(dir.path(), 10);
+    std::fs::write(dir.path().join("wal.log"), b"another program's file").unwrap();
+    let m = EventManager::open_read_only(dir.path()).unwrap();
+    let v = m.verify().unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    assert_eq!(v.skipped.len(), 1, "still reported: {v:?}");
+    assert_eq!(v.skipped[0].kind, SkipKind::Foreign);
+    assert_eq!(count(&m), 10);
 }
 
 #[test]
