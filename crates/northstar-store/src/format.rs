@@ -3,12 +3,11 @@
 //! All integers are little-endian zerocopy types of alignment 1, so headers are viewed in place
 //! from untrusted bytes at any offset, without copying and without alignment faults.
 
-use crc::{Crc, CRC_32_ISCSI};
 use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// CRC-32C (Castagnoli), the checksum of every stored byte.
-pub static CRC32C: Crc<u32, crc::Table<16>> = Crc::<u32, crc::Table<16>>::new(&CRC_32_ISCSI);
+pub static CRC32C: crate::checksum::Crc32c = crate::checksum::Crc32c;
 
 /// First eight bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"NSTRSEG\0";

@@ -15,6 +15,7 @@
 
 pub mod block;
 pub mod catalog;
+pub mod checksum;
 pub mod error;
 pub(crate) mod flusher;
 pub mod format;
