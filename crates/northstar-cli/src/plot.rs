@@ -177,13 +177,27 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
         );
         return svg;
     }
-    // Value range with 8% headroom; a flat series gets a visible band.
-    let pad = if v1 > v0 {
-        (v1 - v0) * 0.08
+    // Values spanning more than two orders of magnitude (a commit's milliseconds beside a
+    // get's nanoseconds) get a logarithmic axis, or the small series flatten onto zero.
+    let log_scale = v0 > 0.0 && v1 / v0 > 100.0;
+    let (v0, v1) = if log_scale {
+        (v0.log10() - 0.1, v1.log10() + 0.1)
     } else {
-        v0.abs().max(1.0) * 0.1
+        // Value range with 8% headroom; a flat series gets a visible band.
+        let pad = if v1 > v0 {
+            (v1 - v0) * 0.08
+        } else {
+            v0.abs().max(1.0) * 0.1
+        };
+        (v0 - pad, v1 + pad)
     };
-    let (v0, v1) = (v0 - pad, v1 + pad);
+    let scale = |v: f64| {
+        if log_scale {
+            v.max(f64::MIN_POSITIVE).log10()
+        } else {
+            v
+        }
+    };
     let (t0f, t1f) = (t0 as f64, t1 as f64);
     let x = |t: u64| -> f64 {
         if t1 > t0 {
@@ -192,14 +206,24 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
             LEFT + pw / 2.0
         }
     };
-    let y = |v: f64| -> f64 { TOP + ph - (v - v0) / (v1 - v0) * ph };
+    let y = |v: f64| -> f64 { TOP + ph - (scale(v) - v0) / (v1 - v0) * ph };
 
     // Axes and grid.
     let _ = writeln!(
         svg,
         r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>"##
     );
-    for v in nice_ticks(v0, v1, 6) {
+    let ticks: Vec<f64> = if log_scale {
+        // 1, 2 and 5 times each power of ten in range.
+        let (lo, hi) = (v0.floor() as i32, v1.ceil() as i32);
+        (lo..=hi)
+            .flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
+            .filter(|v| (v0..=v1).contains(&v.log10()))
+            .collect()
+    } else {
+        nice_ticks(v0, v1, 6)
+    };
+    for v in ticks {
         let yy = y(v);
         let _ = writeln!(
             svg,
@@ -256,10 +280,11 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
     );
     let _ = writeln!(
         svg,
-        r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle">{} ({})</text>"#,
+        r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle">{} ({}){}</text>"#,
         TOP + ph / 2.0,
         esc(metric),
-        esc(if unit.is_empty() { "value" } else { unit })
+        esc(if unit.is_empty() { "value" } else { unit }),
+        if log_scale { ", log scale" } else { "" }
     );
 
     // Change points under the lines.
@@ -445,6 +470,47 @@ mod tests {
         assert_eq!(fmt_span(850), "850 ns");
         assert_eq!(fmt_span(12_500), "12.5 us");
         assert_eq!(fmt_span(2_250_000_000), "2.25 s");
+    }
+
+    #[test]
+    fn values_spanning_orders_of_magnitude_get_a_log_axis() {
+        let series = [
+            Series {
+                label: "get".into(),
+                points: vec![(1, 250.0), (2, 260.0)],
+                spread: vec![],
+            },
+            Series {
+                label: "commit".into(),
+                points: vec![(1, 2.5e6), (2, 2.9e6)],
+                spread: vec![],
+            },
+        ];
+        let svg = render_svg("p99", "ns", &series, &[]);
+        assert!(svg.contains("(ns), log scale"));
+        // Decade ticks, and the small series is drawn well clear of the large one.
+        for tick in [">1000<", ">10k<", ">100k<", ">1M<"] {
+            assert!(svg.contains(tick), "missing tick {tick}");
+        }
+        let cy = |label: &str| -> f64 {
+            let at = svg.find(&format!("<title>{label} ")).unwrap();
+            let circle = &svg[..at];
+            let cy = &circle[circle.rfind("cy=\"").unwrap() + 4..];
+            cy[..cy.find('"').unwrap()].parse().unwrap()
+        };
+        assert!(
+            cy("get") - cy("commit") > 150.0,
+            "get {} commit {}",
+            cy("get"),
+            cy("commit")
+        );
+        // A narrow range stays linear.
+        let narrow = [Series {
+            label: "x".into(),
+            points: vec![(1, 100.0), (2, 180.0)],
+            spread: vec![],
+        }];
+        assert!(!render_svg("m", "ns", &narrow, &[]).contains("log scale"));
     }
 
     #[test]

@@ -349,11 +349,12 @@ pub fn plot(dir: &Path, metric: &str, out: &Path) -> CliResult {
     let svg = render_svg(metric, &unit, &plot_series, &markers);
     std::fs::write(out, svg)
         .map_err(|e| CliError::usage(format!("cannot write {}: {e}", out.display())))?;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     eprintln!(
-        "wrote {} ({} dimension sets, {} markers)",
+        "wrote {} ({}, {})",
         out.display(),
-        plot_series.len(),
-        markers.len()
+        plural(plot_series.len(), "dimension set"),
+        plural(markers.len(), "marker")
     );
     Ok(())
 }
