@@ -313,18 +313,6 @@ fn payload_actor_alias(t: EventType) -> Option<&'static str> {
     }
 }
 
-/// Whether the type carries its own `session_id` (shown at the top level).
-pub fn has_session_id(t: EventType) -> bool {
-    matches!(
-        t,
-        EventType::AgentSessionStarted
-            | EventType::AgentSessionEnded
-            | EventType::AgentOperation
-            | EventType::DebugSession
-            | EventType::DebugSnapshot
-    )
-}
-
 /// Returns the first of several ways to give one value, refusing ones that disagree.
 fn agree(values: &[(String, Option<u64>)]) -> Result<Option<u64>, JsonError> {
     let mut found: Option<(&str, u64)> = None;
@@ -389,13 +377,13 @@ pub fn parse_event<R>(
     .unwrap_or(0);
 
     let top_session = top.opt_u64("session_id")?;
-    if top_session.is_some() && !has_session_id(et) {
+    if top_session.is_some() && !et.has_session_id() {
         return err(
             "session_id",
             format!("{et} events have no session_id (perf_sample: use payload.correlation_hints.session_ids)"),
         );
     }
-    let session_id = if has_session_id(et) {
+    let session_id = if et.has_session_id() {
         agree(&[
             ("session_id".into(), top_session),
             (p.at("session_id"), p.opt_u64("session_id")?),
@@ -448,7 +436,7 @@ pub fn parse_event<R>(
     // Keys every payload may carry besides its own fields.
     let mut common: Vec<&str> = Vec::new();
     common.extend(alias);
-    if has_session_id(et) {
+    if et.has_session_id() {
         common.push("session_id");
     }
     if et == EventType::ReviewNote {

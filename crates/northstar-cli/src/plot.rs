@@ -96,37 +96,10 @@ fn fmt_value(v: f64) -> String {
         };
         return trim(format!("{:.3}", v / d)) + suffix;
     }
-    if a >= 1e9 {
-        format!("{:.3}G", v / 1e9)
-    } else if a >= 1e6 {
-        format!("{:.3}M", v / 1e6)
-    } else if a >= 1e4 {
-        format!("{:.1}k", v / 1e3)
-    } else if a == a.trunc() {
+    if a == a.trunc() {
         format!("{v:.0}")
     } else {
         format!("{v:.2}")
-    }
-}
-
-/// A short duration with a readable unit: `850 ns`, `12.5 us`, `90 ms`, `2.25 s`.
-fn fmt_span(ns: u64) -> String {
-    let ns = ns as f64;
-    let (v, unit) = if ns < 1e3 {
-        (ns, "ns")
-    } else if ns < 1e6 {
-        (ns / 1e3, "us")
-    } else if ns < 1e9 {
-        (ns / 1e6, "ms")
-    } else {
-        (ns / 1e9, "s")
-    };
-    if v < 10.0 && unit != "ns" {
-        format!("{v:.2} {unit}")
-    } else if v < 100.0 && unit != "ns" {
-        format!("{v:.1} {unit}")
-    } else {
-        format!("{v:.0} {unit}")
     }
 }
 
@@ -246,7 +219,7 @@ pub fn render_svg(metric: &str, unit: &str, series: &[Series], markers: &[Marker
         } else {
             // Short histories (a demo run, a test): later ticks are offsets from the first, so
             // ticks less than a second (or a millisecond) apart never read the same.
-            format!("+{}", fmt_span(t - t0))
+            format!("+{}", crate::output::human_ns((t - t0) as f64))
         }
     };
     if t1 > t0 {
@@ -464,12 +437,15 @@ mod tests {
         }];
         let svg = render_svg("m", "ns", &series, &[]);
         // 450 ms in five steps: the first tick is the clock time, the rest offsets from it.
-        for tick in ["+90.0 ms", "+180 ms", "+270 ms", "+360 ms", "+450 ms"] {
+        for tick in [
+            "+90.00ms",
+            "+180.00ms",
+            "+270.00ms",
+            "+360.00ms",
+            "+450.00ms",
+        ] {
             assert!(svg.contains(&format!(">{tick}<")), "missing tick {tick}");
         }
-        assert_eq!(fmt_span(850), "850 ns");
-        assert_eq!(fmt_span(12_500), "12.5 us");
-        assert_eq!(fmt_span(2_250_000_000), "2.25 s");
     }
 
     #[test]

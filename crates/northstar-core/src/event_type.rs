@@ -128,6 +128,20 @@ impl EventType {
         }
     }
 
+    /// Whether the payload has its own `session_id` field (the agent_* and debug_* events; the
+    /// spec's JSON shows it at the top level). Perf samples name sessions in
+    /// `correlation_hints.session_ids` instead.
+    pub const fn has_session_id(self) -> bool {
+        matches!(
+            self,
+            Self::AgentSessionStarted
+                | Self::AgentSessionEnded
+                | Self::AgentOperation
+                | Self::DebugSession
+                | Self::DebugSnapshot
+        )
+    }
+
     /// Whether the spec's JSON names this type's actor `agent_id` (the agent_* events) rather
     /// than `actor_id`.
     pub const fn actor_is_agent(self) -> bool {

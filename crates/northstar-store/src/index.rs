@@ -153,15 +153,7 @@ fn filter_has(f: &[u8; FILTER_BYTES], x: u64) -> bool {
 
 /// Whether records of this type carry session ids (decoding other payloads is wasted work).
 pub fn type_has_sessions(t: EventType) -> bool {
-    matches!(
-        t,
-        EventType::AgentSessionStarted
-            | EventType::AgentSessionEnded
-            | EventType::AgentOperation
-            | EventType::DebugSession
-            | EventType::DebugSnapshot
-            | EventType::PerfSample
-    )
+    t.has_session_id() || t == EventType::PerfSample
 }
 
 /// Calls `f` with every session id of a record (decoding its payload only if its type has
