@@ -507,6 +507,25 @@ fn ingest_criterion_records_real_criterion_output() {
             assert!(n > 0, "no {metric} samples for commit {commit}");
         }
     }
+    // A missing input is refused before any store is created.
+    let fresh = tmp.path().join("never-created");
+    let out = northstar(&[
+        "ingest-criterion",
+        "--dir",
+        fresh.to_str().unwrap(),
+        "--messages",
+        "/nonexistent/messages.jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot read /nonexistent/messages.jsonl"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !fresh.exists(),
+        "a failed ingest left a data directory behind"
+    );
     let ops = samples
         .iter()
         .find(|s| s["payload"]["metric_name"] == "benchmark_ops_per_sec")

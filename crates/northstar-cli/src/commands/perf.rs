@@ -370,6 +370,13 @@ pub fn ingest(
     use northstar_cartridge::{CartridgeConfig, ObservabilityCartridge};
     let source = messages
         .unwrap_or_else(|| criterion_dir.unwrap_or_else(|| PathBuf::from("target/criterion")));
+    // Check the input before opening (and so creating) the store.
+    if let Err(e) = std::fs::metadata(&source) {
+        return Err(CliError::usage(format!(
+            "cannot read {}: {e}",
+            source.display()
+        )));
+    }
     let em = EventManager::open(dir, StoreConfig::default())
         .map_err(|e| store_err(dir, "cannot open", e))?;
     let cartridge = ObservabilityCartridge::init(&em, CartridgeConfig::default())
