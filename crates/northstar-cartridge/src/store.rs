@@ -2,6 +2,7 @@
 //! [`EventManager`] and an in-memory one for tests and dry runs.
 
 use northstar_core::events::{PerfRegression, PerfSample};
+use northstar_core::recorder::RecordError;
 use northstar_core::{Event, EventType, Visibility};
 use northstar_store::{EventManager, Query, StoreError};
 use std::sync::Mutex;
@@ -103,7 +104,8 @@ impl MetricStore for EventManager {
         };
         match once() {
             // A full ring during a bulk import: let the flusher drain it, then try once more.
-            Err(StoreError::NotRecorded(_)) => {
+            // (A limit's refusal is final: retrying would not change it.)
+            Err(StoreError::NotRecorded(RecordError::Full)) => {
                 self.flush()?;
                 once()
             }

@@ -37,10 +37,19 @@ pub enum StoreError {
     /// The store refuses the request (closed, read-only, locked by another writer, bad input).
     #[error("refused: {0}")]
     Refused(String),
-    /// The recorder refused the event (ring full, rate limited, sampled out, oversize): it was
-    /// counted, not stored.
+    /// The recorder refused the event (ring full, rate limited, sampled out, oversize, no
+    /// ring): it was counted, not stored. Match on the core's typed reason, e.g. to retry after
+    /// a flush when the ring was full.
     #[error("event not recorded: {0}")]
-    NotRecorded(String),
+    NotRecorded(northstar_core::recorder::RecordError),
+    /// An imported event's payload is larger than the payload limit.
+    #[error("payload of {len} bytes exceeds the {limit} byte limit")]
+    PayloadTooLarge {
+        /// Payload length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A payload could not be encoded.
     #[error("payload encoding failed: {0}")]
     Encode(northstar_core::EncodeError),

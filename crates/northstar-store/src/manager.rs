@@ -520,7 +520,7 @@ impl EventManager {
         self.writable()?;
         self.recorder
             .record(actor_id, visibility, payload)
-            .map_err(|e| StoreError::NotRecorded(e.to_string()))
+            .map_err(StoreError::NotRecorded)
     }
 
     /// Records a decoded or built event of any type.
@@ -533,7 +533,7 @@ impl EventManager {
         self.writable()?;
         self.recorder
             .record_event(actor_id, visibility, event)
-            .map_err(|e| StoreError::NotRecorded(e.to_string()))
+            .map_err(StoreError::NotRecorded)
     }
 
     /// Stores an event with its own timestamp (Unix ns), for tools importing events recorded
@@ -590,10 +590,10 @@ impl EventManager {
         self.writable()?;
         let limit = self.recorder.config().payload_limit;
         if !limit.allows(payload_len) || payload_len > MAX_PAYLOAD_LEN {
-            return Err(StoreError::NotRecorded(format!(
-                "payload of {payload_len} bytes exceeds the {} byte limit",
-                limit.0.min(MAX_PAYLOAD_LEN)
-            )));
+            return Err(StoreError::PayloadTooLarge {
+                len: payload_len,
+                limit: limit.0.min(MAX_PAYLOAD_LEN),
+            });
         }
         {
             let c = lock(&self.shared.ctl);

@@ -568,7 +568,10 @@ fn imported_events_keep_their_own_timestamps() {
     let big = "x".repeat(2 << 20);
     assert!(matches!(
         m.record_at(base, 1, Visibility::Public, &note(&big)),
-        Err(northstar_store::StoreError::NotRecorded(_))
+        Err(northstar_store::StoreError::PayloadTooLarge {
+            limit: 1_048_576,
+            ..
+        })
     ));
     m.flush().unwrap();
     assert_eq!(m.query(&Query::default()).unwrap().len(), 7);
