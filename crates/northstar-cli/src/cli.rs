@@ -28,6 +28,16 @@ pub enum Format {
     Json,
 }
 
+/// Where `northstar export` sends events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON lines for ClickHouse's `JSONEachRow` (`--schema` prints the table).
+    #[default]
+    Clickhouse,
+    /// OpenTelemetry logs, OTLP/JSON `ExportLogsServiceRequest` per line.
+    Otlp,
+}
+
 /// Regression detection mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -118,6 +128,27 @@ pub enum Command {
         /// File of JSON lines, or `-` for standard input.
         #[arg(default_value = "-", value_name = "FILE|-")]
         file: String,
+    },
+    /// Export events to ClickHouse (JSONEachRow) or an OpenTelemetry collector (OTLP/JSON logs).
+    Export {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        filters: Filters,
+        /// Target format.
+        #[arg(long, value_enum, default_value_t)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+        /// Log records per OTLP request (one request per line).
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        batch: usize,
+        /// Print the ClickHouse table definition the rows fit, and nothing else.
+        #[arg(long)]
+        schema: bool,
     },
     /// Follow new events as they are flushed.
     Tail {

@@ -536,3 +536,126 @@ fn ingest_criterion_records_real_criterion_output() {
     );
     assert!(ops["payload"]["value"].as_f64().unwrap() > 0.0);
 }
+
+/// `export` hands every event type to ClickHouse (JSONEachRow rows of the printed table) and to
+/// an OpenTelemetry collector (OTLP/JSON log requests), payloads unchanged.
+#[test]
+fn export_to_clickhouse_and_otlp() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, format!("{ALL_TYPES}{}", SPEC.concat())).unwrap();
+    ok(&["record", "--dir", d, input.to_str().unwrap()]);
+    let queried = json_lines(&ok(&["query", "--dir", d, "--format", "json"]));
+
+    // ClickHouse: exactly the DDL's columns, one row per event, the payload as JSON text.
+    let ddl = ok(&["export", "--dir", d, "--schema"]);
+    assert!(
+        ddl.starts_with("CREATE TABLE IF NOT EXISTS northstar_events"),
+        "{ddl}"
+    );
+    let columns: Vec<&str> = ddl
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.trim_start().starts_with('('))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(columns.len(), 9, "{columns:?}");
+    let rows = json_lines(&ok(&["export", "--dir", d, "--format", "clickhouse"]));
+    assert_eq!(rows.len(), queried.len());
+    for (row, q) in rows.iter().zip(&queried) {
+        let keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for c in &columns {
+            assert!(keys.contains(c), "row lacks column {c}: {row}");
+        }
+        assert_eq!(keys.len(), columns.len(), "{row}");
+        assert_eq!(row["event_type"], q["event_type"]);
+        assert_eq!(row["timestamp_ns"], q["timestamp"]);
+        assert_eq!(row["event_id"], q["event_id"]);
+        let payload: Value = serde_json::from_str(row["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(payload, q["payload"]);
+        let ts = row["timestamp"].as_str().unwrap();
+        assert!(
+            ts.len() == 29 && &ts[10..11] == " " && &ts[19..20] == ".",
+            "DateTime64(9) text: {ts}"
+        );
+    }
+
+    // OTLP: requests of at most --batch records, every event once, ids and times exact.
+    let out = dir.path().join("otlp.jsonl");
+    ok(&[
+        "export",
+        "--dir",
+        d,
+        "--format",
+        "otlp",
+        "--batch",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let requests = json_lines(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(requests.len(), queried.len().div_ceil(4));
+    let records: Vec<&Value> = requests
+        .iter()
+        .flat_map(|r| {
+            r["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+                .as_array()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(records.len(), queried.len());
+    for (rec, q) in records.iter().zip(&queried) {
+        assert_eq!(
+            rec["timeUnixNano"],
+            Value::String(q["timestamp"].to_string())
+        );
+        let attrs = rec["attributes"].as_array().unwrap();
+        let attr = |k: &str| {
+            attrs
+                .iter()
+                .find(|a| a["key"] == k)
+                .map(|a| a["value"].clone())
+        };
+        assert_eq!(attr("event.name").unwrap()["stringValue"], q["event_type"]);
+        assert_eq!(
+            attr("northstar.event_id").unwrap()["intValue"],
+            Value::String(q["event_id"].to_string())
+        );
+        assert!(
+            rec["body"]["kvlistValue"]["values"].is_array(),
+            "structured body: {rec}"
+        );
+        let severe = q["event_type"] == "perf_regression" && q["payload"]["severity"] == "severe";
+        assert_eq!(
+            rec["severityText"],
+            if severe {
+                "ERROR"
+            } else if q["event_type"] == "perf_regression" {
+                "WARN"
+            } else {
+                "INFO"
+            }
+        );
+    }
+
+    // Bad arguments: exit 2 with one line.
+    for args in [
+        vec!["export", "--dir", d, "--format", "otlp", "--schema"],
+        vec!["export", "--dir", d, "--format", "otlp", "--batch", "0"],
+        vec!["export", "--dir", d, "--format", "parquet"],
+    ] {
+        let out = northstar(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            text(&out.stderr).lines().count(),
+            1,
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}

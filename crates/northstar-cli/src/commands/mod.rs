@@ -1,9 +1,11 @@
 //! One function per subcommand, grouped by concept: events in and out ([`events`]), store
-//! administration ([`admin`]), performance history ([`perf`]) and the demo ([`demo`]).
+//! administration ([`admin`]), performance history ([`perf`]), export to other engines
+//! ([`export`]) and the demo ([`demo`]).
 
 pub mod admin;
 pub mod demo;
 pub mod events;
+pub mod export;
 pub mod perf;
 
 use crate::cli::{Command, Filters};
@@ -28,6 +30,14 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
             format,
         } => events::query(&dir.dir, &filters, limit, format),
         Command::Record { dir, file } => events::record(&dir.dir, &file),
+        Command::Export {
+            dir,
+            filters,
+            format,
+            out,
+            batch,
+            schema,
+        } => export::export(&dir.dir, &filters, format, out.as_deref(), batch, schema),
         Command::Tail {
             dir,
             filters,
