@@ -1,6 +1,6 @@
 //! Events in and out: `query`, `record`, `tail`.
 
-use super::{build_query, open_read, store_err};
+use super::{build_query, open_read, report_damage, store_err};
 use crate::cli::{Filters, Format};
 use crate::error::{CliError, CliResult};
 use crate::json::{parse_line, Envelope};
@@ -64,15 +64,7 @@ pub fn query(dir: &Path, f: &Filters, limit: Option<usize>, format: Format) -> C
     let outcome = em
         .query_report(&q)
         .map_err(|e| store_err(dir, "query failed in", e))?;
-    for d in &outcome.damaged {
-        eprintln!(
-            "northstar: skipped damaged block in {} at offset {} ({} bytes): {}",
-            d.path.display(),
-            d.offset,
-            d.len,
-            d.reason
-        );
-    }
+    outcome.damaged.iter().for_each(report_damage);
     let n = print_events(&outcome.events, format, true)?;
     if format == Format::Table {
         eprintln!("{n} events");
@@ -187,12 +179,7 @@ pub fn tail(
         drop(em);
         for d in outcome.damaged {
             if damage_reported.insert((d.path.clone(), d.offset)) {
-                eprintln!(
-                    "northstar: skipped damaged block in {} at offset {}: {}",
-                    d.path.display(),
-                    d.offset,
-                    d.reason
-                );
+                report_damage(&d);
             }
         }
         let events = outcome.events;

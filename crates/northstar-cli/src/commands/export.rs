@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use super::{build_query, open_read, store_err};
+use super::{build_query, open_read, report_damage, store_err};
 use crate::cli::{ExportFormat, Filters};
 use crate::error::{CliError, CliResult};
 use crate::json::{event_json, Envelope};
@@ -70,14 +70,7 @@ pub fn export(
     let outcome = em
         .query_report(&q)
         .map_err(|e| store_err(dir, "query failed in", e))?;
-    for d in &outcome.damaged {
-        eprintln!(
-            "northstar: skipped damaged block in {} at offset {}: {}",
-            d.path.display(),
-            d.offset,
-            d.reason
-        );
-    }
+    outcome.damaged.iter().for_each(report_damage);
     let mut sink: Box<dyn Write> = match out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)

@@ -67,6 +67,18 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
     .map(|()| EXIT_OK)
 }
 
+/// Names a damaged block a read skipped, on stderr: damage never hides the rest, and never
+/// goes unsaid (`northstar verify` lists all of it).
+pub(crate) fn report_damage(d: &northstar_store::DamagedRegion) {
+    eprintln!(
+        "northstar: skipped damaged block in {} at offset {} ({} bytes): {}",
+        d.path.display(),
+        d.offset,
+        d.len,
+        d.reason
+    );
+}
+
 /// A store error as a one-line message naming the directory.
 pub(crate) fn store_err(dir: &Path, what: &str, e: StoreError) -> CliError {
     CliError::usage(format!("{what} {}: {e}", dir.display()))
