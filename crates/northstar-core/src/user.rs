@@ -648,6 +648,12 @@ fn check_type(at: usize, b: u8) -> Result<(), DecodeError> {
 }
 
 impl<'a> DefFields<'a> {
+    /// No fields.
+    pub const EMPTY: Self = Self {
+        count: 0,
+        bytes: &[],
+    };
+
     /// Number of fields.
     pub fn len(&self) -> usize {
         self.count
@@ -668,6 +674,12 @@ impl<'a> DefFields<'a> {
 }
 
 impl<'a> DefConsts<'a> {
+    /// No constants.
+    pub const EMPTY: Self = Self {
+        count: 0,
+        bytes: &[],
+    };
+
     /// Number of constants.
     pub fn len(&self) -> usize {
         self.count
