@@ -309,3 +309,44 @@ pub fn check_block(view: &BlockView<'_>) -> Vec<(u64, u64, String)> {
     }
     out
 }
+
+/// Events per user-defined type name over `segments`, most frequent first (`stats`).
+/// Reads only blocks whose index entry has the user-event bit; damaged blocks are skipped
+/// (`verify` reports them).
+pub(crate) fn count_user_types(
+    segments: &[crate::catalog::SegRef],
+) -> crate::error::Result<Vec<(String, u64)>> {
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    for seg in segments {
+        let index = seg.index();
+        if index.type_bits & USER_EVENT_BIT == 0 {
+            continue;
+        }
+        for entry in index
+            .blocks
+            .iter()
+            .filter(|b| b.type_bits.get() & USER_EVENT_BIT != 0)
+        {
+            let bytes = seg.block(entry)?;
+            let Ok(view) = crate::block::decode_block(bytes.as_slice()) else {
+                continue;
+            };
+            let schemas = BlockSchemas::of(&view);
+            for r in view.records() {
+                if r.kind() == RecordKind::User {
+                    if let Ok(name) = schemas.name_of(&r) {
+                        match counts.get_mut(name) {
+                            Some(n) => *n += 1,
+                            None => {
+                                counts.insert(name.to_owned(), 1);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut v: Vec<_> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(v)
+}
