@@ -88,6 +88,9 @@ pub struct Filters {
     /// Show only what this actor may see (default: everything, as an operator).
     #[arg(long, value_name = "ID")]
     pub viewer: Option<u64>,
+    /// Only user-defined events with this field value (repeatable), e.g. `--field depth=3`.
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    pub fields: Vec<String>,
 }
 
 /// The subcommands.

@@ -884,6 +884,62 @@ pub fn event_json(env: &Envelope, event: &Event<'_>) -> Value {
     Value::Object(o)
 }
 
+/// A user-defined event's field value as typed JSON: integers and durations (ns) as
+/// numbers, floats as numbers (non-finite ones as the strings "NaN", "inf", "-inf"), bools,
+/// strings, bytes as a lowercase hex string, an absent optional as `null`.
+pub fn user_value_json(v: &northstar_core::user::FieldValue<'_>) -> Value {
+    use northstar_core::user::FieldValue as F;
+    match *v {
+        F::U64(x) | F::DurationNs(x) => x.into(),
+        F::I64(x) => x.into(),
+        F::F64(x) => serde_json::Number::from_f64(x)
+            .map(Value::Number)
+            .unwrap_or_else(|| {
+                Value::String(
+                    if x.is_nan() {
+                        "NaN"
+                    } else if x > 0.0 {
+                        "inf"
+                    } else {
+                        "-inf"
+                    }
+                    .into(),
+                )
+            }),
+        F::Bool(b) => b.into(),
+        F::Str(s) => s.into(),
+        F::Bytes(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+        F::None => Value::Null,
+    }
+}
+
+/// A user-defined event as JSON, in the spec events' shape: `event_type` is its name,
+/// `payload` holds its runtime fields (typed, see [`user_value_json`]) and its constant
+/// fields (strings), in definition order.
+pub fn user_event_json(
+    env: &Envelope,
+    se: &northstar_store::StoredEvent,
+    user: &northstar_store::interning::UserSchema,
+) -> Value {
+    let mut payload = Map::new();
+    for (k, v) in user.values(&se.payload) {
+        payload.insert(k.to_string(), user_value_json(&v));
+    }
+    for (k, v) in user.consts() {
+        payload.insert(k.to_string(), v.into());
+    }
+    let mut o = Map::new();
+    o.insert("event_type".into(), user.name().into());
+    o.insert("timestamp".into(), env.timestamp.into());
+    o.insert("actor_id".into(), env.actor_id.into());
+    o.insert("visibility".into(), env.visibility.name().into());
+    o.insert("payload".into(), Value::Object(payload));
+    if let Some(id) = env.event_id {
+        o.insert("event_id".into(), id.into());
+    }
+    Value::Object(o)
+}
+
 /// The fuzz target's body (also replayed over the seeds by a stable test): every line that
 /// parses as an event must survive JSON -> Event -> bytes -> Event -> JSON -> Event -> JSON
 /// unchanged after its first canonical rendering. Panics on any violation.

@@ -128,3 +128,26 @@ pub const EVENT_HEADERS: [&str; 7] = [
 pub fn event_line(env: &Envelope, event: &Event<'_>) -> String {
     event_json(env, event).to_string()
 }
+
+/// The table row of a user-defined event: its name as the type, its fields as the summary.
+pub fn user_event_row(
+    env: &Envelope,
+    se: &northstar_store::StoredEvent,
+    user: &northstar_store::interning::UserSchema,
+) -> Vec<String> {
+    let mut parts: Vec<String> = user
+        .values(&se.payload)
+        .iter()
+        .map(|(k, v)| format!("{k}={}", northstar_store::interning::value_text(v)))
+        .collect();
+    parts.extend(user.consts().iter().map(|(k, v)| format!("{k}={v}")));
+    vec![
+        env.event_id.map(|i| i.to_string()).unwrap_or_default(),
+        format_rfc3339(env.timestamp),
+        user.name().to_string(),
+        env.actor_id.to_string(),
+        "-".into(),
+        env.visibility.name().to_string(),
+        parts.join(" "),
+    ]
+}

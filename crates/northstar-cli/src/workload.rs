@@ -4,7 +4,9 @@
 //! - an `operation!` scope guard per get, put and commit (`agent_operation` with
 //!   `duration_ns`);
 //! - every 250 ms, per thread, `perf_sample!`s of the window's latency p50/p99 per operation
-//!   and its throughput.
+//!   and its throughput;
+//! - user-defined events in the store itself (`crate::kv`): `kv.wal_sync` per commit (bytes,
+//!   fsync duration, writes) and `kv.btree_apply` (writes, new keys, keys, tree depth).
 //!
 //! Each thread also keeps its own latency histograms, so the report can compare what the
 //! store holds with what the threads measured.

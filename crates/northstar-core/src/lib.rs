@@ -41,9 +41,16 @@ pub mod ring;
 #[cfg(all(feature = "std", northstar_cas, not(loom)))]
 pub mod scope;
 mod sync;
+#[cfg(northstar_cas)]
+pub mod user;
+/// The type bytes of user events and definitions, known to the record reader on every target.
+pub(crate) mod user_bytes {
+    pub(crate) const USER: u8 = 0xE0;
+    pub(crate) const DEFINITION: u8 = 0xE1;
+}
 
 pub use codec::{DecodeError, EncodeError, List, StrList, StrMap};
 pub use event_type::{EventType, Visibility};
 pub use events::{Event, Payload};
-pub use record::{decode_record, EventHeader, RecordError, RecordView, Trailer};
+pub use record::{decode_record, EventHeader, RecordError, RecordKind, RecordView, Trailer};
 pub use ring::{Counters, PushError, Refusal};

@@ -35,8 +35,82 @@ macro_rules! event {
     (to = $sink:expr; $payload:expr, actor = $actor:expr, visibility = $vis:ident $(,)?) => {{
         let _ = $sink.record($actor, $crate::Visibility::$vis, &$payload);
     }};
+    // A user-defined event: a name (string literal), then `field = value` pairs.
+    (to = $sink:expr; $name:literal $(, $($fields:tt)*)?) => {
+        $crate::__user_event!(@munch ($sink) $name; [] []; $($($fields)*)?)
+    };
+    ($name:literal $(, $($fields:tt)*)?) => {
+        $crate::__user_event!(@munch ($crate::__global_recorder!()) $name; [] []; $($($fields)*)?)
+    };
     ($payload:expr $(, $($rest:tt)*)?) => {
         $crate::event!(to = $crate::recorder::Recorder::global(); $payload $(, $($rest)*)?)
+    };
+}
+
+/// Parses a user event's fields: `key = static "literal"` is an interned constant, any other
+/// `key = expr` a runtime value.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __user_event {
+    (@munch $to:tt $name:literal; [$($r:tt)*] [$($c:tt)*]; $k:ident = static $v:literal $(, $($rest:tt)*)?) => {
+        $crate::__user_event!(@munch $to $name; [$($r)*] [$($c)* $k = $v,]; $($($rest)*)?)
+    };
+    (@munch $to:tt $name:literal; [$($r:tt)*] [$($c:tt)*]; $k:ident = $v:expr $(, $($rest:tt)*)?) => {
+        $crate::__user_event!(@munch $to $name; [$($r)* $k = $v,] [$($c)*]; $($($rest)*)?)
+    };
+    (@munch ($($to:tt)*) $name:literal; [$($rk:ident = $rv:expr,)*] [$($ck:ident = $cv:literal,)*]; ) => {
+        $crate::__user_event_emit!(($($to)*) $name; [$($rk = $rv,)*] [$($ck = $cv,)*])
+    };
+}
+
+#[cfg(not(feature = "off"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __user_event_emit {
+    (($($to:tt)*) $name:literal; [$($rk:ident = $rv:expr,)*] [$($ck:ident = $cv:literal,)*]) => {{
+        let __northstar_site = $crate::__user_event_site!($name; [$($rk),*] [$($ck = $cv),*]);
+        let _ = ($($to)*).record_user(
+            __northstar_site,
+            0,
+            $crate::Visibility::Public,
+            &($(&$rv,)*),
+        );
+    }};
+}
+
+#[cfg(feature = "off")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __user_event_emit {
+    (($($to:tt)*) $name:literal; [$($rk:ident = $rv:expr,)*] [$($ck:ident = $cv:literal,)*]) => {{
+        if false {
+            let _ = ($(&$rv,)*);
+            let _: &[&str] = &[$name $(, $cv)*];
+        }
+    }};
+}
+
+#[cfg(all(not(feature = "off"), not(loom)))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __user_event_site {
+    ($name:literal; [$($rk:ident),*] [$($ck:ident = $cv:literal),*]) => {{
+        static __NORTHSTAR_META: $crate::user::Meta = $crate::user::Meta {
+            name: $name,
+            fields: &[$(stringify!($rk)),*],
+            consts: &[$((stringify!($ck), $cv)),*],
+        };
+        static __NORTHSTAR_SITE: $crate::user::Callsite =
+            $crate::user::Callsite::new(&__NORTHSTAR_META);
+        &__NORTHSTAR_SITE
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __global_recorder {
+    () => {
+        $crate::recorder::Recorder::global()
     };
 }
 
@@ -44,6 +118,15 @@ macro_rules! event {
 #[cfg(feature = "off")]
 #[macro_export]
 macro_rules! event {
+    (to = $sink:expr; $name:literal $(, $($fields:tt)*)?) => {{
+        if false {
+            let _ = &$sink;
+        }
+        $crate::__user_event!(@munch () $name; [] []; $($($fields)*)?)
+    }};
+    ($name:literal $(, $($fields:tt)*)?) => {
+        $crate::__user_event!(@munch () $name; [] []; $($($fields)*)?)
+    };
     (to = $sink:expr; $payload:expr $(, $key:ident = $val:expr)* $(,)?) => {{
         if false {
             let _ = (&$sink, &$payload);

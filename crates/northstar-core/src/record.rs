@@ -167,6 +167,38 @@ impl EventHeader {
             .ok_or(RecordError::UnknownEventType(self.type_byte()))
     }
 
+    /// What the type byte says this record is: a spec event, a user event or a definition.
+    pub fn kind(&self) -> Result<RecordKind, RecordError> {
+        match self.type_byte() {
+            crate::user_bytes::USER => Ok(RecordKind::User),
+            crate::user_bytes::DEFINITION => Ok(RecordKind::Definition),
+            b => EventType::from_compact(b)
+                .map(RecordKind::Spec)
+                .ok_or(RecordError::UnknownEventType(b)),
+        }
+    }
+
+    /// A header with a raw type byte (user events and definitions; see [`RecordKind`]).
+    #[inline(always)]
+    pub fn with_type_byte(
+        type_byte: u8,
+        visibility: Visibility,
+        timestamp: u64,
+        actor_id: u64,
+        event_seq: u32,
+        payload_len: usize,
+    ) -> Self {
+        let packed = (payload_len as u32 & MAX_PAYLOAD_LEN as u32)
+            | (u32::from(type_byte) << TYPE_SHIFT)
+            | ((visibility as u32) << VISIBILITY_SHIFT);
+        Self {
+            timestamp: U64::new(timestamp),
+            actor_id: U64::new(actor_id),
+            event_seq: U32::new(event_seq),
+            packed: U32::new(packed),
+        }
+    }
+
     /// The visibility, if the bits hold a defined value.
     pub fn visibility(&self) -> Result<Visibility, RecordError> {
         let bits = (self.packed.get() >> VISIBILITY_SHIFT) as u8;
@@ -197,6 +229,17 @@ impl Trailer {
     }
 }
 
+/// What a record is, by its type byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// One of the spec's eleven event types.
+    Spec(EventType),
+    /// A user-defined event: its payload starts with a schema id (`crate::user`).
+    User,
+    /// A schema definition (stored blocks only): not an event.
+    Definition,
+}
+
 /// A well-formed record viewed in place: header and payload borrow the input bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordView<'a> {
@@ -215,6 +258,21 @@ impl<'a> RecordView<'a> {
         EventType::from_compact(self.header.type_byte()).unwrap_or(EventType::AgentSessionEnded)
     }
 
+    /// Spec event, user event or definition (validated by [`decode_record`]).
+    pub fn kind(&self) -> RecordKind {
+        self.header
+            .kind()
+            .unwrap_or(RecordKind::Spec(EventType::AgentSessionEnded))
+    }
+
+    /// The spec event type, or `None` for a user event or a definition.
+    pub fn spec_type(&self) -> Option<EventType> {
+        match self.kind() {
+            RecordKind::Spec(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The visibility (validated by [`decode_record`]).
     pub fn visibility(&self) -> Visibility {
         self.header.visibility().unwrap_or(Visibility::Private)
@@ -231,8 +289,16 @@ impl<'a> RecordView<'a> {
     }
 
     /// Decodes the payload into its typed, borrowed view.
+    /// A user event or a definition is not a spec event: `BadTag { at: 0, value: type byte }`
+    /// (decode those with `crate::user`).
     pub fn event(&self) -> Result<crate::events::Event<'a>, crate::codec::DecodeError> {
-        crate::events::Event::decode(self.event_type(), self.payload)
+        match self.kind() {
+            RecordKind::Spec(t) => crate::events::Event::decode(t, self.payload),
+            _ => Err(crate::codec::DecodeError::BadTag {
+                at: 0,
+                value: self.header.type_byte(),
+            }),
+        }
     }
 }
 
@@ -244,7 +310,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, RecordError> {
         needed: HEADER_LEN,
         available: bytes.len(),
     })?;
-    header.event_type()?;
+    header.kind()?;
     header.visibility()?;
     let total = header.record_len();
     if bytes.len() < total {

@@ -241,8 +241,19 @@ impl Recorder {
     #[inline(always)]
     pub fn global() -> &'static Recorder {
         GLOBAL.get_or_init(|| {
+            at_exit::install();
             Recorder::new(RecorderConfig::default()).expect("default recorder config is valid")
         })
+    }
+
+    /// The global recorder if something has created it (never creates it).
+    pub fn global_if_created() -> Option<&'static Recorder> {
+        GLOBAL.get()
+    }
+
+    /// Whether a drainer (a store's flusher) currently holds this recorder's rings.
+    pub fn is_drained_by_store(&self) -> bool {
+        self.inner.registry.has_drainer()
     }
 
     /// Sets the global recorder's config; fails once the global recorder exists.
@@ -251,6 +262,7 @@ impl Recorder {
         if GLOBAL.get().is_some() {
             return Err(ConfigError::AlreadyInitialized);
         }
+        at_exit::install();
         let recorder = Recorder::new(config)?;
         GLOBAL
             .set(recorder)
@@ -367,6 +379,56 @@ impl Recorder {
             .map_err(RecordError::from)
     }
 
+    /// Records a user-defined event (what `event!("name", field = value, ...)` calls): the
+    /// call site's schema id and the values, nothing else. The call site registers itself on
+    /// its first call without a lock, an allocation or a wait (`crate::user`).
+    #[inline(always)]
+    pub fn record_user<V: crate::user::Values + ?Sized>(
+        &self,
+        callsite: &'static crate::user::Callsite,
+        actor_id: u64,
+        visibility: Visibility,
+        values: &V,
+    ) -> Result<(), RecordError> {
+        let mut producer = self.producer()?;
+        let inner = &*self.inner;
+        let Ok(id) = callsite.id::<V>() else {
+            // The id table is full: refused and counted, never recorded with a wrong schema.
+            producer.count(Refusal::Oversize);
+            return Err(RecordError::Refused(Refusal::Oversize));
+        };
+        if !inner.sampler.keeps_all() && !self.sample() {
+            producer.count(Refusal::SampledOut);
+            return Err(RecordError::Refused(Refusal::SampledOut));
+        }
+        let len = 4 + values.encoded_len();
+        if !inner.payload_limit.allows(len) || len > crate::record::MAX_PAYLOAD_LEN {
+            producer.count(Refusal::Oversize);
+            return Err(RecordError::Refused(Refusal::Oversize));
+        }
+        let ticks = inner.clock.now_ticks();
+        let header = crate::record::EventHeader::with_type_byte(
+            crate::user::USER_TYPE_BYTE,
+            visibility,
+            ticks,
+            actor_id,
+            0,
+            len,
+        );
+        producer
+            .push_with(crate::record::FRAMING_LEN + len, |out| {
+                crate::record::write_record(out, &header, |dst| {
+                    let mut w = crate::codec::Writer::new(dst);
+                    w.put(&id.to_le_bytes());
+                    values.encode(&mut w);
+                    // Sized by the same values: cannot overflow; if it ever did, the record
+                    // would fail its own decode rather than corrupt the ring.
+                    let _ = w.finish(len);
+                })
+            })
+            .map_err(RecordError::from)
+    }
+
     /// Like [`Recorder::record`], after taking a token from `bucket` (a per-metric or
     /// per-call-site rate limit).
     #[inline]
@@ -437,6 +499,78 @@ impl Recorder {
         self.inner.clock.now_ticks()
     }
 }
+
+/// The process-exit check of the global recorder: events the macros recorded that no store
+/// took out of the rings are reported on stderr, once, so a program that records without
+/// storing (no `northstar::init`, or a store draining a private recorder) is never silent.
+mod at_exit {
+    use super::GLOBAL;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    static DISABLED: AtomicBool = AtomicBool::new(false);
+
+    /// Registers the exit check once (cold: runs when the global recorder is created).
+    pub(super) fn install() {
+        if INSTALLED.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        #[cfg(unix)]
+        // SAFETY: `check` is an `extern "C" fn()` that never unwinds (it catches nothing and
+        // calls nothing that panics: formatting to stderr ignores errors).
+        unsafe {
+            libc::atexit(check);
+        }
+    }
+
+    /// Turns the exit warning off (a program that records on purpose without storing).
+    pub fn disable_warning() {
+        DISABLED.store(true, Ordering::Relaxed);
+    }
+
+    /// What the exit check would say now: `Some(message)` when the global recorder's rings
+    /// hold events no store took, or events were lost (dropped or refused).
+    pub fn report() -> Option<std::string::String> {
+        let r = GLOBAL.get()?;
+        let c = r.counters();
+        let reg = r.registry();
+        // Not `is_drained`: a retired ring the flusher emptied may wait for its next pass to
+        // be freed; what matters here is whether any ring still holds records.
+        let pending = (0..reg.slot_count()).any(|i| !reg.ring(i).is_empty());
+        if !pending && c.lost() == 0 {
+            return None;
+        }
+        let stored_by = if r.is_drained_by_store() {
+            "a store is draining the rings but had not taken them all"
+        } else {
+            "no store drains the global recorder (call northstar::init(dir) and keep its guard)"
+        };
+        Some(std::format!(
+            "northstar: {} events recorded by the macros, {} dropped or refused; {}: {}",
+            c.pushed,
+            c.lost(),
+            if pending {
+                "events are still in the rings and will not be stored"
+            } else {
+                "every recorded event was taken by a store"
+            },
+            stored_by
+        ))
+    }
+
+    #[cfg(unix)]
+    extern "C" fn check() {
+        if DISABLED.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(msg) = report() {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{msg}");
+        }
+    }
+}
+
+pub use at_exit::{disable_warning as disable_exit_warning, report as exit_report};
 
 thread_local! {
     static NEXT_OPERATION: Cell<u64> = const { Cell::new(0) };

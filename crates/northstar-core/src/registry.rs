@@ -174,6 +174,11 @@ impl<'a> Registry<'a> {
             .count()
     }
 
+    /// Whether a [`Drainer`] exists now.
+    pub fn has_drainer(&self) -> bool {
+        self.drainer_taken.load(Ordering::Acquire) != 0
+    }
+
     /// Whether every ring is empty and no slot is waiting to be drained after retirement.
     pub fn is_drained(&self) -> bool {
         (0..self.slots.len()).all(|i| {

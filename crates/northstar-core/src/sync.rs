@@ -5,15 +5,15 @@
 //! without compare-and-swap (thumbv6m).
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(all(not(loom), feature = "portable-atomic"))]
-pub(crate) use portable_atomic::{AtomicU8, AtomicUsize, Ordering};
+pub(crate) use portable_atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(all(not(loom), not(feature = "portable-atomic"), northstar_cas))]
 pub(crate) use core::sync::atomic::AtomicU8;
 #[cfg(all(not(loom), not(feature = "portable-atomic")))]
-pub(crate) use core::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 #[cfg(not(loom))]
 pub(crate) use core::cell::UnsafeCell;

@@ -3,7 +3,9 @@
 //! A block is a [`BlockHeader`] followed by whole records. The CRC-32C covers the header's
 //! bytes 8..48 and the body, so every stored record byte is checked before it is believed.
 
-use northstar_core::record::{decode_record, records, EventHeader, RecordView, HEADER_LEN};
+use northstar_core::record::{
+    decode_record, records, EventHeader, RecordKind, RecordView, HEADER_LEN,
+};
 use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -105,7 +107,10 @@ pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
                 "record timestamp {ts} outside block range {min}..={max}"
             )));
         }
-        count = count.saturating_add(1);
+        // A user event's definition is not an event: not in `record_count`.
+        if r.kind() != RecordKind::Definition {
+            count = count.saturating_add(1);
+        }
     }
     if count != header.record_count.get() {
         return Err(BlockError::Inconsistent(format!(
@@ -138,9 +143,15 @@ impl BlockSummary {
 
     #[inline]
     fn add(&mut self, r: &RecordView<'_>) {
-        let t = r.event_type();
-        self.type_bits |= u32::from(t.bit());
-        self.per_type[t.index()] += 1;
+        // User events: one type bit; definitions are not events (crate::interning).
+        match r.kind() {
+            RecordKind::Spec(t) => {
+                self.type_bits |= u32::from(t.bit());
+                self.per_type[t.index()] += 1;
+            }
+            RecordKind::User => self.type_bits |= crate::interning::USER_EVENT_BIT,
+            RecordKind::Definition => return,
+        }
         let actor = r.actor_id();
         if self.actor_runs.last() != Some(&actor) {
             self.actor_runs.push(actor);
@@ -233,7 +244,10 @@ impl BlockBuilder {
         if self.count == 0 {
             self.first_seq = seq;
         }
-        self.count += 1;
+        // A definition (crate::interning) is not an event: not counted.
+        if record.kind() != RecordKind::Definition {
+            self.count += 1;
+        }
         self.min_ts = self.min_ts.min(timestamp);
         self.max_ts = self.max_ts.max(timestamp);
         Ok(())

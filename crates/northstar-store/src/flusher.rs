@@ -53,6 +53,8 @@ pub(crate) struct FlushCore {
     max_delay: Duration,
     /// The current pass serves a flush request (or shutdown).
     flushing: bool,
+    /// User-event definitions written into the open block (crate::interning).
+    defs: crate::interning::BlockDefinitions,
 }
 
 impl FlushCore {
@@ -81,6 +83,7 @@ impl FlushCore {
             last_publish: Instant::now(),
             max_delay,
             flushing: false,
+            defs: crate::interning::BlockDefinitions::for_process(),
         }
     }
 
@@ -158,6 +161,15 @@ impl FlushCore {
             return Err(StoreError::Refused("no active segment".into()));
         };
         let seq = a.next_seq;
+        // --- interning hook: a user event's definition goes first into each block ---
+        if !self
+            .defs
+            .before_record(&mut self.builder, record, unix_ts, seq)
+            .map_err(|e| StoreError::Flusher(format!("definition refused: {e}")))?
+        {
+            return Ok(());
+        }
+        // --- end of hook ---
         self.builder
             .push_view(record, unix_ts, seq)
             .map_err(|e| StoreError::Flusher(format!("record from a ring refused: {e}")))?;
@@ -174,10 +186,13 @@ impl FlushCore {
         let Some(a) = self.active.as_mut() else {
             return Ok(());
         };
+        // interning hook: user records skipped for want of a schema count as dropped.
+        let dropped = dropped + self.defs.take_skipped();
         self.builder.finish(dropped, now);
         let (bytes, summary) = self.builder.finished();
         let r = a.append(bytes, summary);
         self.builder.clear();
+        self.defs.block_cut(); // interning hook: the next block defines its own schemas
         self.block_started = None;
         r?;
         self.shared.publish_horizon(a.id, a.len);

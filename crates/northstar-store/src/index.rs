@@ -159,7 +159,7 @@ pub fn type_has_sessions(t: EventType) -> bool {
 /// Calls `f` with every session id of a record (decoding its payload only if its type has
 /// sessions; an undecodable payload has none).
 pub fn record_sessions(r: &RecordView<'_>, f: impl FnMut(u64)) {
-    if type_has_sessions(r.event_type()) {
+    if r.spec_type().is_some_and(type_has_sessions) {
         if let Ok(e) = r.event() {
             e.for_each_session(f);
         }
@@ -328,9 +328,15 @@ impl SegmentIndex {
         let (mut types, mut actors, mut sessions) = (0u32, 0u64, 0u64);
         let mut last_actor = None;
         for r in view.records() {
-            let t = r.event_type();
-            types |= u32::from(t.bit());
-            self.per_type[t.index()] += 1;
+            // User events: one type bit; definitions are not events (crate::interning).
+            match r.kind() {
+                northstar_core::RecordKind::Spec(t) => {
+                    types |= u32::from(t.bit());
+                    self.per_type[t.index()] += 1;
+                }
+                northstar_core::RecordKind::User => types |= crate::interning::USER_EVENT_BIT,
+                northstar_core::RecordKind::Definition => continue,
+            }
             // Runs of one actor are common (one thread, one actor): hash each run once.
             if last_actor != Some(r.actor_id()) {
                 last_actor = Some(r.actor_id());

@@ -21,6 +21,7 @@ pub(crate) mod flusher;
 pub mod format;
 pub mod fuzzing;
 pub mod index;
+pub mod interning;
 pub(crate) mod indexer;
 pub mod layout;
 pub mod manager;

@@ -828,6 +828,13 @@ impl EventManager {
         Ok(s)
     }
 
+    /// Events per user-defined event name (`event!("kv.wal_sync", ...)`), most frequent
+    /// first: `stats` counts spec types from the indexes, user types by reading the blocks
+    /// that hold user events.
+    pub fn user_type_counts(&self) -> Result<Vec<(String, u64)>> {
+        crate::interning::count_user_types(&self.segments())
+    }
+
     /// Walks every segment file and lists every damaged region (and unreadable file). On a
     /// store being written it checks only what the flusher has published as complete: the
     /// active segment up to its last whole block, nothing of a segment it is just creating.

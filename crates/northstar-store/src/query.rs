@@ -10,6 +10,9 @@ use northstar_core::record::{decode_record, RecordView};
 use northstar_core::{Event, EventType, Visibility};
 
 use crate::block::decode_block;
+use crate::interning::{BlockSchemas, UserSchema};
+use northstar_core::user::FieldValue;
+use northstar_core::RecordKind;
 use crate::catalog::{BlockBytes, SegRef};
 use crate::error::{Result, StoreError};
 use crate::format::BLOCK_HEADER_LEN;
@@ -46,6 +49,13 @@ pub struct Query {
     pub session_id: Option<u64>,
     /// Who asks.
     pub viewer: Viewer,
+    /// Accepted user-defined event names (`"kv.wal_sync"`). With `event_types`, the union;
+    /// both empty: every event, user events included.
+    pub user_types: Vec<String>,
+    /// Only events with these field values (`name`, value as text: see
+    /// [`interning::value_text`](crate::interning::value_text)). A user event's runtime and
+    /// constant fields are matched; spec events have no user fields and never match.
+    pub fields: Vec<(String, String)>,
 }
 
 impl Query {
@@ -56,7 +66,12 @@ impl Query {
             type_bits: self
                 .event_types
                 .iter()
-                .fold(0u32, |b, t| b | u32::from(t.bit())),
+                .fold(0u32, |b, t| b | u32::from(t.bit()))
+                | if self.user_types.is_empty() && self.fields.is_empty() {
+                    0
+                } else {
+                    crate::interning::USER_EVENT_BIT
+                },
             actor: self.actor_id,
             session: self.session_id,
         }
@@ -78,15 +93,38 @@ pub struct StoredEvent {
     pub visibility: Visibility,
     /// The encoded payload.
     pub payload: Vec<u8>,
+    /// A user-defined event's schema (then `event_type` is meaningless: use
+    /// [`type_name`](Self::type_name), [`user_fields`](Self::user_fields)).
+    pub user: Option<UserSchema>,
 }
 
 impl StoredEvent {
-    /// Decodes the payload (borrowing it).
+    /// Decodes a spec event's payload (borrowing it). A user event is not a spec event:
+    /// `BadTag { at: 0, value: 0xE0 }` (read it with [`user_fields`](Self::user_fields)).
     pub fn event(&self) -> Result<Event<'_>, DecodeError> {
+        if self.user.is_some() {
+            return Err(DecodeError::BadTag {
+                at: 0,
+                value: northstar_core::user::USER_TYPE_BYTE,
+            });
+        }
         Event::decode(self.event_type, &self.payload)
     }
 
-    pub(crate) fn from_view(segment_id: u32, r: &RecordView<'_>) -> Self {
+    /// The spec type's name, or the user event's name.
+    pub fn type_name(&self) -> &str {
+        match &self.user {
+            Some(u) => u.name(),
+            None => self.event_type.name(),
+        }
+    }
+
+    /// A user event's runtime fields, in order (`None` for a spec event).
+    pub fn user_fields(&self) -> Option<Vec<(&str, FieldValue<'_>)>> {
+        self.user.as_ref().map(|u| u.values(&self.payload))
+    }
+
+    pub(crate) fn from_view(segment_id: u32, r: &RecordView<'_>, user: Option<UserSchema>) -> Self {
         Self {
             event_id: event_id(segment_id, r),
             event_type: r.event_type(),
@@ -94,6 +132,7 @@ impl StoredEvent {
             actor_id: r.actor_id(),
             visibility: r.visibility(),
             payload: r.payload.to_vec(),
+            user,
         }
     }
 }
@@ -159,6 +198,8 @@ pub(crate) struct Hit {
     pub event_id: u64,
     pub block: Arc<FoundBlock>,
     pub start: usize,
+    /// A user event's schema, resolved in its block.
+    pub user: Option<UserSchema>,
 }
 
 impl Hit {
@@ -179,7 +220,7 @@ impl Hit {
     }
 
     pub(crate) fn to_owned_event(&self) -> Result<StoredEvent> {
-        self.with_view(|r| StoredEvent::from_view(self.block.segment_id, r))
+        self.with_view(|r| StoredEvent::from_view(self.block.segment_id, r, self.user.clone()))
     }
 }
 
@@ -277,10 +318,52 @@ pub(crate) fn find(
         };
         let mut block: Option<Arc<FoundBlock>> = None;
         let mut off = BLOCK_HEADER_LEN;
+        // User events resolve their schema in their own block (crate::interning).
+        let schemas = (entry.type_bits.get() & crate::interning::USER_EVENT_BIT != 0)
+            .then(|| BlockSchemas::of(&view));
         for r in view.records() {
             let start = off;
             off += r.bytes.len();
-            if record_matches(&r, &f, access) {
+            let mut user = None;
+            match r.kind() {
+                RecordKind::Definition => continue,
+                RecordKind::User => {
+                    if !record_matches(&r, &f, access) {
+                        continue;
+                    }
+                    let resolved = match &schemas {
+                        Some(s) => s.resolve(&r),
+                        None => Err(crate::interning::SchemaError::NoId),
+                    };
+                    match resolved {
+                        Ok(s) => {
+                            if !user_matches(&s, r.payload, q) {
+                                continue;
+                            }
+                            user = Some(s);
+                        }
+                        Err(e) => {
+                            // Skipped with its reason, never decoded with a wrong schema.
+                            damaged.push(DamagedRegion {
+                                segment_id: seg.id(),
+                                path: seg.path().to_owned(),
+                                offset: entry.offset.get() + start as u64,
+                                len: r.bytes.len() as u64,
+                                reason: e.to_string(),
+                            });
+                            continue;
+                        }
+                    }
+                }
+                RecordKind::Spec(_) => {
+                    if !q.fields.is_empty()
+                        || (!q.user_types.is_empty() && q.event_types.is_empty())
+                    {
+                        continue;
+                    }
+                }
+            }
+            if user.is_some() || record_matches(&r, &f, access) {
                 let block = block.get_or_insert_with(|| {
                     Arc::new(FoundBlock {
                         bytes: bytes.clone(),
@@ -294,6 +377,7 @@ pub(crate) fn find(
                     event_id: event_id(seg.id(), &r),
                     block: block.clone(),
                     start,
+                    user,
                 });
             }
         }
@@ -302,12 +386,33 @@ pub(crate) fn find(
     Ok(Found { hits, damaged })
 }
 
+/// A user event against the query's names and field values.
+fn user_matches(s: &UserSchema, payload: &[u8], q: &Query) -> bool {
+    if !q.user_types.is_empty() && !q.user_types.iter().any(|n| n == s.name()) {
+        return false;
+    }
+    if q.user_types.is_empty() && !q.event_types.is_empty() && q.fields.is_empty() {
+        return false;
+    }
+    q.fields.iter().all(|(k, v)| {
+        s.values(payload)
+            .iter()
+            .any(|(n, x)| n == k && crate::interning::value_text(x) == *v)
+            || s.consts().iter().any(|(n, x)| n == k && x == v)
+    })
+}
+
 fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>) -> bool {
     let ts = r.timestamp();
     if ts < f.start || ts > f.end {
         return false;
     }
-    if f.type_bits != 0 && u32::from(r.event_type().bit()) & f.type_bits == 0 {
+    let bit = match r.kind() {
+        RecordKind::Spec(t) => u32::from(t.bit()),
+        RecordKind::User => crate::interning::USER_EVENT_BIT,
+        RecordKind::Definition => return false,
+    };
+    if f.type_bits != 0 && bit & f.type_bits == 0 {
         return false;
     }
     if f.actor.is_some_and(|a| a != r.actor_id()) {

@@ -67,6 +67,8 @@ fn rewrite(
     let created = header.created_unix_ns.get();
     let mut out = SegmentHeader::new(seg.id, created).as_bytes().to_vec();
     let mut builder = BlockBuilder::new();
+    // interning hook: the rewritten blocks carry the definitions their user events need.
+    let mut defs = crate::interning::BlockDefinitions::for_rewrite();
     let (mut kept, mut removed, mut dropped) = (0u64, 0u64, 0u64);
     for item in scanner {
         let view = match item {
@@ -79,9 +81,27 @@ fn rewrite(
         if view.header.max_ts.get() >= cutoff {
             dropped += view.header.dropped.get();
         }
+        defs.carry(&view); // interning hook
         for r in view.records() {
+            if r.kind() == northstar_core::RecordKind::Definition {
+                continue; // re-emitted by the interning hook where needed
+            }
             if r.timestamp() < cutoff {
                 removed += 1;
+                continue;
+            }
+            // interning hook: the schema's definition first, once per new block.
+            let corrupt = |e: crate::block::BlockError| StoreError::Corrupt {
+                path: seg.path.clone(),
+                offset: 0,
+                reason: e.to_string(),
+            };
+            if !defs
+                .before_record(&mut builder, &r, r.timestamp(), r.header.event_seq.get())
+                .map_err(corrupt)?
+            {
+                // Undecodable (its block had no definition): lost, counted as dropped.
+                dropped += defs.take_skipped();
                 continue;
             }
             builder
@@ -95,6 +115,7 @@ fn rewrite(
             if builder.body_len() >= BLOCK_TARGET {
                 out.extend_from_slice(builder.finish(std::mem::take(&mut dropped), created));
                 builder.clear();
+                defs.block_cut(); // interning hook
             }
         }
     }

@@ -70,9 +70,19 @@ pub(crate) fn verify_dir(
         }
         for item in BlockScanner::new(&data, crate::format::SEGMENT_HEADER_LEN) {
             match item {
-                ScanItem::Block { view, .. } => {
+                ScanItem::Block { view, offset } => {
                     report.blocks += 1;
                     report.records += u64::from(view.header.record_count.get());
+                    // User events whose schema is missing or does not match (interning).
+                    for (at, len, reason) in crate::interning::check_block(&view) {
+                        report.damaged.push(DamagedRegion {
+                            segment_id: id,
+                            path: path.clone(),
+                            offset: offset + at,
+                            len,
+                            reason,
+                        });
+                    }
                 }
                 ScanItem::Damaged(d) => report.damaged.push(DamagedRegion {
                     segment_id: id,

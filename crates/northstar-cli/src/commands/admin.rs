@@ -15,6 +15,9 @@ pub fn stats(dir: &Path, format: Format) -> CliResult {
     let s = em
         .stats()
         .map_err(|e| store_err(dir, "stats failed for", e))?;
+    let user_types = em
+        .user_type_counts()
+        .map_err(|e| store_err(dir, "stats failed for", e))?;
     let ts = |t: Option<u64>| t.map(format_rfc3339).unwrap_or_else(|| "-".into());
     match format {
         Format::Json => {
@@ -22,6 +25,7 @@ pub fn stats(dir: &Path, format: Format) -> CliResult {
                 .per_type
                 .iter()
                 .map(|(t, n)| (t.name().to_string(), json!(n)))
+                .chain(user_types.iter().map(|(t, n)| (t.clone(), json!(n))))
                 .collect();
             let drops: Vec<_> = s
                 .drops
@@ -56,6 +60,7 @@ pub fn stats(dir: &Path, format: Format) -> CliResult {
                 .per_type
                 .iter()
                 .map(|(t, n)| vec![t.name().to_string(), n.to_string()])
+                .chain(user_types.iter().map(|(t, n)| vec![t.clone(), n.to_string()]))
                 .collect();
             print!("{}", crate::table::render(&["EVENT TYPE", "EVENTS"], &rows));
             if !s.drops.is_empty() {

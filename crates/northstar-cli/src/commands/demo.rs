@@ -241,7 +241,7 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
         .map_err(|e| store_err(dir, "closing failed for", e))?;
     println!();
     println!(
-        "inspect with:\n  northstar query --dir {d} --type perf_sample --limit 10\n  northstar stats --dir {d}\n  northstar regressions --dir {d}\n  northstar plot --dir {d} --metric benchmark_p99_latency_ns --out p99.svg",
+        "inspect with:\n  northstar query --dir {d} --type perf_sample --limit 10\n  northstar query --dir {d} --type kv.wal_sync --format json --limit 3\n  northstar stats --dir {d}\n  northstar regressions --dir {d}\n  northstar plot --dir {d} --metric benchmark_p99_latency_ns --out p99.svg",
         d = dir.display()
     );
     Ok(())

@@ -26,6 +26,16 @@ fn print_events(events: &[StoredEvent], format: Format, header: bool) -> CliResu
             visibility: se.visibility,
             event_id: Some(se.event_id),
         };
+        if let Some(user) = &se.user {
+            printed += 1;
+            match format {
+                Format::Json => {
+                    let _ = writeln!(out, "{}", crate::json::user_event_json(&env, se, user));
+                }
+                Format::Table => rows.push(crate::output::user_event_row(&env, se, user)),
+            }
+            continue;
+        }
         match se.event() {
             Ok(ev) => {
                 printed += 1;
@@ -59,6 +69,7 @@ fn print_events(events: &[StoredEvent], format: Format, header: bool) -> CliResu
 pub fn query(dir: &Path, f: &Filters, limit: Option<usize>, format: Format) -> CliResult {
     let q = build_query(f, limit)?;
     let em = open_read(dir)?;
+    super::check_user_types(&em, &q)?;
     // Damage never hides the rest: print every undamaged match, and name each damaged block
     // (it may have held matches) on stderr; `northstar verify` lists all damage.
     let outcome = em

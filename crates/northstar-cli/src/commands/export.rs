@@ -16,6 +16,7 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use super::{build_query, open_read, report_damage, store_err};
+use northstar_store::interning::UserSchema;
 use crate::cli::{ExportFormat, Filters};
 use crate::error::{CliError, CliResult};
 use crate::json::{event_json, Envelope};
@@ -67,6 +68,7 @@ pub fn export(
     }
     let q = build_query(filters, None)?;
     let em = open_read(dir)?;
+    super::check_user_types(&em, &q)?;
     let outcome = em
         .query_report(&q)
         .map_err(|e| store_err(dir, "query failed in", e))?;
@@ -88,7 +90,10 @@ pub fn export(
     match format {
         ExportFormat::Clickhouse => {
             for (i, se) in events.iter().enumerate() {
-                if let Some(row) = decoded(se).map(|ev| clickhouse_row(se, &ev)) {
+                if let Some(user) = &se.user {
+                    write(&user_clickhouse_row(se, user))?;
+                    exported += 1;
+                } else if let Some(row) = decoded(se).map(|ev| clickhouse_row(se, &ev)) {
                     write(&row)?;
                     exported += 1;
                 }
@@ -99,7 +104,10 @@ pub fn export(
             for (n, chunk) in events.chunks(batch).enumerate() {
                 let records: Vec<Value> = chunk
                     .iter()
-                    .filter_map(|se| decoded(se).map(|ev| otlp_record(se, &ev)))
+                    .filter_map(|se| match &se.user {
+                        Some(user) => Some(user_otlp_record(se, user)),
+                        None => decoded(se).map(|ev| otlp_record(se, &ev)),
+                    })
                     .collect();
                 exported += records.len();
                 write(&otlp_request(records))?;
@@ -239,5 +247,52 @@ pub fn otlp_request(records: Vec<Value>) -> Value {
                 "logRecords": records,
             }],
         }],
+    })
+}
+
+fn user_json(se: &StoredEvent, user: &UserSchema) -> Value {
+    let env = Envelope {
+        timestamp: se.timestamp,
+        actor_id: se.actor_id,
+        visibility: se.visibility,
+        event_id: Some(se.event_id),
+    };
+    crate::json::user_event_json(&env, se, user)
+}
+
+/// A user-defined event's `JSONEachRow` row: `event_type` is its name, `event_code` 0 (user
+/// events have no spec code), `payload` its typed fields.
+pub fn user_clickhouse_row(se: &StoredEvent, user: &UserSchema) -> Value {
+    let j = user_json(se, user);
+    let rfc = format_rfc3339(se.timestamp);
+    let timestamp = format!("{} {}", &rfc[..10], &rfc[11..rfc.len() - 1]);
+    json!({
+        "event_id": se.event_id,
+        "event_type": user.name(),
+        "event_code": 0,
+        "timestamp": timestamp,
+        "timestamp_ns": se.timestamp,
+        "actor_id": se.actor_id,
+        "session_ids": Vec::<u64>::new(),
+        "visibility": se.visibility.name(),
+        "payload": j.get("payload").cloned().unwrap_or(Value::Null).to_string(),
+    })
+}
+
+/// A user-defined event as an OTLP log record: `event.name` is its name, the body its fields.
+pub fn user_otlp_record(se: &StoredEvent, user: &UserSchema) -> Value {
+    let j = user_json(se, user);
+    json!({
+        "timeUnixNano": se.timestamp.to_string(),
+        "observedTimeUnixNano": se.timestamp.to_string(),
+        "severityNumber": 9,
+        "severityText": "INFO",
+        "body": any_value(j.get("payload").unwrap_or(&Value::Null)),
+        "attributes": [
+            json!({ "key": "event.name", "value": { "stringValue": user.name() } }),
+            json!({ "key": "northstar.event_id", "value": any_value(&json!(se.event_id)) }),
+            json!({ "key": "northstar.actor_id", "value": any_value(&json!(se.actor_id)) }),
+            json!({ "key": "northstar.visibility", "value": { "stringValue": se.visibility.name() } }),
+        ],
     })
 }

@@ -101,17 +101,23 @@ pub(crate) fn open_read(dir: &Path) -> CliResult<EventManager> {
 pub(crate) fn build_query(f: &Filters, limit: Option<usize>) -> CliResult<Query> {
     let now = now_unix_ns();
     let mut event_types = Vec::new();
+    let mut user_types = Vec::new();
     for t in &f.types {
         for name in t.split(',').filter(|s| !s.is_empty()) {
-            let et = EventType::from_name(name).ok_or_else(|| {
-                let names: Vec<_> = EventType::ALL.iter().map(|t| t.name()).collect();
-                CliError::usage(format!(
-                    "--type {name:?}: unknown event type (expected one of: {})",
-                    names.join(", ")
-                ))
-            })?;
-            event_types.push(et);
+            match EventType::from_name(name) {
+                Some(et) => event_types.push(et),
+                // A user-defined event's name: checked against the store by
+                // `check_user_types` once it is open.
+                None => user_types.push(name.to_string()),
+            }
         }
+    }
+    let mut fields = Vec::new();
+    for kv in &f.fields {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            CliError::usage(format!("--field {kv:?}: expected NAME=VALUE"))
+        })?;
+        fields.push((k.to_string(), v.to_string()));
     }
     let time = |flag: &str, v: &Option<String>| -> CliResult<Option<u64>> {
         v.as_deref()
@@ -135,5 +141,31 @@ pub(crate) fn build_query(f: &Filters, limit: Option<usize>) -> CliResult<Query>
         viewer: f
             .viewer
             .map_or(Viewer::System, |actor_id| Viewer::Actor { actor_id }),
+        user_types,
+        fields,
     })
+}
+
+/// A `--type` that is neither a spec type nor a user-defined event stored in `em` is bad
+/// usage (exit 2), naming both lists.
+pub(crate) fn check_user_types(em: &EventManager, q: &Query) -> CliResult {
+    if q.user_types.is_empty() {
+        return Ok(());
+    }
+    let known = em
+        .user_type_counts()
+        .map_err(|e| store_err(em.dir(), "cannot read", e))?;
+    for name in &q.user_types {
+        if !known.iter().any(|(n, _)| n == name) {
+            let names: Vec<_> = EventType::ALL.iter().map(|t| t.name()).collect();
+            let users: Vec<_> = known.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(CliError::usage(format!(
+                "--type {name:?}: unknown event type (expected one of: {}{}{})",
+                names.join(", "),
+                if users.is_empty() { "" } else { "; user-defined in this store: " },
+                users.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
