@@ -22,6 +22,8 @@ use crate::registry::{Drainer, Registry, RegistryError, Slot};
 use crate::ring::{Counters, Producer, PushError, Refusal};
 use crate::sync::UnsafeCell;
 
+mod dynamic;
+
 /// Default number of rings (threads that can record at once).
 pub const DEFAULT_RINGS: usize = 32;
 /// Default bytes per ring: 4 MiB, so a ring holds a spec-maximum 1 MiB payload (a ring takes

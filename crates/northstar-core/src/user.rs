@@ -31,6 +31,9 @@
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 
+#[cfg(not(loom))]
+pub mod dynamic;
+
 /// Record type byte of a user event (an interned record: schema id, then values).
 pub const USER_TYPE_BYTE: u8 = crate::user_bytes::USER;
 /// Record type byte of a schema definition (on disk only; never in a ring).
@@ -478,7 +481,7 @@ impl Callsite {
 }
 
 /// Takes a fresh id and fills its table slot (types first, the call site with `Release`).
-fn claim(cs: &'static Callsite, types: &'static [u8]) -> Result<usize, RegisterError> {
+pub(crate) fn claim(cs: &'static Callsite, types: &'static [u8]) -> Result<usize, RegisterError> {
     let table = table();
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     if id >= table.len() {
@@ -493,7 +496,7 @@ fn claim(cs: &'static Callsite, types: &'static [u8]) -> Result<usize, RegisterE
     Ok(id)
 }
 
-fn find(cs: &'static Callsite, types: &[u8]) -> Option<u32> {
+pub(crate) fn find(cs: &'static Callsite, types: &[u8]) -> Option<u32> {
     let table = table();
     let end = NEXT_ID.load(Ordering::Acquire).min(table.len());
     (1..end).find_map(|id| {
