@@ -1,11 +1,11 @@
 //! The observability cartridge: metrics under the spec's three limits, regression detection
 //! over the store's perf samples, the benchmark runner's hook and criterion ingestion.
 
-use crate::changepoint::ChangePointConfig;
 use crate::criterion::{self, Benchmark, CriterionError};
 use crate::detect::{self, DetectConfig, Mode, Point, ShiftAt, Verdict};
 use crate::kind::MetricKind;
 use crate::limiter::{RateLimiter, Sampler};
+use crate::segment::SegmentConfig;
 use crate::store::{MetricStore, SampleRecord};
 use northstar_core::events::{CorrelationHints, PerfRegression, PerfSample, Severity, TimeWindow};
 use northstar_core::{List, Payload};
@@ -506,7 +506,7 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     pub fn change_points(
         &self,
         metric: Option<&str>,
-        config: &ChangePointConfig,
+        config: &SegmentConfig,
     ) -> Result<Vec<SeriesShifts>, CartridgeError> {
         Ok(self
             .series(metric)?

@@ -442,10 +442,10 @@ fn change_points_are_exposed_for_plotting() {
     let c = ObservabilityCartridge::init(&store, CartridgeConfig::default()).unwrap();
     feed(&c, "btree_point_get", 3, 4, 0.7);
     let shifts = c
-        .change_points(Some("benchmark_ops_per_sec"), &ChangePointConfig::default())
+        .change_points(Some("benchmark_ops_per_sec"), &SegmentConfig::default())
         .unwrap();
     assert_eq!(shifts.len(), 1);
     assert_eq!(shifts[0].shifts.len(), 1);
     assert_eq!(shifts[0].shifts[0].commit_after.as_deref(), Some("c4"));
-    assert_eq!(shifts[0].shifts[0].change.index, 32);
+    assert_eq!(shifts[0].shifts[0].index, 32);
 }
