@@ -14,6 +14,7 @@
 
 pub mod detect;
 pub mod evaluate;
+pub mod explain;
 pub mod kind;
 pub mod segment;
 pub mod stats;
@@ -30,4 +31,4 @@ pub use cartridge::{
     Alert, BenchmarkComplete, CartridgeConfig, CartridgeError, CartridgeStats, IngestReport,
     ObservabilityCartridge, Outcome, Series, SeriesKey, SeriesShifts, SeriesVerdict,
 };
-pub use store::{MemoryStore, MetricStore, SampleRecord};
+pub use store::{MemoryStore, MetricStore, SampleFilter, SampleRecord};
