@@ -1,6 +1,6 @@
 //! Prints the spec-mode vs noise-aware comparison of docs/REGRESSION.md.
 //!
-//! `cargo run --release -p northstar-cartridge --example regression_eval [samples_per_commit [min_samples [max_p_value]]]`
+//! `cargo run --release -p northstar-cartridge --example regression_eval [samples_per_commit [max_p_value]]`
 use northstar_cartridge::evaluate::{evaluate, markdown, EvalConfig};
 
 fn main() {
@@ -10,23 +10,18 @@ fn main() {
         cfg.samples_per_commit = v;
     }
     if let Some(v) = arg(2).and_then(|s| s.parse().ok()) {
-        cfg.detect.min_samples = v;
-        cfg.detect.change_points.min_segment = v;
-    }
-    if let Some(v) = arg(3).and_then(|s| s.parse().ok()) {
-        cfg.detect.change_points.max_p_value = v;
+        cfg.detect.segments.max_p_value = v;
     }
     println!(
         "{} histories per noise level ({} shifted), {} commits x {} samples, shifts +{}%..+{}% (latency, spec threshold 10%), \
-         min_samples {}, max p {}, seed {}\n",
+         max p {}, seed {}\n",
         cfg.histories,
         cfg.histories / 2,
         cfg.commits,
         cfg.samples_per_commit,
         cfg.shift_range.0,
         cfg.shift_range.1,
-        cfg.detect.min_samples,
-        cfg.detect.change_points.max_p_value,
+        cfg.detect.segments.max_p_value,
         cfg.seed
     );
     print!("{}", markdown(&evaluate(&cfg)));

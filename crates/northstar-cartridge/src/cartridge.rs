@@ -1,12 +1,13 @@
 //! The observability cartridge: metrics under the spec's three limits, regression detection
 //! over the store's perf samples, the benchmark runner's hook and criterion ingestion.
 
-use crate::changepoint::ChangePointConfig;
 use crate::criterion::{self, Benchmark, CriterionError};
 use crate::detect::{self, DetectConfig, Mode, Point, ShiftAt, Verdict};
+use crate::explain::explain;
 use crate::kind::MetricKind;
 use crate::limiter::{RateLimiter, Sampler};
-use crate::store::{MetricStore, SampleRecord};
+use crate::segment::SegmentConfig;
+use crate::store::{MetricStore, SampleFilter, SampleRecord};
 use northstar_core::events::{CorrelationHints, PerfRegression, PerfSample, Severity, TimeWindow};
 use northstar_core::{List, Payload};
 use northstar_store::StoreError;
@@ -166,14 +167,24 @@ pub struct Alert {
 /// A series' verdict, for reports that also show what did not alert ("within noise").
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesVerdict {
-    /// The series.
-    pub key: SeriesKey,
-    /// Its kind.
-    pub kind: MetricKind,
-    /// Number of samples.
-    pub samples: usize,
+    /// The series (key, unit, kind and samples).
+    pub series: Series,
     /// The verdict.
     pub verdict: Verdict,
+    /// The verdict in one line a person reads ([`explain`](crate::explain::explain)).
+    pub explanation: String,
+}
+
+impl SeriesVerdict {
+    /// The series' key.
+    pub fn key(&self) -> &SeriesKey {
+        &self.series.key
+    }
+
+    /// The series' kind.
+    pub fn kind(&self) -> MetricKind {
+        self.series.kind
+    }
 }
 
 /// Change points of one series, for plotting.
@@ -404,8 +415,22 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
 
     /// Every series of `metric` (all metrics when `None`), one per set of dimensions.
     pub fn series(&self, metric: Option<&str>) -> Result<Vec<Series>, CartridgeError> {
-        let samples = self.store.perf_samples(metric)?;
-        Ok(group_series(samples, |m, u| self.metric_kind(m, u)))
+        self.series_where(&SampleFilter::metric(metric))
+    }
+
+    /// Every series of the samples `filter` admits and its viewer may see. The kind of a
+    /// series: set with [`set_metric_kind`](Self::set_metric_kind), else recorded with the
+    /// samples (a `kind=<name>` dimension), else inferred from name and unit.
+    pub fn series_where(&self, filter: &SampleFilter) -> Result<Vec<Series>, CartridgeError> {
+        let samples = self.store.perf_samples_where(filter)?;
+        let explicit = self.kinds.read().unwrap_or_else(|e| e.into_inner()).clone();
+        Ok(group_series(samples, |m, u, recorded| {
+            explicit
+                .get(m)
+                .copied()
+                .or(recorded)
+                .unwrap_or_else(|| MetricKind::classify(m, u))
+        }))
     }
 
     /// The spec's `detectRegressions(metric, threshold_percent)` with the cartridge's mode
@@ -432,42 +457,7 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     ) -> Result<Vec<Alert>, CartridgeError> {
         let verdicts = self.assess(metric, config)?;
         let detected_at = unix_now_ns();
-        let mut alerts = Vec::new();
-        for v in verdicts {
-            if let Verdict::Regression(f) = v.verdict {
-                let ci = f.ci_percent;
-                let cause = match (config.mode, ci, f.commit_range()) {
-                    (Mode::NoiseAware, Some((lo, hi)), range) => format!(
-                        "{}: shift at sample {} ({}), {:.0}% CI of the change {lo:+.1}%..{hi:+.1}%",
-                        v.key,
-                        f.index,
-                        range.as_deref().unwrap_or("no commit recorded"),
-                        config.confidence * 100.0
-                    ),
-                    (_, _, range) => format!(
-                        "{}: latest run ({}) against the {} runs before it",
-                        v.key,
-                        range.as_deref().unwrap_or("no commit recorded"),
-                        config.baseline_runs
-                    ),
-                };
-                alerts.push(Alert {
-                    metric_name: v.key.metric_name.clone(),
-                    dimensions: v.key.dimensions.clone(),
-                    kind: v.kind,
-                    mode: config.mode,
-                    baseline_value: f.baseline,
-                    current_value: f.current,
-                    regression_percent: f.regression_percent,
-                    severity: Severity::from_percent(f.regression_percent),
-                    detected_at,
-                    likely_cause: Some(cause),
-                    correlated_commits: f.correlated_commits(),
-                    commit_range: f.commit_range(),
-                    ci_percent: ci,
-                });
-            }
-        }
+        let alerts = alerts_of(&verdicts, config.mode, detected_at);
         for a in &alerts {
             let commits: Vec<&str> = a.correlated_commits.iter().map(String::as_str).collect();
             self.store.record_regression(&PerfRegression {
@@ -490,15 +480,20 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
         metric: Option<&str>,
         config: &DetectConfig,
     ) -> Result<Vec<SeriesVerdict>, CartridgeError> {
+        self.assess_where(&SampleFilter::metric(metric), config)
+    }
+
+    /// Every verdict over the series `filter` admits (nothing is recorded): what
+    /// `northstar regressions` prints.
+    pub fn assess_where(
+        &self,
+        filter: &SampleFilter,
+        config: &DetectConfig,
+    ) -> Result<Vec<SeriesVerdict>, CartridgeError> {
         Ok(self
-            .series(metric)?
+            .series_where(filter)?
             .into_iter()
-            .map(|s| SeriesVerdict {
-                verdict: detect::detect(&s.points, s.kind, config),
-                samples: s.points.len(),
-                kind: s.kind,
-                key: s.key,
-            })
+            .map(|s| assess_series(s, config))
             .collect())
     }
 
@@ -506,7 +501,7 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     pub fn change_points(
         &self,
         metric: Option<&str>,
-        config: &ChangePointConfig,
+        config: &SegmentConfig,
     ) -> Result<Vec<SeriesShifts>, CartridgeError> {
         Ok(self
             .series(metric)?
@@ -522,18 +517,29 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     /// `benchmark_p99_latency_ns`. Benchmark results go straight to the store, as in the spec:
     /// they are neither sampled nor rate limited, but the payload limit holds.
     pub fn on_benchmark_complete(&self, ctx: &BenchmarkComplete<'_>) -> Result<(), CartridgeError> {
+        // Each sample carries its kind (a `kind` dimension), so readers need not guess it.
+        let with_kind = |kind: MetricKind| {
+            let mut d: Vec<(&str, &str)> = ctx
+                .dimensions
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != KIND_DIMENSION)
+                .collect();
+            d.push((KIND_DIMENSION, kind.name()));
+            d
+        };
         self.record_direct(
             "benchmark_ops_per_sec",
             ctx.ops_per_sec,
             "ops/sec",
-            ctx.dimensions,
+            &with_kind(MetricKind::Throughput),
             ctx.commit_range,
         )?;
         self.record_direct(
             "benchmark_p99_latency_ns",
             ctx.p99_latency_ns,
             "ns",
-            ctx.dimensions,
+            &with_kind(MetricKind::P99Latency),
             ctx.commit_range,
         )
     }
@@ -679,14 +685,29 @@ fn validate(name: &str, value: f64) -> Result<(), CartridgeError> {
     Ok(())
 }
 
+/// The dimension that records a sample's kind (`kind=latency`): read into
+/// [`Series::kind`], not part of the series' key.
+pub const KIND_DIMENSION: &str = "kind";
+
 /// Groups samples into series by (metric, sorted dimensions), keeping time order.
+/// `kind_of(metric, unit, recorded)` decides each series' kind, `recorded` being the kind
+/// its samples carry in a [`KIND_DIMENSION`] dimension (the latest one).
 pub fn group_series(
     samples: Vec<SampleRecord>,
-    kind_of: impl Fn(&str, &str) -> MetricKind,
+    kind_of: impl Fn(&str, &str, Option<MetricKind>) -> MetricKind,
 ) -> Vec<Series> {
-    let mut map: BTreeMap<SeriesKey, (String, Vec<Point>)> = BTreeMap::new();
+    type Entry = (String, Option<MetricKind>, Vec<Point>);
+    let mut map: BTreeMap<SeriesKey, Entry> = BTreeMap::new();
     for s in samples {
-        let mut dims = s.dimensions;
+        let mut recorded = None;
+        let mut dims: Vec<(String, String)> = Vec::with_capacity(s.dimensions.len());
+        for (k, v) in s.dimensions {
+            if k == KIND_DIMENSION {
+                recorded = MetricKind::from_name(&v).or(recorded);
+            } else {
+                dims.push((k, v));
+            }
+        }
         dims.sort();
         let key = SeriesKey {
             metric_name: s.metric_name,
@@ -694,21 +715,65 @@ pub fn group_series(
         };
         let entry = map.entry(key).or_default();
         entry.0 = s.unit;
-        entry.1.push(Point {
+        entry.1 = recorded.or(entry.1);
+        entry.2.push(Point {
             timestamp: s.timestamp,
             value: s.value,
             commit: s.commit_range,
         });
     }
     map.into_iter()
-        .map(|(key, (unit, mut points))| {
+        .map(|(key, (unit, recorded, mut points))| {
             points.sort_by_key(|p| p.timestamp); // stable: equal timestamps keep store order
             Series {
-                kind: kind_of(&key.metric_name, &unit),
+                kind: kind_of(&key.metric_name, &unit, recorded),
                 key,
                 unit,
                 points,
             }
+        })
+        .collect()
+}
+
+/// The verdict on one series, with its explanation: the one implementation behind
+/// `detectRegressions`, `northstar regressions` and `northstar plot`.
+pub fn assess_series(series: Series, config: &DetectConfig) -> SeriesVerdict {
+    let verdict = detect::detect(&series.points, series.kind, config);
+    let explanation = explain(
+        &series.key.to_string(),
+        series.kind,
+        &series.unit,
+        &verdict,
+        config,
+    );
+    SeriesVerdict {
+        series,
+        verdict,
+        explanation,
+    }
+}
+
+/// The alerts among verdicts (regressions only), in the spec's shape.
+pub fn alerts_of(verdicts: &[SeriesVerdict], mode: Mode, detected_at: u64) -> Vec<Alert> {
+    verdicts
+        .iter()
+        .filter_map(|v| match &v.verdict {
+            Verdict::Regression(f) => Some(Alert {
+                metric_name: v.series.key.metric_name.clone(),
+                dimensions: v.series.key.dimensions.clone(),
+                kind: v.series.kind,
+                mode,
+                baseline_value: f.baseline,
+                current_value: f.current,
+                regression_percent: f.regression_percent,
+                severity: Severity::from_percent(f.regression_percent),
+                detected_at,
+                likely_cause: Some(v.explanation.clone()),
+                correlated_commits: f.correlated_commits(),
+                commit_range: f.commit_range(),
+                ci_percent: f.ci_percent,
+            }),
+            _ => None,
         })
         .collect()
 }

@@ -1,9 +1,9 @@
 //! Regression detection over one series (one metric, one set of dimensions), independent of the
 //! store: the spec's fixed-percentage rules, and the noise-aware default.
 
-use crate::changepoint::{change_points, ChangePoint, ChangePointConfig};
 use crate::kind::MetricKind;
-use crate::stats::{bootstrap_relative_ci, mean, welch_relative_ci, Interval};
+use crate::segment::{segment, NoiseSource, SegmentConfig, SegmentError, Segmentation, Shift};
+use crate::stats::mean;
 
 /// One sample of a series, in time order.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,13 +46,25 @@ impl Mode {
     }
 }
 
-/// How the noise-aware mode computes the interval of the change.
+/// How sure a noise-aware regression is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CiMethod {
-    /// Welch's t interval (analytic, fast).
-    Welch,
-    /// Percentile bootstrap with this many resamples (criterion's way; seeded).
-    Bootstrap(usize),
+pub enum Status {
+    /// The change is significant and its estimate is beyond the threshold, but its interval
+    /// still reaches below the threshold, or only one run shows it: it may be confirmed or
+    /// retracted by the next runs.
+    Suspected,
+    /// Two or more runs after the change, and the whole interval is beyond the threshold.
+    Confirmed,
+}
+
+impl Status {
+    /// Stable name ("suspected", "confirmed").
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Suspected => "suspected",
+            Self::Confirmed => "confirmed",
+        }
+    }
 }
 
 /// Settings of both detectors.
@@ -65,14 +77,10 @@ pub struct DetectConfig {
     pub threshold_percent: f64,
     /// Spec mode: how many runs before the latest form the baseline.
     pub baseline_runs: usize,
-    /// Noise mode: confidence level of the interval (criterion uses 0.95).
+    /// Noise mode: confidence level of the interval of the change (criterion uses 0.95).
     pub confidence: f64,
-    /// Noise mode: each side of the change needs at least this many samples.
-    pub min_samples: usize,
-    /// Noise mode: interval method.
-    pub ci: CiMethod,
-    /// Noise mode: change-point search.
-    pub change_points: ChangePointConfig,
+    /// Noise mode: the segmentation.
+    pub segments: SegmentConfig,
 }
 
 impl Default for DetectConfig {
@@ -82,9 +90,7 @@ impl Default for DetectConfig {
             threshold_percent: 0.0,
             baseline_runs: 5,
             confidence: 0.95,
-            min_samples: 5,
-            ci: CiMethod::Welch,
-            change_points: ChangePointConfig::default(),
+            segments: SegmentConfig::default(),
         }
     }
 }
@@ -92,14 +98,26 @@ impl Default for DetectConfig {
 /// A regression found in one series (store-independent part of an alert).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finding {
-    /// Baseline value (mean of the baseline samples).
+    /// Baseline value (spec: mean of the baseline samples; noise: the level before the change).
     pub baseline: f64,
-    /// Current value (mean of the current samples).
+    /// Current value (spec: mean of the latest run; noise: the level after the change).
     pub current: f64,
-    /// How much worse, in percent (positive).
+    /// How much worse, in percent (positive = worse; for throughput, the lost fraction).
     pub regression_percent: f64,
     /// Noise mode: the interval of the regression percent (lower, upper).
     pub ci_percent: Option<(f64, f64)>,
+    /// Noise mode: interval of the ratio current / baseline (lower, upper), computed on the
+    /// log ratio so it never reaches zero.
+    pub ratio_ci: Option<(f64, f64)>,
+    /// Noise mode: suspected or confirmed.
+    pub status: Option<Status>,
+    /// Noise mode: p-value of the change (two-sided, against the pooled noise).
+    pub p_value: Option<f64>,
+    /// Noise mode: the noise of one run, in percent of the level (log scale), or in the
+    /// values' unit (linear scale), and how it was estimated.
+    pub noise: Option<(f64, bool, NoiseSource)>,
+    /// Runs in the baseline and after the change.
+    pub runs: (usize, usize),
     /// Index of the first sample of the regressed regime.
     pub index: usize,
     /// Last commit before the shift, if known.
@@ -133,6 +151,11 @@ impl Finding {
             (None, Some(a)) => Some(tail(a)),
             _ => None,
         }
+    }
+
+    /// The ratio current / baseline.
+    pub fn ratio(&self) -> f64 {
+        self.current / self.baseline
     }
 }
 
@@ -216,6 +239,11 @@ pub fn detect_spec(points: &[Point], kind: MetricKind, config: &DetectConfig) ->
         current,
         regression_percent: pct,
         ci_percent: None,
+        ratio_ci: None,
+        status: None,
+        p_value: None,
+        noise: None,
+        runs: (runs.len() - 1 - first_base, 1),
         index: cs,
         commit_before: points[cs - 1].commit.clone(),
         commit_after: points[cs].commit.clone(),
@@ -229,90 +257,111 @@ pub fn detect_spec(points: &[Point], kind: MetricKind, config: &DetectConfig) ->
     }
 }
 
-/// The noise-aware mode: find change points; take the latest; compare the segment after it
-/// with the segment before it; flag a regression only when the interval of the change lies
-/// wholly beyond the threshold and both sides have `min_samples` samples.
+/// The noise-aware mode: cut the history into segments against a noise estimate pooled over
+/// the whole history ([`segment`]), take the latest change point and judge it: a regression
+/// when the change is significant and its estimate is beyond the threshold (suspected, or
+/// confirmed once two runs show it and its whole interval is beyond the threshold).
 pub fn detect_noise(points: &[Point], kind: MetricKind, config: &DetectConfig) -> Verdict {
-    let values: Vec<f64> = points.iter().map(|p| p.value).collect();
-    let cps = change_points(&values, &config.change_points);
-    let Some(last) = cps.last() else {
-        return if values.len() < 2 * config.change_points.min_segment.max(config.min_samples) {
-            Verdict::InsufficientData {
-                reason: format!("{} samples; change points need more", values.len()),
+    let seg = match segment(points, &config.segments) {
+        Ok(s) => s,
+        Err(SegmentError::NotFinite) => {
+            return Verdict::InsufficientData {
+                reason: "a value is not finite".into(),
             }
-        } else {
-            Verdict::NoChange
-        };
+        }
+        Err(SegmentError::TooShort { runs }) => {
+            return Verdict::InsufficientData {
+                reason: format!("{runs} runs; the noise cannot be estimated yet"),
+            }
+        }
     };
-    assess_change(points, &values, &cps, last, kind, config)
+    match seg.shifts.last() {
+        Some(last) => assess_shift(points, &seg, last, kind, config),
+        None => Verdict::NoChange,
+    }
 }
 
-fn assess_change(
+/// Every regression in the history, oldest first: in the noise-aware mode each change point
+/// judged as [`detect_noise`] judges the latest (so a regression followed by another change is
+/// still named); in the spec mode the latest run's verdict.
+pub fn regressions(points: &[Point], kind: MetricKind, config: &DetectConfig) -> Vec<Finding> {
+    if kind.higher_is_worse().is_none() {
+        return Vec::new();
+    }
+    match config.mode {
+        Mode::Spec => match detect_spec(points, kind, config) {
+            Verdict::Regression(f) => vec![f],
+            _ => Vec::new(),
+        },
+        Mode::NoiseAware => {
+            let Ok(seg) = segment(points, &config.segments) else {
+                return Vec::new();
+            };
+            seg.shifts
+                .iter()
+                .filter_map(|s| match assess_shift(points, &seg, s, kind, config) {
+                    Verdict::Regression(f) => Some(f),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+}
+
+/// Judges one change point of a segmentation.
+fn assess_shift(
     points: &[Point],
-    values: &[f64],
-    cps: &[ChangePoint],
-    cp: &ChangePoint,
+    seg: &Segmentation,
+    shift: &Shift,
     kind: MetricKind,
     config: &DetectConfig,
 ) -> Verdict {
-    let start = cps
-        .iter()
-        .map(|c| c.index)
-        .filter(|&i| i < cp.index)
-        .max()
-        .unwrap_or(0);
-    let end = cps
-        .iter()
-        .map(|c| c.index)
-        .filter(|&i| i > cp.index)
-        .min()
-        .unwrap_or(values.len());
-    let (before, after) = (&values[start..cp.index], &values[cp.index..end]);
-    if before.len() < config.min_samples || after.len() < config.min_samples {
+    let Some((rlo, rest, rhi)) = shift.ratio_interval(seg, config.confidence) else {
         return Verdict::InsufficientData {
-            reason: format!(
-                "{} samples before and {} after the change; {} needed",
-                before.len(),
-                after.len(),
-                config.min_samples
-            ),
+            reason: "the level before the change is not a positive number".into(),
         };
-    }
-    let ci = match config.ci {
-        CiMethod::Welch => welch_relative_ci(before, after, config.confidence),
-        CiMethod::Bootstrap(n) => {
-            bootstrap_relative_ci(before, after, config.confidence, n, 0x6e6f_7274_6873_7461)
+    };
+    let worse_up = kind.higher_is_worse() == Some(true);
+    // As a regression percent (positive = worse).
+    let pct = |r: f64| {
+        if worse_up {
+            (r - 1.0) * 100.0
+        } else {
+            (1.0 - r) * 100.0
         }
     };
-    let Some(Interval {
-        lower,
-        estimate,
-        upper,
-    }) = ci
-    else {
-        return Verdict::InsufficientData {
-            reason: "baseline mean is not a positive number".into(),
-        };
-    };
-    // Express the interval as a regression percent (positive = worse).
-    let (lo, est, hi) = if kind.higher_is_worse() == Some(true) {
-        (lower * 100.0, estimate * 100.0, upper * 100.0)
+    let (lo, est, hi) = if worse_up {
+        (pct(rlo), pct(rest), pct(rhi))
     } else {
-        (-upper * 100.0, -estimate * 100.0, -lower * 100.0)
+        (pct(rhi), pct(rest), pct(rlo))
     };
     let threshold = effective_threshold(kind, config);
+    let runs_after = shift.after_runs.1 - shift.after_runs.0;
+    let status = if lo > threshold && runs_after >= 2 {
+        Status::Confirmed
+    } else {
+        Status::Suspected
+    };
     let finding = Finding {
-        baseline: cp.mean_before,
-        current: cp.mean_after,
+        baseline: shift.level_before,
+        current: shift.level_after,
         regression_percent: est,
         ci_percent: Some((lo, hi)),
-        index: cp.index,
-        commit_before: points[cp.index - 1].commit.clone(),
-        commit_after: points[cp.index].commit.clone(),
+        ratio_ci: Some((rlo, rhi)),
+        status: Some(status),
+        p_value: Some(shift.p_value),
+        noise: Some(match seg.noise.relative_percent(seg.log_scale) {
+            Some(p) => (p, true, seg.noise.source),
+            None => (seg.noise.sigma, false, seg.noise.source),
+        }),
+        runs: (shift.before_runs.1 - shift.before_runs.0, runs_after),
+        index: shift.index,
+        commit_before: points[shift.index - 1].commit.clone(),
+        commit_after: points[shift.index].commit.clone(),
     };
-    if lo > threshold {
+    if est > threshold {
         Verdict::Regression(finding)
-    } else if hi < 0.0 {
+    } else if est < 0.0 {
         Verdict::Improvement(finding)
     } else {
         Verdict::WithinNoise {
@@ -321,11 +370,13 @@ fn assess_change(
     }
 }
 
-/// Change points of a series with the commit range where each shift began (for plotting).
+/// A change point of a series with the commit range where the shift began (for plotting).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShiftAt {
-    /// The change point.
-    pub change: ChangePoint,
+    /// Index of the first sample after the shift.
+    pub index: usize,
+    /// Level before and after the shift.
+    pub levels: (f64, f64),
     /// Timestamp of the first sample after the shift.
     pub timestamp: u64,
     /// Last commit before the shift.
@@ -334,13 +385,16 @@ pub struct ShiftAt {
     pub commit_after: Option<String>,
 }
 
-/// All change points of a series, with their commits.
-pub fn shifts(points: &[Point], config: &ChangePointConfig) -> Vec<ShiftAt> {
-    let values: Vec<f64> = points.iter().map(|p| p.value).collect();
-    change_points(&values, config)
-        .into_iter()
+/// All change points of a series, with their commits (the noise-aware mode's segmentation).
+pub fn shifts(points: &[Point], config: &SegmentConfig) -> Vec<ShiftAt> {
+    let Ok(seg) = segment(points, config) else {
+        return Vec::new();
+    };
+    seg.shifts
+        .iter()
         .map(|c| ShiftAt {
-            change: c,
+            index: c.index,
+            levels: (c.level_before, c.level_after),
             timestamp: points[c.index].timestamp,
             commit_before: points[c.index - 1].commit.clone(),
             commit_after: points[c.index].commit.clone(),
@@ -448,11 +502,8 @@ mod tests {
     #[test]
     fn noise_mode_names_the_commit_range_of_a_clear_shift() {
         let h = history(2, 20, 10, 0.03, 12, 1.25);
-        for ci in [CiMethod::Welch, CiMethod::Bootstrap(500)] {
-            let cfg = DetectConfig {
-                ci,
-                ..DetectConfig::default()
-            };
+        {
+            let cfg = DetectConfig::default();
             match detect(&h, MetricKind::Latency, &cfg) {
                 Verdict::Regression(f) => {
                     assert_eq!(f.index, 120);
@@ -470,14 +521,44 @@ mod tests {
     }
 
     #[test]
-    fn noise_mode_reports_within_noise_when_the_interval_straddles_the_threshold() {
-        // A real 11% latency shift: significant, but its interval is not wholly beyond 10%.
-        let h = history(3, 20, 10, 0.05, 10, 1.11);
+    fn noise_mode_reports_within_noise_below_the_threshold_and_suspects_before_confirming() {
+        // A real 7% latency shift: significant, but below the 10% threshold.
+        let h = history(3, 20, 10, 0.02, 10, 1.07);
         match detect(&h, MetricKind::Latency, &DetectConfig::default()) {
             Verdict::WithinNoise {
-                ci_percent: Some((lo, _, hi)),
-            } => assert!(lo < 10.0 && hi > 10.0),
+                ci_percent: Some((lo, est, hi)),
+            } => assert!(lo > 0.0 && est < 10.0 && hi < 10.0, "{lo} {est} {hi}"),
             v => panic!("{v:?}"),
+        }
+        // A 30% shift seen on one run only: suspected; two more runs confirm it.
+        let h = history(3, 21, 1, 0.01, 20, 1.30);
+        match detect(&h, MetricKind::Latency, &DetectConfig::default()) {
+            Verdict::Regression(f) => {
+                assert_eq!(f.status, Some(Status::Suspected));
+                assert_eq!(f.commit_range().as_deref(), Some("c19..c20"));
+                assert_eq!(f.runs, (20, 1));
+            }
+            v => panic!("{v:?}"),
+        }
+        let h = history(3, 23, 1, 0.01, 20, 1.30);
+        match detect(&h, MetricKind::Latency, &DetectConfig::default()) {
+            Verdict::Regression(f) => {
+                assert_eq!(f.status, Some(Status::Confirmed));
+                let (lo, hi) = f.ci_percent.unwrap();
+                assert!(lo > 10.0 && lo < 30.0 && hi > 30.0, "{lo} {hi}");
+            }
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn ratio_intervals_never_cross_minus_100_percent() {
+        // Throughput tripling at 40% noise: a linear interval would reach below -100%.
+        let h = history(7, 12, 1, 0.4, 6, 3.0);
+        let seg = segment(&h, &SegmentConfig::default()).unwrap();
+        for s in &seg.shifts {
+            let (lo, est, hi) = s.ratio_interval(&seg, 0.95).unwrap();
+            assert!(lo > 0.0 && lo <= est && est <= hi, "{lo} {est} {hi}");
         }
     }
 
@@ -510,7 +591,7 @@ mod tests {
             detect(&h, MetricKind::Latency, &DetectConfig::default()),
             Verdict::Improvement(_)
         ));
-        let short = history(4, 2, 3, 0.02, 1, 2.0);
+        let short = history(4, 3, 1, 0.02, 1, 2.0);
         assert!(matches!(
             detect(&short, MetricKind::Latency, &DetectConfig::default()),
             Verdict::InsufficientData { .. }
@@ -520,7 +601,7 @@ mod tests {
     #[test]
     fn shifts_name_commits_for_plotting() {
         let h = history(5, 30, 5, 0.02, 20, 1.5);
-        let s = shifts(&h, &ChangePointConfig::default());
+        let s = shifts(&h, &SegmentConfig::default());
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].commit_before.as_deref(), Some("c19"));
         assert_eq!(s[0].commit_after.as_deref(), Some("c20"));

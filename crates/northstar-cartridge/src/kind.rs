@@ -14,17 +14,22 @@ pub enum MetricKind {
     P99Latency,
     /// An error rate. Spec: regressed when current > baseline * 1.5.
     ErrorRate,
+    /// Lower is better, with no rule of the spec: counts and sizes (allocations, fsyncs,
+    /// bytes). Never inferred: recorded with the sample (a `kind=cost` dimension) or set.
+    /// The noise-aware mode flags it from 10% up; the spec mode has no rule for it.
+    Cost,
     /// Neither name nor unit says which direction is worse; set the kind explicitly.
     Unknown,
 }
 
 impl MetricKind {
     /// Every kind, for listings.
-    pub const ALL: [MetricKind; 5] = [
+    pub const ALL: [MetricKind; 6] = [
         Self::Throughput,
         Self::Latency,
         Self::P99Latency,
         Self::ErrorRate,
+        Self::Cost,
         Self::Unknown,
     ];
 
@@ -70,20 +75,40 @@ impl MetricKind {
             Self::Latency => Some(1.10),
             Self::P99Latency => Some(1.15),
             Self::ErrorRate => Some(1.5),
-            Self::Unknown => None,
+            Self::Cost | Self::Unknown => None,
         }
     }
 
-    /// The spec's rule as a percentage of degradation (5, 10, 15, 50).
+    /// The spec's rule as a percentage of degradation (5, 10, 15, 50), and 10 for
+    /// [`MetricKind::Cost`] (no spec rule; the noise-aware mode's floor).
     pub fn spec_threshold_percent(self) -> Option<f64> {
-        self.spec_factor().map(|f| ((f - 1.0) * 100.0).abs())
+        match self {
+            Self::Cost => Some(10.0),
+            _ => self.spec_factor().map(|f| ((f - 1.0) * 100.0).abs()),
+        }
+    }
+
+    /// What a change in the worse direction is called ("slower", "worse").
+    pub fn worse_word(self) -> &'static str {
+        match self {
+            Self::Throughput | Self::Latency | Self::P99Latency => "slower",
+            Self::ErrorRate | Self::Cost | Self::Unknown => "worse",
+        }
+    }
+
+    /// What a change in the better direction is called ("faster", "better").
+    pub fn better_word(self) -> &'static str {
+        match self {
+            Self::Throughput | Self::Latency | Self::P99Latency => "faster",
+            Self::ErrorRate | Self::Cost | Self::Unknown => "better",
+        }
     }
 
     /// Whether a higher value is worse; `None` for [`MetricKind::Unknown`].
     pub fn higher_is_worse(self) -> Option<bool> {
         match self {
             Self::Throughput => Some(false),
-            Self::Latency | Self::P99Latency | Self::ErrorRate => Some(true),
+            Self::Latency | Self::P99Latency | Self::ErrorRate | Self::Cost => Some(true),
             Self::Unknown => None,
         }
     }
@@ -117,6 +142,7 @@ impl MetricKind {
             Self::Latency => "latency",
             Self::P99Latency => "p99",
             Self::ErrorRate => "error_rate",
+            Self::Cost => "cost",
             Self::Unknown => "unknown",
         }
     }

@@ -6,21 +6,22 @@
 //! only flags changes standing out of the measured noise), the benchmark runner's
 //! `on_benchmark_complete` hook, and criterion ingestion.
 //!
-//! The algorithms ([`kind`], [`stats`], [`changepoint`], [`detect`], [`criterion`]) know
+//! The algorithms ([`kind`], [`stats`], [`segment`], [`detect`], [`criterion`]) know
 //! nothing of the store and are tested on their own; [`cartridge`] connects them to a
 //! [`MetricStore`](cartridge::MetricStore).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod changepoint;
 pub mod detect;
 pub mod evaluate;
+pub mod explain;
 pub mod kind;
+pub mod segment;
 pub mod stats;
 
-pub use changepoint::{ChangePoint, ChangePointConfig};
-pub use detect::{CiMethod, DetectConfig, Finding, Mode, Point, Verdict};
+pub use detect::{DetectConfig, Finding, Mode, Point, Status, Verdict};
 pub use kind::MetricKind;
+pub use segment::SegmentConfig;
 pub mod cartridge;
 pub mod criterion;
 pub mod limiter;
@@ -30,4 +31,4 @@ pub use cartridge::{
     Alert, BenchmarkComplete, CartridgeConfig, CartridgeError, CartridgeStats, IngestReport,
     ObservabilityCartridge, Outcome, Series, SeriesKey, SeriesShifts, SeriesVerdict,
 };
-pub use store::{MemoryStore, MetricStore, SampleRecord};
+pub use store::{MemoryStore, MetricStore, SampleFilter, SampleRecord};

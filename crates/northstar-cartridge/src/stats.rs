@@ -111,6 +111,18 @@ pub fn student_t_cdf(t: f64, df: f64) -> f64 {
     }
 }
 
+/// Two-sided p-value of `|t|` under Student's t with `df` degrees of freedom, computed on the
+/// tail directly so very small p-values keep their precision.
+pub fn student_t_two_sided_p(t: f64, df: f64) -> f64 {
+    if t.is_nan() || df.is_nan() || df <= 0.0 {
+        return f64::NAN;
+    }
+    if t.is_infinite() {
+        return 0.0;
+    }
+    inc_beta(df / 2.0, 0.5, df / (df + t * t))
+}
+
 /// Inverse CDF of Student's t (bisection on the CDF; plenty for confidence levels).
 pub fn student_t_quantile(p: f64, df: f64) -> f64 {
     if !(0.0..=1.0).contains(&p) || p.is_nan() {

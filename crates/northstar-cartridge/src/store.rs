@@ -4,7 +4,7 @@
 use northstar_core::events::{PerfRegression, PerfSample};
 use northstar_core::recorder::RecordError;
 use northstar_core::{Event, EventType, Visibility};
-use northstar_store::{EventManager, Query, StoreError};
+use northstar_store::{EventManager, Query, StoreError, Viewer};
 use std::sync::Mutex;
 
 /// A perf sample read back from a store (owned).
@@ -63,6 +63,35 @@ pub struct RegressionRecord {
     pub correlated_commits: Vec<String>,
 }
 
+/// Which perf samples to read: one metric (or all), a time window, and who is looking.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SampleFilter {
+    /// Only this metric (all when `None`).
+    pub metric: Option<String>,
+    /// Only samples stored at or after this time, Unix ns.
+    pub since: Option<u64>,
+    /// Only samples stored at or before this time (inclusive), Unix ns.
+    pub until: Option<u64>,
+    /// Who reads: [`Viewer::System`] (the default) is the operator's view and sees every
+    /// sample; an actor sees public samples, its own private ones and its team's team ones,
+    /// exactly as the store's `query` decides.
+    pub viewer: Viewer,
+}
+
+impl SampleFilter {
+    /// Every sample of `metric` (all metrics when `None`), as the operator sees them.
+    pub fn metric(metric: Option<&str>) -> Self {
+        Self {
+            metric: metric.map(str::to_string),
+            ..Self::default()
+        }
+    }
+
+    fn admits_time(&self, t: u64) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
+    }
+}
+
 /// The store operations the cartridge uses (the contract's `EventManager` subset).
 pub trait MetricStore {
     /// Records a perf sample (the spec's `recordPerfSample`).
@@ -77,8 +106,13 @@ pub trait MetricStore {
     ) -> Result<(), StoreError>;
     /// Records a `perf_regression` event.
     fn record_regression(&self, regression: &PerfRegression<'_>) -> Result<(), StoreError>;
-    /// Every stored perf sample of `metric` (all metrics when `None`), in timestamp order.
-    fn perf_samples(&self, metric: Option<&str>) -> Result<Vec<SampleRecord>, StoreError>;
+    /// Every stored perf sample of `metric` (all metrics when `None`), in timestamp order,
+    /// as the operator sees them.
+    fn perf_samples(&self, metric: Option<&str>) -> Result<Vec<SampleRecord>, StoreError> {
+        self.perf_samples_where(&SampleFilter::metric(metric))
+    }
+    /// The perf samples `filter` admits (and its viewer may see), in timestamp order.
+    fn perf_samples_where(&self, filter: &SampleFilter) -> Result<Vec<SampleRecord>, StoreError>;
 }
 
 impl MetricStore for EventManager {
@@ -117,7 +151,8 @@ impl MetricStore for EventManager {
         self.record(0, Visibility::Public, regression)
     }
 
-    fn perf_samples(&self, metric: Option<&str>) -> Result<Vec<SampleRecord>, StoreError> {
+    fn perf_samples_where(&self, filter: &SampleFilter) -> Result<Vec<SampleRecord>, StoreError> {
+        let metric = filter.metric.as_deref();
         // What was recorded just before must be visible: drain the rings first (a read-only
         // store has no flusher and nothing pending).
         match self.flush() {
@@ -126,6 +161,9 @@ impl MetricStore for EventManager {
         }
         let q = Query {
             event_types: vec![EventType::PerfSample],
+            start_time: filter.since,
+            end_time: filter.until,
+            viewer: filter.viewer,
             ..Query::default()
         };
         let mut out = Vec::new();
@@ -218,10 +256,12 @@ impl MetricStore for MemoryStore {
         Ok(())
     }
 
-    fn perf_samples(&self, metric: Option<&str>) -> Result<Vec<SampleRecord>, StoreError> {
+    /// Every sample here is public: the viewer sees them all.
+    fn perf_samples_where(&self, filter: &SampleFilter) -> Result<Vec<SampleRecord>, StoreError> {
         let s = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         Ok(s.iter()
-            .filter(|x| metric.is_none_or(|m| m == x.metric_name))
+            .filter(|x| filter.metric.as_deref().is_none_or(|m| m == x.metric_name))
+            .filter(|x| filter.admits_time(x.timestamp))
             .cloned()
             .collect())
     }

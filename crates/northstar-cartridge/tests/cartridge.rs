@@ -187,9 +187,7 @@ fn alerts_are_recorded_as_perf_regression_events_in_the_store() {
         match e.event().unwrap() {
             Event::PerfRegression(r) => {
                 // Noise-mode alerts name the commit where the shift began.
-                if r.likely_cause
-                    .is_some_and(|c| c.contains("CI of the change"))
-                {
+                if r.likely_cause.is_some_and(|c| c.contains("% interval")) {
                     assert!(r.correlated_commits.iter().any(|c| c == "c6"), "{r:?}");
                 }
                 names.push((r.metric_name.to_string(), r.severity.name()));
@@ -442,10 +440,10 @@ fn change_points_are_exposed_for_plotting() {
     let c = ObservabilityCartridge::init(&store, CartridgeConfig::default()).unwrap();
     feed(&c, "btree_point_get", 3, 4, 0.7);
     let shifts = c
-        .change_points(Some("benchmark_ops_per_sec"), &ChangePointConfig::default())
+        .change_points(Some("benchmark_ops_per_sec"), &SegmentConfig::default())
         .unwrap();
     assert_eq!(shifts.len(), 1);
     assert_eq!(shifts[0].shifts.len(), 1);
     assert_eq!(shifts[0].shifts[0].commit_after.as_deref(), Some("c4"));
-    assert_eq!(shifts[0].shifts[0].change.index, 32);
+    assert_eq!(shifts[0].shifts[0].index, 32);
 }

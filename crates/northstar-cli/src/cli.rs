@@ -93,6 +93,26 @@ pub struct Filters {
     pub fields: Vec<String>,
 }
 
+/// Which perf samples `regressions` and `plot` read, and as whom.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PerfWindow {
+    /// Only samples stored at or after this time: RFC 3339, Unix ns, or an age like 15m, 7d.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Only samples stored at or before this time (inclusive; same forms as --since).
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Read as this actor: public samples, its own private ones and its team's team ones
+    /// (as `query --viewer`). Without it, the operator's view: every sample.
+    #[arg(long, value_name = "ID")]
+    pub viewer: Option<u64>,
+    /// A metric's kind, overriding the kind recorded with its samples or inferred from its
+    /// name and unit (repeatable): METRIC=KIND, KIND one of throughput, latency, p99,
+    /// error_rate, cost.
+    #[arg(long = "kind", value_name = "METRIC=KIND")]
+    pub kinds: Vec<String>,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -221,6 +241,9 @@ pub enum Command {
         /// Only this metric.
         #[arg(long, value_name = "M")]
         metric: Option<String>,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        window: PerfWindow,
         /// Threshold in percent (default: the spec's per-metric thresholds).
         #[arg(long, value_name = "PERCENT")]
         threshold: Option<f64>,
@@ -242,6 +265,9 @@ pub enum Command {
         /// The metric to plot.
         #[arg(long, value_name = "M")]
         metric: String,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        window: PerfWindow,
         /// Output file.
         #[arg(long, value_name = "FILE.svg")]
         out: PathBuf,

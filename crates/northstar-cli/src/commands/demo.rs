@@ -106,7 +106,12 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
         }
     }
     let fsyncs = result.fsyncs as f64;
-    let dims = [("benchmark", "kv_demo"), ("threads", threads_s.as_str())];
+    // Counts and sizes: lower is better (recorded as kind=cost, so `regressions` judges them).
+    let dims = [
+        ("benchmark", "kv_demo"),
+        ("threads", threads_s.as_str()),
+        ("kind", "cost"),
+    ];
     for (metric, value) in [
         ("fsync_count", fsyncs),
         ("alloc_count", result.allocs.0 as f64),
@@ -221,7 +226,8 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
         let mut series = Vec::new();
         for (metric, _) in BENCH_METRICS {
             series.extend(load_series(&em, Some(metric))?.into_iter().filter(|s| {
-                s.dims
+                s.key
+                    .dimensions
                     .iter()
                     .any(|(k, v)| k == "threads" && *v == threads_s)
             }));
@@ -232,7 +238,7 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
             .filter(|o| matches!(o.verdict, Verdict::Regression(_)))
             .count();
         println!(
-            "regression check ({} runs with {threads} threads, noise-aware: a change counts only when its 95% interval clears the threshold): {n} regressions",
+            "regression check ({} runs with {threads} threads, noise-aware: a change counts when it stands out of the run-to-run noise and its estimate is beyond the threshold): {n} regressions",
             run_no
         );
         print_outcomes(&outcomes, Format::Table);

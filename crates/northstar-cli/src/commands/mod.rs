@@ -57,12 +57,25 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
         Command::Regressions {
             dir,
             metric,
+            window,
             threshold,
             mode,
             fail_on,
             format,
-        } => perf::regressions(&dir.dir, metric, threshold, mode, fail_on, format),
-        Command::Plot { dir, metric, out } => perf::plot(&dir.dir, &metric, &out),
+        } => perf::regressions(
+            &dir.dir,
+            &perf::Selection::new(metric, window),
+            threshold,
+            mode,
+            fail_on,
+            format,
+        ),
+        Command::Plot {
+            dir,
+            metric,
+            window,
+            out,
+        } => perf::plot(&dir.dir, &perf::Selection::new(Some(metric), window), &out),
     }
     .map(|()| EXIT_OK)
 }

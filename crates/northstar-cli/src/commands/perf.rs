@@ -7,186 +7,280 @@
 use super::{open_read, store_err};
 use crate::cli::{FailOn, Format, Mode};
 use crate::error::{CliError, CliResult};
-use crate::output::trim_float;
 use crate::plot::{render_svg, Marker, MarkerKind, Series as PlotSeries};
-use northstar_cartridge::detect::{detect, runs, shifts, DetectConfig, Point, Verdict};
-use northstar_cartridge::MetricKind;
+use crate::timespec::{now_unix_ns, parse_time};
+use northstar_cartridge::cartridge::{assess_series, group_series, SeriesVerdict};
+use northstar_cartridge::detect::{runs, shifts, DetectConfig, Verdict};
+use northstar_cartridge::explain::{change_words, format_value, percent};
+use northstar_cartridge::{
+    CartridgeConfig, MetricKind, MetricStore, ObservabilityCartridge, SampleFilter, Series,
+};
 use northstar_core::events::Severity;
-use northstar_store::{EventManager, StoreConfig};
+use northstar_store::{EventManager, StoreConfig, Viewer};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-/// One metric under one set of dimensions.
-#[derive(Clone, Debug)]
-pub struct Series {
-    /// Metric name.
-    pub metric: String,
-    /// Unit of the latest sample.
-    pub unit: String,
-    /// Dimensions, sorted by key.
-    pub dims: Vec<(String, String)>,
-    /// Samples in time order.
-    pub points: Vec<Point>,
+/// A series' verdict with its explanation (the cartridge's [`SeriesVerdict`]).
+pub type Outcome = SeriesVerdict;
+
+/// What `regressions` and `plot` read: which samples, seen by whom, with which kinds.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Only this metric.
+    pub metric: Option<String>,
+    /// `--since` (RFC 3339, Unix ns or an age).
+    pub since: Option<String>,
+    /// `--until`, inclusive.
+    pub until: Option<String>,
+    /// `--viewer`: None is the operator's view (every sample).
+    pub viewer: Option<u64>,
+    /// `--kind METRIC=KIND` overrides.
+    pub kinds: Vec<String>,
 }
 
-impl Series {
-    /// `k=v,k=v` (or `-` without dimensions).
-    pub fn dims_label(&self) -> String {
-        if self.dims.is_empty() {
-            return "-".into();
+impl Selection {
+    /// From the command-line flags.
+    pub fn new(metric: Option<String>, w: crate::cli::PerfWindow) -> Self {
+        Self {
+            metric,
+            since: w.since,
+            until: w.until,
+            viewer: w.viewer,
+            kinds: w.kinds,
         }
-        self.dims
+    }
+
+    fn filter(&self) -> CliResult<SampleFilter> {
+        let now = now_unix_ns();
+        let time = |flag: &str, v: &Option<String>| -> CliResult<Option<u64>> {
+            v.as_deref()
+                .map(|s| {
+                    parse_time(s, now).map_err(|e| CliError::usage(format!("{flag} {s:?}: {e}")))
+                })
+                .transpose()
+        };
+        Ok(SampleFilter {
+            metric: self.metric.clone(),
+            since: time("--since", &self.since)?,
+            until: time("--until", &self.until)?,
+            viewer: self
+                .viewer
+                .map_or(Viewer::System, |actor_id| Viewer::Actor { actor_id }),
+        })
+    }
+
+    fn kind_overrides(&self) -> CliResult<Vec<(String, MetricKind)>> {
+        self.kinds
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",")
+            .map(|k| {
+                let (m, kind) = k.split_once('=').ok_or_else(|| {
+                    CliError::usage(format!("--kind {k:?}: expected METRIC=KIND"))
+                })?;
+                let kind = MetricKind::from_name(kind).ok_or_else(|| {
+                    let names: Vec<&str> = MetricKind::ALL.iter().map(|k| k.name()).collect();
+                    CliError::usage(format!(
+                        "--kind {k:?}: unknown kind {kind:?} (expected one of: {})",
+                        names.join(", ")
+                    ))
+                })?;
+                Ok((m.to_string(), kind))
+            })
+            .collect()
+    }
+
+    /// The cartridge's verdict on every selected series.
+    fn assess(&self, em: &EventManager, config: &DetectConfig) -> CliResult<Vec<Outcome>> {
+        let filter = self.filter()?;
+        let overrides = self.kind_overrides()?;
+        let cartridge = ObservabilityCartridge::init(em, CartridgeConfig::default())
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        for (m, k) in &overrides {
+            cartridge.set_metric_kind(m, *k);
+        }
+        cartridge
+            .assess_where(&filter, config)
+            .map_err(|e| CliError::usage(format!("{}: {e}", em.dir().display())))
     }
 }
 
-/// Every perf-sample series in the store (only `metric`'s when given), grouped by the
-/// cartridge exactly as its detectors group them. An undecodable sample is an error, not a
+/// Every perf-sample series in the store (only `metric`'s when given), as the operator sees
+/// them, grouped and classified by the cartridge. An undecodable sample is an error, not a
 /// silent gap in the history.
 pub fn load_series(em: &EventManager, metric: Option<&str>) -> CliResult<Vec<Series>> {
-    use northstar_cartridge::cartridge::group_series;
-    use northstar_cartridge::MetricStore;
     let samples = em
         .perf_samples(metric)
         .map_err(|e| store_err(em.dir(), "query failed in", e))?;
-    Ok(group_series(samples, MetricKind::classify)
-        .into_iter()
-        .map(|s| Series {
-            metric: s.key.metric_name,
-            unit: s.unit,
-            dims: s.key.dimensions,
-            points: s.points,
-        })
-        .collect())
+    Ok(group_series(samples, |m, u, recorded| {
+        recorded.unwrap_or_else(|| MetricKind::classify(m, u))
+    }))
 }
 
-/// The detector's verdict on one series, flattened for output.
-pub struct Outcome {
-    /// The series.
-    pub series: Series,
-    /// Its kind (direction of "worse").
-    pub kind: MetricKind,
-    /// The verdict.
-    pub verdict: Verdict,
-}
-
-impl Outcome {
-    /// Severity of a regression, if this is one.
-    pub fn severity(&self) -> Option<Severity> {
-        match &self.verdict {
-            Verdict::Regression(f) => Some(Severity::from_percent(f.regression_percent)),
-            _ => None,
-        }
-    }
-
-    fn verdict_name(&self) -> &'static str {
-        match self.verdict {
-            Verdict::Regression(_) => "regression",
-            Verdict::Improvement(_) => "improvement",
-            Verdict::WithinNoise { .. } => "within noise",
-            Verdict::NoChange => "no change",
-            Verdict::InsufficientData { .. } => "insufficient data",
-            Verdict::UnknownKind => "unknown kind",
-        }
-    }
-
-    fn json(&self) -> serde_json::Value {
-        let mut o = json!({
-            "metric_name": self.series.metric,
-            "dimensions": {},
-            "unit": self.series.unit,
-            "kind": format!("{:?}", self.kind).to_lowercase(),
-            "samples": self.series.points.len(),
-            "verdict": self.verdict_name(),
-        });
-        let dims: serde_json::Map<String, serde_json::Value> = self
-            .series
-            .dims
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
-        o["dimensions"] = serde_json::Value::Object(dims);
-        match &self.verdict {
-            Verdict::Regression(f) | Verdict::Improvement(f) => {
-                o["baseline_value"] = json!(f.baseline);
-                o["current_value"] = json!(f.current);
-                o["regression_percent"] = json!(f.regression_percent);
-                o["ci_percent"] = json!(f.ci_percent.map(|(a, b)| [a, b]));
-                o["correlated_commits"] = json!(f.correlated_commits());
-                if let Some(s) = self.severity() {
-                    o["severity"] = json!(s.name());
-                }
-            }
-            Verdict::WithinNoise { ci_percent } => {
-                o["ci_percent"] = json!(ci_percent.map(|(a, b, c)| [a, b, c]));
-            }
-            Verdict::InsufficientData { reason } => o["reason"] = json!(reason),
-            _ => {}
-        }
-        o
-    }
-
-    fn row(&self) -> Vec<String> {
-        let (base, cur, change, sev, commits) = match &self.verdict {
-            Verdict::Regression(f) | Verdict::Improvement(f) => (
-                trim_float(f.baseline),
-                trim_float(f.current),
-                match f.ci_percent {
-                    Some((lo, hi)) => format!("{:+.1}% [{lo:+.1}, {hi:+.1}]", f.regression_percent),
-                    None => format!("{:+.1}%", f.regression_percent),
-                },
-                self.severity().map_or("-", |s| s.name()).to_string(),
-                f.commit_range().unwrap_or_else(|| "-".into()),
-            ),
-            Verdict::WithinNoise {
-                ci_percent: Some((lo, est, hi)),
-            } => (
-                "-".into(),
-                "-".into(),
-                format!("{est:+.1}% [{lo:+.1}, {hi:+.1}]"),
-                "-".into(),
-                "-".into(),
-            ),
-            Verdict::InsufficientData { reason } => (
-                "-".into(),
-                "-".into(),
-                reason.clone(),
-                "-".into(),
-                "-".into(),
-            ),
-            _ => ("-".into(), "-".into(), "-".into(), "-".into(), "-".into()),
-        };
-        vec![
-            self.series.metric.clone(),
-            self.series.dims_label(),
-            self.series.points.len().to_string(),
-            self.verdict_name().to_string(),
-            base,
-            cur,
-            change,
-            sev,
-            commits,
-        ]
-    }
-}
-
-/// Runs the detector over every series.
+/// The cartridge's verdict on every series.
 pub fn detect_all(series: Vec<Series>, config: &DetectConfig) -> Vec<Outcome> {
     series
         .into_iter()
-        .map(|s| {
-            let kind = MetricKind::classify(&s.metric, &s.unit);
-            let verdict = detect(&s.points, kind, config);
-            Outcome {
-                series: s,
-                kind,
-                verdict,
-            }
-        })
+        .map(|s| assess_series(s, config))
         .collect()
+}
+
+fn dims_label(s: &Series) -> String {
+    if s.key.dimensions.is_empty() {
+        return "-".into();
+    }
+    s.key
+        .dimensions
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn severity(o: &Outcome) -> Option<Severity> {
+    match &o.verdict {
+        Verdict::Regression(f) => Some(Severity::from_percent(f.regression_percent)),
+        _ => None,
+    }
+}
+
+fn verdict_name(o: &Outcome) -> String {
+    match &o.verdict {
+        Verdict::Regression(f) => match f.status {
+            Some(s) => format!("regression ({})", s.name()),
+            None => "regression".into(),
+        },
+        Verdict::Improvement(_) => "improvement".into(),
+        Verdict::WithinNoise { .. } => "within noise".into(),
+        Verdict::NoChange => "no change".into(),
+        Verdict::InsufficientData { .. } => "insufficient data".into(),
+        Verdict::UnknownKind => "unknown kind".into(),
+    }
+}
+
+fn outcome_json(o: &Outcome) -> serde_json::Value {
+    let s = &o.series;
+    let dims: serde_json::Map<String, serde_json::Value> = s
+        .key
+        .dimensions
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    let mut j = json!({
+        "metric_name": s.key.metric_name,
+        "dimensions": dims,
+        "unit": s.unit,
+        "kind": s.kind.name(),
+        "samples": s.points.len(),
+        "verdict": verdict_name(o),
+        "explanation": o.explanation,
+    });
+    match &o.verdict {
+        Verdict::Regression(f) | Verdict::Improvement(f) => {
+            j["baseline_value"] = json!(f.baseline);
+            j["current_value"] = json!(f.current);
+            j["ratio"] = json!(f.ratio());
+            j["ratio_ci"] = json!(f.ratio_ci.map(|(a, b)| [a, b]));
+            j["regression_percent"] = json!(f.regression_percent);
+            j["ci_percent"] = json!(f.ci_percent.map(|(a, b)| [a, b]));
+            j["status"] = json!(f.status.map(|s| s.name()));
+            j["p_value"] = json!(f.p_value);
+            j["noise_percent"] = json!(f.noise.and_then(|(n, rel, _)| rel.then_some(n)));
+            j["commit_before"] = json!(f.commit_before);
+            j["commit_after"] = json!(f.commit_after);
+            j["correlated_commits"] = json!(f.correlated_commits());
+            if let Some(sev) = severity(o) {
+                j["severity"] = json!(sev.name());
+            }
+        }
+        Verdict::WithinNoise { ci_percent } => {
+            j["ci_percent"] = json!(ci_percent.map(|(a, b, c)| [a, b, c]));
+        }
+        Verdict::InsufficientData { reason } => j["reason"] = json!(reason),
+        _ => {}
+    }
+    j
+}
+
+fn outcome_row(o: &Outcome) -> Vec<String> {
+    let s = &o.series;
+    let dash = || "-".to_string();
+    let (base, cur, change, commits) = match &o.verdict {
+        Verdict::Regression(f) | Verdict::Improvement(f) => (
+            format_value(f.baseline, &s.unit),
+            format_value(f.current, &s.unit),
+            match f.ratio_ci {
+                Some((lo, hi)) => format!(
+                    "{} [{}, {}]",
+                    change_words(f.ratio(), s.kind),
+                    percent(lo),
+                    percent(hi)
+                ),
+                None => change_words(f.ratio(), s.kind),
+            },
+            f.commit_range().unwrap_or_else(dash),
+        ),
+        Verdict::WithinNoise {
+            ci_percent: Some((lo, est, hi)),
+        } => (
+            dash(),
+            dash(),
+            format!("{est:+.1}% {} [{lo:+.1}, {hi:+.1}]", s.kind.worse_word()),
+            dash(),
+        ),
+        Verdict::InsufficientData { reason } => (dash(), dash(), reason.clone(), dash()),
+        _ => (dash(), dash(), dash(), dash()),
+    };
+    vec![
+        s.key.metric_name.clone(),
+        dims_label(s),
+        s.kind.name().to_string(),
+        s.points.len().to_string(),
+        verdict_name(o),
+        base,
+        cur,
+        change,
+        severity(o).map_or("-", |v| v.name()).to_string(),
+        commits,
+    ]
+}
+
+/// Column headers of the regressions table.
+pub const REGRESSION_HEADERS: [&str; 10] = [
+    "METRIC",
+    "DIMENSIONS",
+    "KIND",
+    "SAMPLES",
+    "VERDICT",
+    "BEFORE",
+    "AFTER",
+    "CHANGE [95% CI]",
+    "SEVERITY",
+    "COMMITS",
+];
+
+/// Prints outcomes as a table (then one explaining line per regression and improvement) or
+/// as JSON lines.
+pub fn print_outcomes(outcomes: &[Outcome], format: Format) {
+    match format {
+        Format::Json => {
+            for o in outcomes {
+                println!("{}", outcome_json(o));
+            }
+        }
+        Format::Table => {
+            let rows: Vec<Vec<String>> = outcomes.iter().map(outcome_row).collect();
+            print!("{}", crate::table::render(&REGRESSION_HEADERS, &rows));
+            let explained: Vec<&Outcome> = outcomes
+                .iter()
+                .filter(|o| matches!(o.verdict, Verdict::Regression(_) | Verdict::Improvement(_)))
+                .collect();
+            if !explained.is_empty() {
+                println!();
+                for o in explained {
+                    println!("{}", o.explanation);
+                }
+            }
+        }
+    }
 }
 
 /// The detector settings for the command-line flags.
@@ -208,38 +302,21 @@ pub fn detect_config(mode: Mode, threshold: Option<f64>) -> CliResult<DetectConf
     })
 }
 
-/// Column headers of [`Outcome::row`].
-pub const REGRESSION_HEADERS: [&str; 9] = [
-    "METRIC",
-    "DIMENSIONS",
-    "SAMPLES",
-    "VERDICT",
-    "BASELINE",
-    "CURRENT",
-    "CHANGE [CI]",
-    "SEVERITY",
-    "COMMITS",
-];
-
-/// Prints outcomes as a table or JSON lines.
-pub fn print_outcomes(outcomes: &[Outcome], format: Format) {
-    match format {
-        Format::Json => {
-            for o in outcomes {
-                println!("{}", o.json());
-            }
-        }
-        Format::Table => {
-            let rows: Vec<Vec<String>> = outcomes.iter().map(Outcome::row).collect();
-            print!("{}", crate::table::render(&REGRESSION_HEADERS, &rows));
-        }
-    }
+fn no_samples(dir: &Path, sel: &Selection) -> CliError {
+    let who = sel
+        .viewer
+        .map(|v| format!(" visible to viewer {v}"))
+        .unwrap_or_default();
+    CliError::usage(match &sel.metric {
+        Some(m) => format!("no perf samples of metric {m:?}{who} in {}", dir.display()),
+        None => format!("no perf samples{who} in {}", dir.display()),
+    })
 }
 
 /// `northstar regressions`.
 pub fn regressions(
     dir: &Path,
-    metric: Option<String>,
+    sel: &Selection,
     threshold: Option<f64>,
     mode: Mode,
     fail_on: Option<FailOn>,
@@ -247,20 +324,16 @@ pub fn regressions(
 ) -> CliResult {
     let config = detect_config(mode, threshold)?;
     let em = open_read(dir)?;
-    let series = load_series(&em, metric.as_deref())?;
-    if series.is_empty() {
-        return Err(CliError::usage(match metric {
-            Some(m) => format!("no perf samples of metric {m:?} in {}", dir.display()),
-            None => format!("no perf samples in {}", dir.display()),
-        }));
+    let outcomes = sel.assess(&em, &config)?;
+    if outcomes.is_empty() {
+        return Err(no_samples(dir, sel));
     }
-    let outcomes = detect_all(series, &config);
     print_outcomes(&outcomes, format);
     let worst = outcomes
         .iter()
-        .filter_map(Outcome::severity)
+        .filter_map(severity)
         .max_by_key(|s| *s as u8);
-    let n = outcomes.iter().filter(|o| o.severity().is_some()).count();
+    let n = outcomes.iter().filter(|o| severity(o).is_some()).count();
     if format == Format::Table {
         eprintln!("{} series, {n} regressions", outcomes.len());
     }
@@ -281,27 +354,24 @@ pub fn regressions(
 }
 
 /// `northstar plot`: one line per dimension set through each run's mean, a whisker for the
-/// run's spread, regressions and change points marked.
-pub fn plot(dir: &Path, metric: &str, out: &Path) -> CliResult {
+/// run's spread, the cartridge's regressions and change points marked.
+pub fn plot(dir: &Path, sel: &Selection, out: &Path) -> CliResult {
     let em = open_read(dir)?;
-    let series = load_series(&em, Some(metric))?;
-    if series.is_empty() {
-        return Err(CliError::usage(format!(
-            "no perf samples of metric {metric:?} in {}",
-            dir.display()
-        )));
-    }
-    let unit = series.last().map(|s| s.unit.clone()).unwrap_or_default();
     let config = DetectConfig::default();
+    let outcomes = sel.assess(&em, &config)?;
+    if outcomes.is_empty() {
+        return Err(no_samples(dir, sel));
+    }
+    let metric = sel.metric.clone().unwrap_or_default();
+    let unit = outcomes
+        .last()
+        .map(|o| o.series.unit.clone())
+        .unwrap_or_default();
     let mut plot_series = Vec::new();
     let mut markers = Vec::new();
-    for (i, s) in series.iter().enumerate() {
+    for (i, o) in outcomes.iter().enumerate() {
+        let s = &o.series;
         let rs = runs(&s.points);
-        let run_of = |idx: usize| {
-            rs.iter()
-                .position(|&(a, b)| a <= idx && idx < b)
-                .unwrap_or(0)
-        };
         let mut points = Vec::new();
         let mut spread = Vec::new();
         for &(a, b) in &rs {
@@ -315,38 +385,40 @@ pub fn plot(dir: &Path, metric: &str, out: &Path) -> CliResult {
                 spread.push((t, lo, hi));
             }
         }
-        let kind = MetricKind::classify(&s.metric, &s.unit);
-        if let Verdict::Regression(f) = detect(&s.points, kind, &config) {
+        if let Verdict::Regression(f) = &o.verdict {
             markers.push(Marker {
                 series: i,
-                timestamp: s.points[rs[run_of(f.index)].0].timestamp,
+                timestamp: s.points[f.index].timestamp,
                 kind: MarkerKind::Regression,
                 text: format!(
-                    "{:+.0}% {}",
-                    f.regression_percent,
-                    Severity::from_percent(f.regression_percent).name()
+                    "{} {}{}",
+                    change_words(f.ratio(), s.kind),
+                    Severity::from_percent(f.regression_percent).name(),
+                    f.status
+                        .map(|st| format!(" ({})", st.name()))
+                        .unwrap_or_default()
                 ),
             });
         }
-        for sh in shifts(&s.points, &config.change_points) {
+        for sh in shifts(&s.points, &config.segments) {
             markers.push(Marker {
                 series: i,
-                timestamp: s.points[rs[run_of(sh.change.index)].0].timestamp,
+                timestamp: sh.timestamp,
                 kind: MarkerKind::ChangePoint,
                 text: format!(
-                    "shift {} → {}",
-                    trim_float(sh.change.mean_before),
-                    trim_float(sh.change.mean_after)
+                    "{} -> {}",
+                    format_value(sh.levels.0, &s.unit),
+                    format_value(sh.levels.1, &s.unit)
                 ),
             });
         }
         plot_series.push(PlotSeries {
-            label: s.dims_label(),
+            label: dims_label(s),
             points,
             spread,
         });
     }
-    let svg = render_svg(metric, &unit, &plot_series, &markers);
+    let svg = render_svg(&metric, &unit, &plot_series, &markers);
     std::fs::write(out, svg)
         .map_err(|e| CliError::usage(format!("cannot write {}: {e}", out.display())))?;
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
@@ -367,7 +439,6 @@ pub fn ingest(
     messages: Option<PathBuf>,
     commit: Option<String>,
 ) -> CliResult {
-    use northstar_cartridge::{CartridgeConfig, ObservabilityCartridge};
     let source = messages
         .unwrap_or_else(|| criterion_dir.unwrap_or_else(|| PathBuf::from("target/criterion")));
     // Check the input before opening (and so creating) the store.
