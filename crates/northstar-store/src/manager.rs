@@ -718,7 +718,7 @@ impl EventManager {
                 .unwrap_or_else(|p| p.into_inner().0);
             if c.completed < ticket
                 && started.elapsed() >= window
-                && self.shared.write.failing_since().is_some()
+                && self.shared.write.failed_since(started)
             {
                 if let Some(e) = self.shared.write.error() {
                     return Err(e);

@@ -105,6 +105,8 @@ pub(crate) struct WriteShared {
 struct HealthState {
     public: WriteHealth,
     failing_since: Option<Instant>,
+    /// When the latest failed attempt happened.
+    last_failure: Option<Instant>,
     /// The latest failure: path, error (kept to rebuild a typed `io::Error`).
     last: Option<(PathBuf, io::ErrorKind, Option<i32>, String)>,
 }
@@ -122,15 +124,18 @@ impl WriteShared {
         *self.retry_window.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Since when writes have been failing, if they are.
-    pub(crate) fn failing_since(&self) -> Option<Instant> {
-        self.health().failing_since
+    /// Whether writes are failing and an attempt failed after `t` (so a flush that began at
+    /// `t` has seen the disk refuse its data, not only an older failure).
+    pub(crate) fn failed_since(&self, t: Instant) -> bool {
+        let h = self.health();
+        h.failing_since.is_some() && h.last_failure.is_some_and(|f| f >= t)
     }
 
     fn failed(&self, path: &Path, e: &io::Error) {
         let mut h = self.health();
         let text = format!("{}: {e}", path.display());
         h.public.failed_attempts += 1;
+        h.last_failure = Some(Instant::now());
         if h.failing_since.is_none() {
             h.failing_since = Some(Instant::now());
             h.public.episodes += 1;
