@@ -284,6 +284,19 @@ impl BlockBuilder {
         (&self.buf, &self.summary)
     }
 
+    /// Hands over the finished block (after [`finish`](Self::finish)): its bytes and summary
+    /// move out, `spare` (any capacity; cleared here) becomes the next block's buffer, and the
+    /// builder is empty. The flusher passes finished blocks to the writer thread this way
+    /// without copying them.
+    pub fn take_finished(&mut self, mut spare: Vec<u8>) -> (Vec<u8>, BlockSummary) {
+        spare.clear();
+        spare.resize(BLOCK_HEADER_LEN, 0);
+        let bytes = std::mem::replace(&mut self.buf, spare);
+        let summary = std::mem::take(&mut self.summary);
+        self.clear();
+        (bytes, summary)
+    }
+
     /// Empties the builder for the next block.
     pub fn clear(&mut self) {
         self.buf.truncate(BLOCK_HEADER_LEN);

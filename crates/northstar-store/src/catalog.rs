@@ -36,6 +36,33 @@ impl SegmentBytes {
         Ok(Self::Map(map))
     }
 
+    /// Maps the first `len` bytes of a sealed segment file: the bytes its writer knows it
+    /// wrote. Never more than the file holds (a page past the end of a file, or a hole in a
+    /// tmpfs file that cannot be filled, would raise SIGBUS when touched); a file shorter than
+    /// `len` is refused with an error instead.
+    pub fn map_len(file: &File, path: &std::path::Path, len: u64) -> Result<Self> {
+        let on_disk = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+        if on_disk < len {
+            return Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                offset: on_disk,
+                reason: format!("segment file is {on_disk} bytes, {len} were written"),
+            });
+        }
+        let len = usize::try_from(len)
+            .map_err(|_| StoreError::Refused(format!("{}: too large to map", path.display())))?;
+        if len == 0 {
+            return Ok(Self::Owned(Vec::new()));
+        }
+        // SAFETY: as for `map`: a sealed segment file is never written again while mapped
+        // (the writer appends only to the active segment; compaction replaces files by
+        // rename). The mapping covers only the `len` bytes the writer wrote with successful
+        // positioned writes from offset 0 with no gap, so every mapped page exists in the file.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).map(file) }
+            .map_err(|e| StoreError::io(path, e))?;
+        Ok(Self::Map(map))
+    }
+
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
         match self {

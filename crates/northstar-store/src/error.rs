@@ -53,9 +53,59 @@ pub enum StoreError {
     /// A payload could not be encoded.
     #[error("payload encoding failed: {0}")]
     Encode(northstar_core::EncodeError),
+    /// Writing to the data directory fails (disk full, I/O error): the real error, once.
+    /// Returned by `flush()` when writes keep failing for `StoreConfig::retry_window` (the
+    /// events are still held and retried: nothing is lost yet), and by `close()` when it had
+    /// to give up (then `lost_events` ring events and `imports - imports_stored` imported
+    /// events are not stored).
+    #[error("{}", write_failed_text(path, source, *imports, *imports_stored, *lost_events, *lost_counted_in_store))]
+    WriteFailed {
+        /// The file being written.
+        path: PathBuf,
+        /// The OS error (e.g. `ErrorKind::StorageFull`, os error 28 for ENOSPC).
+        #[source]
+        source: std::io::Error,
+        /// Events imported with `record_event_at`/`record_at` since the store was opened.
+        imports: u64,
+        /// Of those, how many are stored: always the first ones, in call order. A tool
+        /// importing a file resumes after the `imports_stored`-th event.
+        imports_stored: u64,
+        /// Events from the rings given up on at close (0 from `flush()`).
+        lost_events: u64,
+        /// `lost_events` is recorded in the store as dropped (stored + dropped = recorded
+        /// still holds on disk).
+        lost_counted_in_store: bool,
+    },
     /// The flusher thread failed; later writes are refused.
     #[error("flusher failed: {0}")]
     Flusher(String),
+}
+
+fn write_failed_text(
+    path: &std::path::Path,
+    source: &std::io::Error,
+    imports: u64,
+    imports_stored: u64,
+    lost_events: u64,
+    counted: bool,
+) -> String {
+    let mut s = format!("writing {} failed: {source}", path.display());
+    if imports > 0 {
+        s.push_str(&format!(
+            "; {imports_stored} of {imports} imported events stored"
+        ));
+    }
+    if lost_events > 0 {
+        s.push_str(&format!(
+            "; {lost_events} recorded events not stored ({})",
+            if counted {
+                "counted as dropped in the store"
+            } else {
+                "not counted in the store"
+            }
+        ));
+    }
+    s
 }
 
 impl StoreError {

@@ -70,8 +70,23 @@ pub(crate) fn run(shared: Arc<Shared>) {
     lower_priority();
     while let Some(id) = shared.index_queue.next() {
         if let Err(e) = index_segment(&shared, id) {
-            shared.indexer_failed(e);
+            index_failed(&shared, id, e);
         }
+    }
+}
+
+/// An index file could not be written. A full disk (or quota) loses nothing: the segment is
+/// whole and its index is rebuilt by the next writable open, so the half-written temporary
+/// file is removed and the failure is not an error of the store. Anything else is kept and
+/// reported by `close`.
+pub(crate) fn index_failed(shared: &Shared, id: u32, e: StoreError) {
+    let mut tmp = index_path(&shared.dir, id).into_os_string();
+    tmp.push(crate::layout::TMP_SUFFIX);
+    let _ = std::fs::remove_file(std::path::PathBuf::from(tmp));
+    let full = matches!(&e, StoreError::Io { source, .. }
+        if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded));
+    if !full {
+        shared.indexer_failed(e);
     }
 }
 

@@ -25,12 +25,13 @@ pub mod interning;
 pub(crate) mod indexer;
 pub mod layout;
 pub mod manager;
+pub(crate) mod pipe;
 pub mod query;
 pub mod recovery;
 pub(crate) mod retention;
 pub mod scan;
 pub(crate) mod verify;
-pub(crate) mod writer;
+pub mod writer;
 
 pub use error::StoreError;
 pub use manager::{
@@ -38,6 +39,9 @@ pub use manager::{
 };
 pub use query::{Query, QueryOutcome, StoredEvent, Viewer};
 pub use recovery::{DamagedRegion, OpenReport, SkipKind, Skipped};
+pub use writer::WriteHealth;
+#[doc(hidden)]
+pub use writer::{WriteHook, WriteSite};
 
 /// Block target size and other tuning constants.
 pub use flusher::BLOCK_TARGET;

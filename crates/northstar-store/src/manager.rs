@@ -49,6 +49,21 @@ pub struct StoreConfig {
     pub flush_interval: Duration,
     /// The recorder to drain; `None`: a private recorder with default rings.
     pub recorder: Option<Recorder>,
+    /// Bytes of finished blocks that may wait for the writer thread (64 MiB). The flusher
+    /// drains the rings into blocks at memory speed and never waits on the disk; the writer
+    /// writes, syncs and rolls segments behind this buffer, so a stall of the disk (an fsync,
+    /// a segment roll, a slow or failing `write()`) costs no event until the buffer is full:
+    /// about 100 ms at 640 MB/s. Once it is full the flusher stops draining, the rings fill,
+    /// and their producers drop and count events exactly as under any other overload. Memory
+    /// is taken only as blocks wait (block buffers are reused).
+    pub write_buffer_bytes: usize,
+    /// How long `flush()` waits while writes fail (disk full, I/O errors) before returning
+    /// the error, and how long `close()` keeps retrying before giving up (10 s). Writes are
+    /// retried with backoff for as long as the store is open; see [`EventManager::flush`].
+    pub retry_window: Duration,
+    /// Test-only fault injection in the writer (stalls, failed writes).
+    #[doc(hidden)]
+    pub write_hook: Option<crate::writer::WriteHook>,
 }
 
 impl Default for StoreConfig {
@@ -60,6 +75,9 @@ impl Default for StoreConfig {
             fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
             flush_interval: Duration::from_millis(10),
             recorder: None,
+            write_buffer_bytes: 64 << 20,
+            retry_window: Duration::from_secs(10),
+            write_hook: None,
         }
     }
 }
@@ -73,6 +91,9 @@ impl std::fmt::Debug for StoreConfig {
             .field("fsync", &self.fsync)
             .field("flush_interval", &self.flush_interval)
             .field("recorder", &self.recorder.is_some())
+            .field("write_buffer_bytes", &self.write_buffer_bytes)
+            .field("retry_window", &self.retry_window)
+            .field("write_hook", &self.write_hook.is_some())
             .finish()
     }
 }
@@ -116,6 +137,8 @@ pub(crate) struct Shared {
     /// exists and advanced only after each write returns, so a reader that looks at the
     /// horizon after listing the directory never reads a byte still being written.
     horizon: Mutex<Option<(u32, u64)>>,
+    /// The writer thread's health and the import counters.
+    pub(crate) write: crate::writer::WriteShared,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,6 +199,11 @@ impl Shared {
             c.error = error;
         }
         self.done.notify_all();
+    }
+
+    /// Whether `close` (or drop) asked the flusher to stop.
+    pub(crate) fn shutting_down(&self) -> bool {
+        lock(&self.ctl).shutdown
     }
 
     /// Flusher: the thread is gone.
@@ -370,15 +398,28 @@ impl EventManager {
             imports: Mutex::new(Vec::new()),
             index_queue: Default::default(),
             horizon: Mutex::new(None),
+            write: Default::default(),
         });
+        *shared
+            .write
+            .retry_window
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = config.retry_window;
+        let pipe = Arc::new(crate::pipe::Pipe::new(config.write_buffer_bytes.max(1)));
         let core = FlushCore::new(
-            shared.clone(),
+            pipe.clone(),
             config.segment_max_bytes,
             config.segment_max_age,
-            config.fsync,
-            loaded.next_id,
             recorder.counters().lost(),
             config.flush_interval,
+        );
+        let writer = crate::writer::Writer::new(
+            shared.clone(),
+            pipe,
+            config.fsync,
+            loaded.next_id,
+            config.flush_interval,
+            config.write_hook.clone(),
         );
         let s = shared.clone();
         let indexer = std::thread::Builder::new()
@@ -390,7 +431,7 @@ impl EventManager {
             .name("northstar-flusher".into())
             .spawn(move || {
                 let _guard = StopGuard(s.clone());
-                flusher::run(s, r, core, interval);
+                flusher::run(s, r, core, writer, interval);
             })
             .map_err(|e| {
                 shared.index_queue.close(); // lets the indexer thread end
@@ -446,6 +487,7 @@ impl EventManager {
             imports: Mutex::new(Vec::new()),
             index_queue: Default::default(),
             horizon: Mutex::new(None),
+            write: Default::default(),
         });
         Ok(EventManager {
             shared,
@@ -632,6 +674,10 @@ impl EventManager {
             }
             q.len()
         };
+        self.shared
+            .write
+            .imports_queued
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if queued >= IMPORT_QUEUE_BYTES {
             // Bounded memory: let the flusher take the queue before accepting more.
             self.flush()?;
@@ -639,8 +685,17 @@ impl EventManager {
         Ok(())
     }
 
-    /// Returns once every event recorded before the call is written to the segment file (and
-    /// synced unless the policy is [`FsyncPolicy::None`]).
+    /// Returns once every event recorded before the call (through the rings or imported) is
+    /// written to its segment file, visible to queries, and synced unless the policy is
+    /// [`FsyncPolicy::None`] (`Interval` and `EveryBlock`: the fsyncs covering those blocks
+    /// have returned). Events the rings dropped before the call are counted in the store.
+    ///
+    /// While writes fail (disk full, I/O error) the writer keeps every block and retries;
+    /// `flush()` keeps waiting as long as writes succeed again within
+    /// [`StoreConfig::retry_window`], and otherwise returns [`StoreError::WriteFailed`] with
+    /// the real error and how many imported events are stored. Nothing is lost by that
+    /// error: the events stay queued and are written when the disk accepts them (a later
+    /// `flush()` returns `Ok` then); only `close()` gives up, after the same window.
     pub fn flush(&self) -> Result<()> {
         self.writable()?;
         let mut c = lock(&self.shared.ctl);
@@ -652,8 +707,23 @@ impl EventManager {
         c.requested += 1;
         let ticket = c.requested;
         self.shared.wake.notify_all();
+        let started = std::time::Instant::now();
+        let window = self.shared.write.retry_window();
         while c.completed < ticket && !c.stopped {
-            c = self.shared.done.wait(c).unwrap_or_else(|p| p.into_inner());
+            c = self
+                .shared
+                .done
+                .wait_timeout(c, Duration::from_millis(20))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+            if c.completed < ticket
+                && started.elapsed() >= window
+                && self.shared.write.failed_since(started)
+            {
+                if let Some(e) = self.shared.write.error() {
+                    return Err(e);
+                }
+            }
         }
         if let Some(e) = c.error.take() {
             return Err(StoreError::Flusher(e));
@@ -662,6 +732,23 @@ impl EventManager {
             return Err(StoreError::Flusher("flusher stopped".into()));
         }
         Ok(())
+    }
+
+    /// How the writer is doing: whether writes fail now and with what, failure episodes (one
+    /// per spell of failures, however many retries), and what a close gave up on.
+    pub fn write_health(&self) -> crate::writer::WriteHealth {
+        self.shared.write.snapshot()
+    }
+
+    /// Events imported with [`record_event_at`](Self::record_event_at) /
+    /// [`record_at`](Self::record_at) since open, and how many of them are written to a
+    /// segment: always the first ones, in call order (after `flush()` returns `Ok`, synced too).
+    pub fn imports_stored(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.shared.write.imports_queued.load(Ordering::Acquire),
+            self.shared.write.imports_stored.load(Ordering::Acquire),
+        )
     }
 
     fn segments(&self) -> Vec<SegRef> {
@@ -880,12 +967,17 @@ impl EventManager {
             self.shared.index_queue.close();
             while let Some(id) = self.shared.index_queue.pop() {
                 if let Err(e) = crate::indexer::index_segment(&self.shared, id) {
-                    self.shared.indexer_failed(e);
+                    crate::indexer::index_failed(&self.shared, id, e);
                 }
             }
             if indexer.join().is_err() {
                 flusher?;
                 return Err(StoreError::Flusher("indexer thread panicked".into()));
+            }
+        }
+        if self.shared.write.lost_anything() {
+            if let Some(e) = self.shared.write.error() {
+                return Err(e);
             }
         }
         flusher?;

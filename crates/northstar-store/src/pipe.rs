@@ -1,0 +1,139 @@
+//! The bounded hand-over between the flusher (which drains the rings into blocks at memory
+//! speed) and the writer thread (which writes, syncs and rolls segments).
+//!
+//! The flusher never waits on the disk: it sends finished blocks here and goes back to the
+//! rings. The bytes of blocks sent but not yet written are counted against
+//! `StoreConfig::write_buffer_bytes`; when that budget is used up the flusher stops draining
+//! until the writer catches up, so the rings fill and their producers drop and count events
+//! exactly as they do when the flusher itself falls behind.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::block::BlockSummary;
+
+/// A finished block on its way to the writer.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    /// The block's bytes (header with CRC, then records).
+    pub(crate) bytes: Vec<u8>,
+    /// What the index needs of it.
+    pub(crate) summary: BlockSummary,
+    /// Records in it that came from the rings (the rest are imports).
+    pub(crate) ring_records: u64,
+    /// Records in it imported with `record_event_at`.
+    pub(crate) imports: u64,
+    /// The block's `dropped` count.
+    pub(crate) dropped: u64,
+}
+
+/// What the flusher asks of the writer, in order.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// Create the next segment (its header carries `created_unix_ns`; the writer picks its
+    /// id); the next blocks go there.
+    Create { created_unix_ns: u64 },
+    /// Append a block to the current segment.
+    Block(Box<Finished>),
+    /// Seal the current segment.
+    Seal,
+    /// Every block before this is sent: complete flush `ticket` once they are written (and
+    /// synced, unless the policy is `FsyncPolicy::None`).
+    Flush { ticket: u64 },
+    /// Nothing follows: finish and stop.
+    Shutdown,
+}
+
+struct State {
+    queue: VecDeque<Msg>,
+    /// Bytes of blocks sent and not yet written (or given up).
+    in_flight: usize,
+    /// Buffers of written blocks, for reuse.
+    free: Vec<Vec<u8>>,
+}
+
+/// The queue, its byte budget and a pool of block buffers.
+pub(crate) struct Pipe {
+    state: Mutex<State>,
+    to_writer: Condvar,
+    to_flusher: Condvar,
+    capacity: usize,
+}
+
+impl Pipe {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                in_flight: 0,
+                free: Vec::new(),
+            }),
+            to_writer: Condvar::new(),
+            to_flusher: Condvar::new(),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Flusher: queues `msg` (never waits; the budget is checked with [`Pipe::room`]).
+    pub(crate) fn send(&self, msg: Msg) {
+        let mut s = self.lock();
+        if let Msg::Block(b) = &msg {
+            s.in_flight += b.bytes.len();
+        }
+        s.queue.push_back(msg);
+        drop(s);
+        self.to_writer.notify_one();
+    }
+
+    /// Flusher: bytes the budget still allows.
+    pub(crate) fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.lock().in_flight)
+    }
+
+    /// Flusher: waits up to `timeout` for the budget to have room; returns the room.
+    pub(crate) fn wait_room(&self, timeout: Duration) -> usize {
+        let s = self.lock();
+        let (s, _) = self
+            .to_flusher
+            .wait_timeout_while(s, timeout, |s| s.in_flight >= self.capacity)
+            .unwrap_or_else(|p| p.into_inner());
+        self.capacity.saturating_sub(s.in_flight)
+    }
+
+    /// Flusher: a buffer for the next block (a written block's, when one is free).
+    pub(crate) fn buffer(&self) -> Vec<u8> {
+        self.lock()
+            .free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(crate::flusher::BLOCK_TARGET + 4096))
+    }
+
+    /// Writer: the next message, waiting up to `timeout`.
+    pub(crate) fn recv(&self, timeout: Duration) -> Option<Msg> {
+        let s = self.lock();
+        let (mut s, _) = self
+            .to_writer
+            .wait_timeout_while(s, timeout, |s| s.queue.is_empty())
+            .unwrap_or_else(|p| p.into_inner());
+        s.queue.pop_front()
+    }
+
+    /// Writer: a block is written (or given up): its bytes leave the budget and its buffer
+    /// goes back to the pool (the pool never holds more than the budget).
+    pub(crate) fn done(&self, mut bytes: Vec<u8>) {
+        let mut s = self.lock();
+        s.in_flight = s.in_flight.saturating_sub(bytes.len());
+        let pooled: usize = s.free.iter().map(Vec::capacity).sum();
+        if pooled + bytes.capacity() <= self.capacity.max(1 << 20) {
+            bytes.clear();
+            s.free.push(bytes);
+        }
+        drop(s);
+        self.to_flusher.notify_all();
+    }
+}
