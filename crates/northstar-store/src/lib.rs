@@ -16,6 +16,7 @@
 pub mod block;
 pub mod catalog;
 pub mod checksum;
+pub(crate) mod crc_range;
 pub mod error;
 pub(crate) mod flusher;
 pub mod format;
