@@ -104,8 +104,10 @@ pub(crate) fn shift(crc: u32, n: u64) -> u32 {
 #[derive(Clone, Debug)]
 pub(crate) struct RangeCrc<'a> {
     bytes: &'a [u8],
-    /// `prefix[k]` = CRC-32C of `bytes[..k * STRIDE]`.
+    /// `prefix[k - first]` = CRC-32C of `bytes[..k * STRIDE]`.
     prefix: Vec<u32>,
+    /// Stride index of `prefix[0]` (earlier ones were discarded: the scan moved past them).
+    first: usize,
     /// Bytes checksummed so far (the work counter the linearity tests read).
     pub(crate) bytes_checked: u64,
 }
@@ -115,23 +117,36 @@ impl<'a> RangeCrc<'a> {
         Self {
             bytes,
             prefix: vec![0],
+            first: 0,
             bytes_checked: 0,
+        }
+    }
+
+    /// Forgets prefixes before `p`: ranges starting before `p` are not asked for again. Keeps
+    /// memory bounded by the look-ahead (a block's reach), not the segment's size.
+    pub(crate) fn discard_before(&mut self, p: usize) {
+        let k = p / STRIDE;
+        let drop = k.saturating_sub(self.first).min(self.prefix.len() - 1);
+        if drop >= 1 << 16 {
+            self.prefix.drain(..drop);
+            self.first += drop;
         }
     }
 
     /// CRC-32C of `bytes[..p]`.
     fn prefix_crc(&mut self, p: usize) -> u32 {
         let k = p / STRIDE;
-        while self.prefix.len() <= k {
-            let i = self.prefix.len() - 1;
+        while self.first + self.prefix.len() <= k {
+            let i = self.first + self.prefix.len() - 1;
             let chunk = &self.bytes[i * STRIDE..(i + 1) * STRIDE];
-            let prev = self.prefix[i];
+            let prev = self.prefix[self.prefix.len() - 1];
             self.prefix
                 .push(shift(prev, STRIDE as u64) ^ CRC32C.checksum(chunk));
             self.bytes_checked += STRIDE as u64;
         }
         let base = k * STRIDE;
-        let c = self.prefix[k];
+        // Callers never ask before the discard point; clamp rather than index out of range.
+        let c = self.prefix[k.saturating_sub(self.first).min(self.prefix.len() - 1)];
         if p == base {
             return c;
         }

@@ -346,6 +346,7 @@ impl EventManager {
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<EventManager> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        recovery::check_segment_max(config.segment_max_bytes)?;
         let lock_file = crate::dirlock::lock(&dir)?;
         let loaded = recovery::load(&dir, true)?;
         let mut report = loaded.report;

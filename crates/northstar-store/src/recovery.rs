@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use crate::catalog::{SealedSegment, SegmentBytes};
 use crate::error::{Result, StoreError};
-use crate::format::{HeaderError, SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_LEN};
+use crate::format::{
+    HeaderError, SegmentHeader, FORMAT_VERSION, MAX_SEGMENT_LEN, SEGMENT_HEADER_LEN,
+};
 use crate::fsread::{open_regular, read_regular, segment_bytes};
 use crate::index::SegmentIndex;
 use crate::layout::{classify, index_path, sync_dir, write_atomic, Entry};
@@ -185,7 +187,20 @@ pub(crate) const RESERVED_SEGMENT_ID: u32 = u32::MAX;
 /// compaction removed it: its events had expired) or refused (not a regular file: reported).
 pub(crate) fn open_segment(path: &Path, skipped: &mut Vec<Skipped>) -> Result<Option<File>> {
     match open_regular(path) {
-        Ok(f) => Ok(Some(f)),
+        Ok(f) => {
+            let len = f.metadata().map_err(|e| StoreError::io(path, e))?.len();
+            if len > MAX_SEGMENT_LEN {
+                skipped.push(Skipped {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "{len} bytes, more than the {MAX_SEGMENT_LEN} a segment may hold: not read"
+                    ),
+                    kind: SkipKind::Unreadable,
+                });
+                return Ok(None);
+            }
+            Ok(Some(f))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
             skipped.push(Skipped {
@@ -197,6 +212,18 @@ pub(crate) fn open_segment(path: &Path, skipped: &mut Vec<Skipped>) -> Result<Op
         }
         Err(e) => Err(StoreError::io(path, e)),
     }
+}
+
+/// Refuses a writer configuration whose segments could outgrow [`MAX_SEGMENT_LEN`].
+pub(crate) fn check_segment_max(segment_max_bytes: u64) -> Result<()> {
+    let limit =
+        MAX_SEGMENT_LEN - (crate::format::MAX_BLOCK_BODY + crate::format::BLOCK_HEADER_LEN) as u64;
+    if segment_max_bytes > limit {
+        return Err(StoreError::Refused(format!(
+            "segment_max_bytes {segment_max_bytes} is above {limit} (segments are at most {MAX_SEGMENT_LEN} bytes)"
+        )));
+    }
+    Ok(())
 }
 
 /// Loads every segment of `dir`. `writable`: remove temp files and header-only leftovers,

@@ -160,6 +160,11 @@ impl<'a> BlockScanner<'a> {
             // Find the next candidate magic quickly, then check the block.
             let i = find_magic(&self.bytes[p..])?;
             let at = p + i;
+            if let Some(c) = self.crc.as_mut() {
+                // Ranges asked from here on start after `at`: memory stays bounded by a
+                // block's reach, not by the segment's size.
+                c.discard_before(at);
+            }
             self.work.candidates += 1;
             if self.try_block(at).is_ok() {
                 return Some(at);
@@ -192,6 +197,9 @@ impl<'a> Iterator for BlockScanner<'a> {
     fn next(&mut self) -> Option<ScanItem<'a>> {
         if self.pos >= self.bytes.len() {
             return None;
+        }
+        if let Some(c) = self.crc.as_mut() {
+            c.discard_before(self.pos);
         }
         match self.try_block(self.pos) {
             Ok(view) => {
