@@ -124,6 +124,8 @@ impl<'t> Access<'t> {
     pub(crate) fn new(viewer: Viewer, teams: &'t Teams) -> Self {
         let viewer_team = match viewer {
             Viewer::System => None,
+            // Actor 0 is "no actor": it has no team, whatever the team file says.
+            Viewer::Actor { actor_id: 0 } => None,
             Viewer::Actor { actor_id } => teams.0.get(&actor_id).copied(),
         };
         Self {
