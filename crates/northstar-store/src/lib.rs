@@ -29,6 +29,7 @@ pub(crate) mod index_check;
 pub(crate) mod indexer;
 pub mod layout;
 pub mod manager;
+pub mod parallel_scan;
 pub mod query;
 pub mod recovery;
 pub(crate) mod retention;
@@ -40,6 +41,7 @@ pub use error::StoreError;
 pub use manager::{
     CompactDamage, CompactReport, EventManager, FsyncPolicy, StoreConfig, StoreStats, VerifyReport,
 };
+pub use parallel_scan::ScanSummary;
 pub use query::{Query, QueryOutcome, StoredEvent, Viewer};
 pub use recovery::{DamagedRegion, OpenReport, SkipKind, Skipped};
 

@@ -752,6 +752,25 @@ impl EventManager {
         Ok(())
     }
 
+    /// Visits every record matching `q` (viewer, types, actor, session, time range; the
+    /// limit is ignored), checking every block it reads (CRC-32C and record framing) on
+    /// `threads` threads at once (`0`: one per available core). Records are handed out in
+    /// place with their event id; payloads are decoded only if the visitor asks
+    /// ([`RecordView::event`]). Order: store order within a block, blocks in any order (use
+    /// [`query_visit`](Self::query_visit) for timestamp order). Damaged blocks are skipped and
+    /// listed in the summary. For whole-store work bound by the disk, not the decoder:
+    /// exports, metrics over long histories.
+    pub fn scan(
+        &self,
+        q: &Query,
+        threads: usize,
+        visit: impl Fn(u64, &RecordView<'_>) + Sync,
+    ) -> Result<crate::parallel_scan::ScanSummary> {
+        let teams = self.shared.read_teams();
+        let access = Access::new(q.viewer, &teams);
+        crate::parallel_scan::scan(&self.segments(), q, &access, threads, &visit)
+    }
+
     /// The store position at its end: the id of the last event stored (`None`: empty).
     /// Event ids (`segment << 32 | index in segment`) increase in the order events are
     /// stored, whatever their timestamps, and compaction keeps them: a position stays valid.

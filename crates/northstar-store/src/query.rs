@@ -466,7 +466,7 @@ pub(crate) fn count_visible(segments: &[SegRef], access: &Access<'_>) -> Result<
     Ok(c)
 }
 
-fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>) -> bool {
+pub(crate) fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>) -> bool {
     let ts = r.timestamp();
     if ts < f.start || ts > f.end {
         return false;
