@@ -214,6 +214,21 @@ fn bench_scan_and_query(c: &mut Criterion) {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "nss"))
         .collect();
+    for threads in [1, 2] {
+        g.bench_function(format!("parallel_scan_{threads}_threads"), |b| {
+            b.iter(|| {
+                // No shared write per record (a shared counter would bounce its cache line
+                // between the threads): the summary counts what was visited.
+                let s = m
+                    .scan(&Query::default(), threads, |id, r| {
+                        std::hint::black_box((id, r.payload.len()));
+                    })
+                    .unwrap();
+                assert_eq!(s.visited, stats.events);
+                s.bytes
+            })
+        });
+    }
     g.bench_function("read_same_bytes", |b| {
         b.iter(|| {
             files
@@ -275,6 +290,49 @@ fn bench_1gib_query(c: &mut Criterion) {
     assert_eq!(m.query(&q).unwrap().len(), 100);
     g.bench_function("indexed_one_segment_of_16", |b| {
         b.iter(|| m.query(&q).unwrap().len())
+    });
+    g.finish();
+    // Whole-store scans of the same 1 GiB (issue 12, section 3): the timestamp-ordered
+    // visit (`query_visit`, the scan before), the parallel scan on 1 and 2 threads, and
+    // `fs::read` of the same files.
+    let mut g = c.benchmark_group("store/scan_1gib");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(stats.bytes));
+    g.bench_function("query_visit", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            m.query_visit(&Query::default(), |_, r| n += r.payload.len() as u64)
+                .unwrap();
+            n
+        })
+    });
+    for threads in [1, 2] {
+        g.bench_function(format!("parallel_scan_{threads}_threads"), |b| {
+            b.iter(|| {
+                // No shared write per record (a shared counter would bounce its cache line
+                // between the threads): the summary counts what was visited.
+                let s = m
+                    .scan(&Query::default(), threads, |id, r| {
+                        std::hint::black_box((id, r.payload.len()));
+                    })
+                    .unwrap();
+                assert_eq!(s.visited, stats.events);
+                s.bytes
+            })
+        });
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "nss"))
+        .collect();
+    g.bench_function("read_same_bytes", |b| {
+        b.iter(|| {
+            files
+                .iter()
+                .map(|p| std::fs::read(p).unwrap().len())
+                .sum::<usize>()
+        })
     });
     g.finish();
 }

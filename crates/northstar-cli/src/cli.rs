@@ -85,7 +85,9 @@ pub struct Filters {
     /// Only events of this session.
     #[arg(long, value_name = "ID")]
     pub session: Option<u64>,
-    /// Show only what this actor may see (default: everything, as an operator).
+    /// Show only what this actor may see: public events, its own, and team events of its team
+    /// (private and team events recorded without an actor are visible to no actor, not even
+    /// to viewer 0). Without --viewer: the operator's view, every event.
     #[arg(long, value_name = "ID")]
     pub viewer: Option<u64>,
     /// Only user-defined events with this field value (repeatable), e.g. `--field depth=3`.
@@ -199,6 +201,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+        /// Count only the events this actor may see (the same rule as `query --viewer`).
+        /// Without --viewer: the operator's view, every event.
+        #[arg(long, value_name = "ID")]
+        viewer: Option<u64>,
     },
     /// Check every block; list every damaged region. Exit 1 if any.
     Verify {

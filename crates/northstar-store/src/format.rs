@@ -21,6 +21,10 @@ pub const BLOCK_MAGIC: [u8; 4] = *b"NBLK";
 pub const BLOCK_HEADER_LEN: usize = 48;
 /// Largest block body a reader accepts; bigger lengths are damage, not allocations.
 pub const MAX_BLOCK_BODY: usize = 16 << 20;
+/// Largest segment file (1 GiB): writers roll well before (`segment_max_bytes` may be at most
+/// this minus one largest block); readers refuse longer files unread, so a huge or sparse
+/// file named like a segment costs nothing.
+pub const MAX_SEGMENT_LEN: u64 = 1 << 30;
 
 /// The 32-byte segment header at offset 0.
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]

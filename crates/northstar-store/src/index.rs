@@ -262,7 +262,7 @@ impl SegmentIndex {
             self.max_ts = self.max_ts.max(h.max_ts.get());
         }
         self.record_count += u64::from(h.record_count.get());
-        self.dropped += h.dropped.get();
+        self.dropped = self.dropped.saturating_add(h.dropped.get());
         self.type_bits |= types;
         self.segment_len = self.segment_len.max(end);
     }
@@ -372,6 +372,16 @@ impl SegmentIndex {
         }
         idx.segment_len = segment_len;
         (idx, damage)
+    }
+
+    /// Whether this index's segment-wide actor and session filters have every bit of
+    /// `other`'s (so they say "maybe" for every id `other` has seen).
+    pub(crate) fn filters_cover(&self, other: &SegmentIndex) -> bool {
+        let covers = |a: &[u8; FILTER_BYTES], b: &[u8; FILTER_BYTES]| {
+            a.iter().zip(b).all(|(x, y)| x & y == *y)
+        };
+        covers(&self.actor_filter, &other.actor_filter)
+            && (self.sessions_pending || covers(&self.session_filter, &other.session_filter))
     }
 
     /// Whether any record of the segment may match.

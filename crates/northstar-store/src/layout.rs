@@ -30,7 +30,7 @@ pub enum Entry {
     Segment(u32),
     /// An index file with its segment id.
     Index(u32),
-    /// Ours, not a segment: teams file, lock file.
+    /// Ours, not a segment: teams file, lock file, damage log.
     Meta,
     /// A leftover of an interrupted atomic write.
     Temp,
@@ -43,7 +43,7 @@ pub fn classify(name: &str) -> Entry {
     if name.ends_with(TMP_SUFFIX) {
         return Entry::Temp;
     }
-    if name == TEAMS_FILE || name == LOCK_FILE {
+    if name == TEAMS_FILE || name == LOCK_FILE || name == crate::damage_log::DAMAGE_LOG {
         return Entry::Meta;
     }
     let parse = |ext: &str| -> Option<u32> {

@@ -16,15 +16,21 @@
 pub mod block;
 pub mod catalog;
 pub mod checksum;
+pub(crate) mod crc_range;
+pub mod damage_log;
+pub(crate) mod dirlock;
 pub mod error;
 pub(crate) mod flusher;
 pub mod format;
+pub(crate) mod fsread;
 pub mod fuzzing;
 pub mod index;
-pub mod interning;
+pub(crate) mod index_check;
 pub(crate) mod indexer;
+pub mod interning;
 pub mod layout;
 pub mod manager;
+pub mod parallel_scan;
 pub(crate) mod pipe;
 pub mod query;
 pub mod recovery;
@@ -37,6 +43,7 @@ pub use error::StoreError;
 pub use manager::{
     CompactDamage, CompactReport, EventManager, FsyncPolicy, StoreConfig, StoreStats, VerifyReport,
 };
+pub use parallel_scan::ScanSummary;
 pub use query::{Query, QueryOutcome, StoredEvent, Viewer};
 pub use recovery::{DamagedRegion, OpenReport, SkipKind, Skipped};
 pub use writer::WriteHealth;

@@ -2,7 +2,7 @@
 //! flushing, queries with visibility, stats, verify, retention).
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
@@ -17,7 +17,7 @@ use northstar_core::{Event, EventType, List, Payload, Visibility};
 use crate::catalog::{Catalog, SegRef};
 use crate::error::{Result, StoreError};
 use crate::flusher::{self, FlushCore};
-use crate::layout::{write_atomic, LOCK_FILE, TEAMS_FILE};
+use crate::layout::{write_atomic, TEAMS_FILE};
 use crate::query::{self, Access, Hit, Query, QueryOutcome, StoredEvent, Teams, Viewer};
 use crate::recovery::{self, OpenReport, SkipKind, Skipped};
 
@@ -250,6 +250,15 @@ pub struct StoreStats {
     /// Where drops happened: `(from_ts, to_ts, count)`: `count` events lost between the
     /// previous block and this one.
     pub drops: Vec<(u64, u64, u64)>,
+    /// The drop counts stored in blocks add up to more than `u64::MAX`: `dropped` is
+    /// `u64::MAX`, a floor (blocks claiming such counts are suspect).
+    pub dropped_saturated: bool,
+    /// Damaged bytes removed earlier (truncated tails, regions compaction left out), from the
+    /// store's damage log.
+    pub damage_logged: Vec<crate::damage_log::LoggedDamage>,
+    /// Blocks skipped while counting a viewer's events (see
+    /// [`EventManager::stats_for`]): their events are not counted.
+    pub damaged: Vec<recovery::DamagedRegion>,
 }
 
 /// What `verify` found.
@@ -266,6 +275,9 @@ pub struct VerifyReport {
     /// Files that are not readable segments (foreign, bad header, future version) and index
     /// files that are damaged or stale (rebuilt on the next writable open).
     pub skipped: Vec<Skipped>,
+    /// Damage removed earlier (truncated tails, regions compaction left out), from the
+    /// store's damage log: not damage any more, but events that were lost.
+    pub logged: Vec<crate::damage_log::LoggedDamage>,
 }
 
 impl VerifyReport {
@@ -310,12 +322,14 @@ pub struct EventManager {
     read_only: bool,
     retention: Duration,
     report: OpenReport,
-    _lock: Option<File>,
+    _lock: Option<crate::dirlock::DirLock>,
 }
 
 fn load_teams(dir: &Path, report: &mut OpenReport) -> Result<Teams> {
     let path = dir.join(TEAMS_FILE);
-    let text = match fs::read_to_string(&path) {
+    let text = match crate::fsread::read_regular(&path, 64 << 20).and_then(|b| {
+        String::from_utf8(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Teams::default()),
         Err(e) => {
@@ -360,18 +374,11 @@ impl EventManager {
     pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<EventManager> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| StoreError::io(&lock_path, e))?;
-        lock_file.try_lock().map_err(|_| {
-            StoreError::Refused(format!("{} is open for writing elsewhere", dir.display()))
-        })?;
+        recovery::check_segment_max(config.segment_max_bytes)?;
+        let lock_file = crate::dirlock::lock(&dir)?;
         let loaded = recovery::load(&dir, true)?;
         let mut report = loaded.report;
+        crate::damage_log::append(&dir, &crate::damage_log::truncations(&report))?;
         let teams = load_teams(&dir, &mut report)?;
         let recorder = match config.recorder.clone() {
             Some(r) => r,
@@ -832,6 +839,53 @@ impl EventManager {
         Ok(())
     }
 
+    /// Visits every record matching `q` (viewer, types, actor, session, time range; the
+    /// limit is ignored), checking every block it reads (CRC-32C and record framing) on
+    /// `threads` threads at once (`0`: one per available core). Records are handed out in
+    /// place with their event id; payloads are decoded only if the visitor asks
+    /// ([`RecordView::event`]). Order: store order within a block, blocks in any order (use
+    /// [`query_visit`](Self::query_visit) for timestamp order). Damaged blocks are skipped and
+    /// listed in the summary. For whole-store work bound by the disk, not the decoder:
+    /// exports, metrics over long histories.
+    pub fn scan(
+        &self,
+        q: &Query,
+        threads: usize,
+        visit: impl Fn(u64, &RecordView<'_>) + Sync,
+    ) -> Result<crate::parallel_scan::ScanSummary> {
+        let teams = self.shared.read_teams();
+        let access = Access::new(q.viewer, &teams);
+        crate::parallel_scan::scan(&self.segments(), q, &access, threads, &visit)
+    }
+
+    /// The store position at its end: the id of the last event stored (`None`: empty).
+    /// Event ids (`segment << 32 | index in segment`) increase in the order events are
+    /// stored, whatever their timestamps, and compaction keeps them: a position stays valid.
+    pub fn end_position(&self) -> Result<Option<u64>> {
+        query::end_position(&self.segments())
+    }
+
+    /// Events matching `q` (its viewer, types, actor, session and time range) stored after
+    /// position `after` (an event id, e.g. from [`end_position`](Self::end_position) or the
+    /// last event returned; `None`: from the start), in store order, with the damaged blocks
+    /// skipped. For followers: a reader that passes the id of the last event it saw never
+    /// misses an event stored later and never sees one twice, whatever the events'
+    /// timestamps (a future-dated event does not hide later ones). `q.limit` is ignored.
+    pub fn query_after(&self, q: &Query, after: Option<u64>) -> Result<QueryOutcome> {
+        let teams = self.shared.read_teams();
+        let access = Access::new(q.viewer, &teams);
+        let found = query::find_after(&self.segments(), q, &access, after)?;
+        let events = found
+            .hits
+            .iter()
+            .map(Hit::to_owned_event)
+            .collect::<Result<_>>()?;
+        Ok(QueryOutcome {
+            events,
+            damaged: found.damaged,
+        })
+    }
+
     /// Every event of a session visible to `viewer`, in timestamp order.
     pub fn get_session_events(&self, session_id: u64, viewer: &Viewer) -> Result<Vec<StoredEvent>> {
         self.query(&Query {
@@ -882,16 +936,39 @@ impl EventManager {
         self.shared.read_teams().0.get(&actor_id).copied()
     }
 
-    /// Segments, bytes, time span, events per type, drops and when they happened.
+    /// Segments, bytes, time span, events per type, drops and when they happened: the
+    /// operator's view (every event, whatever its visibility). See
+    /// [`stats_for`](Self::stats_for) for what one viewer may see.
     pub fn stats(&self) -> Result<StoreStats> {
+        self.stats_for(&Viewer::System)
+    }
+
+    /// [`stats`](Self::stats) as `viewer` may see them: with [`Viewer::System`] (the
+    /// operator's view, what "no viewer" means in every tool) the index totals; with an actor,
+    /// event counts, types and time span cover only the events a query by that viewer
+    /// returns (every block is read and checked; damaged ones are listed in
+    /// [`StoreStats::damaged`]). Segments, bytes and drop counts describe the store, not
+    /// events, and are the same for every viewer.
+    pub fn stats_for(&self, viewer: &Viewer) -> Result<StoreStats> {
         let mut s = StoreStats::default();
         let mut per_type = [0u64; 11];
-        for seg in self.segments() {
+        let segments = self.segments();
+        for seg in &segments {
             let idx = seg.index();
             s.segments += 1;
             s.bytes += idx.segment_len;
             s.events += idx.record_count;
-            s.dropped += idx.dropped;
+            match s.dropped.checked_add(idx.dropped) {
+                Some(d) => s.dropped = d,
+                None => {
+                    s.dropped = u64::MAX;
+                    s.dropped_saturated = true;
+                }
+            }
+            if idx.dropped == u64::MAX {
+                // The index saturated its own sum.
+                s.dropped_saturated = true;
+            }
             if idx.record_count > 0 {
                 s.min_ts = Some(s.min_ts.map_or(idx.min_ts, |m| m.min(idx.min_ts)));
                 s.max_ts = Some(s.max_ts.map_or(idx.max_ts, |m| m.max(idx.max_ts)));
@@ -907,11 +984,22 @@ impl EventManager {
                 prev = b.max_ts.get();
             }
         }
+        if let Viewer::Actor { .. } = viewer {
+            let teams = self.shared.read_teams();
+            let access = Access::new(*viewer, &teams);
+            let v = query::count_visible(&segments, &access)?;
+            s.events = v.events;
+            s.min_ts = v.min_ts;
+            s.max_ts = v.max_ts;
+            per_type = v.per_type;
+            s.damaged = v.damaged;
+        }
         s.per_type = EventType::ALL
             .into_iter()
             .zip(per_type)
             .filter(|(_, n)| *n > 0)
             .collect();
+        s.damage_logged = crate::damage_log::read(&self.shared.dir).0;
         Ok(s)
     }
 
@@ -927,7 +1015,12 @@ impl EventManager {
     /// active segment up to its last whole block, nothing of a segment it is just creating.
     pub fn verify(&self) -> Result<VerifyReport> {
         let _g = lock(&self.shared.compacting);
-        crate::verify::verify_dir(&self.shared.dir, || *lock(&self.shared.horizon))
+        let mut report =
+            crate::verify::verify_dir(&self.shared.dir, || *lock(&self.shared.horizon))?;
+        let (logged, bad) = crate::damage_log::read(&self.shared.dir);
+        report.logged = logged;
+        report.skipped.extend(bad);
+        Ok(report)
     }
 
     /// Retention: deletes sealed segments whose events are all older than `now - retention`
@@ -938,7 +1031,19 @@ impl EventManager {
         let _g = lock(&self.shared.compacting);
         let cutoff = now_unix_ns
             .saturating_sub(u64::try_from(self.retention.as_nanos()).unwrap_or(u64::MAX));
-        crate::retention::compact(&self.shared, cutoff)
+        let report = crate::retention::compact(&self.shared, cutoff)?;
+        crate::damage_log::append(
+            &self.shared.dir,
+            &crate::damage_log::compaction_drops(&report),
+        )?;
+        Ok(report)
+    }
+
+    /// Every removal of damaged bytes this store has recorded (`damage.log`): tails truncated
+    /// by writable opens and regions compaction could not copy, with lines of the log that
+    /// could not be read as report entries.
+    pub fn damage_log(&self) -> (Vec<crate::damage_log::LoggedDamage>, Vec<Skipped>) {
+        crate::damage_log::read(&self.shared.dir)
     }
 
     fn shutdown(&self) -> Result<()> {

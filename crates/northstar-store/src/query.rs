@@ -9,7 +9,7 @@ use northstar_core::codec::DecodeError;
 use northstar_core::record::{decode_record, RecordView};
 use northstar_core::{Event, EventType, Visibility};
 
-use crate::block::decode_block;
+use crate::block::{decode_block, BlockView};
 use crate::interning::{BlockSchemas, UserSchema};
 use northstar_core::user::FieldValue;
 use northstar_core::RecordKind;
@@ -20,12 +20,19 @@ use crate::index::{record_sessions, Filter};
 use crate::recovery::DamagedRegion;
 
 /// Who is asking: decides which events a query may return.
+///
+/// "No viewer" (the default, and every tool run without `--viewer`) is the **operator's
+/// view**, [`Viewer::System`]: whoever can read the data directory's files can read every
+/// event in them, so the store does not pretend otherwise. Give a viewer to see what one actor
+/// may see.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Viewer {
     /// Operators and tools: sees every event.
     #[default]
     System,
-    /// An actor: sees public events, team events of its team, and its own events.
+    /// An actor: sees public events, team events of its team, and its own events. Private
+    /// and team events recorded without an actor (actor 0) are visible to no actor, not even
+    /// to `Actor { actor_id: 0 }`.
     Actor {
         /// The actor's id.
         actor_id: u64,
@@ -156,6 +163,8 @@ impl<'t> Access<'t> {
     pub(crate) fn new(viewer: Viewer, teams: &'t Teams) -> Self {
         let viewer_team = match viewer {
             Viewer::System => None,
+            // Actor 0 is "no actor": it has no team, whatever the team file says.
+            Viewer::Actor { actor_id: 0 } => None,
             Viewer::Actor { actor_id } => teams.0.get(&actor_id).copied(),
         };
         Self {
@@ -165,17 +174,20 @@ impl<'t> Access<'t> {
         }
     }
 
-    /// Whether the viewer may see an event of `actor` with `visibility`.
+    /// Whether the viewer may see an event of `actor` with `visibility`. Actor 0 means "no
+    /// actor": a private or team event recorded without an actor belongs to nobody, so only
+    /// the operator's view ([`Viewer::System`]) sees it; viewer 0 is not a wildcard.
     pub(crate) fn allows(&self, actor: u64, visibility: Visibility) -> bool {
         match self.viewer {
             Viewer::System => true,
             Viewer::Actor { actor_id } => match visibility {
                 Visibility::Public => true,
-                Visibility::Private => actor == actor_id,
+                Visibility::Private => actor != 0 && actor == actor_id,
                 Visibility::Team => {
-                    actor == actor_id
-                        || (self.viewer_team.is_some()
-                            && self.teams.0.get(&actor).copied() == self.viewer_team)
+                    actor != 0
+                        && (actor == actor_id
+                            || (self.viewer_team.is_some()
+                                && self.teams.0.get(&actor).copied() == self.viewer_team))
                 }
             },
         }
@@ -316,74 +328,97 @@ pub(crate) fn find(
                 continue;
             }
         };
-        let mut block: Option<Arc<FoundBlock>> = None;
-        let mut off = BLOCK_HEADER_LEN;
-        // User events resolve their schema in their own block (crate::interning).
-        let schemas = (entry.type_bits.get() & crate::interning::USER_EVENT_BIT != 0)
-            .then(|| BlockSchemas::of(&view));
-        for r in view.records() {
-            let start = off;
-            off += r.bytes.len();
-            let mut user = None;
-            match r.kind() {
-                RecordKind::Definition => continue,
-                RecordKind::User => {
-                    if !record_matches(&r, &f, access) {
-                        continue;
-                    }
-                    let resolved = match &schemas {
-                        Some(s) => s.resolve(&r),
-                        None => Err(crate::interning::SchemaError::NoId),
-                    };
-                    match resolved {
-                        Ok(s) => {
-                            if !user_matches(&s, r.payload, q) {
-                                continue;
-                            }
-                            user = Some(s);
-                        }
-                        Err(e) => {
-                            // Skipped with its reason, never decoded with a wrong schema.
-                            damaged.push(DamagedRegion {
-                                segment_id: seg.id(),
-                                path: seg.path().to_owned(),
-                                offset: entry.offset.get() + start as u64,
-                                len: r.bytes.len() as u64,
-                                reason: e.to_string(),
-                            });
-                            continue;
-                        }
-                    }
-                }
-                RecordKind::Spec(_) => {
-                    if !q.fields.is_empty()
-                        || (!q.user_types.is_empty() && q.event_types.is_empty())
-                    {
-                        continue;
-                    }
-                }
-            }
-            if user.is_some() || record_matches(&r, &f, access) {
-                let block = block.get_or_insert_with(|| {
-                    Arc::new(FoundBlock {
-                        bytes: bytes.clone(),
-                        segment_id: seg.id(),
-                        path: seg.path().to_owned(),
-                        offset: entry.offset.get(),
-                    })
-                });
-                hits.push(Hit {
-                    timestamp: r.timestamp(),
-                    event_id: event_id(seg.id(), &r),
-                    block: block.clone(),
-                    start,
-                    user,
-                });
-            }
-        }
+        collect_block(seg, entry, &bytes, &view, q, &f, access, None, &mut hits, &mut damaged);
     }
     hits.sort_unstable_by_key(|h| (h.timestamp, h.event_id));
     Ok(Found { hits, damaged })
+}
+
+/// Collects the records of one checked block that match `q` (and come after store position
+/// `after`, when given) into `hits`; user records whose schema cannot be resolved in the
+/// block are listed in `damaged`, never decoded with a wrong schema.
+#[allow(clippy::too_many_arguments)]
+fn collect_block(
+    seg: &SegRef,
+    entry: &crate::index::BlockEntry,
+    bytes: &BlockBytes,
+    view: &BlockView<'_>,
+    q: &Query,
+    f: &Filter,
+    access: &Access<'_>,
+    after: Option<u64>,
+    hits: &mut Vec<Hit>,
+    damaged: &mut Vec<DamagedRegion>,
+) {
+    let mut block: Option<Arc<FoundBlock>> = None;
+    let mut off = BLOCK_HEADER_LEN;
+    // User events resolve their schema in their own block (crate::interning).
+    let schemas = (entry.type_bits.get() & crate::interning::USER_EVENT_BIT != 0)
+        .then(|| BlockSchemas::of(&view));
+    for r in view.records() {
+        let start = off;
+        off += r.bytes.len();
+        let id = event_id(seg.id(), &r);
+        if after.is_some_and(|a| id <= a) {
+            continue;
+        }
+        let mut user = None;
+        match r.kind() {
+            RecordKind::Definition => continue,
+            RecordKind::User => {
+                if !record_matches(&r, &f, access) {
+                    continue;
+                }
+                let resolved = match &schemas {
+                    Some(s) => s.resolve(&r),
+                    None => Err(crate::interning::SchemaError::NoId),
+                };
+                match resolved {
+                    Ok(s) => {
+                        if !user_matches(&s, r.payload, q) {
+                            continue;
+                        }
+                        user = Some(s);
+                    }
+                    Err(e) => {
+                        // Skipped with its reason, never decoded with a wrong schema.
+                        damaged.push(DamagedRegion {
+                            segment_id: seg.id(),
+                            path: seg.path().to_owned(),
+                            offset: entry.offset.get() + start as u64,
+                            len: r.bytes.len() as u64,
+                            reason: e.to_string(),
+                        });
+                        continue;
+                    }
+                }
+            }
+            RecordKind::Spec(_) => {
+                if !q.fields.is_empty()
+                    || (!q.user_types.is_empty() && q.event_types.is_empty())
+                {
+                    continue;
+                }
+            }
+        }
+        if user.is_some() || record_matches(&r, &f, access) {
+            let block = block.get_or_insert_with(|| {
+                Arc::new(FoundBlock {
+                    bytes: bytes.clone(),
+                    segment_id: seg.id(),
+                    path: seg.path().to_owned(),
+                    offset: entry.offset.get(),
+                })
+            });
+            hits.push(Hit {
+                timestamp: r.timestamp(),
+                event_id: id,
+                block: block.clone(),
+                start,
+                user,
+            });
+        }
+    }
 }
 
 /// A user event against the query's names and field values.
@@ -402,7 +437,146 @@ fn user_matches(s: &UserSchema, payload: &[u8], q: &Query) -> bool {
     })
 }
 
-fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>) -> bool {
+/// First and last event id of the records in an indexed block, from its header.
+fn block_id_range(seg: &SegRef, entry: &crate::index::BlockEntry) -> Result<Option<(u64, u64)>> {
+    let n = entry.record_count.get();
+    if n == 0 {
+        return Ok(None);
+    }
+    let bytes = seg.block(entry)?;
+    let Ok((h, _)) =
+        <crate::format::BlockHeader as zerocopy::FromBytes>::ref_from_prefix(bytes.as_slice())
+    else {
+        return Ok(None);
+    };
+    let first = h.first_seq.get();
+    let last = first.saturating_add(n - 1);
+    let base = u64::from(seg.id()) << 32;
+    Ok(Some((base | u64::from(first), base | u64::from(last))))
+}
+
+/// The store position at the end of `segments`: the highest event id stored (`None`: no
+/// event yet).
+pub(crate) fn end_position(segments: &[SegRef]) -> Result<Option<u64>> {
+    for seg in segments.iter().rev() {
+        for entry in seg.index().blocks.iter().rev() {
+            if let Some((_, last)) = block_id_range(seg, entry)? {
+                return Ok(Some(last));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Every visible record matching `q` stored after position `after` (an event id; `None`: from
+/// the start), in store order (event id order), whatever their timestamps: how a follower
+/// (`northstar tail`) reads new events. The time filter of `q` still applies to each record;
+/// `q.limit` is ignored.
+pub(crate) fn find_after(
+    segments: &[SegRef],
+    q: &Query,
+    access: &Access<'_>,
+    after: Option<u64>,
+) -> Result<Found> {
+    let f = q.filter();
+    let mut hits = Vec::new();
+    let mut damaged = Vec::new();
+    for seg in segments {
+        if after.is_some_and(|a| u64::from(seg.id()) < a >> 32) || !seg.index().may_match(&f) {
+            continue;
+        }
+        for entry in &seg.index().blocks {
+            if !f.block_may_match(entry) {
+                continue;
+            }
+            if let Some(a) = after {
+                if u64::from(seg.id()) == a >> 32 {
+                    match block_id_range(seg, entry)? {
+                        Some((_, last)) if last > a => {}
+                        _ => continue,
+                    }
+                }
+            }
+            let bytes = seg.block(entry)?;
+            let view = match decode_block(bytes.as_slice()) {
+                Ok(v) => v,
+                Err(e) => {
+                    damaged.push(DamagedRegion {
+                        segment_id: seg.id(),
+                        path: seg.path().to_owned(),
+                        offset: entry.offset.get(),
+                        len: u64::from(entry.len.get()),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            collect_block(seg, entry, &bytes, &view, q, &f, access, after, &mut hits, &mut damaged);
+        }
+    }
+    hits.sort_unstable_by_key(|h| h.event_id);
+    Ok(Found { hits, damaged })
+}
+
+/// What [`count_visible`] found.
+#[derive(Debug, Default)]
+pub(crate) struct VisibleCounts {
+    pub events: u64,
+    pub per_type: [u64; 11],
+    /// Visible user-defined events (all names together).
+    pub user_events: u64,
+    pub min_ts: Option<u64>,
+    pub max_ts: Option<u64>,
+    pub damaged: Vec<DamagedRegion>,
+}
+
+/// Counts the events of `segments` that `access` allows, reading and checking every block
+/// (no record is copied); damaged blocks are listed, not counted.
+pub(crate) fn count_visible(segments: &[SegRef], access: &Access<'_>) -> Result<VisibleCounts> {
+    let mut c = VisibleCounts::default();
+    for seg in segments {
+        for entry in &seg.index().blocks {
+            if entry.record_count.get() == 0 {
+                continue;
+            }
+            let bytes = seg.block(entry)?;
+            let view = match decode_block(bytes.as_slice()) {
+                Ok(v) => v,
+                Err(e) => {
+                    c.damaged.push(DamagedRegion {
+                        segment_id: seg.id(),
+                        path: seg.path().to_owned(),
+                        offset: entry.offset.get(),
+                        len: u64::from(entry.len.get()),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            for r in view.records() {
+                let spec = match r.kind() {
+                    RecordKind::Definition => continue,
+                    RecordKind::Spec(t) => Some(t),
+                    RecordKind::User => None,
+                };
+                if !access.allows(r.actor_id(), r.visibility()) {
+                    continue;
+                }
+                let ts = r.timestamp();
+                c.events += 1;
+                match spec {
+                    Some(t) => c.per_type[t.index()] += 1,
+                    None => c.user_events += 1,
+                }
+                c.min_ts = Some(c.min_ts.map_or(ts, |m| m.min(ts)));
+                c.max_ts = Some(c.max_ts.map_or(ts, |m| m.max(ts)));
+            }
+        }
+    }
+    Ok(c)
+}
+
+pub(crate) fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>) -> bool {
     let ts = r.timestamp();
     if ts < f.start || ts > f.end {
         return false;

@@ -2,9 +2,25 @@
 //!
 //! After a bad block the scanner resynchronises on the next offset where a whole block checks
 //! out (magic, length and CRC-32C), so one damaged block never hides the blocks after it.
+//!
+//! **The work is linear in the segment's size, whatever its bytes.** A crafted segment can hold
+//! a fake block header every few bytes, each claiming a body of megabytes: checking each one by
+//! checksumming its claimed range would be quadratic (hours for 64 MiB). Once the scanner has
+//! met damage it checks candidates with [`RangeCrc`](crate::crc_range): the checksum of any
+//! range in constant time after one pass over the segment. A candidate whose checksum matches
+//! is then decoded in full (its records walked); a checksum that matches over records that do
+//! not is a forgery (chance damage matches with probability 2^-32), and the bytes decoded for
+//! such forgeries are bounded by the segment's size: past that budget, further
+//! checksum-matching candidates are reported as damage without being decoded. [`ScanWork`]
+//! counts what was done, so tests check the bound.
 
-use crate::block::{decode_block, BlockView};
-use crate::format::{HeaderError, SegmentHeader, BLOCK_MAGIC, SEGMENT_HEADER_LEN};
+use crate::block::{decode_block, BlockError, BlockView};
+use crate::crc_range::RangeCrc;
+use crate::format::{
+    BlockHeader, HeaderError, SegmentHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, MAX_BLOCK_BODY,
+    SEGMENT_HEADER_LEN,
+};
+use zerocopy::FromBytes;
 
 /// A damaged byte range of a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,37 +50,145 @@ pub enum ScanItem<'a> {
     Damaged(Damage),
 }
 
+/// What a scan did: the numbers that show it is linear in the segment's size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanWork {
+    /// Offsets where `NBLK` was found while resynchronising (candidate block headers).
+    pub candidates: u64,
+    /// Candidates whose header was plausible (length within limits and within the data), so
+    /// their checksum was computed.
+    pub checksummed: u64,
+    /// Bytes read by checksums and record walks, all counted (a clean segment: its length).
+    pub bytes_examined: u64,
+    /// Checksum-matching candidates not decoded because forged blocks had used up the budget.
+    pub over_budget: u64,
+}
+
 /// Iterator over the blocks of segment bytes (see [`scan_segment`]).
 #[derive(Clone, Debug)]
 pub struct BlockScanner<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Built on the first damage met: constant-time range checksums from then on.
+    crc: Option<RangeCrc<'a>>,
+    /// Bytes still allowed for decoding checksum-matching candidates that turn out malformed.
+    forged_budget: u64,
+    work: ScanWork,
 }
 
 impl<'a> BlockScanner<'a> {
     /// Scans `bytes` (a whole segment file) from `start`.
     pub fn new(bytes: &'a [u8], start: usize) -> Self {
-        Self { bytes, pos: start }
+        Self {
+            bytes,
+            pos: start,
+            crc: None,
+            forged_budget: bytes.len() as u64 + (1 << 20),
+            work: ScanWork::default(),
+        }
     }
 
-    fn resync(&self, from: usize) -> Option<usize> {
-        let b = self.bytes;
+    /// What the scan has done so far.
+    pub fn work(&self) -> ScanWork {
+        let mut w = self.work;
+        w.bytes_examined += self.crc.as_ref().map_or(0, |c| c.bytes_checked);
+        w
+    }
+
+    /// The cheap checks of a block header at `at` (those [`decode_block`] runs before its
+    /// checksum): the header's checksummed range and stored checksum.
+    fn header_at(&self, at: usize) -> Result<(usize, usize, u32), BlockError> {
+        let bytes = &self.bytes[at..];
+        let (h, _) = BlockHeader::ref_from_prefix(bytes).map_err(|_| BlockError::Truncated {
+            needed: BLOCK_HEADER_LEN,
+            available: bytes.len(),
+        })?;
+        if h.magic != BLOCK_MAGIC {
+            return Err(BlockError::BadMagic(h.magic));
+        }
+        let body_len = h.body_len.get() as usize;
+        if body_len > MAX_BLOCK_BODY {
+            return Err(BlockError::TooLong(body_len));
+        }
+        let total = BLOCK_HEADER_LEN + body_len;
+        if bytes.len() < total {
+            return Err(BlockError::Truncated {
+                needed: total,
+                available: bytes.len(),
+            });
+        }
+        Ok((at + 8, at + total, h.crc.get()))
+    }
+
+    /// Decodes the block at `at`, in bounded work once damage has been met.
+    fn try_block(&mut self, at: usize) -> Result<BlockView<'a>, BlockError> {
+        if self.crc.is_none() {
+            // No damage met yet: blocks are decoded one after the other, each byte once.
+            let r = decode_block(&self.bytes[at..]);
+            self.work.bytes_examined += match &r {
+                Ok(v) => v.len() as u64,
+                Err(_) => self
+                    .header_at(at)
+                    .map_or(BLOCK_HEADER_LEN as u64, |(s, e, _)| (e - s) as u64),
+            };
+            return r;
+        }
+        let (s, e, stored) = self.header_at(at)?;
+        self.work.checksummed += 1;
+        let computed = self.crc.as_mut().map_or(0, |c| c.range(s, e));
+        if computed != stored {
+            return Err(BlockError::Checksum { stored, computed });
+        }
+        if self.forged_budget == 0 {
+            self.work.over_budget += 1;
+            return Err(BlockError::Inconsistent(
+                "checksum matches, not decoded: too many forged blocks in this segment".into(),
+            ));
+        }
+        let r = decode_block(&self.bytes[at..]);
+        let len = (e - at) as u64;
+        self.work.bytes_examined += len;
+        if r.is_err() {
+            self.forged_budget = self.forged_budget.saturating_sub(len);
+        }
+        r
+    }
+
+    fn resync(&mut self, from: usize) -> Option<usize> {
         let mut p = from;
-        while p + 4 <= b.len() {
-            // Find the next candidate magic quickly, then check the whole block.
-            match b[p..].windows(4).position(|w| w == BLOCK_MAGIC) {
-                Some(i) => {
-                    let at = p + i;
-                    if decode_block(&b[at..]).is_ok() {
-                        return Some(at);
-                    }
-                    p = at + 1;
-                }
-                None => return None,
+        while p + 4 <= self.bytes.len() {
+            // Find the next candidate magic quickly, then check the block.
+            let i = find_magic(&self.bytes[p..])?;
+            let at = p + i;
+            if let Some(c) = self.crc.as_mut() {
+                // Ranges asked from here on start after `at`: memory stays bounded by a
+                // block's reach, not by the segment's size.
+                c.discard_before(at);
             }
+            self.work.candidates += 1;
+            if self.try_block(at).is_ok() {
+                return Some(at);
+            }
+            p = at + 1;
         }
         None
     }
+}
+
+/// Offset of the first `NBLK` in `b`.
+fn find_magic(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while from + 4 <= b.len() {
+        let i = b[from..b.len() - 3]
+            .iter()
+            .position(|&x| x == BLOCK_MAGIC[0])?;
+        let at = from + i;
+        if b[at..at + 4] == BLOCK_MAGIC {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 impl<'a> Iterator for BlockScanner<'a> {
@@ -74,13 +198,19 @@ impl<'a> Iterator for BlockScanner<'a> {
         if self.pos >= self.bytes.len() {
             return None;
         }
-        match decode_block(&self.bytes[self.pos..]) {
+        if let Some(c) = self.crc.as_mut() {
+            c.discard_before(self.pos);
+        }
+        match self.try_block(self.pos) {
             Ok(view) => {
                 let offset = self.pos as u64;
                 self.pos += view.len();
                 Some(ScanItem::Block { offset, view })
             }
             Err(e) => {
+                if self.crc.is_none() {
+                    self.crc = Some(RangeCrc::new(self.bytes));
+                }
                 let start = self.pos;
                 let (end, to_end) = match self.resync(start + 1) {
                     Some(next) => (next, false),

@@ -1,14 +1,17 @@
 //! `verify`: re-reads every segment file from disk and checks every byte.
 
-use std::fs;
 use std::path::Path;
 
 use crate::error::{Result, StoreError};
 use crate::format::SegmentHeader;
+use crate::fsread::segment_bytes;
 use crate::index::SegmentIndex;
+use crate::index_check::compare_with_scan;
 use crate::layout::{index_path, segment_path};
 use crate::manager::VerifyReport;
-use crate::recovery::{list, DamagedRegion, SkipKind, Skipped};
+use crate::recovery::{
+    list, open_segment, usable_index, DamagedRegion, SkipKind, Skipped, RESERVED_SEGMENT_ID,
+};
 use crate::scan::{BlockScanner, ScanItem};
 
 /// Checks every segment of `dir`. `horizon` reads the writer's published horizon (its newest
@@ -23,6 +26,11 @@ pub(crate) fn verify_dir(
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
     let (segs, foreign, _temps) = list(dir)?;
+    let last = segs
+        .iter()
+        .rev()
+        .find(|&&id| id != RESERVED_SEGMENT_ID)
+        .copied();
     let active = horizon();
     for path in foreign {
         report.skipped.push(Skipped {
@@ -36,21 +44,35 @@ pub(crate) fn verify_dir(
             continue;
         }
         let path = segment_path(dir, id);
-        let mut data = match fs::read(&path) {
-            Ok(d) => d,
-            // Removed by compaction since the listing: nothing to check.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(StoreError::io(&path, e)),
+        if id == RESERVED_SEGMENT_ID {
+            report.skipped.push(Skipped {
+                path,
+                reason: format!(
+                    "segment id {RESERVED_SEGMENT_ID} is reserved (no writer creates it), not read"
+                ),
+                kind: SkipKind::Unreadable,
+            });
+            continue;
+        }
+        // Gone since the listing (removed by compaction): nothing to check.
+        let Some(file) = open_segment(&path, &mut report.skipped)? else {
+            continue;
         };
+        let file_len = file.metadata().map_err(|e| StoreError::io(&path, e))?.len();
         let is_active = active.is_some_and(|(a, _)| a == id);
-        if let Some((_, len)) = active.filter(|_| is_active) {
-            if len == 0 {
+        let mut len = file_len;
+        if let Some((_, committed)) = active.filter(|_| is_active) {
+            if committed == 0 {
                 continue; // being created: its header is not written yet
             }
-            data.truncate(len as usize);
+            len = len.min(committed);
         }
+        // Another process may be writing the newest segment: read it (bounded) rather than map it.
+        let may_change = Some(id) == last;
+        let bytes = segment_bytes(&file, &path, file_len, may_change)?;
+        let data = &bytes.as_slice()[..(len as usize).min(bytes.as_slice().len())];
         report.segments += 1;
-        let header = match SegmentHeader::parse(&data) {
+        let header = match SegmentHeader::parse(data) {
             Ok(h) => *h,
             Err(e) => {
                 report.skipped.push(Skipped {
@@ -68,7 +90,15 @@ pub(crate) fn verify_dir(
                 kind: SkipKind::Unreadable,
             });
         }
-        for item in BlockScanner::new(&data, crate::format::SEGMENT_HEADER_LEN) {
+        let mut scanned = Vec::new();
+        let scanner = BlockScanner::new(data, crate::format::SEGMENT_HEADER_LEN);
+        let (rebuilt, _) = SegmentIndex::build(
+            id,
+            header.created_unix_ns.get(),
+            data.len() as u64,
+            scanner.inspect(|item| scanned.push(item.clone())),
+        );
+        for item in scanned {
             match item {
                 ScanItem::Block { view, offset } => {
                     report.blocks += 1;
@@ -97,23 +127,31 @@ pub(crate) fn verify_dir(
             continue;
         }
         let ipath = index_path(dir, id);
-        match fs::read(&ipath) {
-            Ok(bytes) => match SegmentIndex::decode(&bytes) {
-                Some(idx) if idx.segment_len == data.len() as u64 && idx.segment_id == id => {}
-                Some(_) => report.skipped.push(Skipped {
-                    path: ipath,
-                    reason: "index describes another version of the segment (rebuilt on open)"
-                        .into(),
-                    kind: SkipKind::Rebuilt,
-                }),
-                None => report.skipped.push(Skipped {
-                    path: ipath,
-                    reason: "index damaged (rebuilt on open)".into(),
-                    kind: SkipKind::Rebuilt,
-                }),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io(&ipath, e)),
+        match usable_index(&ipath, id, header.created_unix_ns.get(), data) {
+            Ok(idx) => {
+                if let Err(why) = compare_with_scan(&idx, &rebuilt) {
+                    report.skipped.push(Skipped {
+                        path: ipath,
+                        reason: format!(
+                            "index disagrees with its segment: {why} (its events may be hidden from queries and stats; rebuilt by the next writable open)"
+                        ),
+                        kind: SkipKind::IndexMismatch,
+                    });
+                }
+            }
+            Err(why) if why == "missing" => {}
+            Err(why) if why.starts_with("disagrees") => report.skipped.push(Skipped {
+                path: ipath,
+                reason: format!(
+                    "index {why} (its events may be hidden from queries and stats; rebuilt by the next writable open)"
+                ),
+                kind: SkipKind::IndexMismatch,
+            }),
+            Err(why) => report.skipped.push(Skipped {
+                path: ipath,
+                reason: format!("index {why} (rebuilt on open)"),
+                kind: SkipKind::Rebuilt,
+            }),
         }
     }
     Ok(report)

@@ -92,7 +92,22 @@ fn rewrite_reports_the_damaged_block_it_drops_with_its_record_count() {
     // What survives is exactly what the report says.
     let left = m.query(&Query::default()).unwrap();
     assert_eq!(left.len() as u64, kept);
-    assert!(m.verify().unwrap().is_clean());
+    let v = m.verify().unwrap();
+    assert!(v.is_clean());
+    // ... and the loss is remembered: verify and stats show it later, from damage.log.
+    assert_eq!(v.logged.len(), 1, "{v:?}");
+    assert_eq!(
+        v.logged[0].action,
+        northstar_store::damage_log::DamageAction::CompactionDropped
+    );
+    assert_eq!((v.logged[0].segment_id, v.logged[0].offset), (1, offset));
+    drop(m);
+    let r = EventManager::open_read_only(dir.path()).unwrap();
+    assert_eq!(r.stats().unwrap().damage_logged.len(), 1);
+    assert!(
+        r.open_report().skipped.is_empty(),
+        "damage.log is ours, not foreign"
+    );
 }
 
 #[test]

@@ -77,6 +77,19 @@ fn segment() -> Vec<u8> {
     s
 }
 
+/// The segment's header, 2 KiB of overlapping fake block headers (each claiming a long
+/// body, with a wrong checksum), then the segment's real blocks: the re-synchronisation case.
+fn fake_headers(seg: &[u8]) -> Vec<u8> {
+    let mut out = seg[..32].to_vec();
+    for _ in 0..128 {
+        out.extend_from_slice(b"NBLKNBLK");
+        out.extend_from_slice(&4000u32.to_le_bytes());
+        out.extend_from_slice(&4000u32.to_le_bytes());
+    }
+    out.extend_from_slice(&seg[32..]);
+    out
+}
+
 #[test]
 #[ignore = "writes the committed seed files"]
 fn generate_fuzz_seeds() {
@@ -94,6 +107,7 @@ fn generate_fuzz_seeds() {
         ("truncated_header", seg[..20].to_vec()),
         ("future_version", future.as_bytes().to_vec()),
         ("foreign", b"PK\x03\x04 not ours".to_vec()),
+        ("fake_headers", fake_headers(&seg)),
     ];
     let b = block(0, 3);
     let mut bad_crc = b.clone();
@@ -142,6 +156,7 @@ fn replay_segment_reader_seeds() {
     assert_eq!(get("flipped_bit"), Some(1));
     assert_eq!(get("torn_tail"), Some(1));
     assert_eq!(get("foreign"), Some(0));
+    assert_eq!(get("fake_headers"), Some(2));
 }
 
 #[test]

@@ -4,20 +4,40 @@ use super::{open_read, store_err};
 use crate::cli::Format;
 use crate::error::{CliError, CliResult};
 use crate::timespec::{format_rfc3339, now_unix_ns, parse_duration_ns};
-use northstar_store::{EventManager, StoreConfig};
+use northstar_store::{EventManager, StoreConfig, Viewer};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
 /// `northstar stats`.
-pub fn stats(dir: &Path, format: Format) -> CliResult {
+pub fn stats(dir: &Path, format: Format, viewer: Option<u64>) -> CliResult {
     let em = open_read(dir)?;
+    super::report_open(&em, true);
+    let viewer = viewer.map_or(Viewer::System, |actor_id| Viewer::Actor { actor_id });
     let s = em
-        .stats()
+        .stats_for(&viewer)
         .map_err(|e| store_err(dir, "stats failed for", e))?;
     let user_types = em
         .user_type_counts()
         .map_err(|e| store_err(dir, "stats failed for", e))?;
+    s.damaged.iter().for_each(super::report_damage);
+    if s.dropped_saturated {
+        eprintln!(
+            "northstar: the drop counts stored in blocks add up to more than {}: dropped is shown as that maximum (a floor); blocks claiming such counts are suspect",
+            u64::MAX
+        );
+    }
+    for d in &s.damage_logged {
+        eprintln!(
+            "northstar: earlier, {}: segment {} offset {} ({} bytes) at {}: {}",
+            d.action.describe(),
+            d.segment_id,
+            d.offset,
+            d.len,
+            format_rfc3339(d.unix_ns),
+            d.reason
+        );
+    }
     let ts = |t: Option<u64>| t.map(format_rfc3339).unwrap_or_else(|| "-".into());
     match format {
         Format::Json => {
@@ -36,7 +56,9 @@ pub fn stats(dir: &Path, format: Format) -> CliResult {
                 "{}",
                 json!({"segments": s.segments, "bytes": s.bytes, "events": s.events,
                        "first_timestamp": s.min_ts, "last_timestamp": s.max_ts,
-                       "events_per_type": per_type, "dropped": s.dropped, "drops": drops})
+                       "events_per_type": per_type, "dropped": s.dropped, "drops": drops,
+                       "dropped_saturated": s.dropped_saturated,
+                       "damage_removed_earlier": s.damage_logged.len()})
             );
         }
         Format::Table => {
@@ -46,7 +68,14 @@ pub fn stats(dir: &Path, format: Format) -> CliResult {
                 vec!["events".into(), s.events.to_string()],
                 vec!["first event".into(), ts(s.min_ts)],
                 vec!["last event".into(), ts(s.max_ts)],
-                vec!["dropped".into(), s.dropped.to_string()],
+                vec![
+                    "dropped".into(),
+                    if s.dropped_saturated {
+                        format!("at least {} (saturated)", s.dropped)
+                    } else {
+                        s.dropped.to_string()
+                    },
+                ],
             ];
             if let (Some(a), Some(b)) = (s.min_ts, s.max_ts) {
                 rows.insert(
@@ -104,6 +133,13 @@ pub fn verify(dir: &Path, format: Format) -> CliResult {
                     json!({"path": s.path.display().to_string(), "skipped": s.reason})
                 );
             }
+            for d in &r.logged {
+                println!(
+                    "{}",
+                    json!({"removed_earlier": d.action.describe(), "segment": d.segment_id,
+                           "offset": d.offset, "len": d.len, "at": d.unix_ns, "reason": d.reason})
+                );
+            }
             println!(
                 "{}",
                 json!({"segments": r.segments, "blocks": r.blocks, "records": r.records,
@@ -133,12 +169,28 @@ pub fn verify(dir: &Path, format: Format) -> CliResult {
             for s in &r.skipped {
                 println!("skipped {}: {}", s.path.display(), s.reason);
             }
+            for d in &r.logged {
+                println!(
+                    "earlier, {}: segment {} offset {} ({} bytes) at {}: {}",
+                    d.action.describe(),
+                    d.segment_id,
+                    d.offset,
+                    d.len,
+                    format_rfc3339(d.unix_ns),
+                    d.reason
+                );
+            }
             println!(
                 "{} segments, {} blocks, {} records checked: {}",
                 r.segments,
                 r.blocks,
                 r.records,
-                if r.is_clean() {
+                if r.is_clean() && !r.logged.is_empty() {
+                    format!(
+                        "no damage now ({} earlier removals of damaged bytes listed above, from damage.log)",
+                        r.logged.len()
+                    )
+                } else if r.is_clean() {
                     "no damage".to_string()
                 } else {
                     format!(
@@ -180,9 +232,20 @@ pub fn compact(dir: &Path, retention: &str) -> CliResult {
         ..StoreConfig::default()
     };
     let em = EventManager::open(dir, config).map_err(|e| store_err(dir, "cannot open", e))?;
+    super::report_open(&em, true);
     let r = em
         .compact(now_unix_ns())
         .map_err(|e| store_err(dir, "compaction failed in", e))?;
+    for d in &r.dropped_damage {
+        eprintln!(
+            "northstar: compaction left out the damaged region of segment {} at offset {} ({} bytes{}): {}; recorded in damage.log",
+            d.region.segment_id,
+            d.region.offset,
+            d.region.len,
+            d.records.map_or(String::new(), |n| format!(", {n} records")),
+            d.region.reason
+        );
+    }
     em.close()
         .map_err(|e| store_err(dir, "closing failed for", e))?;
     println!(

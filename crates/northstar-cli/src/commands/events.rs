@@ -70,6 +70,7 @@ pub fn query(dir: &Path, f: &Filters, limit: Option<usize>, format: Format) -> C
     let q = build_query(f, limit)?;
     let em = open_read(dir)?;
     super::check_user_types(&em, &q)?;
+    super::report_open(&em, true);
     // Damage never hides the rest: print every undamaged match, and name each damaged block
     // (it may have held matches) on stderr; `northstar verify` lists all damage.
     let outcome = em
@@ -117,6 +118,7 @@ pub fn record(dir: &Path, file: &str) -> CliResult {
     }
     let em = EventManager::open(dir, StoreConfig::default())
         .map_err(|e| store_err(dir, "cannot open", e))?;
+    super::report_open(&em, true);
     let mut progress = crate::progress::Progress::new("recording", lines.len() as u64);
     let mut recorded = 0u64;
     for (i, (no, line)) in lines.iter().enumerate() {
@@ -157,7 +159,10 @@ impl<R: BufRead> ReadAll for R {
     }
 }
 
-/// `northstar tail`: polls the directory and prints events not yet printed, in order.
+/// `northstar tail`: polls the directory and prints the events stored since the last poll,
+/// in store order. It follows the store position (the id of the last event printed), never
+/// timestamps: a future-dated event does not hide later ones, and events of several threads
+/// stored in any timestamp order are each printed once.
 pub fn tail(
     dir: &Path,
     f: &Filters,
@@ -165,7 +170,7 @@ pub fn tail(
     interval_ms: u64,
     duration: Option<f64>,
 ) -> CliResult {
-    let mut q = build_query(f, None)?;
+    let q = build_query(f, None)?;
     let stop = match duration {
         Some(d) if d.is_finite() && d >= 0.0 => Some(Instant::now() + Duration::from_secs_f64(d)),
         Some(_) => {
@@ -175,42 +180,51 @@ pub fn tail(
         }
         None => None,
     };
-    // Start from now unless --since says otherwise.
-    if q.start_time.is_none() {
-        q.start_time = Some(now_unix_ns());
-    }
-    let mut seen_at_last: HashSet<u64> = HashSet::new();
+    // Start at the end of the store unless --since says otherwise (then from the start,
+    // keeping events stamped at or after --since).
+    let mut position = if f.since.is_none() {
+        let em = open_read(dir)?;
+        super::report_open(&em, true);
+        em.end_position()
+            .map_err(|e| store_err(dir, "cannot read", e))?
+    } else {
+        None
+    };
     let mut header = true;
     let mut damage_reported: HashSet<(std::path::PathBuf, u64)> = HashSet::new();
+    let mut skipped_reported: HashSet<(std::path::PathBuf, String)> = HashSet::new();
     loop {
         let em = open_read(dir)?;
+        for s in em
+            .open_report()
+            .skipped
+            .iter()
+            .filter(|s| s.kind.is_finding())
+        {
+            if skipped_reported.insert((s.path.clone(), s.reason.clone())) {
+                eprintln!("northstar: skipped {}: {}", s.path.display(), s.reason);
+            }
+        }
         let outcome = em
-            .query_report(&q)
+            .query_after(&q, position)
             .map_err(|e| store_err(dir, "query failed in", e))?;
+        // Damage met while opening, except the newest segment's tail (a block in flight).
+        let open_damage = em
+            .open_report()
+            .damaged
+            .iter()
+            .filter(|d| !d.reason.starts_with("torn tail"))
+            .cloned()
+            .collect::<Vec<_>>();
         drop(em);
-        for d in outcome.damaged {
+        for d in open_damage.into_iter().chain(outcome.damaged) {
             if damage_reported.insert((d.path.clone(), d.offset)) {
                 report_damage(&d);
             }
         }
-        let events = outcome.events;
-        let fresh: Vec<StoredEvent> = events
-            .into_iter()
-            .filter(|e| !seen_at_last.contains(&e.event_id))
-            .collect();
-        if let Some(last) = fresh.iter().map(|e| e.timestamp).max() {
-            // Events at the newest timestamp may be joined by more at the same nanosecond:
-            // remember their ids rather than skipping the whole nanosecond.
-            if Some(last) != q.start_time {
-                seen_at_last.clear();
-            }
-            seen_at_last.extend(
-                fresh
-                    .iter()
-                    .filter(|e| e.timestamp == last)
-                    .map(|e| e.event_id),
-            );
-            q.start_time = Some(last);
+        let fresh = outcome.events;
+        if let Some(last) = fresh.last() {
+            position = Some(last.event_id);
         }
         print_events(&fresh, format, header && format == Format::Table)?;
         header = false;

@@ -69,6 +69,7 @@ pub fn export(
     let q = build_query(filters, None)?;
     let em = open_read(dir)?;
     super::check_user_types(&em, &q)?;
+    super::report_open(&em, true);
     let outcome = em
         .query_report(&q)
         .map_err(|e| store_err(dir, "query failed in", e))?;

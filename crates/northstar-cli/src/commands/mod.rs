@@ -45,7 +45,11 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
             interval_ms,
             duration,
         } => events::tail(&dir.dir, &filters, format, interval_ms, duration),
-        Command::Stats { dir, format } => admin::stats(&dir.dir, format),
+        Command::Stats {
+            dir,
+            format,
+            viewer,
+        } => admin::stats(&dir.dir, format, viewer),
         Command::Verify { dir, format } => admin::verify(&dir.dir, format),
         Command::Compact { dir, retention } => admin::compact(&dir.dir, &retention),
         Command::IngestCriterion {
@@ -90,6 +94,30 @@ pub(crate) fn report_damage(d: &northstar_store::DamagedRegion) {
         d.len,
         d.reason
     );
+}
+
+/// Says on stderr what opening the store found and skipped or removed: unreadable files,
+/// indexes that disagree with their segments, damaged regions, truncated tails (what `query`
+/// says of damage it meets itself). Foreign files and indexes rebuilt from intact segments
+/// lose nothing and are not repeated here (`northstar verify` lists them). `torn_tails`:
+/// also name a torn tail of the newest segment (a writer may be writing it right now; a
+/// follower that polls would otherwise report every block in flight).
+pub(crate) fn report_open(em: &EventManager, torn_tails: bool) {
+    let r = em.open_report();
+    for s in r.skipped.iter().filter(|s| s.kind.is_finding()) {
+        eprintln!("northstar: skipped {}: {}", s.path.display(), s.reason);
+    }
+    for d in &r.damaged {
+        if torn_tails || !d.reason.starts_with("torn tail") {
+            report_damage(d);
+        }
+    }
+    for (i, (id, len, removed)) in r.truncated.iter().enumerate() {
+        eprintln!(
+            "northstar: truncated the damaged tail of segment {id}: {removed} bytes removed after offset {len} ({}); recorded in damage.log",
+            r.truncated_reasons.get(i).map_or("", String::as_str)
+        );
+    }
 }
 
 /// A store error as a one-line message naming the directory.

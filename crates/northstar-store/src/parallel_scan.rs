@@ -1,0 +1,130 @@
+//! Whole-store scans that use the machine: blocks of every segment checked (CRC-32C, record
+//! framing) and visited on several threads at once, records handed out in place (their
+//! payloads decoded only if the visitor asks), in store order within each block.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use northstar_core::record::RecordView;
+
+use crate::block::decode_block;
+use crate::catalog::SegRef;
+use crate::error::{Result, StoreError};
+use crate::index::BlockEntry;
+use crate::query::{record_matches, Access, Query};
+use crate::recovery::DamagedRegion;
+
+/// What a [`scan`](crate::EventManager::scan) read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanSummary {
+    /// Blocks read and checked.
+    pub blocks: u64,
+    /// Bytes in them (headers included).
+    pub bytes: u64,
+    /// Records in them (matching or not).
+    pub records: u64,
+    /// Records handed to the visitor.
+    pub visited: u64,
+    /// Blocks that failed their checks: skipped, their records not visited.
+    pub damaged: Vec<DamagedRegion>,
+}
+
+/// Blocks a worker claims at a time: large enough that claiming costs nothing, small enough
+/// that the last segment does not leave one core working alone.
+const CHUNK: usize = 8;
+
+pub(crate) fn scan<F>(
+    segments: &[SegRef],
+    q: &Query,
+    access: &Access<'_>,
+    threads: usize,
+    visit: &F,
+) -> Result<ScanSummary>
+where
+    F: Fn(u64, &RecordView<'_>) + Sync,
+{
+    let f = q.filter();
+    let work: Vec<(&SegRef, &BlockEntry)> = segments
+        .iter()
+        .filter(|s| s.index().may_match(&f))
+        .flat_map(|s| {
+            s.index()
+                .blocks
+                .iter()
+                .filter(|b| f.block_may_match(b))
+                .map(move |b| (s, b))
+        })
+        .collect();
+    let threads = match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .clamp(1, work.len().div_ceil(CHUNK).max(1));
+    let next = AtomicUsize::new(0);
+    let total = Mutex::new((ScanSummary::default(), None::<StoreError>));
+    let worker = || {
+        let mut s = ScanSummary::default();
+        let mut err = None;
+        'claim: loop {
+            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= work.len() {
+                break;
+            }
+            for &(seg, entry) in &work[start..(start + CHUNK).min(work.len())] {
+                let bytes = match seg.block(entry) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        err = Some(e);
+                        break 'claim;
+                    }
+                };
+                let view = match decode_block(bytes.as_slice()) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        s.damaged.push(DamagedRegion {
+                            segment_id: seg.id(),
+                            path: seg.path().to_owned(),
+                            offset: entry.offset.get(),
+                            len: u64::from(entry.len.get()),
+                            reason: e.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                s.blocks += 1;
+                s.bytes += view.len() as u64;
+                let base = u64::from(seg.id()) << 32;
+                for r in view.records() {
+                    s.records += 1;
+                    if record_matches(&r, &f, access) {
+                        s.visited += 1;
+                        visit(base | u64::from(r.header.event_seq.get()), &r);
+                    }
+                }
+            }
+        }
+        let mut t = total.lock().unwrap_or_else(|p| p.into_inner());
+        t.0.blocks += s.blocks;
+        t.0.bytes += s.bytes;
+        t.0.records += s.records;
+        t.0.visited += s.visited;
+        t.0.damaged.extend(s.damaged);
+        if t.1.is_none() {
+            t.1 = err;
+        }
+    };
+    std::thread::scope(|sc| {
+        for _ in 1..threads {
+            sc.spawn(worker);
+        }
+        worker();
+    });
+    let (mut summary, err) = total.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = err {
+        return Err(e);
+    }
+    summary
+        .damaged
+        .sort_by(|a, b| (a.segment_id, a.offset).cmp(&(b.segment_id, b.offset)));
+    Ok(summary)
+}
