@@ -1,9 +1,97 @@
-//! Rendering stored events: a one-line human summary per event type for tables, and the
+//! Everything the tool writes: the one fallible writer for standard output (see [`out!`] and
+//! [`outln!`]), the one escape for text bound for a terminal ([`escape_text`]), cutting text on
+//! character boundaries ([`cut`]), a one-line human summary per event type for tables, and the
 //! spec's JSON shape for `--format json`.
+//!
+//! Human-readable output (tables, summaries, error messages) goes through [`escape_text`], so
+//! control characters in event text (ESC, OSC, BEL, NUL, C1 controls, bidirectional overrides)
+//! never reach a terminal raw. JSON output is exact: serde_json escapes control characters the
+//! way JSON requires.
+//!
+//! [`out!`]: crate::out
+//! [`outln!`]: crate::outln
 
+use crate::error::{CliError, CliResult};
 use crate::json::{event_json, Envelope};
 use crate::timespec::format_rfc3339;
 use northstar_core::Event;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// Writes to standard output; a failed write is an error (never a panic, unlike `print!`): a
+/// closed pipe ends the command quietly, any other failure is reported with exit status 2.
+/// Use through [`out!`](crate::out) and [`outln!`](crate::outln).
+pub fn write_stdout(args: std::fmt::Arguments<'_>) -> CliResult {
+    std::io::stdout()
+        .lock()
+        .write_fmt(args)
+        .map_err(CliError::Output)
+}
+
+/// Flushes standard output (called once when a command ends, so a failure of the last buffered
+/// write is reported too).
+pub fn flush_stdout() -> CliResult {
+    std::io::stdout().flush().map_err(CliError::Output)
+}
+
+/// Writes a message to standard error, never panicking: when standard error itself cannot be
+/// written there is nowhere left to report it. Use through [`note!`](crate::note).
+pub fn write_stderr(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
+/// Whether `c` must not reach a terminal raw: C0 and C1 control characters and DEL (ESC starts
+/// escape sequences, OSC retitles windows or writes the clipboard, BEL rings, NUL and CR hide
+/// text), and the invisible characters that reorder or hide text (bidirectional overrides and
+/// isolates, line and paragraph separators, the byte-order mark).
+pub fn is_unsafe_for_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// Text made safe for a terminal: every character [`is_unsafe_for_terminal`] says must not be
+/// shown raw is written visibly instead, as `\x1b` (ASCII controls and DEL) or `\u{9b}`
+/// (everything else). Every table, summary and error message goes through here. The result
+/// contains no control character, so it is also safe inside XML text once `<`, `>`, `&` and
+/// quotes are escaped.
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_for_terminal) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_for_terminal(c) {
+            let n = u32::from(c);
+            if n < 0x80 {
+                let _ = write!(out, "\\x{n:02x}");
+            } else {
+                let _ = write!(out, "\\u{{{n:x}}}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The first `max_chars` characters of `s`, cut on a character boundary (never inside a
+/// multibyte character).
+pub fn cut(s: &str, max_chars: usize) -> &str {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
 
 /// One short line saying what the event is about.
 pub fn summary(event: &Event<'_>) -> String {
@@ -58,7 +146,7 @@ pub fn summary(event: &Event<'_>) -> String {
         ),
         Event::VcsCommit(p) => format!(
             "{} on {}: {}",
-            &p.commit_hash[..p.commit_hash.len().min(12)],
+            cut(p.commit_hash, 12),
             p.branch,
             p.commit_message.lines().next().unwrap_or("")
         ),
@@ -124,7 +212,28 @@ pub const EVENT_HEADERS: [&str; 7] = [
     "SUMMARY",
 ];
 
-/// The JSON line of an event.
+/// The JSON line of an event: exact (it parses back to the same event), and safe for a
+/// terminal (see [`json_terminal_safe`]).
 pub fn event_line(env: &Envelope, event: &Event<'_>) -> String {
-    event_json(env, event).to_string()
+    json_terminal_safe(event_json(env, event).to_string())
+}
+
+/// Serialized JSON with every character [`is_unsafe_for_terminal`] written as a `\uXXXX`
+/// escape. JSON escapes C0 controls itself but leaves C1 controls (U+0080..U+009F, which some
+/// terminals obey) and bidirectional overrides raw; outside strings JSON text is plain ASCII, so
+/// rewriting them changes no value: the line still parses to exactly the same data.
+pub fn json_terminal_safe(json: String) -> String {
+    if !json.chars().any(is_unsafe_for_terminal) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_unsafe_for_terminal(c) {
+            // Every such character is in the Basic Multilingual Plane: one \u escape.
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

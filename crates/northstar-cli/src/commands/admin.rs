@@ -28,12 +28,12 @@ pub fn stats(dir: &Path, format: Format) -> CliResult {
                 .iter()
                 .map(|(from, to, n)| json!({"from": from, "to": to, "dropped": n}))
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 json!({"segments": s.segments, "bytes": s.bytes, "events": s.events,
                        "first_timestamp": s.min_ts, "last_timestamp": s.max_ts,
                        "events_per_type": per_type, "dropped": s.dropped, "drops": drops})
-            );
+            )?;
         }
         Format::Table => {
             let mut rows = vec![
@@ -50,25 +50,25 @@ pub fn stats(dir: &Path, format: Format) -> CliResult {
                     vec!["span".into(), crate::output::human_ns((b - a) as f64)],
                 );
             }
-            print!("{}", crate::table::render(&["STORE", ""], &rows));
-            println!();
+            out!("{}", crate::table::render(&["STORE", ""], &rows))?;
+            outln!()?;
             let rows: Vec<Vec<String>> = s
                 .per_type
                 .iter()
                 .map(|(t, n)| vec![t.name().to_string(), n.to_string()])
                 .collect();
-            print!("{}", crate::table::render(&["EVENT TYPE", "EVENTS"], &rows));
+            out!("{}", crate::table::render(&["EVENT TYPE", "EVENTS"], &rows))?;
             if !s.drops.is_empty() {
-                println!();
+                outln!()?;
                 let rows: Vec<Vec<String>> = s
                     .drops
                     .iter()
                     .map(|(a, b, n)| vec![format_rfc3339(*a), format_rfc3339(*b), n.to_string()])
                     .collect();
-                print!(
+                out!(
                     "{}",
                     crate::table::render(&["DROPPED AFTER", "DROPPED BEFORE", "EVENTS"], &rows)
-                );
+                )?;
             }
         }
     }
@@ -87,23 +87,23 @@ pub fn verify(dir: &Path, format: Format) -> CliResult {
     match format {
         Format::Json => {
             for d in &r.damaged {
-                println!(
+                outln!(
                     "{}",
                     json!({"segment": d.segment_id, "path": d.path.display().to_string(),
                            "offset": d.offset, "len": d.len, "reason": d.reason})
-                );
+                )?;
             }
             for s in &r.skipped {
-                println!(
+                outln!(
                     "{}",
                     json!({"path": s.path.display().to_string(), "skipped": s.reason})
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "{}",
                 json!({"segments": r.segments, "blocks": r.blocks, "records": r.records,
                        "damaged": r.damaged.len(), "skipped": r.skipped.len(), "clean": r.is_clean()})
-            );
+            )?;
         }
         Format::Table => {
             if !r.damaged.is_empty() {
@@ -120,15 +120,20 @@ pub fn verify(dir: &Path, format: Format) -> CliResult {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     crate::table::render(&["SEGMENT", "FILE", "OFFSET", "BYTES", "REASON"], &rows)
-                );
+                )?;
             }
             for s in &r.skipped {
-                println!("skipped {}: {}", s.path.display(), s.reason);
+                let path = s.path.display().to_string();
+                outln!(
+                    "skipped {}: {}",
+                    crate::output::escape_text(&path),
+                    crate::output::escape_text(&s.reason)
+                )?;
             }
-            println!(
+            outln!(
                 "{} segments, {} blocks, {} records checked: {}",
                 r.segments,
                 r.blocks,
@@ -142,7 +147,7 @@ pub fn verify(dir: &Path, format: Format) -> CliResult {
                         r.skipped.len()
                     )
                 }
-            );
+            )?;
         }
     }
     if r.is_clean() {
@@ -180,14 +185,14 @@ pub fn compact(dir: &Path, retention: &str) -> CliResult {
         .map_err(|e| store_err(dir, "compaction failed in", e))?;
     em.close()
         .map_err(|e| store_err(dir, "closing failed for", e))?;
-    println!(
+    outln!(
         "compacted {} (retention {retention}): {} segments deleted, {} rewritten",
         dir.display(),
         r.deleted.len(),
         r.rewritten.len()
-    );
+    )?;
     for (id, kept, removed) in &r.rewritten {
-        println!("  segment {id}: kept {kept} events, removed {removed}");
+        outln!("  segment {id}: kept {kept} events, removed {removed}")?;
     }
     Ok(())
 }

@@ -31,12 +31,12 @@ fn print_events(events: &[StoredEvent], format: Format, header: bool) -> CliResu
                 printed += 1;
                 match format {
                     Format::Json => {
-                        let _ = writeln!(out, "{}", event_line(&env, &ev));
+                        writeln!(out, "{}", event_line(&env, &ev)).map_err(CliError::Output)?;
                     }
                     Format::Table => rows.push(event_row(&env, &ev)),
                 }
             }
-            Err(e) => eprintln!(
+            Err(e) => note!(
                 "northstar: event {} ({}) has an undecodable payload, skipped: {e}",
                 se.event_id, se.event_type
             ),
@@ -49,9 +49,9 @@ fn print_events(events: &[StoredEvent], format: Format, header: bool) -> CliResu
         } else {
             table.split_once('\n').map_or("", |(_, rest)| rest)
         };
-        let _ = out.write_all(text.as_bytes());
+        out.write_all(text.as_bytes()).map_err(CliError::Output)?;
     }
-    let _ = out.flush();
+    out.flush().map_err(CliError::Output)?;
     Ok(printed)
 }
 
@@ -67,7 +67,7 @@ pub fn query(dir: &Path, f: &Filters, limit: Option<usize>, format: Format) -> C
     outcome.damaged.iter().for_each(report_damage);
     let n = print_events(&outcome.events, format, true)?;
     if format == Format::Table {
-        eprintln!("{n} events");
+        note!("{n} events");
     }
     Ok(())
 }
@@ -122,7 +122,7 @@ pub fn record(dir: &Path, file: &str) -> CliResult {
     progress.finish();
     em.close()
         .map_err(|e| store_err(dir, "closing failed for", e))?;
-    eprintln!("recorded {recorded} events into {}", dir.display());
+    note!("recorded {recorded} events into {}", dir.display());
     Ok(())
 }
 

@@ -59,7 +59,7 @@ pub fn export(
                 "--schema is for --format clickhouse (OTLP has a fixed schema)",
             ));
         }
-        print!("{CLICKHOUSE_DDL}");
+        out!("{CLICKHOUSE_DDL}")?;
         return Ok(());
     }
     if batch == 0 {

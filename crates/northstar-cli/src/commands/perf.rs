@@ -222,18 +222,19 @@ pub const REGRESSION_HEADERS: [&str; 9] = [
 ];
 
 /// Prints outcomes as a table or JSON lines.
-pub fn print_outcomes(outcomes: &[Outcome], format: Format) {
+pub fn print_outcomes(outcomes: &[Outcome], format: Format) -> CliResult {
     match format {
         Format::Json => {
             for o in outcomes {
-                println!("{}", o.json());
+                outln!("{}", o.json())?;
             }
         }
         Format::Table => {
             let rows: Vec<Vec<String>> = outcomes.iter().map(Outcome::row).collect();
-            print!("{}", crate::table::render(&REGRESSION_HEADERS, &rows));
+            out!("{}", crate::table::render(&REGRESSION_HEADERS, &rows))?;
         }
     }
+    Ok(())
 }
 
 /// `northstar regressions`.
@@ -255,7 +256,7 @@ pub fn regressions(
         }));
     }
     let outcomes = detect_all(series, &config);
-    print_outcomes(&outcomes, format);
+    print_outcomes(&outcomes, format)?;
     let worst = outcomes
         .iter()
         .filter_map(Outcome::severity)
@@ -391,11 +392,11 @@ pub fn ingest(
         eprintln!("northstar: skipped {n} messages with unknown reason {reason:?}");
     }
     let samples: usize = report.benchmarks.iter().map(|b| b.samples).sum();
-    println!(
+    outln!(
         "ingested {} benchmarks as {samples} perf samples into {}{}",
         report.benchmarks.len(),
         dir.display(),
         commit.map(|c| format!(" (commit {c})")).unwrap_or_default()
-    );
+    )?;
     Ok(())
 }

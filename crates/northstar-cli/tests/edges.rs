@@ -1,0 +1,227 @@
+//! The tool at its edges: hostile text, closed pipes, full disks, odd numbers and bad JSON.
+//! Every test runs the real `northstar` binary.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_northstar"))
+}
+
+fn northstar(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = northstar(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?} failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn record_lines(dir: &Path, name: &str, lines: &[String]) -> Output {
+    let input = dir.join(name);
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let data = dir.join("data");
+    northstar(&[
+        "record",
+        "--dir",
+        data.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ])
+}
+
+/// Text a hostile producer could put in an event: an OSC that retitles the window and rings
+/// the bell, a CSI colour, NUL, a C1 CSI, a bidirectional override, a carriage return.
+const HOSTILE: &str = "x\u{1b}]0;pwned\u{7}\u{1b}[31mred\u{0}\u{9b}2J\u{202e}\rend";
+
+/// A store holding events whose text carries [`HOSTILE`], plus perf samples for
+/// `regressions`; returns the data directory.
+fn hostile_store(dir: &Path) -> String {
+    let h = serde_json::to_string(HOSTILE).unwrap();
+    let mut lines = vec![
+        format!(
+            r#"{{"event_type":"review_note","timestamp":1704067200000000000,"actor_id":1,"payload":{{"target_type":"commit","target_id":{h},"note_text":{h}}}}}"#
+        ),
+        format!(
+            r#"{{"event_type":"vcs_commit","timestamp":1704067200000000001,"actor_id":1,"payload":{{"commit_hash":{h},"commit_message":{h},"branch":{h}}}}}"#
+        ),
+    ];
+    for (i, commit) in ["c1", "c2", "c3"].iter().enumerate() {
+        for j in 0..10u32 {
+            let v = 100.0 * (i as f64 + 1.0) + f64::from(j % 3);
+            lines.push(format!(
+                r#"{{"event_type":"perf_sample","timestamp":{},"payload":{{"metric_name":{h},"value":{v},"unit":{h},"dimensions":{{"bench":{h}}},"correlation_hints":{{"commit_range":"{commit}","session_ids":[]}}}}}}"#,
+                1704067200000001000u64 + (i as u64 * 10 + u64::from(j))
+            ));
+        }
+    }
+    let out = record_lines(dir, "hostile.jsonl", &lines);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    dir.join("data").to_str().unwrap().to_string()
+}
+
+/// No control character but newline, and no bidirectional override, reaches the terminal.
+fn assert_terminal_safe(what: &str, s: &str) {
+    let bad: Vec<char> = s
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+        .collect();
+    assert!(bad.is_empty(), "{what}: raw {bad:?} in {s:?}");
+}
+
+#[test]
+fn control_characters_in_event_text_are_escaped_in_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = hostile_store(dir.path());
+    for args in [
+        vec!["query", "--dir", &d],
+        vec!["query", "--dir", &d, "--type", "vcs_commit"],
+        vec!["tail", "--dir", &d, "--since", "0", "--duration", "0"],
+        vec!["regressions", "--dir", &d],
+        vec!["stats", "--dir", &d],
+    ] {
+        let out = northstar(&args);
+        let stdout = text(&out.stdout);
+        assert_terminal_safe(&format!("{args:?} stdout"), &stdout);
+        assert_terminal_safe(&format!("{args:?} stderr"), &text(&out.stderr));
+        if args[0] != "stats" {
+            assert!(
+                stdout.contains(r"\x1b]0;pwned\x07") && stdout.contains(r"\u{9b}"),
+                "{args:?}: the escapes are shown visibly: {stdout}"
+            );
+        }
+    }
+    // An error message quoting hostile input is escaped too.
+    let out = northstar(&["query", "--dir", &d, "--type", "\u{1b}[2Jx"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_terminal_safe("error message", &err);
+    assert!(err.contains("[2Jx"), "{err}");
+}
+
+#[test]
+fn json_output_keeps_control_characters_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = hostile_store(dir.path());
+    let out = ok(&["query", "--dir", &d, "--type", "review_note", "--format", "json"]);
+    // JSON escapes them (C1 and bidirectional overrides too, so the raw characters never reach
+    // the terminal) and keeps them: the line parses back to the exact text.
+    assert_terminal_safe("json", &out);
+    let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(v["payload"]["note_text"], HOSTILE);
+}
+
+#[test]
+fn multibyte_commit_hash_is_cut_on_a_character_boundary() {
+    let dir = tempfile::tempdir().unwrap();
+    // 12 bytes in, the cut used to land inside the 2-byte 'é' and panic.
+    let hash = "abcdefghijké€xyz";
+    let out = record_lines(
+        dir.path(),
+        "c.jsonl",
+        &[format!(
+            r#"{{"event_type":"vcs_commit","actor_id":1,"payload":{{"commit_hash":"{hash}","commit_message":"m","branch":"main"}}}}"#
+        )],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let d = dir.path().join("data");
+    let table = ok(&["query", "--dir", d.to_str().unwrap()]);
+    assert!(table.contains("abcdefghijké on main: m"), "{table}");
+}
+
+/// Runs `args` with standard output a pipe whose reader has already gone.
+fn with_closed_pipe(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let child = bin()
+        .args(args)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn with_full_disk(args: &[&str]) -> Output {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    bin()
+        .args(args)
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+fn every_printing_command(d: &str) -> Vec<Vec<String>> {
+    [
+        vec!["stats", "--dir", d],
+        vec!["stats", "--dir", d, "--format", "json"],
+        vec!["verify", "--dir", d],
+        vec!["verify", "--dir", d, "--format", "json"],
+        vec!["regressions", "--dir", d],
+        vec!["regressions", "--dir", d, "--format", "json"],
+        vec!["export", "--schema"],
+        vec!["query", "--dir", d],
+        vec!["query", "--dir", d, "--format", "json"],
+        vec!["tail", "--dir", d, "--since", "0", "--duration", "0"],
+        vec!["tail", "--dir", d, "--since", "0", "--format", "json"],
+        vec!["compact", "--dir", d, "--retention", "1000w"],
+        vec!["--help"],
+        vec!["query", "--help"],
+    ]
+    .iter()
+    .map(|a| a.iter().map(|s| s.to_string()).collect())
+    .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = hostile_store(dir.path());
+    for args in every_printing_command(&d) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // `tail` without --duration follows forever unless the closed pipe stops it.
+        let out = with_closed_pipe(&args);
+        let quiet = out.status.code() == Some(0) || out.status.signal() == Some(13);
+        assert!(
+            quiet,
+            "{args:?}: {:?} {}",
+            out.status,
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{args:?} says nothing");
+    }
+}
+
+#[test]
+fn a_full_disk_on_standard_output_is_reported_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = hostile_store(dir.path());
+    for args in every_printing_command(&d) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = with_full_disk(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot write output") && err.contains("No space left"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+    }
+}
