@@ -67,8 +67,8 @@ where
         Err(e) => return usage_error(&e),
     };
     // Flush whatever is still buffered, so a failure of the last write is reported too.
-    let result = commands::dispatch(cli.command)
-        .and_then(|code| output::flush_stdout().map(|()| code));
+    let result =
+        commands::dispatch(cli.command).and_then(|code| output::flush_stdout().map(|()| code));
     match result {
         Ok(code) => code,
         // The reader of a pipe went away (`northstar stats | head -1`): nothing more to say,

@@ -237,3 +237,66 @@ pub fn json_terminal_safe(json: String) -> String {
     }
     out
 }
+
+/// The body of the `text_render` fuzz target (replayed on stable by `tests/fuzz_seeds.rs`):
+/// renders arbitrary text through every human-readable path (event summaries, table rows, the
+/// table renderer, [`escape_text`], [`cut`]) and the JSON line, and panics if an invariant
+/// breaks: no panic anywhere, nothing unsafe for a terminal in any output, one table line per
+/// row, cuts on character boundaries, and JSON that parses back to the exact text.
+#[doc(hidden)]
+pub fn fuzz_render(data: &[u8]) {
+    let (selector, rest) = data.split_first().unwrap_or((&0, &[]));
+    let s = String::from_utf8_lossy(rest);
+    let s: &str = &s;
+
+    let escaped = escape_text(s);
+    assert!(!escaped.chars().any(is_unsafe_for_terminal), "{escaped:?}");
+    if !s.chars().any(is_unsafe_for_terminal) {
+        assert_eq!(escaped, s);
+    }
+    let n = usize::from(*selector);
+    let c = cut(s, n);
+    assert!(s.starts_with(c));
+    assert_eq!(c.chars().count(), n.min(s.chars().count()));
+
+    let text = serde_json::Value::String(s.to_string());
+    let key = serde_json::Value::String(format!("k{}", cut(s, 8)));
+    let mut dims = serde_json::Map::new();
+    dims.insert(key.as_str().unwrap_or("k").to_string(), text.clone());
+    let line = match selector % 5 {
+        0 => serde_json::json!({"event_type": "vcs_commit", "payload": {
+            "commit_hash": text, "commit_message": text, "branch": text}}),
+        1 => serde_json::json!({"event_type": "review_note", "payload": {
+            "target_type": text, "target_id": text, "note_text": text}}),
+        2 => serde_json::json!({"event_type": "perf_sample", "payload": {
+            "metric_name": text, "value": 1.5, "unit": text, "dimensions": dims}}),
+        3 => serde_json::json!({"event_type": "agent_operation", "agent_id": 1, "session_id": 2,
+            "payload": {"operation_type": text, "operation_id": 1, "target_type": text,
+            "target_id": text, "status": "completed", "duration_ns": 1234}}),
+        _ => serde_json::json!({"event_type": "agent_session_started", "agent_id": 1,
+            "payload": {"agent_version": text, "session_purpose": text, "metadata": dims}}),
+    }
+    .to_string();
+    let rendered = crate::json::parse_line(&line, 1, |env, ev| {
+        let row = event_row(env, ev);
+        let table = crate::table::render(&EVENT_HEADERS, &[row.clone(), row]);
+        let json = event_line(env, ev);
+        (summary(ev), table, json, event_json(env, ev))
+    });
+    // Text the JSON reader refuses (e.g. a dimension key it cannot hold) is fine: nothing
+    // to render.
+    let Ok((summary_text, table, json, value)) = rendered else {
+        return;
+    };
+    let _ = summary_text;
+    assert_eq!(table.lines().count(), 3, "one line per row: {table:?}");
+    assert!(
+        !table
+            .chars()
+            .any(|c| c != '\n' && is_unsafe_for_terminal(c)),
+        "{table:?}"
+    );
+    assert!(!json.chars().any(is_unsafe_for_terminal), "{json:?}");
+    let back: serde_json::Value = serde_json::from_str(&json).expect("the JSON line parses");
+    assert_eq!(back, value, "the JSON line keeps the exact text");
+}

@@ -7,7 +7,10 @@ use crate::output::escape_text;
 /// [`escape_text`]: control characters in event text never reach the terminal raw, and a
 /// newline in a cell never breaks a row.
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let headers: Vec<String> = headers.iter().map(|h| escape_text(h).into_owned()).collect();
+    let headers: Vec<String> = headers
+        .iter()
+        .map(|h| escape_text(h).into_owned())
+        .collect();
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| r.iter().map(|c| escape_text(c).into_owned()).collect())

@@ -114,7 +114,15 @@ fn control_characters_in_event_text_are_escaped_in_every_table() {
 fn json_output_keeps_control_characters_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let d = hostile_store(dir.path());
-    let out = ok(&["query", "--dir", &d, "--type", "review_note", "--format", "json"]);
+    let out = ok(&[
+        "query",
+        "--dir",
+        &d,
+        "--type",
+        "review_note",
+        "--format",
+        "json",
+    ]);
     // JSON escapes them (C1 and bidirectional overrides too, so the raw characters never reach
     // the terminal) and keeps them: the line parses back to the exact text.
     assert_terminal_safe("json", &out);
@@ -199,12 +207,7 @@ fn a_closed_pipe_ends_every_command_quietly() {
         // `tail` without --duration follows forever unless the closed pipe stops it.
         let out = with_closed_pipe(&args);
         let quiet = out.status.code() == Some(0) || out.status.signal() == Some(13);
-        assert!(
-            quiet,
-            "{args:?}: {:?} {}",
-            out.status,
-            text(&out.stderr)
-        );
+        assert!(quiet, "{args:?}: {:?} {}", out.status, text(&out.stderr));
         assert_eq!(text(&out.stderr), "", "{args:?} says nothing");
     }
 }

@@ -38,7 +38,8 @@ fn print_events(events: &[StoredEvent], format: Format, header: bool) -> CliResu
             }
             Err(e) => note!(
                 "northstar: event {} ({}) has an undecodable payload, skipped: {e}",
-                se.event_id, se.event_type
+                se.event_id,
+                se.event_type
             ),
         }
     }
