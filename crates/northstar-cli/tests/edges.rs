@@ -228,3 +228,80 @@ fn a_full_disk_on_standard_output_is_reported_with_exit_2() {
         assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
     }
 }
+
+/// A reproducible stream of finite f64s spread over every exponent (subnormals included).
+fn random_f64s(n: usize) -> Vec<f64> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = vec![18678.694901948722, 0.1, -0.0, 5e-324, f64::MAX, f64::MIN_POSITIVE];
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let v = f64::from_bits(x);
+        if v.is_finite() {
+            out.push(v);
+        }
+        // And values of ordinary size with long mantissas, like measured latencies.
+        out.push((x >> 11) as f64 / (1u64 << 40) as f64);
+    }
+    out
+}
+
+fn assert_same_bits(got: &[u64], want: &[u64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    let wrong: Vec<(f64, f64)> = got
+        .iter()
+        .zip(want)
+        .filter(|(g, w)| g != w)
+        .map(|(g, w)| (f64::from_bits(*g), f64::from_bits(*w)))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{what}: {} of {} differ, e.g. (got, want) {:?}",
+        wrong.len(),
+        want.len(),
+        &wrong[..wrong.len().min(3)]
+    );
+}
+
+fn perf_values(json: &str) -> Vec<u64> {
+    json.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["payload"]["value"].as_f64().unwrap().to_bits()
+        })
+        .collect()
+}
+
+#[test]
+fn query_json_into_record_round_trips_every_f64_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = random_f64s(3000);
+    let lines: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::json!({"event_type": "perf_sample", "timestamp": 1_704_067_200_000_000_000u64 + i as u64,
+                "payload": {"metric_name": "m", "value": v, "unit": "ns"}})
+            .to_string()
+        })
+        .collect();
+    let out = record_lines(dir.path(), "values.jsonl", &lines);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let d1 = dir.path().join("data");
+    let first = ok(&["query", "--dir", d1.to_str().unwrap(), "--format", "json"]);
+    let want: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
+    assert_same_bits(&perf_values(&first), &want, "stored values read back exactly");
+    // query | record | query: the second store holds the same bits.
+    let piped = dir.path().join("piped.jsonl");
+    std::fs::write(&piped, &first).unwrap();
+    let d2 = dir.path().join("data2");
+    ok(&[
+        "record",
+        "--dir",
+        d2.to_str().unwrap(),
+        piped.to_str().unwrap(),
+    ]);
+    let second = ok(&["query", "--dir", d2.to_str().unwrap(), "--format", "json"]);
+    assert_same_bits(&perf_values(&second), &want, "query | record changes no digit");
+}
