@@ -128,6 +128,10 @@ pub enum Command {
         /// File of JSON lines, or `-` for standard input.
         #[arg(default_value = "-", value_name = "FILE|-")]
         file: String,
+        /// Start at this line of the input (counting from 1): resumes a run that stopped
+        /// part-way, as its error message says.
+        #[arg(long, value_name = "LINE")]
+        from_line: Option<usize>,
     },
     /// Export events to ClickHouse (JSONEachRow) or an OpenTelemetry collector (OTLP/JSON logs).
     Export {

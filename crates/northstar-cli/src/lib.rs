@@ -45,6 +45,7 @@ pub mod kv;
 pub mod output;
 pub mod plot;
 pub mod progress;
+mod strict_json;
 pub mod table;
 pub mod timespec;
 pub mod workload;

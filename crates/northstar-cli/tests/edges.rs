@@ -232,7 +232,14 @@ fn a_full_disk_on_standard_output_is_reported_with_exit_2() {
 /// A reproducible stream of finite f64s spread over every exponent (subnormals included).
 fn random_f64s(n: usize) -> Vec<f64> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut out = vec![18678.694901948722, 0.1, -0.0, 5e-324, f64::MAX, f64::MIN_POSITIVE];
+    let mut out = vec![
+        18678.694901948722,
+        0.1,
+        -0.0,
+        5e-324,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+    ];
     while out.len() < n {
         x ^= x << 13;
         x ^= x >> 7;
@@ -291,7 +298,11 @@ fn query_json_into_record_round_trips_every_f64_exactly() {
     let d1 = dir.path().join("data");
     let first = ok(&["query", "--dir", d1.to_str().unwrap(), "--format", "json"]);
     let want: Vec<u64> = values.iter().map(|v| v.to_bits()).collect();
-    assert_same_bits(&perf_values(&first), &want, "stored values read back exactly");
+    assert_same_bits(
+        &perf_values(&first),
+        &want,
+        "stored values read back exactly",
+    );
     // query | record | query: the second store holds the same bits.
     let piped = dir.path().join("piped.jsonl");
     std::fs::write(&piped, &first).unwrap();
@@ -303,5 +314,132 @@ fn query_json_into_record_round_trips_every_f64_exactly() {
         piped.to_str().unwrap(),
     ]);
     let second = ok(&["query", "--dir", d2.to_str().unwrap(), "--format", "json"]);
-    assert_same_bits(&perf_values(&second), &want, "query | record changes no digit");
+    assert_same_bits(
+        &perf_values(&second),
+        &want,
+        "query | record changes no digit",
+    );
+}
+
+fn event_count(d: &str) -> u64 {
+    let v: Value = serde_json::from_str(&ok(&["stats", "--dir", d, "--format", "json"])).unwrap();
+    v["events"].as_u64().unwrap()
+}
+
+#[test]
+fn duplicate_keys_and_null_visibility_are_refused_naming_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"{"event_type":"agent_session_ended","session_id":1,"payload":{}}"#.to_string();
+    for (bad, key) in [
+        (
+            r#"{"event_type":"agent_session_ended","visibility":"private","session_id":1,"visibility":"public","payload":{}}"#,
+            "visibility",
+        ),
+        (
+            r#"{"event_type":"review_note","payload":{"target_type":"c","target_id":"a","note_text":"n","note_text":"m"}}"#,
+            "payload.note_text",
+        ),
+        (
+            r#"{"event_type":"agent_session_ended","visibility":null,"session_id":1,"payload":{}}"#,
+            "visibility",
+        ),
+    ] {
+        let out = record_lines(dir.path(), "in.jsonl", &[good.clone(), bad.to_string()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.contains("in.jsonl:2:") && err.contains(key),
+            "{bad}: names the line and the key: {err}"
+        );
+        let data = dir.path().join("data");
+        if data.exists() {
+            assert_eq!(event_count(data.to_str().unwrap()), 0, "nothing stored");
+        }
+    }
+}
+
+#[test]
+fn a_line_the_store_would_refuse_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"{"event_type":"agent_session_ended","session_id":1,"payload":{}}"#.to_string();
+    // Valid JSON, but over the store's payload limit: it used to be found only when line 3
+    // was stored, after lines 1-2.
+    let huge = format!(
+        r#"{{"event_type":"review_note","payload":{{"target_type":"c","target_id":"a","note_text":"{}"}}}}"#,
+        "x".repeat(2 << 20)
+    );
+    let out = record_lines(dir.path(), "in.jsonl", &[good.clone(), good, huge]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("in.jsonl:3:") && err.contains("nothing stored"),
+        "{err}"
+    );
+    let data = dir.path().join("data");
+    assert!(
+        !data.exists() || event_count(data.to_str().unwrap()) == 0,
+        "lines 1-2 were stored"
+    );
+}
+
+/// `record` into a store that runs out of room part-way (a file-size limit, which fails
+/// writes like a full disk) says how many events it stored and the line to resume from;
+/// resuming there stores the rest, none twice.
+#[cfg(unix)]
+#[test]
+fn record_interrupted_by_a_failed_write_resumes_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20_000u64;
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            serde_json::json!({"event_type": "perf_sample", "timestamp": 1_704_067_200_000_000_000u64 + i,
+                "payload": {"metric_name": "m", "value": i as f64, "unit": "ns",
+                            "dimensions": {"pad": "p".repeat(100)}}})
+            .to_string()
+        })
+        .collect();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let data = dir.path().join("data");
+    let (d, f) = (data.to_str().unwrap(), input.to_str().unwrap());
+    // Files may not grow past about 1 MB; SIGXFSZ ignored so the write fails with EFBIG.
+    let out = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 2000; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_northstar"))
+        .args(["record", "--dir", d, f])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let stored = event_count(d);
+    assert!(stored > 0 && stored < n, "{stored}: {err}");
+    assert!(
+        err.contains(&format!(
+            "{stored} of {n} events were stored (through line {stored})"
+        )),
+        "says exactly how many: {err}"
+    );
+    let resume = format!("--from-line {}", stored + 1);
+    assert!(err.contains(&resume), "{err}");
+    ok(&[
+        "record",
+        "--dir",
+        d,
+        "--from-line",
+        &(stored + 1).to_string(),
+        f,
+    ]);
+    let all = ok(&["query", "--dir", d, "--format", "json"]);
+    let mut ts: Vec<u64> = all
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["timestamp"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    ts.sort_unstable();
+    ts.dedup();
+    assert_eq!(ts.len() as u64, n, "every event once");
+    assert!(ok(&["verify", "--dir", d]).contains("no damage"));
 }

@@ -29,7 +29,11 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
             limit,
             format,
         } => events::query(&dir.dir, &filters, limit, format),
-        Command::Record { dir, file } => events::record(&dir.dir, &file),
+        Command::Record {
+            dir,
+            file,
+            from_line,
+        } => events::record(&dir.dir, &file, from_line),
         Command::Export {
             dir,
             filters,
