@@ -93,7 +93,7 @@ mod tests {
         );
         assert_eq!(
             t,
-            "a                    b\nx\\x1b]0;pwned\\x07  1\n\\u{9b}31m\\x0a         2\n"
+            "a                  b\nx\\x1b]0;pwned\\x07  1\n\\u{9b}31m\\x0a      2\n"
         );
         assert!(!t.chars().any(|c| c.is_control() && c != '\n'));
     }
