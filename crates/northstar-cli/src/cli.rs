@@ -76,7 +76,7 @@ pub struct Filters {
     /// Only events at or after this time: RFC 3339, Unix ns, or an age like 15m, 7d.
     #[arg(long, value_name = "T")]
     pub since: Option<String>,
-    /// Only events before this time (same forms as --since).
+    /// Only events at or before this time (inclusive, like --since; same forms).
     #[arg(long, value_name = "T")]
     pub until: Option<String>,
     /// Only events of this actor (agent_id / actor_id).

@@ -443,3 +443,51 @@ fn record_interrupted_by_a_failed_write_resumes_without_duplicates() {
     assert_eq!(ts.len() as u64, n, "every event once");
     assert!(ok(&["verify", "--dir", d]).contains("no damage"));
 }
+
+/// `--since` and `--until` both include events stamped exactly at the bound, and `--help`
+/// says so (it used to say "before" while the query included the bound).
+#[test]
+fn since_and_until_are_both_inclusive_as_help_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 1_704_067_200_000_000_000u64;
+    let lines: Vec<String> = (0..4)
+        .map(|k| {
+            format!(
+                r#"{{"event_type":"agent_session_ended","timestamp":{},"session_id":{k},"payload":{{}}}}"#,
+                t0 + k
+            )
+        })
+        .collect();
+    assert_eq!(
+        record_lines(dir.path(), "in.jsonl", &lines).status.code(),
+        Some(0)
+    );
+    let d = dir.path().join("data");
+    let (since, until) = ((t0 + 1).to_string(), (t0 + 2).to_string());
+    let out = ok(&[
+        "query",
+        "--dir",
+        d.to_str().unwrap(),
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--format",
+        "json",
+    ]);
+    let ts: Vec<u64> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["timestamp"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ts, vec![t0 + 1, t0 + 2]);
+    let help = ok(&["query", "--help"]);
+    assert!(
+        help.contains("at or after") && help.contains("at or before"),
+        "{help}"
+    );
+    assert!(!help.contains("Only events before"), "{help}");
+}
