@@ -491,3 +491,36 @@ fn since_and_until_are_both_inclusive_as_help_says() {
     );
     assert!(!help.contains("Only events before"), "{help}");
 }
+
+/// Times parsed by jiff: RFC 3339, `now`, compound and signed relative times, on the real
+/// command line (`--until -5s` is a value, not a flag).
+#[test]
+fn relative_times_now_and_rfc3339_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = r#"{"event_type":"agent_session_ended","session_id":1,"payload":{}}"#.to_string();
+    assert_eq!(
+        record_lines(dir.path(), "in.jsonl", &[line]).status.code(),
+        Some(0)
+    );
+    let d = dir.path().join("data");
+    let d = d.to_str().unwrap();
+    let count = |args: &[&str]| {
+        let mut all = vec!["query", "--dir", d, "--format", "json"];
+        all.extend_from_slice(args);
+        ok(&all).lines().count()
+    };
+    // The event was stamped when it was recorded, a moment ago.
+    assert_eq!(count(&["--since", "1h30m", "--until", "now"]), 1);
+    assert_eq!(
+        count(&["--since", "2024-01-01T00:00:00Z", "--until", "+1h"]),
+        1
+    );
+    assert_eq!(count(&["--until", "-1h"]), 0);
+    assert_eq!(count(&["--since", "-2h", "--until", "-30m"]), 0);
+    assert_eq!(count(&["--since", "-10m"]), 1);
+    for bad in ["yesterday", "2024-13-01T00:00:00Z", "3mo"] {
+        let out = northstar(&["query", "--dir", d, "--since", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(text(&out.stderr).contains("--since"), "{bad}");
+    }
+}
