@@ -49,7 +49,9 @@ const PALETTE: [&str; 8] = [
 ];
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+    // Control characters are not allowed in XML text: shown escaped, as in every table.
+    crate::output::escape_text(s)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")

@@ -524,3 +524,42 @@ fn relative_times_now_and_rfc3339_on_the_command_line() {
         assert!(text(&out.stderr).contains("--since"), "{bad}");
     }
 }
+
+/// The plot's SVG stays well-formed XML whatever the metric's text: no control character
+/// (XML forbids them), markup characters escaped.
+#[test]
+fn plot_svg_has_no_control_characters_from_event_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = serde_json::to_string(HOSTILE).unwrap();
+    let lines: Vec<String> = (0..30u32)
+        .map(|i| {
+            format!(
+                r#"{{"event_type":"perf_sample","timestamp":{},"payload":{{"metric_name":"lat","value":{},"unit":{h},"dimensions":{{"bench":{h}}},"correlation_hints":{{"commit_range":{h},"session_ids":[]}}}}}}"#,
+                1_704_067_200_000_000_000u64 + u64::from(i),
+                100 + i / 10 * 50
+            )
+        })
+        .collect();
+    assert_eq!(
+        record_lines(dir.path(), "p.jsonl", &lines).status.code(),
+        Some(0)
+    );
+    let d = dir.path().join("data").to_str().unwrap().to_string();
+    let svg = dir.path().join("p.svg");
+    ok(&[
+        "plot",
+        "--dir",
+        &d,
+        "--metric",
+        "lat",
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(svg).unwrap();
+    let bad: Vec<char> = svg
+        .chars()
+        .filter(|&c| c.is_control() && c != '\n')
+        .collect();
+    assert!(bad.is_empty(), "raw {bad:?} in the SVG");
+    assert!(svg.contains(r"\x1b]0;pwned\x07"), "shown escaped");
+}
