@@ -210,6 +210,20 @@ fn a_closed_pipe_ends_every_command_quietly() {
         assert!(quiet, "{args:?}: {:?} {}", out.status, text(&out.stderr));
         assert_eq!(text(&out.stderr), "", "{args:?} says nothing");
     }
+    // export (its own writer): quiet on a closed pipe, but for its count of events on stderr.
+    for format in ["clickhouse", "otlp"] {
+        let out = with_closed_pipe(&["export", "--dir", &d, "--format", format]);
+        let err = text(&out.stderr);
+        assert!(
+            out.status.code() == Some(0) || out.status.signal() == Some(13),
+            "{format}: {:?} {err}",
+            out.status
+        );
+        assert!(!err.contains("Broken pipe"), "{format}: {err}");
+        let out = with_full_disk(&["export", "--dir", &d, "--format", format]);
+        assert_eq!(out.status.code(), Some(2), "{format}");
+        assert!(text(&out.stderr).contains("No space left"), "{format}");
+    }
 }
 
 #[test]
