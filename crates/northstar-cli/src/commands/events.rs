@@ -177,7 +177,7 @@ pub fn record(dir: &Path, file: &str, from_line: Option<usize>) -> CliResult {
         None => String::new(),
     };
     Err(CliError::usage(format!(
-        "{name}:{at_line}: not stored: {e}; {what}{stored} of {} events were stored{}{next}",
+        "{name}:{at_line}: the store failed: {e}; {what}{stored} of {} events were stored{}{next}",
         lines.len(),
         match stored {
             0 => String::new(),
