@@ -73,11 +73,12 @@ pub struct Filters {
     /// Only events of this type (repeatable), e.g. `--type perf_sample`.
     #[arg(long = "type", value_name = "T")]
     pub types: Vec<String>,
-    /// Only events at or after this time: RFC 3339, Unix ns, or an age like 15m, 7d.
-    #[arg(long, value_name = "T")]
+    /// Only events at or after this time: RFC 3339, Unix ns, `now`, or a relative time like
+    /// 15m, 1h30m, 7d, -5s (that long ago).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub since: Option<String>,
-    /// Only events before this time (same forms as --since).
-    #[arg(long, value_name = "T")]
+    /// Only events at or before this time (inclusive, like --since; same forms).
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub until: Option<String>,
     /// Only events of this actor (agent_id / actor_id).
     #[arg(long, value_name = "ID")]
@@ -153,6 +154,10 @@ pub enum Command {
         /// File of JSON lines, or `-` for standard input.
         #[arg(default_value = "-", value_name = "FILE|-")]
         file: String,
+        /// Start at this line of the input (counting from 1): resumes a run that stopped
+        /// part-way, as its error message says.
+        #[arg(long, value_name = "LINE")]
+        from_line: Option<usize>,
     },
     /// Export events to ClickHouse (JSONEachRow) or an OpenTelemetry collector (OTLP/JSON logs).
     Export {

@@ -394,6 +394,14 @@ pub fn parse_event<R>(
     };
 
     let vis_of = |o: &Obj<'_>| -> Result<Option<Visibility>, JsonError> {
+        // Other fields read null as "not given"; a null visibility is refused instead, so a
+        // producer's missing value never silently makes an event public.
+        if o.map.get("visibility").is_some_and(Value::is_null) {
+            return err(
+                &o.at("visibility"),
+                "null is not a visibility (expected private, team or public; leave the field out for public)",
+            );
+        }
         match o.opt_str("visibility")? {
             None => Ok(None),
             Some(s) => Visibility::from_name(s).map(Some).map_or_else(
@@ -728,9 +736,14 @@ pub fn parse_line<R>(
     default_timestamp: u64,
     f: impl FnOnce(&Envelope, &Event<'_>) -> R,
 ) -> Result<R, JsonError> {
-    let v: Value = serde_json::from_str(line).map_err(|e| JsonError {
+    // Strict: a key given twice is refused, never resolved last-wins.
+    let v: Value = crate::strict_json::from_str(line).map_err(|e| JsonError {
         path: String::new(),
-        msg: format!("not valid JSON: {e}"),
+        msg: if e.is_data() {
+            e.to_string()
+        } else {
+            format!("not valid JSON: {e}")
+        },
     })?;
     parse_event(&v, default_timestamp, f)
 }

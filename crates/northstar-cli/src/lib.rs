@@ -7,6 +7,35 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+/// Like `print!`, but to the tool's fallible standard output: evaluates to a
+/// [`CliResult`](crate::CliResult), an error when the write fails (use it with `?`).
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// Like `println!`, but to the tool's fallible standard output: evaluates to a
+/// [`CliResult`](crate::CliResult), an error when the write fails (use it with `?`).
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Like `eprintln!`, but never panics when standard error cannot be written.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::output::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod alloc_count;
 pub mod cli;
 pub mod commands;
@@ -16,6 +45,7 @@ pub mod kv;
 pub mod output;
 pub mod plot;
 pub mod progress;
+mod strict_json;
 pub mod table;
 pub mod timespec;
 pub mod workload;
@@ -37,10 +67,16 @@ where
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    match commands::dispatch(cli.command) {
+    // Flush whatever is still buffered, so a failure of the last write is reported too.
+    let result =
+        commands::dispatch(cli.command).and_then(|code| output::flush_stdout().map(|()| code));
+    match result {
         Ok(code) => code,
+        // The reader of a pipe went away (`northstar stats | head -1`): nothing more to say,
+        // and nobody to say it to.
+        Err(e) if e.is_closed_pipe() => EXIT_OK,
         Err(e) => {
-            eprintln!("northstar: {e}");
+            note!("northstar: {e}");
             e.exit_code()
         }
     }
@@ -51,11 +87,19 @@ where
 fn usage_error(e: &clap::Error) -> i32 {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            print!("{}", e.render());
-            EXIT_OK
+            match output::write_stdout(format_args!("{}", e.render()))
+                .and_then(|()| output::flush_stdout())
+            {
+                Ok(()) => EXIT_OK,
+                Err(e) if e.is_closed_pipe() => EXIT_OK,
+                Err(e) => {
+                    note!("northstar: {e}");
+                    e.exit_code()
+                }
+            }
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            eprint!("{}", e.render());
+            output::write_stderr(format_args!("{}", e.render()));
             EXIT_USAGE
         }
         _ => {
@@ -75,7 +119,10 @@ fn usage_error(e: &clap::Error) -> i32 {
                 joined.as_str()
             };
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("northstar: {first} (see northstar --help)");
+            note!(
+                "northstar: {} (see northstar --help)",
+                output::escape_text(first)
+            );
             EXIT_USAGE
         }
     }

@@ -1,9 +1,97 @@
-//! Rendering stored events: a one-line human summary per event type for tables, and the
+//! Everything the tool writes: the one fallible writer for standard output (see [`out!`] and
+//! [`outln!`]), the one escape for text bound for a terminal ([`escape_text`]), cutting text on
+//! character boundaries ([`cut`]), a one-line human summary per event type for tables, and the
 //! spec's JSON shape for `--format json`.
+//!
+//! Human-readable output (tables, summaries, error messages) goes through [`escape_text`], so
+//! control characters in event text (ESC, OSC, BEL, NUL, C1 controls, bidirectional overrides)
+//! never reach a terminal raw. JSON output is exact: serde_json escapes control characters the
+//! way JSON requires.
+//!
+//! [`out!`]: crate::out
+//! [`outln!`]: crate::outln
 
+use crate::error::{CliError, CliResult};
 use crate::json::{event_json, Envelope};
 use crate::timespec::format_rfc3339;
 use northstar_core::Event;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+/// Writes to standard output; a failed write is an error (never a panic, unlike `print!`): a
+/// closed pipe ends the command quietly, any other failure is reported with exit status 2.
+/// Use through [`out!`](crate::out) and [`outln!`](crate::outln).
+pub fn write_stdout(args: std::fmt::Arguments<'_>) -> CliResult {
+    std::io::stdout()
+        .lock()
+        .write_fmt(args)
+        .map_err(CliError::Output)
+}
+
+/// Flushes standard output (called once when a command ends, so a failure of the last buffered
+/// write is reported too).
+pub fn flush_stdout() -> CliResult {
+    std::io::stdout().flush().map_err(CliError::Output)
+}
+
+/// Writes a message to standard error, never panicking: when standard error itself cannot be
+/// written there is nowhere left to report it. Use through [`note!`](crate::note).
+pub fn write_stderr(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
+/// Whether `c` must not reach a terminal raw: C0 and C1 control characters and DEL (ESC starts
+/// escape sequences, OSC retitles windows or writes the clipboard, BEL rings, NUL and CR hide
+/// text), and the invisible characters that reorder or hide text (bidirectional overrides and
+/// isolates, line and paragraph separators, the byte-order mark).
+pub fn is_unsafe_for_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// Text made safe for a terminal: every character [`is_unsafe_for_terminal`] says must not be
+/// shown raw is written visibly instead, as `\x1b` (ASCII controls and DEL) or `\u{9b}`
+/// (everything else). Every table, summary and error message goes through here. The result
+/// contains no control character, so it is also safe inside XML text once `<`, `>`, `&` and
+/// quotes are escaped.
+pub fn escape_text(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_for_terminal) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_for_terminal(c) {
+            let n = u32::from(c);
+            if n < 0x80 {
+                let _ = write!(out, "\\x{n:02x}");
+            } else {
+                let _ = write!(out, "\\u{{{n:x}}}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The first `max_chars` characters of `s`, cut on a character boundary (never inside a
+/// multibyte character).
+pub fn cut(s: &str, max_chars: usize) -> &str {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
 
 /// One short line saying what the event is about.
 pub fn summary(event: &Event<'_>) -> String {
@@ -58,7 +146,7 @@ pub fn summary(event: &Event<'_>) -> String {
         ),
         Event::VcsCommit(p) => format!(
             "{} on {}: {}",
-            &p.commit_hash[..p.commit_hash.len().min(12)],
+            cut(p.commit_hash, 12),
             p.branch,
             p.commit_message.lines().next().unwrap_or("")
         ),
@@ -124,9 +212,93 @@ pub const EVENT_HEADERS: [&str; 7] = [
     "SUMMARY",
 ];
 
-/// The JSON line of an event.
+/// The JSON line of an event: exact (it parses back to the same event), and safe for a
+/// terminal (see [`json_terminal_safe`]).
 pub fn event_line(env: &Envelope, event: &Event<'_>) -> String {
-    event_json(env, event).to_string()
+    json_terminal_safe(event_json(env, event).to_string())
+}
+
+/// Serialized JSON with every character [`is_unsafe_for_terminal`] written as a `\uXXXX`
+/// escape. JSON escapes C0 controls itself but leaves C1 controls (U+0080..U+009F, which some
+/// terminals obey) and bidirectional overrides raw; outside strings JSON text is plain ASCII, so
+/// rewriting them changes no value: the line still parses to exactly the same data.
+pub fn json_terminal_safe(json: String) -> String {
+    if !json.chars().any(is_unsafe_for_terminal) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_unsafe_for_terminal(c) {
+            // Every such character is in the Basic Multilingual Plane: one \u escape.
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The body of the `text_render` fuzz target (replayed on stable by `tests/fuzz_seeds.rs`):
+/// renders arbitrary text through every human-readable path (event summaries, table rows, the
+/// table renderer, [`escape_text`], [`cut`]) and the JSON line, and panics if an invariant
+/// breaks: no panic anywhere, nothing unsafe for a terminal in any output, one table line per
+/// row, cuts on character boundaries, and JSON that parses back to the exact text.
+#[doc(hidden)]
+pub fn fuzz_render(data: &[u8]) {
+    let (selector, rest) = data.split_first().unwrap_or((&0, &[]));
+    let s = String::from_utf8_lossy(rest);
+    let s: &str = &s;
+
+    let escaped = escape_text(s);
+    assert!(!escaped.chars().any(is_unsafe_for_terminal), "{escaped:?}");
+    if !s.chars().any(is_unsafe_for_terminal) {
+        assert_eq!(escaped, s);
+    }
+    let n = usize::from(*selector);
+    let c = cut(s, n);
+    assert!(s.starts_with(c));
+    assert_eq!(c.chars().count(), n.min(s.chars().count()));
+
+    let text = serde_json::Value::String(s.to_string());
+    let key = serde_json::Value::String(format!("k{}", cut(s, 8)));
+    let mut dims = serde_json::Map::new();
+    dims.insert(key.as_str().unwrap_or("k").to_string(), text.clone());
+    let line = match selector % 5 {
+        0 => serde_json::json!({"event_type": "vcs_commit", "payload": {
+            "commit_hash": text, "commit_message": text, "branch": text}}),
+        1 => serde_json::json!({"event_type": "review_note", "payload": {
+            "target_type": text, "target_id": text, "note_text": text}}),
+        2 => serde_json::json!({"event_type": "perf_sample", "payload": {
+            "metric_name": text, "value": 1.5, "unit": text, "dimensions": dims}}),
+        3 => serde_json::json!({"event_type": "agent_operation", "agent_id": 1, "session_id": 2,
+            "payload": {"operation_type": text, "operation_id": 1, "target_type": text,
+            "target_id": text, "status": "completed", "duration_ns": 1234}}),
+        _ => serde_json::json!({"event_type": "agent_session_started", "agent_id": 1,
+            "payload": {"agent_version": text, "session_purpose": text, "metadata": dims}}),
+    }
+    .to_string();
+    let rendered = crate::json::parse_line(&line, 1, |env, ev| {
+        let row = event_row(env, ev);
+        let table = crate::table::render(&EVENT_HEADERS, &[row.clone(), row]);
+        let json = event_line(env, ev);
+        (summary(ev), table, json, event_json(env, ev))
+    });
+    // Text the JSON reader refuses (e.g. a dimension key it cannot hold) is fine: nothing
+    // to render.
+    let Ok((summary_text, table, json, value)) = rendered else {
+        return;
+    };
+    let _ = summary_text;
+    assert_eq!(table.lines().count(), 3, "one line per row: {table:?}");
+    assert!(
+        !table
+            .chars()
+            .any(|c| c != '\n' && is_unsafe_for_terminal(c)),
+        "{table:?}"
+    );
+    assert!(!json.chars().any(is_unsafe_for_terminal), "{json:?}");
+    let back: serde_json::Value = serde_json::from_str(&json).expect("the JSON line parses");
+    assert_eq!(back, value, "the JSON line keeps the exact text");
 }
 
 /// The table row of a user-defined event: its name as the type, its fields as the summary.

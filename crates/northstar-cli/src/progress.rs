@@ -1,69 +1,64 @@
-//! A progress bar on standard error, drawn only when it is a terminal (quiet when piped, so
-//! scripts and tests see clean output).
+//! A progress bar on standard error (indicatif), drawn only when it is a terminal: quiet when
+//! piped, so scripts and tests see clean output.
 
-use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
 
 /// A progress bar; does nothing when standard error is not a terminal.
+#[derive(Debug)]
 pub struct Progress {
-    enabled: bool,
-    label: String,
-    total: u64,
-    last_draw: Option<Instant>,
+    bar: ProgressBar,
 }
 
 impl Progress {
     /// A bar for `total` units of work.
     pub fn new(label: &str, total: u64) -> Self {
-        Self {
-            enabled: std::io::stderr().is_terminal(),
-            label: label.to_string(),
-            total: total.max(1),
-            last_draw: None,
-        }
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total.max(1));
+            // Redrawn at most ten times a second, as before.
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(10));
+            if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {percent:>3}% {eta}")
+            {
+                bar.set_style(style.progress_chars("#>-"));
+            }
+            bar.set_message(label.to_string());
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Self { bar }
     }
 
-    /// Moves the bar to `pos` (redrawn at most ten times a second).
+    /// Whether the bar is drawn (standard error is a terminal).
+    pub fn is_drawn(&self) -> bool {
+        !self.bar.is_hidden()
+    }
+
+    /// Moves the bar to `pos`.
     pub fn set(&mut self, pos: u64) {
-        if !self.enabled {
-            return;
-        }
-        let now = Instant::now();
-        if self
-            .last_draw
-            .is_some_and(|t| now - t < Duration::from_millis(100))
-            && pos < self.total
-        {
-            return;
-        }
-        self.last_draw = Some(now);
-        let pos = pos.min(self.total);
-        let width = 30;
-        let filled = (pos * width / self.total) as usize;
-        let bar: String = "#".repeat(filled) + &"-".repeat(width as usize - filled);
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r{} [{bar}] {:>3}%",
-            self.label,
-            pos * 100 / self.total
-        );
-        let _ = err.flush();
+        self.bar.set_position(pos);
     }
 
     /// Erases the bar.
     pub fn finish(&mut self) {
-        if self.enabled && self.last_draw.is_some() {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r{}\r", " ".repeat(self.label.len() + 40));
-            let _ = err.flush();
-        }
-        self.last_draw = None;
+        self.bar.finish_and_clear();
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hidden_when_standard_error_is_not_a_terminal() {
+        use std::io::IsTerminal;
+        let mut p = super::Progress::new("testing", 10);
+        assert_eq!(p.is_drawn(), std::io::stderr().is_terminal());
+        p.set(5);
+        p.finish();
     }
 }

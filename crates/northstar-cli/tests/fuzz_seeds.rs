@@ -26,3 +26,27 @@ fn record_json_seeds_round_trip() {
     // The spec examples and the one-of-each-type file: 5 + 6 lines at least.
     assert!(accepted >= 11, "only {accepted} seed lines parsed");
 }
+
+/// Replays the `text_render` fuzz target's seeds: control characters, C1 and bidirectional
+/// controls, invalid UTF-8 and multibyte text at the summary's cut, through every
+/// human-readable renderer.
+#[test]
+fn text_render_seeds_hold_the_invariants() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/text_render");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).expect("seed directory exists") {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        northstar_cli::output::fuzz_render(&data);
+        // Every seed through every event type, whatever its first byte picked.
+        for selector in 0..5u8 {
+            let mut d = data.clone();
+            match d.first_mut() {
+                Some(b) => *b = selector,
+                None => d.push(selector),
+            }
+            northstar_cli::output::fuzz_render(&d);
+        }
+        files += 1;
+    }
+    assert!(files >= 8, "expected the committed seeds, found {files}");
+}

@@ -317,6 +317,18 @@ impl Recorder {
     #[cold]
     #[inline(never)]
     fn claim_slow(&self) -> Result<usize, RecordError> {
+        let result = self.claim_uncounted();
+        if result.is_err() {
+            self.inner.no_ring.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Claims a ring for this thread (or finds its claim); a failure is not counted (the
+    /// caller counts the event it could not record).
+    #[cold]
+    #[inline(never)]
+    fn claim_uncounted(&self) -> Result<usize, RecordError> {
         let claimed = CLAIMS.try_with(|claims| {
             let mut claims = claims.borrow_mut();
             let slot = match claims.iter().find(|c| c.recorder.id == self.inner.id) {
@@ -339,11 +351,7 @@ impl Recorder {
             CURRENT.with(|c| c.set((self.inner.id, slot)));
             Ok(slot)
         });
-        let result = claimed.unwrap_or(Err(RecordError::ThreadExiting));
-        if result.is_err() {
-            self.inner.no_ring.fetch_add(1, Ordering::Relaxed);
-        }
-        result
+        claimed.unwrap_or(Err(RecordError::ThreadExiting))
     }
 
     #[inline(always)]
@@ -578,16 +586,31 @@ thread_local! {
     static NEXT_OPERATION: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A fresh operation id for this thread: the ring slot in the high bits, a per-thread counter
-/// in the low 40, so ids from different threads never collide while each holds its ring.
-pub fn next_operation_id() -> u64 {
-    let (_, slot) = CURRENT.with(Cell::get);
-    let n = NEXT_OPERATION.with(|c| {
-        let n = c.get().wrapping_add(1);
-        c.set(n);
-        n
-    });
-    ((slot as u64) << 40) | (n & ((1 << 40) - 1))
+/// The high bits of an operation id taken on a thread that has no ring of this recorder (all
+/// rings taken, or the thread exiting): its operation cannot be recorded anyway.
+const NO_RING_OPERATION_PREFIX: u64 = (1 << 24) - 1;
+
+impl Recorder {
+    /// A fresh operation id for this thread: the thread's ring slot in the high 24 bits, a
+    /// per-thread counter in the low 40, so ids from different threads never collide while each
+    /// holds its ring. The thread's ring is claimed first (as its first record would claim it),
+    /// so a thread's first operation carries its own slot, not slot 0 of a thread that has not
+    /// recorded yet.
+    #[inline(always)]
+    pub fn next_operation_id(&self) -> u64 {
+        let prefix = match CURRENT.with(Cell::get) {
+            (id, slot) if id == self.inner.id => slot as u64,
+            _ => self
+                .claim_uncounted()
+                .map_or(NO_RING_OPERATION_PREFIX, |slot| slot as u64),
+        };
+        let n = NEXT_OPERATION.with(|c| {
+            let n = c.get().wrapping_add(1);
+            c.set(n);
+            n
+        });
+        (prefix << 40) | (n & ((1 << 40) - 1))
+    }
 }
 
 #[cfg(test)]

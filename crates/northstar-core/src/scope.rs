@@ -2,7 +2,7 @@
 
 use crate::codec::List;
 use crate::events::AgentOperation;
-use crate::recorder::{next_operation_id, Recorder};
+use crate::recorder::Recorder;
 use crate::Visibility;
 
 /// Records an `agent_operation` with its duration when dropped.
@@ -35,7 +35,7 @@ impl<'a> OperationGuard<'a> {
             start_ticks: recorder.now_ticks(),
             agent_id,
             session_id,
-            operation_id: next_operation_id(),
+            operation_id: recorder.next_operation_id(),
             operation_type,
             target_type,
             target_id,
@@ -87,5 +87,46 @@ impl DisabledGuard {
     /// Always 0.
     pub fn operation_id(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OperationGuard;
+    use crate::recorder::{Recorder, RecorderConfig};
+    use std::vec::Vec;
+
+    /// Each thread's first operation used to take its id before the thread claimed a ring, so
+    /// every thread's first operation had id 1.
+    #[test]
+    fn first_operations_of_different_threads_get_different_ids() {
+        let recorder = Recorder::new(RecorderConfig {
+            rings: 4,
+            ring_bytes: 4096,
+            ..Default::default()
+        })
+        .unwrap();
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let r = recorder.clone();
+                std::thread::spawn(move || {
+                    let first = OperationGuard::start(&r, 1, 1, "get", "t", "k").operation_id();
+                    let second = OperationGuard::start(&r, 1, 1, "get", "t", "k").operation_id();
+                    (first, second)
+                })
+            })
+            .collect();
+        let ids: Vec<(u64, u64)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<u64> = ids.iter().flat_map(|&(a, b)| [a, b]).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 6, "operation ids collide: {ids:?}");
+        for (first, second) in ids {
+            assert_eq!(
+                second,
+                first + 1,
+                "one thread's ids count up from its first"
+            );
+        }
     }
 }

@@ -123,8 +123,6 @@ where
     if let Some(e) = err {
         return Err(e);
     }
-    summary
-        .damaged
-        .sort_by(|a, b| (a.segment_id, a.offset).cmp(&(b.segment_id, b.offset)));
+    summary.damaged.sort_by_key(|a| (a.segment_id, a.offset));
     Ok(summary)
 }

@@ -354,7 +354,7 @@ fn collect_block(
     let mut off = BLOCK_HEADER_LEN;
     // User events resolve their schema in their own block (crate::interning).
     let schemas = (entry.type_bits.get() & crate::interning::USER_EVENT_BIT != 0)
-        .then(|| BlockSchemas::of(&view));
+        .then(|| BlockSchemas::of(view));
     for r in view.records() {
         let start = off;
         off += r.bytes.len();
@@ -366,7 +366,7 @@ fn collect_block(
         match r.kind() {
             RecordKind::Definition => continue,
             RecordKind::User => {
-                if !record_matches(&r, &f, access) {
+                if !record_matches(&r, f, access) {
                     continue;
                 }
                 let resolved = match &schemas {
@@ -401,7 +401,7 @@ fn collect_block(
                 }
             }
         }
-        if user.is_some() || record_matches(&r, &f, access) {
+        if user.is_some() || record_matches(&r, f, access) {
             let block = block.get_or_insert_with(|| {
                 Arc::new(FoundBlock {
                     bytes: bytes.clone(),

@@ -47,7 +47,7 @@ static GLOBAL: Counting = Counting;
 struct Key(u32, &'static str);
 
 fn workload(i: u64) {
-    tracing::info!(bytes = i, shard = "s1", ok = i % 2 == 0, "flushed {} pages", i % 7);
+    tracing::info!(bytes = i, shard = "s1", ok = i.is_multiple_of(2), "flushed {} pages", i % 7);
     tracing::warn!(key = ?Key(i as u32, "k"), "debug value");
     let span = tracing::info_span!("request", id = i, path = "/kv", hits = tracing::field::Empty);
     {

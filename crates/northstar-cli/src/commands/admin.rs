@@ -52,14 +52,14 @@ pub fn stats(dir: &Path, format: Format, viewer: Option<u64>) -> CliResult {
                 .iter()
                 .map(|(from, to, n)| json!({"from": from, "to": to, "dropped": n}))
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 json!({"segments": s.segments, "bytes": s.bytes, "events": s.events,
                        "first_timestamp": s.min_ts, "last_timestamp": s.max_ts,
                        "events_per_type": per_type, "dropped": s.dropped, "drops": drops,
                        "dropped_saturated": s.dropped_saturated,
                        "damage_removed_earlier": s.damage_logged.len()})
-            );
+            )?;
         }
         Format::Table => {
             let mut rows = vec![
@@ -83,26 +83,26 @@ pub fn stats(dir: &Path, format: Format, viewer: Option<u64>) -> CliResult {
                     vec!["span".into(), crate::output::human_ns((b - a) as f64)],
                 );
             }
-            print!("{}", crate::table::render(&["STORE", ""], &rows));
-            println!();
+            out!("{}", crate::table::render(&["STORE", ""], &rows))?;
+            outln!()?;
             let rows: Vec<Vec<String>> = s
                 .per_type
                 .iter()
                 .map(|(t, n)| vec![t.name().to_string(), n.to_string()])
                 .chain(user_types.iter().map(|(t, n)| vec![t.clone(), n.to_string()]))
                 .collect();
-            print!("{}", crate::table::render(&["EVENT TYPE", "EVENTS"], &rows));
+            out!("{}", crate::table::render(&["EVENT TYPE", "EVENTS"], &rows))?;
             if !s.drops.is_empty() {
-                println!();
+                outln!()?;
                 let rows: Vec<Vec<String>> = s
                     .drops
                     .iter()
                     .map(|(a, b, n)| vec![format_rfc3339(*a), format_rfc3339(*b), n.to_string()])
                     .collect();
-                print!(
+                out!(
                     "{}",
                     crate::table::render(&["DROPPED AFTER", "DROPPED BEFORE", "EVENTS"], &rows)
-                );
+                )?;
             }
         }
     }
@@ -121,30 +121,30 @@ pub fn verify(dir: &Path, format: Format) -> CliResult {
     match format {
         Format::Json => {
             for d in &r.damaged {
-                println!(
+                outln!(
                     "{}",
                     json!({"segment": d.segment_id, "path": d.path.display().to_string(),
                            "offset": d.offset, "len": d.len, "reason": d.reason})
-                );
+                )?;
             }
             for s in &r.skipped {
-                println!(
+                outln!(
                     "{}",
                     json!({"path": s.path.display().to_string(), "skipped": s.reason})
-                );
+                )?;
             }
             for d in &r.logged {
-                println!(
+                outln!(
                     "{}",
                     json!({"removed_earlier": d.action.describe(), "segment": d.segment_id,
                            "offset": d.offset, "len": d.len, "at": d.unix_ns, "reason": d.reason})
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "{}",
                 json!({"segments": r.segments, "blocks": r.blocks, "records": r.records,
                        "damaged": r.damaged.len(), "skipped": r.skipped.len(), "clean": r.is_clean()})
-            );
+            )?;
         }
         Format::Table => {
             if !r.damaged.is_empty() {
@@ -161,16 +161,21 @@ pub fn verify(dir: &Path, format: Format) -> CliResult {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     crate::table::render(&["SEGMENT", "FILE", "OFFSET", "BYTES", "REASON"], &rows)
-                );
+                )?;
             }
             for s in &r.skipped {
-                println!("skipped {}: {}", s.path.display(), s.reason);
+                let path = s.path.display().to_string();
+                outln!(
+                    "skipped {}: {}",
+                    crate::output::escape_text(&path),
+                    crate::output::escape_text(&s.reason)
+                )?;
             }
             for d in &r.logged {
-                println!(
+                outln!(
                     "earlier, {}: segment {} offset {} ({} bytes) at {}: {}",
                     d.action.describe(),
                     d.segment_id,
@@ -178,9 +183,9 @@ pub fn verify(dir: &Path, format: Format) -> CliResult {
                     d.len,
                     format_rfc3339(d.unix_ns),
                     d.reason
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "{} segments, {} blocks, {} records checked: {}",
                 r.segments,
                 r.blocks,
@@ -199,7 +204,7 @@ pub fn verify(dir: &Path, format: Format) -> CliResult {
                         r.skipped.len()
                     )
                 }
-            );
+            )?;
         }
     }
     if r.is_clean() {
@@ -248,14 +253,14 @@ pub fn compact(dir: &Path, retention: &str) -> CliResult {
     }
     em.close()
         .map_err(|e| store_err(dir, "closing failed for", e))?;
-    println!(
+    outln!(
         "compacted {} (retention {retention}): {} segments deleted, {} rewritten",
         dir.display(),
         r.deleted.len(),
         r.rewritten.len()
-    );
+    )?;
     for (id, kept, removed) in &r.rewritten {
-        println!("  segment {id}: kept {kept} events, removed {removed}");
+        outln!("  segment {id}: kept {kept} events, removed {removed}")?;
     }
     Ok(())
 }

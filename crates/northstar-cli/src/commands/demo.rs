@@ -55,10 +55,10 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
     workload::preload(&kv)
         .map_err(|e| CliError::usage(format!("cannot write the demo's write-ahead log: {e}")))?;
 
-    println!(
+    outln!(
         "northstar demo: {threads} threads on a B-tree + WAL key-value store for {duration_secs}s, events to {} (run {run_no})",
         dir.display()
-    );
+    )?;
     let counters_before = Recorder::global().counters();
     let run_start = now_unix_ns();
     let total_ms = duration.as_millis() as u64;
@@ -143,8 +143,8 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
         .map_err(|e| store_err(dir, "query failed in", e))?
         .len();
     let total_ops: u64 = result.latency.iter().map(|h| h.count()).sum();
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "workload: {total_ops} operations in {:.2}s ({:.0} ops/s), {} keys, {} fsyncs, {} allocations ({} bytes)",
         result.elapsed.as_secs_f64(),
         total_ops as f64 / result.elapsed.as_secs_f64(),
@@ -152,16 +152,16 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
         result.fsyncs,
         result.allocs.0,
         result.allocs.1
-    );
-    println!(
+    )?;
+    outln!(
         "events:   {recorded} recorded on the hot path, {lost} dropped or refused, {stored} stored by this run (incl. {} benchmark samples)",
         bench_samples + 3
-    );
+    )?;
 
     let (per_sample, per_op) = measure_hot_path();
-    println!(
+    outln!(
         "hot path: {per_sample:.1} ns per perf_sample!, {per_op:.1} ns per operation! guard (median of 20 x 1000 events into a ring)"
-    );
+    )?;
 
     // Latency percentiles of this run, read back from the store's agent_operation events.
     let ops = em
@@ -184,8 +184,8 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
             }
         }
     }
-    println!();
-    println!("latency per operation, read back from the store (agent_operation.duration_ns):");
+    outln!()?;
+    outln!("latency per operation, read back from the store (agent_operation.duration_ns):")?;
     let mut rows = Vec::new();
     for (i, d) in durations.iter_mut().enumerate() {
         d.sort_unstable();
@@ -206,22 +206,22 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
             d.last().map_or("-".into(), |m| human_ns(*m as f64)),
         ]);
     }
-    print!(
+    out!(
         "{}",
         crate::table::render(
             &["OP", "STORED", "PERFORMED", "P50", "P90", "P99", "MAX"],
             &rows
         )
-    );
+    )?;
 
     // Regression check against earlier runs in this directory.
-    println!();
+    outln!()?;
     if run_no == 1 {
-        println!(
+        outln!(
             "regression check: first run in {}; run `northstar demo --dir {}` again to compare against it",
             dir.display(),
             dir.display()
-        );
+        )?;
     } else {
         let mut series = Vec::new();
         for (metric, _) in BENCH_METRICS {
@@ -237,19 +237,19 @@ pub fn run(dir: &Path, threads: u32, duration_secs: f64) -> CliResult {
             .iter()
             .filter(|o| matches!(o.verdict, Verdict::Regression(_)))
             .count();
-        println!(
+        outln!(
             "regression check ({} runs with {threads} threads, noise-aware: a change counts when it stands out of the run-to-run noise and its estimate is beyond the threshold): {n} regressions",
             run_no
-        );
-        print_outcomes(&outcomes, Format::Table);
+        )?;
+        print_outcomes(&outcomes, Format::Table)?;
     }
     em.close()
         .map_err(|e| store_err(dir, "closing failed for", e))?;
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "inspect with:\n  northstar query --dir {d} --type perf_sample --limit 10\n  northstar query --dir {d} --type kv.wal_sync --format json --limit 3\n  northstar stats --dir {d}\n  northstar regressions --dir {d}\n  northstar plot --dir {d} --metric benchmark_p99_latency_ns --out p99.svg",
         d = dir.display()
-    );
+    )?;
     Ok(())
 }
 

@@ -41,14 +41,15 @@ fn print_events(events: &[StoredEvent], format: Format, header: bool) -> CliResu
                 printed += 1;
                 match format {
                     Format::Json => {
-                        let _ = writeln!(out, "{}", event_line(&env, &ev));
+                        writeln!(out, "{}", event_line(&env, &ev)).map_err(CliError::Output)?;
                     }
                     Format::Table => rows.push(event_row(&env, &ev)),
                 }
             }
-            Err(e) => eprintln!(
+            Err(e) => note!(
                 "northstar: event {} ({}) has an undecodable payload, skipped: {e}",
-                se.event_id, se.event_type
+                se.event_id,
+                se.event_type
             ),
         }
     }
@@ -59,9 +60,9 @@ fn print_events(events: &[StoredEvent], format: Format, header: bool) -> CliResu
         } else {
             table.split_once('\n').map_or("", |(_, rest)| rest)
         };
-        let _ = out.write_all(text.as_bytes());
+        out.write_all(text.as_bytes()).map_err(CliError::Output)?;
     }
-    let _ = out.flush();
+    out.flush().map_err(CliError::Output)?;
     Ok(printed)
 }
 
@@ -79,14 +80,16 @@ pub fn query(dir: &Path, f: &Filters, limit: Option<usize>, format: Format) -> C
     outcome.damaged.iter().for_each(report_damage);
     let n = print_events(&outcome.events, format, true)?;
     if format == Format::Table {
-        eprintln!("{n} events");
+        note!("{n} events");
     }
     Ok(())
 }
 
-/// `northstar record`: validates every line first (nothing is recorded from a bad file),
-/// then records them all and flushes.
-pub fn record(dir: &Path, file: &str) -> CliResult {
+/// `northstar record`: checks every line first (its JSON, and that the store would take the
+/// event: size and encoding), so a bad file stores nothing; then records them all and flushes.
+/// If the store fails part-way (a full disk), says exactly how many events were stored and the
+/// line to resume from with `--from-line`, so a retry never stores an event twice.
+pub fn record(dir: &Path, file: &str, from_line: Option<usize>) -> CliResult {
     let (name, text) = if file == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -105,38 +108,116 @@ pub fn record(dir: &Path, file: &str) -> CliResult {
         })?;
         (file.to_string(), s)
     };
+    let first_line = from_line.unwrap_or(1);
+    if first_line == 0 {
+        return Err(CliError::usage("--from-line counts from 1"));
+    }
     let now = now_unix_ns();
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
         .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty())
+        .filter(|&(no, l)| no >= first_line && !l.is_empty())
         .collect();
+    // Pass 1: nothing is stored unless every line would be.
+    let limit = northstar_core::recorder::RecorderConfig::default()
+        .payload_limit
+        .0
+        .min(northstar_core::record::MAX_PAYLOAD_LEN);
+    let mut scratch = Vec::new();
     for (no, line) in &lines {
-        parse_line(line, now, |_, _| ())
-            .map_err(|e| CliError::usage(format!("{name}:{no}: {e}")))?;
+        parse_line(line, now, |_, ev| check_storable(ev, limit, &mut scratch))
+            .map_err(|e| CliError::usage(format!("{name}:{no}: {e} (nothing stored)")))?
+            .map_err(|e| CliError::usage(format!("{name}:{no}: {e} (nothing stored)")))?;
     }
+    // Pass 2: store them. Events reach the store in order, so what is stored when a write
+    // fails is a prefix of `lines`.
     let em = EventManager::open(dir, StoreConfig::default())
         .map_err(|e| store_err(dir, "cannot open", e))?;
     super::report_open(&em, true);
+    let before = em
+        .stats()
+        .map_err(|e| store_err(dir, "cannot read", e))?
+        .events;
     let mut progress = crate::progress::Progress::new("recording", lines.len() as u64);
-    let mut recorded = 0u64;
+    // Events a successful flush has confirmed written.
+    let mut confirmed = 0usize;
+    let mut failure = None;
     for (i, (no, line)) in lines.iter().enumerate() {
         let result = parse_line(line, now, |env, ev| record_one(&em, env, ev))
             .map_err(|e| CliError::usage(format!("{name}:{no}: {e}")))?;
-        result.map_err(|e| CliError::usage(format!("{name}:{no}: not recorded: {e}")))?;
-        recorded += 1;
+        if let Err(e) = result {
+            failure = Some((*no, e));
+            break;
+        }
         if i % 1024 == 1023 {
-            em.flush()
-                .map_err(|e| store_err(dir, "flush failed in", e))?;
+            if let Err(e) = em.flush() {
+                failure = Some((*no, e));
+                break;
+            }
+            confirmed = i + 1;
             progress.set(i as u64 + 1);
         }
     }
     progress.finish();
-    em.close()
-        .map_err(|e| store_err(dir, "closing failed for", e))?;
-    eprintln!("recorded {recorded} events into {}", dir.display());
-    Ok(())
+    let failure = match (failure, em.close()) {
+        (None, Ok(())) => None,
+        (Some(f), _) => Some(f),
+        (None, Err(e)) => Some((lines.last().map_or(first_line, |l| l.0), e)),
+    };
+    let Some((at_line, e)) = failure else {
+        note!("recorded {} events into {}", lines.len(), dir.display());
+        return Ok(());
+    };
+    // Count what the store holds now: it is what this run stored (the store was locked for
+    // this run, so no other writer added to it).
+    let observed = EventManager::open_read_only(dir)
+        .and_then(|r| r.stats())
+        .ok()
+        .map(|s| s.events.saturating_sub(before) as usize)
+        .filter(|&n| n >= confirmed && n <= lines.len());
+    let (stored, exact) = match observed {
+        Some(n) => (n, true),
+        None => (confirmed, false),
+    };
+    let resume = lines.get(stored).map(|l| l.0);
+    let what = if exact { "" } else { "at least " };
+    let next = match resume {
+        Some(line) => format!(
+            "; after fixing the cause, resume with `northstar record --dir {} --from-line {line} {file}`",
+            dir.display()
+        ),
+        None => String::new(),
+    };
+    Err(CliError::usage(format!(
+        "{name}:{at_line}: the store failed: {e}; {what}{stored} of {} events were stored{}{next}",
+        lines.len(),
+        match stored {
+            0 => String::new(),
+            n => format!(" (through line {})", lines[n - 1].0),
+        },
+    )))
+}
+
+/// Whether the store would take this event: within its payload limit, and encodable.
+fn check_storable(
+    ev: &northstar_core::Event<'_>,
+    limit: usize,
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
+    let len = ev.encoded_len();
+    if len > limit {
+        return Err(format!(
+            "payload of {len} bytes is over the store's limit of {limit}"
+        ));
+    }
+    scratch.clear();
+    scratch.resize(len, 0);
+    match ev.encode_into(scratch) {
+        Ok(n) if n == len => Ok(()),
+        Ok(n) => Err(format!("payload encoded to {n} bytes, {len} expected")),
+        Err(e) => Err(format!("payload cannot be encoded: {e}")),
+    }
 }
 
 fn record_one(

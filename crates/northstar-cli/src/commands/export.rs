@@ -60,7 +60,7 @@ pub fn export(
                 "--schema is for --format clickhouse (OTLP has a fixed schema)",
             ));
         }
-        print!("{CLICKHOUSE_DDL}");
+        out!("{CLICKHOUSE_DDL}")?;
         return Ok(());
     }
     if batch == 0 {
@@ -84,10 +84,7 @@ pub fn export(
     let events = &outcome.events;
     let mut progress = crate::progress::Progress::new("exporting", events.len() as u64);
     let mut exported = 0usize;
-    let mut write = |line: &Value| -> CliResult {
-        writeln!(sink, "{line}")
-            .map_err(|e| CliError::usage(format!("cannot write the export: {e}")))
-    };
+    let mut write = |line: &Value| -> CliResult { writeln!(sink, "{line}").map_err(write_err) };
     match format {
         ExportFormat::Clickhouse => {
             for (i, se) in events.iter().enumerate() {
@@ -117,13 +114,21 @@ pub fn export(
         }
     }
     progress.finish();
-    sink.flush()
-        .map_err(|e| CliError::usage(format!("cannot write the export: {e}")))?;
+    sink.flush().map_err(write_err)?;
     eprintln!("exported {exported} events");
     Ok(())
 }
 
 /// The event's payload, or a report on stderr (never a silent gap) when it does not decode.
+/// A failed write of the export: a closed pipe ends quietly (see [`CliError::Output`]).
+fn write_err(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::Output(e)
+    } else {
+        CliError::usage(format!("cannot write the export: {e}"))
+    }
+}
+
 fn decoded(se: &StoredEvent) -> Option<Event<'_>> {
     match se.event() {
         Ok(ev) => Some(ev),

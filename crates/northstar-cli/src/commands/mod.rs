@@ -29,7 +29,11 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
             limit,
             format,
         } => events::query(&dir.dir, &filters, limit, format),
-        Command::Record { dir, file } => events::record(&dir.dir, &file),
+        Command::Record {
+            dir,
+            file,
+            from_line,
+        } => events::record(&dir.dir, &file, from_line),
         Command::Export {
             dir,
             filters,
@@ -87,12 +91,13 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
 /// Names a damaged block a read skipped, on stderr: damage never hides the rest, and never
 /// goes unsaid (`northstar verify` lists all of it).
 pub(crate) fn report_damage(d: &northstar_store::DamagedRegion) {
-    eprintln!(
+    let path = d.path.display().to_string();
+    note!(
         "northstar: skipped damaged block in {} at offset {} ({} bytes): {}",
-        d.path.display(),
+        crate::output::escape_text(&path),
         d.offset,
         d.len,
-        d.reason
+        crate::output::escape_text(&d.reason)
     );
 }
 

@@ -259,28 +259,29 @@ pub const REGRESSION_HEADERS: [&str; 10] = [
 
 /// Prints outcomes as a table (then one explaining line per regression and improvement) or
 /// as JSON lines.
-pub fn print_outcomes(outcomes: &[Outcome], format: Format) {
+pub fn print_outcomes(outcomes: &[Outcome], format: Format) -> CliResult {
     match format {
         Format::Json => {
             for o in outcomes {
-                println!("{}", outcome_json(o));
+                outln!("{}", outcome_json(o))?;
             }
         }
         Format::Table => {
             let rows: Vec<Vec<String>> = outcomes.iter().map(outcome_row).collect();
-            print!("{}", crate::table::render(&REGRESSION_HEADERS, &rows));
+            out!("{}", crate::table::render(&REGRESSION_HEADERS, &rows))?;
             let explained: Vec<&Outcome> = outcomes
                 .iter()
                 .filter(|o| matches!(o.verdict, Verdict::Regression(_) | Verdict::Improvement(_)))
                 .collect();
             if !explained.is_empty() {
-                println!();
+                outln!()?;
                 for o in explained {
-                    println!("{}", o.explanation);
+                    outln!("{}", crate::output::escape_text(&o.explanation))?;
                 }
             }
         }
     }
+    Ok(())
 }
 
 /// The detector settings for the command-line flags.
@@ -328,7 +329,7 @@ pub fn regressions(
     if outcomes.is_empty() {
         return Err(no_samples(dir, sel));
     }
-    print_outcomes(&outcomes, format);
+    print_outcomes(&outcomes, format)?;
     let worst = outcomes
         .iter()
         .filter_map(severity)
@@ -462,11 +463,11 @@ pub fn ingest(
         eprintln!("northstar: skipped {n} messages with unknown reason {reason:?}");
     }
     let samples: usize = report.benchmarks.iter().map(|b| b.samples).sum();
-    println!(
+    outln!(
         "ingested {} benchmarks as {samples} perf samples into {}{}",
         report.benchmarks.len(),
         dir.display(),
         commit.map(|c| format!(" (commit {c})")).unwrap_or_default()
-    );
+    )?;
     Ok(())
 }
