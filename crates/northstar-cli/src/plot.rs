@@ -49,7 +49,7 @@ const PALETTE: [&str; 8] = [
 ];
 
 /// Text as XML character data: markup characters escaped, and characters XML 1.0 forbids
-/// (control characters but tab, line feed and carriage return) written out as `\xNN`, so
+/// (and every other control character but line feed, as in the terminal) written out as `\xNN`, so
 /// the SVG stays well-formed whatever a metric name or dimension holds.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -60,7 +60,7 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
+            '\n' => out.push(c),
             c if (c as u32) < 0x20 || c as u32 == 0x7f || ('\u{80}'..='\u{9f}').contains(&c) => {
                 let _ = write!(out, "\\x{:02x}", c as u32);
             }

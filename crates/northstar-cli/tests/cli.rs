@@ -318,6 +318,15 @@ fn bad_arguments_and_inputs_exit_2_with_one_line() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let missing = dir.path().join("missing");
+    // A store that exists: a type name is checked against the store's own user-defined types.
+    let known = dir.path().join("known");
+    let one = dir.path().join("one.jsonl");
+    std::fs::write(
+        &one,
+        "{\"event_type\":\"agent_session_ended\",\"session_id\":1,\"payload\":{}}\n",
+    )
+    .unwrap();
+    ok(&["record", "--dir", known.to_str().unwrap(), one.to_str().unwrap()]);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["frobnicate"], "unrecognized subcommand"),
         (vec!["query", "--bogus"], "--bogus"),
@@ -331,7 +340,7 @@ fn bad_arguments_and_inputs_exit_2_with_one_line() {
         ),
         (vec!["query", "--dir", dd, "--since", "5y"], "unknown unit"),
         (
-            vec!["query", "--dir", dd, "--type", "nope"],
+            vec!["query", "--dir", known.to_str().unwrap(), "--type", "nope"],
             "unknown event type",
         ),
         (vec!["query", "--dir", dd, "--format", "xml"], "xml"),
