@@ -34,8 +34,13 @@ pub enum ExportFormat {
     /// JSON lines for ClickHouse's `JSONEachRow` (`--schema` prints the table).
     #[default]
     Clickhouse,
-    /// OpenTelemetry logs, OTLP/JSON `ExportLogsServiceRequest` per line.
+    /// OpenTelemetry, OTLP/JSON: one request per line (traces, metrics or logs).
     Otlp,
+    /// OpenTelemetry, protobuf: `--out PREFIX` gets PREFIX.traces.pb, .metrics.pb, .logs.pb,
+    /// each a stream of length-delimited requests.
+    OtlpProto,
+    /// A Perfetto trace (protobuf) for ui.perfetto.dev.
+    Perfetto,
 }
 
 /// Regression detection mode.
@@ -129,7 +134,8 @@ pub enum Command {
         #[arg(default_value = "-", value_name = "FILE|-")]
         file: String,
     },
-    /// Export events to ClickHouse (JSONEachRow) or an OpenTelemetry collector (OTLP/JSON logs).
+    /// Export events: ClickHouse rows, OpenTelemetry (OTLP) or a Perfetto timeline, streamed in
+    /// store order.
     Export {
         #[command(flatten)]
         #[allow(missing_docs)]
@@ -143,7 +149,7 @@ pub enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
-        /// Log records per OTLP request (one request per line).
+        /// Items (spans, points, log records) per OTLP request.
         #[arg(long, default_value_t = 1000, value_name = "N")]
         batch: usize,
         /// Print the ClickHouse table definition the rows fit, and nothing else.

@@ -16,6 +16,7 @@
 pub mod block;
 pub mod catalog;
 pub mod checksum;
+pub mod cursor;
 pub mod error;
 pub(crate) mod flusher;
 pub mod format;
@@ -31,6 +32,7 @@ pub mod scan;
 pub(crate) mod verify;
 pub(crate) mod writer;
 
+pub use cursor::{BlockCursor, CursorBlock, CursorItem, Position, VisibilityFilter};
 pub use error::StoreError;
 pub use manager::{
     CompactDamage, CompactReport, EventManager, FsyncPolicy, StoreConfig, StoreStats, VerifyReport,
