@@ -21,6 +21,7 @@ pub mod json;
 pub mod otlp;
 pub mod pb;
 pub mod perfetto;
+pub mod ship;
 
 use std::path::{Path, PathBuf};
 

@@ -57,6 +57,15 @@ impl Signal {
         }
     }
 
+    /// What one item of the signal is called (`spans`, `data points`, `log records`).
+    pub fn items(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "data points",
+            Signal::Logs => "log records",
+        }
+    }
+
     fn index(self) -> usize {
         self as usize
     }
@@ -437,6 +446,28 @@ pub struct OtlpSink<F: FnMut(Signal, &[u8]) -> Result<()>> {
     out: F,
     sessions: HashMap<(u64, u64), u64>,
     counts: [u64; 3],
+    queue: Option<Vec<(Signal, Vec<u8>)>>,
+}
+
+/// The output of a sink that keeps its requests (see [`OtlpSink::queued`]).
+pub type Queued = fn(Signal, &[u8]) -> Result<()>;
+
+fn unused_output(_: Signal, _: &[u8]) -> Result<()> {
+    Ok(())
+}
+
+impl OtlpSink<Queued> {
+    /// A sink that keeps finished requests until [`take_queue`](Self::take_queue).
+    pub fn queued(encoding: Encoding, limits: BatchLimits) -> Self {
+        let mut s = Self::new(encoding, limits, unused_output as Queued);
+        s.queue = Some(Vec::new());
+        s
+    }
+
+    /// The finished requests, oldest first.
+    pub fn take_queue(&mut self) -> Vec<(Signal, Vec<u8>)> {
+        self.queue.as_mut().map(std::mem::take).unwrap_or_default()
+    }
 }
 
 impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
@@ -461,6 +492,7 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
             out,
             sessions: HashMap::new(),
             counts: [0; 3],
+            queue: None,
         }
     }
 
@@ -526,7 +558,13 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         b.count = 0;
         b.items.clear();
         start_items(&mut b.items, signal);
-        (self.out)(signal, self.request.bytes())
+        match &mut self.queue {
+            Some(q) => {
+                q.push((signal, self.request.bytes().to_vec()));
+                Ok(())
+            }
+            None => (self.out)(signal, self.request.bytes()),
+        }
     }
 
     fn done(&mut self, signal: Signal) -> Result<()> {
