@@ -73,7 +73,10 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in headers:
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the shipper was killed while waiting for this answer
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))

@@ -139,6 +139,7 @@ impl Enc {
     }
 
     /// JSON: the separator and key before a member (or item, inside a list).
+    #[inline]
     fn key(s: &mut String, stack: &mut [(bool, bool)], name: &str) {
         if let Some((has, list)) = stack.last_mut() {
             if *has {
@@ -223,9 +224,11 @@ impl Enc {
             Enc::Pb { w, .. } => w.bytes_field(no, v),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
                 s.push('"');
-                for b in v {
-                    let _ = write!(s, "{b:02x}");
+                for &b in v {
+                    s.push(HEX[usize::from(b >> 4)] as char);
+                    s.push(HEX[usize::from(b & 15)] as char);
                 }
                 s.push('"');
             }
@@ -654,7 +657,11 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         self.done(Signal::Traces)
     }
 
-    fn metric(&mut self, item: &Item<'_>, p: &northstar_core::events::PerfSample<'_>) -> Result<()> {
+    fn metric(
+        &mut self,
+        item: &Item<'_>,
+        p: &northstar_core::events::PerfSample<'_>,
+    ) -> Result<()> {
         let e = &mut self.batches[Signal::Metrics.index()].items;
         e.item();
         e.str("name", 1, p.metric_name);

@@ -134,7 +134,10 @@ mod tests {
         let mut w = PbWriter::new();
         w.nested(1, |w| w.string(2, "abc"));
         // tag(1, LEN) = 0x0a, length 5 as 0x85 0x80 0x80 0x00, then tag(2, LEN) "abc".
-        assert_eq!(w.bytes(), &[0x0a, 0x85, 0x80, 0x80, 0x00, 0x12, 3, b'a', b'b', b'c']);
+        assert_eq!(
+            w.bytes(),
+            &[0x0a, 0x85, 0x80, 0x80, 0x00, 0x12, 3, b'a', b'b', b'c']
+        );
     }
 
     #[test]

@@ -178,10 +178,9 @@ fn mix(mut z: u64) -> u64 {
 }
 
 fn hash_str(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        })
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 const PROCESS_UUID: u64 = 0x6e73_7472_0000_0001;
@@ -195,9 +194,9 @@ fn track_uuid(actor: u64, session: u64, lane: usize) -> u64 {
 /// begin/end nesting once the trace is sorted by time (ties keep file order, and the roots were
 /// written before it): before, after, around or inside each root.
 fn fits(roots: &[(u64, u64)], s: u64, e: u64) -> bool {
-    roots.iter().all(|&(rs, re)| {
-        re <= s || rs > e || (s < rs && re <= e) || (rs <= s && e < re)
-    })
+    roots
+        .iter()
+        .all(|&(rs, re)| re <= s || rs > e || (s < rs && re <= e) || (rs <= s && e < re))
 }
 
 impl<W: Write> PerfettoSink<W> {
@@ -391,7 +390,11 @@ impl<W: Write> PerfettoSink<W> {
         visit_event(&item.event, &mut v);
     }
 
-    fn counter(&mut self, item: &Item<'_>, p: &northstar_core::events::PerfSample<'_>) -> Result<()> {
+    fn counter(
+        &mut self,
+        item: &Item<'_>,
+        p: &northstar_core::events::PerfSample<'_>,
+    ) -> Result<()> {
         self.key.clear();
         self.key.push_str(p.metric_name);
         if !p.dimensions.is_empty() {

@@ -265,7 +265,13 @@ impl Backoff {
 
     /// Sleeps before the next attempt: the server's `Retry-After` when it gave one, else the
     /// current backoff; plus up to half of it again as jitter. Fails past the time limit.
-    fn wait(&mut self, hint: Option<Duration>, url: &str, why: &str, http: &mut Http) -> Result<()> {
+    fn wait(
+        &mut self,
+        hint: Option<Duration>,
+        url: &str,
+        why: &str,
+        http: &mut Http,
+    ) -> Result<()> {
         let base = hint.unwrap_or(self.next);
         if self.started.elapsed() + base > self.limit {
             return Err(ExportError::Unreachable(format!(
@@ -411,7 +417,9 @@ fn ship_otlp(
                 let answer = loop {
                     match http.attempt(&endpoint, "application/x-protobuf", &body)? {
                         Attempt::Acked(a) => break a,
-                        Attempt::Retry(hint, why) => backoff.wait(hint, &endpoint, &why, &mut http)?,
+                        Attempt::Retry(hint, why) => {
+                            backoff.wait(hint, &endpoint, &why, &mut http)?
+                        }
                     }
                 };
                 {
@@ -450,7 +458,6 @@ fn ship_otlp(
     report.retries = http.retries;
     Ok(report)
 }
-
 
 /// Percent-encodes a query-string value.
 fn url_encode(s: &str) -> String {

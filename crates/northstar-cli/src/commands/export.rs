@@ -100,7 +100,10 @@ pub fn export(
     let (totals, detail) = match format {
         ExportFormat::Clickhouse => {
             let mut sink = northstar_export::clickhouse::ClickhouseSink::new(output);
-            (run(&mut sink, &mut on_progress, &mut on_problem)?, String::new())
+            (
+                run(&mut sink, &mut on_progress, &mut on_problem)?,
+                String::new(),
+            )
         }
         ExportFormat::Perfetto => {
             let name = northstar_export::store_name(dir);
@@ -127,7 +130,10 @@ pub fn export(
             output
                 .flush()
                 .map_err(|e| CliError::usage(format!("cannot write the export: {e}")))?;
-            (t, format!(": {spans} spans, {points} metric points, {logs} log records"))
+            (
+                t,
+                format!(": {spans} spans, {points} metric points, {logs} log records"),
+            )
         }
         ExportFormat::OtlpProto => {
             let prefix = out.expect("checked above");
@@ -156,7 +162,10 @@ pub fn export(
                 f.flush()
                     .map_err(|e| CliError::usage(format!("cannot write the export: {e}")))?;
             }
-            (t, format!(": {spans} spans, {points} metric points, {logs} log records"))
+            (
+                t,
+                format!(": {spans} spans, {points} metric points, {logs} log records"),
+            )
         }
     };
     progress.finish();

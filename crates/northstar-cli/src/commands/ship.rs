@@ -65,7 +65,9 @@ pub fn ship(dir: &Path, filters: &Filters, a: ShipArgs<'_>) -> CliResult {
         }
     };
     if a.batch == 0 || a.batch_bytes == 0 {
-        return Err(CliError::usage("--batch and --batch-bytes must be at least 1"));
+        return Err(CliError::usage(
+            "--batch and --batch-bytes must be at least 1",
+        ));
     }
     let q = build_query(filters, None)?;
     super::open_read(dir)?;
@@ -96,7 +98,10 @@ pub fn ship(dir: &Path, filters: &Filters, a: ShipArgs<'_>) -> CliResult {
         String::new()
     };
     let rejected = if report.rejected > 0 {
-        format!(", {} rejected by the receiver (partial success)", report.rejected)
+        format!(
+            ", {} rejected by the receiver (partial success)",
+            report.rejected
+        )
     } else {
         String::new()
     };
