@@ -125,6 +125,13 @@ impl PbWriter {
     }
 }
 
+impl PbWriter {
+    /// Appends already-encoded fields.
+    pub fn append_raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,12 +155,5 @@ mod tests {
         w.clear();
         w.int(1, -1);
         assert_eq!(w.len(), 11);
-    }
-}
-
-impl PbWriter {
-    /// Appends already-encoded fields.
-    pub fn append_raw(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
     }
 }

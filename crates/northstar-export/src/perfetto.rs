@@ -153,6 +153,9 @@ impl Interned {
     }
 }
 
+/// One lane of a track: its top-level slices (start, end), sorted by start.
+type Lane = Vec<(u64, u64)>;
+
 /// Writes a Perfetto trace (see the module docs).
 pub struct PerfettoSink<W: Write> {
     out: W,
@@ -165,7 +168,7 @@ pub struct PerfettoSink<W: Write> {
     first: bool,
     described: HashSet<u64>,
     /// Per (actor, session): per lane, the top-level slices (start, end), sorted by start.
-    lanes: HashMap<(u64, u64), Vec<Vec<(u64, u64)>>>,
+    lanes: HashMap<(u64, u64), Vec<Lane>>,
     key: String,
     stats: PerfettoStats,
 }
