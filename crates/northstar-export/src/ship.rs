@@ -575,7 +575,7 @@ fn ship_clickhouse(
             names.join(", ")
         ))
     );
-    let mut max_id = max_event_id(&mut http, &base, table, opts.retry_for)?;
+    let max_id = max_event_id(&mut http, &base, table, opts.retry_for)?;
     let saved = read_cursor(&opts.cursor)?;
     // Without a cursor, start at the segment of the newest row the table holds.
     let start = saved.unwrap_or(Position {
@@ -587,6 +587,16 @@ fn ship_clickhouse(
     let mut report = ShipReport::default();
     let mut rows = Rows::default();
     let mut acked_to = start;
+    let mut ins = Inserter {
+        http,
+        insert_url,
+        base,
+        table: table.to_string(),
+        retry_for: opts.retry_for,
+        max_id,
+        sent: 0,
+    };
+    let mut sent_at_save = 0u64;
     loop {
         let item = cursor.next_block()?;
         let caught_up = item.is_none();
@@ -607,50 +617,34 @@ fn ship_clickhouse(
                     &mut report.totals,
                     &mut |p| status(&p.to_string()),
                     |it| {
-                        if it.event_id <= max_id {
+                        if it.event_id <= ins.max_id {
                             *already += 1;
                             return Ok(());
                         }
                         write_row(&mut rows.body, it, &shape);
                         rows.body.push('\n');
                         rows.ids.push((it.event_id, rows.body.len()));
+                        // Batches are cut by rows and bytes, even inside a block: the table's
+                        // max(event_id), not the cursor, is what makes a resend impossible.
+                        if rows.ids.len() >= opts.batch_items || rows.body.len() >= opts.batch_bytes
+                        {
+                            ins.send(&mut rows)?;
+                        }
                         Ok(())
                     },
                 )?;
                 boundary = Some(b.next);
             }
         }
-        let full = rows.ids.len() >= opts.batch_items || rows.body.len() >= opts.batch_bytes;
-        if (full || caught_up) && !rows.ids.is_empty() {
-            let mut backoff = Backoff::new(opts.retry_for);
-            let mut from = 0usize; // first row still to send
-            loop {
-                let start_byte = if from == 0 { 0 } else { rows.ids[from - 1].1 };
-                match http.attempt(
-                    &insert_url,
-                    "application/x-ndjson",
-                    &rows.body.as_bytes()[start_byte..],
-                )? {
-                    Attempt::Acked(_) => break,
-                    Attempt::Retry(hint, why) => {
-                        backoff.wait(hint, &insert_url, &why, &mut http)?;
-                        // The insert may have landed before the answer was lost: send only
-                        // the rows the table does not hold yet.
-                        let held = max_event_id(&mut http, &base, table, opts.retry_for)?;
-                        from = rows.ids.partition_point(|(id, _)| *id <= held);
-                        if from == rows.ids.len() {
-                            break;
-                        }
-                    }
-                }
-            }
-            report.sent += rows.ids.len() as u64;
-            max_id = rows.ids.last().map_or(max_id, |l| l.0);
-            rows = Rows::default();
+        if caught_up && !rows.ids.is_empty() {
+            ins.send(&mut rows)?;
         }
         if rows.ids.is_empty() {
             let pos = boundary.unwrap_or(cursor.position());
-            if pos != acked_to && (caught_up || full || report.totals.blocks % 64 == 0) {
+            if pos != acked_to
+                && (caught_up || ins.sent != sent_at_save || report.totals.blocks % 64 == 0)
+            {
+                sent_at_save = ins.sent;
                 write_cursor(&opts.cursor, pos, dest)?;
                 acked_to = pos;
             }
@@ -662,9 +656,57 @@ fn ship_clickhouse(
             std::thread::sleep(opts.poll);
         }
     }
-    report.requests = http.requests;
-    report.retries = http.retries;
+    report.sent = ins.sent;
+    report.requests = ins.http.requests;
+    report.retries = ins.http.retries;
     Ok(report)
+}
+
+/// Sends batches of rows to one table, exactly once.
+struct Inserter {
+    http: Http,
+    insert_url: String,
+    base: String,
+    table: String,
+    retry_for: Duration,
+    /// The largest event id the table holds (as far as this shipper knows).
+    max_id: u64,
+    sent: u64,
+}
+
+impl Inserter {
+    /// INSERTs `rows` (then empties it), retrying per the module docs: before each retry the
+    /// table's `max(event_id)` says which rows already landed, and only the others are sent.
+    fn send(&mut self, rows: &mut Rows) -> Result<()> {
+        if rows.ids.is_empty() {
+            return Ok(());
+        }
+        let mut backoff = Backoff::new(self.retry_for);
+        let mut from = 0usize; // first row still to send
+        loop {
+            let start_byte = if from == 0 { 0 } else { rows.ids[from - 1].1 };
+            match self.http.attempt(
+                &self.insert_url,
+                "application/x-ndjson",
+                &rows.body.as_bytes()[start_byte..],
+            )? {
+                Attempt::Acked(_) => break,
+                Attempt::Retry(hint, why) => {
+                    backoff.wait(hint, &self.insert_url, &why, &mut self.http)?;
+                    let held =
+                        max_event_id(&mut self.http, &self.base, &self.table, self.retry_for)?;
+                    from = rows.ids.partition_point(|(id, _)| *id <= held);
+                    if from == rows.ids.len() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.sent += rows.ids.len() as u64;
+        self.max_id = rows.ids.last().map_or(self.max_id, |l| l.0);
+        *rows = Rows::default();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
