@@ -226,3 +226,35 @@ fn perfetto_slices_match_the_operations_and_nest() {
     assert_eq!(stats.overflow_tracks, 0);
     assert!(!out.is_empty() && out[0] == 0x0a, "a Trace's first packet");
 }
+
+#[test]
+fn a_cursor_follows_a_store_being_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let em = EventManager::open(dir.path(), StoreConfig::default()).unwrap();
+    let mut cursor = BlockCursor::new(dir.path(), Position::START).unwrap();
+    let mut read = 0u64;
+    let mut drain = |cursor: &mut BlockCursor| {
+        while let Some(item) = cursor.next_block().unwrap() {
+            let CursorItem::Block(b) = item else {
+                panic!("no damage in a live store")
+            };
+            read += u64::from(b.view.header.record_count.get());
+        }
+        read
+    };
+    assert_eq!(drain(&mut cursor), 0, "nothing written yet");
+    for round in 1..=3u64 {
+        for i in 0..100 {
+            em.record_at(T0 + i, 7, Visibility::Public, &op(1, i, "get", 10))
+                .unwrap();
+        }
+        em.flush().unwrap();
+        assert_eq!(
+            drain(&mut cursor),
+            100 * round,
+            "round {round}: only the new blocks"
+        );
+    }
+    em.close().unwrap();
+    assert_eq!(drain(&mut cursor), 300, "closing adds no event");
+}
