@@ -34,8 +34,13 @@ pub enum ExportFormat {
     /// JSON lines for ClickHouse's `JSONEachRow` (`--schema` prints the table).
     #[default]
     Clickhouse,
-    /// OpenTelemetry logs, OTLP/JSON `ExportLogsServiceRequest` per line.
+    /// OpenTelemetry, OTLP/JSON: one request per line (traces, metrics or logs).
     Otlp,
+    /// OpenTelemetry, protobuf: `--out PREFIX` gets PREFIX.traces.pb, .metrics.pb, .logs.pb,
+    /// each a stream of length-delimited requests.
+    OtlpProto,
+    /// A Perfetto trace (protobuf) for ui.perfetto.dev.
+    Perfetto,
 }
 
 /// Regression detection mode.
@@ -159,7 +164,8 @@ pub enum Command {
         #[arg(long, value_name = "LINE")]
         from_line: Option<usize>,
     },
-    /// Export events to ClickHouse (JSONEachRow) or an OpenTelemetry collector (OTLP/JSON logs).
+    /// Export events: ClickHouse rows, OpenTelemetry (OTLP) or a Perfetto timeline, streamed in
+    /// store order.
     Export {
         #[command(flatten)]
         #[allow(missing_docs)]
@@ -173,12 +179,49 @@ pub enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
-        /// Log records per OTLP request (one request per line).
+        /// Items (spans, points, log records) per OTLP request.
         #[arg(long, default_value_t = 1000, value_name = "N")]
         batch: usize,
         /// Print the ClickHouse table definition the rows fit, and nothing else.
         #[arg(long)]
         schema: bool,
+    },
+    /// Ship events to an OpenTelemetry collector (OTLP/HTTP) or a ClickHouse table, following
+    /// the store as it grows (or `--once`), resuming from a cursor after a crash.
+    Ship {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        filters: Filters,
+        /// OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318 (protobuf to /v1/traces, /v1/metrics, /v1/logs).
+        #[arg(long, value_name = "URL", conflicts_with = "clickhouse")]
+        otlp: Option<String>,
+        /// ClickHouse HTTP interface, e.g. http://127.0.0.1:8123.
+        #[arg(long, value_name = "URL", requires = "table")]
+        clickhouse: Option<String>,
+        /// ClickHouse table (made from `export --schema`, or an older server's simpler layout).
+        #[arg(long, value_name = "NAME")]
+        table: Option<String>,
+        /// Send what is there and exit when caught up.
+        #[arg(long)]
+        once: bool,
+        /// Cursor file (default: beside the data directory, named after the destination).
+        #[arg(long, value_name = "FILE")]
+        cursor: Option<PathBuf>,
+        /// Items (OTLP) or rows (ClickHouse) per batch.
+        #[arg(long, default_value_t = 2000, value_name = "N")]
+        batch: usize,
+        /// Encoded bytes per batch.
+        #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
+        batch_bytes: usize,
+        /// Poll interval when following, in milliseconds.
+        #[arg(long, default_value_t = 500, value_name = "MS")]
+        poll_ms: u64,
+        /// Give up after retrying a destination for this many seconds.
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        retry_for: u64,
     },
     /// Follow new events as they are flushed.
     Tail {

@@ -547,7 +547,7 @@ fn ingest_criterion_records_real_criterion_output() {
 }
 
 /// `export` hands every event type to ClickHouse (JSONEachRow rows of the printed table) and to
-/// an OpenTelemetry collector (OTLP/JSON log requests), payloads unchanged.
+/// an OpenTelemetry collector (OTLP/JSON: spans, metric points, log records), payloads unchanged.
 #[test]
 fn export_to_clickhouse_and_otlp() {
     let dir = tempfile::tempdir().unwrap();
@@ -569,6 +569,9 @@ fn export_to_clickhouse_and_otlp() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(columns.len(), 9, "{columns:?}");
+    // Exports stream in store order (event id order); query returns timestamp order.
+    let mut queried = queried;
+    queried.sort_by_key(|q| q["event_id"].as_u64().unwrap());
     let rows = json_lines(&ok(&["export", "--dir", d, "--format", "clickhouse"]));
     assert_eq!(rows.len(), queried.len());
     for (row, q) in rows.iter().zip(&queried) {
@@ -594,7 +597,8 @@ fn export_to_clickhouse_and_otlp() {
         );
     }
 
-    // OTLP: requests of at most --batch records, every event once, ids and times exact.
+    // OTLP: one request per line, at most --batch items each; operations with a duration are
+    // spans, perf samples metric points, everything else log records; ids and times exact.
     let out = dir.path().join("otlp.jsonl");
     ok(&[
         "export",
@@ -608,31 +612,57 @@ fn export_to_clickhouse_and_otlp() {
         out.to_str().unwrap(),
     ]);
     let requests = json_lines(&std::fs::read_to_string(&out).unwrap());
-    assert_eq!(requests.len(), queried.len().div_ceil(4));
-    let records: Vec<&Value> = requests
+    let items = |key: &str, scope: &str, list: &str| -> Vec<Value> {
+        requests
+            .iter()
+            .filter(|r| r.get(key).is_some())
+            .flat_map(|r| {
+                let v = r[key][0][scope][0][list].as_array().unwrap().clone();
+                assert!(v.len() <= 4, "a request of more than --batch items");
+                v
+            })
+            .collect()
+    };
+    let spans = items("resourceSpans", "scopeSpans", "spans");
+    let points = items("resourceMetrics", "scopeMetrics", "metrics");
+    let records = items("resourceLogs", "scopeLogs", "logRecords");
+    let is_span =
+        |q: &Value| q["event_type"] == "agent_operation" && !q["payload"]["duration_ns"].is_null();
+    let is_point = |q: &Value| q["event_type"] == "perf_sample";
+    let as_logs: Vec<&Value> = queried
         .iter()
-        .flat_map(|r| {
-            r["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
-                .as_array()
-                .unwrap()
-        })
+        .filter(|q| !is_span(q) && !is_point(q))
         .collect();
-    assert_eq!(records.len(), queried.len());
-    for (rec, q) in records.iter().zip(&queried) {
+    let ended = queried
+        .iter()
+        .filter(|q| q["event_type"] == "agent_session_ended")
+        .count();
+    assert_eq!(
+        spans.len(),
+        queried.iter().filter(|q| is_span(q)).count() + ended
+    );
+    assert_eq!(points.len(), queried.iter().filter(|q| is_point(q)).count());
+    assert_eq!(records.len(), as_logs.len());
+    let attr = |attrs: &Value, k: &str| {
+        attrs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == k)
+            .map(|a| a["value"].clone())
+    };
+    for (rec, q) in records.iter().zip(&as_logs) {
         assert_eq!(
             rec["timeUnixNano"],
             Value::String(q["timestamp"].to_string())
         );
-        let attrs = rec["attributes"].as_array().unwrap();
-        let attr = |k: &str| {
-            attrs
-                .iter()
-                .find(|a| a["key"] == k)
-                .map(|a| a["value"].clone())
-        };
-        assert_eq!(attr("event.name").unwrap()["stringValue"], q["event_type"]);
+        let attrs = &rec["attributes"];
         assert_eq!(
-            attr("northstar.event_id").unwrap()["intValue"],
+            attr(attrs, "event.name").unwrap()["stringValue"],
+            q["event_type"]
+        );
+        assert_eq!(
+            attr(attrs, "northstar.event_id").unwrap()["intValue"],
             Value::String(q["event_id"].to_string())
         );
         assert!(
@@ -650,6 +680,28 @@ fn export_to_clickhouse_and_otlp() {
                 "INFO"
             }
         );
+    }
+    for span in spans
+        .iter()
+        .filter(|s| attr(&s["attributes"], "northstar.event_id").is_some())
+    {
+        let id = attr(&span["attributes"], "northstar.event_id").unwrap()["intValue"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+        let q = queried.iter().find(|q| q["event_id"] == id).unwrap();
+        assert_eq!(
+            span["endTimeUnixNano"],
+            Value::String(q["timestamp"].to_string())
+        );
+        let start: u64 = span["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            q["timestamp"].as_u64().unwrap() - start,
+            q["payload"]["duration_ns"].as_u64().unwrap()
+        );
+        assert_eq!(span["spanId"].as_str().unwrap().len(), 16, "hex span id");
+        assert_eq!(span["traceId"].as_str().unwrap().len(), 32, "hex trace id");
     }
 
     // Bad arguments: exit 2 with one line.

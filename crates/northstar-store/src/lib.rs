@@ -19,6 +19,7 @@ pub mod checksum;
 pub(crate) mod crc_range;
 pub mod damage_log;
 pub(crate) mod dirlock;
+pub mod cursor;
 pub mod error;
 pub(crate) mod flusher;
 pub mod format;
@@ -39,6 +40,7 @@ pub mod scan;
 pub(crate) mod verify;
 pub mod writer;
 
+pub use cursor::{BlockCursor, CursorBlock, CursorItem, Position, VisibilityFilter};
 pub use error::StoreError;
 pub use manager::{
     CompactDamage, CompactReport, EventManager, FsyncPolicy, StoreConfig, StoreStats, VerifyReport,

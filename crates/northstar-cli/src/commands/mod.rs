@@ -7,6 +7,7 @@ pub mod demo;
 pub mod events;
 pub mod export;
 pub mod perf;
+pub mod ship;
 
 use crate::cli::{Command, Filters};
 use crate::error::{CliError, CliResult, EXIT_OK};
@@ -42,6 +43,33 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
             batch,
             schema,
         } => export::export(&dir.dir, &filters, format, out.as_deref(), batch, schema),
+        Command::Ship {
+            dir,
+            filters,
+            otlp,
+            clickhouse,
+            table,
+            once,
+            cursor,
+            batch,
+            batch_bytes,
+            poll_ms,
+            retry_for,
+        } => ship::ship(
+            &dir.dir,
+            &filters,
+            ship::ShipArgs {
+                otlp: otlp.as_deref(),
+                clickhouse: clickhouse.as_deref(),
+                table: table.as_deref(),
+                once,
+                cursor: cursor.as_deref(),
+                batch,
+                batch_bytes,
+                poll_ms,
+                retry_for,
+            },
+        ),
         Command::Tail {
             dir,
             filters,

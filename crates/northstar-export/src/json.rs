@@ -1,0 +1,125 @@
+//! Minimal JSON writing for the streaming formats: strings escaped per RFC 8259, numbers as
+//! JSON numbers, and a [`FieldVisitor`](crate::fields::FieldVisitor) that writes an event's
+//! payload as the spec's JSON object (the shape `northstar query --format json` prints).
+
+use crate::fields::{FieldVisitor, Group, Scalar};
+use std::fmt::Write;
+
+/// Appends `s` as a JSON string literal.
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => {
+                let _ = write!(out, "\\u{b:04x}");
+            }
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Appends a float as JSON (non-finite values, which JSON cannot hold, as `null`).
+pub fn push_f64(out: &mut String, v: f64) {
+    if v.is_finite() {
+        let _ = write!(out, "{v:?}");
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// Writes an event's payload as a JSON object (spec names, absent optionals as `null`).
+pub struct JsonPayload<'o> {
+    out: &'o mut String,
+    /// Per open group: whether it already has a member (for commas) and whether it is a list.
+    stack: Vec<(bool, bool)>,
+}
+
+impl<'o> JsonPayload<'o> {
+    /// Starts the object in `out`.
+    pub fn new(out: &'o mut String) -> Self {
+        out.push('{');
+        Self {
+            out,
+            stack: vec![(false, false)],
+        }
+    }
+
+    /// Closes the object.
+    pub fn finish(self) {
+        self.out.push('}');
+    }
+
+    fn key(&mut self, name: &str) {
+        let Some((has, is_list)) = self.stack.last_mut() else {
+            return;
+        };
+        if *has {
+            self.out.push(',');
+        }
+        *has = true;
+        if !*is_list {
+            push_str(self.out, name);
+            self.out.push(':');
+        }
+    }
+}
+
+impl<'a> FieldVisitor<'a> for JsonPayload<'_> {
+    fn scalar(&mut self, name: &str, value: Scalar<'a>) {
+        self.key(name);
+        match value {
+            Scalar::U64(v) => {
+                let _ = write!(self.out, "{v}");
+            }
+            Scalar::I64(v) => {
+                let _ = write!(self.out, "{v}");
+            }
+            Scalar::F64(v) => push_f64(self.out, v),
+            Scalar::Str(s) => push_str(self.out, s),
+        }
+    }
+
+    fn absent(&mut self, name: &str) {
+        self.key(name);
+        self.out.push_str("null");
+    }
+
+    fn begin(&mut self, name: &str, group: Group) {
+        self.key(name);
+        let list = group == Group::List;
+        self.out.push(if list { '[' } else { '{' });
+        self.stack.push((false, list));
+    }
+
+    fn end(&mut self) {
+        if let Some((_, list)) = self.stack.pop() {
+            self.out.push(if list { ']' } else { '}' });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_controls_quotes_and_backslashes() {
+        let mut s = String::new();
+        push_str(&mut s, "a\"b\\c\nd\u{1}é");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
+    }
+}
