@@ -78,6 +78,10 @@ pub enum Refusal {
     RateLimited,
     /// The sampler skipped the event.
     SampledOut,
+    /// Lost before reaching this process: a device's full ring or a damaged link frame,
+    /// reported by the device and counted here on import (`northstar ingest`). Counted with
+    /// [`Counters::dropped_full`].
+    Upstream,
 }
 
 /// Monotonic counters of one ring (or summed over a registry). Each is written by one producer
@@ -430,6 +434,12 @@ pub struct Producer<'a> {
     ring: Ring<'a>,
 }
 
+// SAFETY: a `Producer` is its ring's only writer (every constructor guarantees uniqueness);
+// moving it to another thread or an interrupt context moves that role with it. The storage it
+// shares with the consumer is accessed only under the ring's Release/Acquire protocol (the
+// argument that makes `RingStorage` `Sync`), and the control block is atomics.
+unsafe impl Send for Producer<'_> {}
+
 impl<'a> Producer<'a> {
     /// The ring this producer writes.
     pub fn ring(&self) -> Ring<'a> {
@@ -444,6 +454,7 @@ impl<'a> Producer<'a> {
             Refusal::Oversize => &p.oversize,
             Refusal::RateLimited => &p.rate_limited,
             Refusal::SampledOut => &p.sampled_out,
+            Refusal::Upstream => &p.dropped_full,
         });
     }
 
@@ -613,6 +624,10 @@ impl Drained {
 pub struct Consumer<'a> {
     ring: Ring<'a>,
 }
+
+// SAFETY: as for `Producer`: the consumer is the ring's only reader of published records and
+// only writer of `head`, whichever thread it runs on.
+unsafe impl Send for Consumer<'_> {}
 
 impl<'a> Consumer<'a> {
     /// The ring this consumer reads.
@@ -834,6 +849,37 @@ mod tests {
         let (_, mut c) = ring.split_mut();
         assert_eq!(c.drain(usize::MAX, |_| {}).records, 1);
         assert_eq!(ring.ring().counters().pushed, 3);
+    }
+
+    #[test]
+    fn split_handles_move_to_other_threads() {
+        let mut ring = StaticRing::<1024>::new();
+        let (mut p, mut c) = ring.split_mut();
+        let got = std::thread::scope(|s| {
+            s.spawn(move || {
+                for i in 0..500 {
+                    while p
+                        .record(i, 1, Visibility::Team, &AgentSessionEnded { session_id: i })
+                        .is_err()
+                    {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+            s.spawn(move || {
+                let mut next = 0u64;
+                while next < 500 {
+                    c.drain(usize::MAX, |bytes| {
+                        assert_eq!(decode_record(bytes).unwrap().timestamp(), next);
+                        next += 1;
+                    });
+                }
+                next
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(got, 500);
     }
 
     #[test]
