@@ -6,6 +6,7 @@ pub mod admin;
 pub mod demo;
 pub mod events;
 pub mod export;
+pub mod ingest;
 pub mod perf;
 
 use crate::cli::{Command, Filters};
@@ -63,6 +64,13 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
             format,
         } => perf::regressions(&dir.dir, metric, threshold, mode, fail_on, format),
         Command::Plot { dir, metric, out } => perf::plot(&dir.dir, &metric, &out),
+        Command::Ingest {
+            dir,
+            from_serial,
+            hz,
+            epoch_ns,
+            format,
+        } => ingest::ingest(&dir.dir, &from_serial, hz, epoch_ns, format),
     }
     .map(|()| EXIT_OK)
 }
