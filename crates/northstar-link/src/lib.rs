@@ -32,6 +32,9 @@ pub mod wire;
 
 #[cfg(feature = "std")]
 pub mod decoder;
+#[cfg(feature = "std")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use encoder::{LinkEncoder, LinkStats, Sink};
 pub use wire::{frame_crc, FrameReader};
