@@ -21,6 +21,8 @@ pub const MAX_WIRE_FRAME: usize = 64 * 1024;
 pub const MAX_PAYLOAD: usize = 1 << 20;
 /// Most strings plus templates one connection may define.
 pub const MAX_DICTIONARY: usize = 1 << 16;
+/// Most records held after a damaged frame while waiting for the SYNC that times them.
+pub const MAX_PENDING: usize = 4096;
 
 /// The device's counters from a SYNC or END frame (cumulative since HELLO).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,7 +84,8 @@ pub enum Problem {
     },
     /// A record refers to a template never defined (its definition was lost).
     UnknownTemplate(u32),
-    /// A record arrived after a lost frame and before the next SYNC: its time is unknown.
+    /// A record received after a lost frame was lost too: another frame was lost before the
+    /// SYNC that would have timed it (or more than [`MAX_PENDING`] were waiting).
     Unsynced,
     /// A rebuilt record or its payload fails the core's checks.
     Invalid(String),
@@ -107,7 +110,7 @@ impl std::fmt::Display for Problem {
                 )
             }
             Self::UnknownTemplate(id) => write!(f, "record of undefined template {id}"),
-            Self::Unsynced => f.write_str("record after a lost frame, before the next SYNC"),
+            Self::Unsynced => f.write_str("record after a lost frame could not be timed"),
             Self::Invalid(e) => write!(f, "rebuilt record fails the core's checks: {e}"),
             Self::DictionaryFull => f.write_str("too many dictionary entries"),
         }
@@ -142,12 +145,48 @@ struct Template {
     shape: Vec<u8>,
 }
 
+/// A record received after a damaged frame: its time is known only relative to the next
+/// record's, until a SYNC gives the absolute time of the last one.
+struct Pending {
+    template: u32,
+    delta: i64,
+    values: Vec<u8>,
+}
+
 struct Connection {
     hz: u64,
     epoch_ns: u64,
     strings: HashMap<u32, String>,
     templates: HashMap<u32, Template>,
     last_ts: Option<u64>,
+    pending: Vec<Pending>,
+}
+
+impl Connection {
+    /// A frame was lost: what was pending cannot be timed any more (its anchor is the SYNC
+    /// after a frame that is gone), and the deltas that follow are unanchored.
+    fn lose_sync(&mut self, out: &mut Vec<Item>) {
+        self.last_ts = None;
+        for _ in self.pending.drain(..) {
+            out.push(Item::Problem(Problem::Unsynced));
+        }
+    }
+
+    /// A SYNC gave the time of the last record sent: time the pending records backwards
+    /// from it (each delta is relative to the record before) and rebuild them in order.
+    fn resync(&mut self, last_ts: u64, out: &mut Vec<Item>) {
+        let pending = std::mem::take(&mut self.pending);
+        let mut ticks = vec![0u64; pending.len()];
+        let mut t = last_ts;
+        for (slot, p) in ticks.iter_mut().zip(&pending).rev() {
+            *slot = t;
+            t = t.wrapping_sub(p.delta as u64);
+        }
+        for (p, ticks) in pending.iter().zip(ticks) {
+            out.push(build(self, p.template, ticks, &mut In::new(&p.values)));
+        }
+        self.last_ts = Some(last_ts);
+    }
 }
 
 /// Totals over the whole stream.
@@ -173,6 +212,7 @@ pub struct Decoder {
     epoch_fallback_ns: u64,
     conn: Option<Connection>,
     stats: DecodeStats,
+    backlog: Vec<Item>,
 }
 
 impl Decoder {
@@ -187,6 +227,7 @@ impl Decoder {
             epoch_fallback_ns,
             conn: None,
             stats: DecodeStats::default(),
+            backlog: Vec::new(),
         }
     }
 
@@ -209,7 +250,7 @@ impl Decoder {
                 Some(Frame::Corrupt { len, reason }) => {
                     self.stats.corrupt += 1;
                     if let Some(c) = self.conn.as_mut() {
-                        c.last_ts = None;
+                        c.lose_sync(&mut self.backlog);
                     }
                     Some(Item::Problem(Problem::Corrupt { len, reason }))
                 }
@@ -219,7 +260,8 @@ impl Decoder {
                     self.frame(&body)
                 }
             };
-            if let Some(item) = item {
+            let backlog = std::mem::take(&mut self.backlog);
+            for item in backlog.into_iter().chain(item) {
                 match &item {
                     Item::Problem(Problem::Corrupt { .. }) => {}
                     Item::Problem(_) => self.stats.problems += 1,
@@ -236,6 +278,9 @@ impl Decoder {
         let k = body[0];
         let mut input = In::new(&body[1..]);
         if k == kind::HELLO {
+            if let Some(c) = self.conn.as_mut() {
+                c.lose_sync(&mut self.backlog);
+            }
             return Some(self.hello(&mut input));
         }
         let Some(conn) = self.conn.as_mut() else {
@@ -288,7 +333,11 @@ impl Decoder {
                     sampled_out: f[6],
                     link_dropped: f[7],
                 };
-                conn.last_ts = Some(c.last_ts);
+                if conn.pending.is_empty() {
+                    conn.last_ts = Some(c.last_ts);
+                } else {
+                    conn.resync(c.last_ts, &mut self.backlog);
+                }
                 Some(if k == kind::END {
                     Item::End(c)
                 } else {
@@ -297,6 +346,7 @@ impl Decoder {
             }
             kind::RAW => {
                 let rest = input.rest();
+                conn.lose_sync(&mut self.backlog);
                 let ticks = match decode_record(rest) {
                     Ok(v) if record_len(rest) == rest.len() => v.timestamp(),
                     Ok(_) => return Some(Item::Problem(Problem::Invalid("trailing bytes".into()))),
@@ -311,11 +361,11 @@ impl Decoder {
                 Some(check(bytes))
             }
             kind::RECORD => match input.varint() {
-                Ok(id) if id <= u64::from(u32::MAX) => Some(record(conn, id as u32, &mut input)),
+                Ok(id) if id <= u64::from(u32::MAX) => record(conn, id as u32, &mut input),
                 Ok(_) => bad(SchemaError::BadTag),
                 Err(e) => bad(e.into()),
             },
-            k if k & kind::RECORD_SHORT != 0 => Some(record(conn, u32::from(k & 0x7F), &mut input)),
+            k if k & kind::RECORD_SHORT != 0 => record(conn, u32::from(k & 0x7F), &mut input),
             _ => Some(Item::Problem(Problem::UnknownKind(k))),
         }
     }
@@ -346,6 +396,7 @@ impl Decoder {
             strings: HashMap::new(),
             templates: HashMap::new(),
             last_ts: Some(0),
+            pending: Vec::new(),
         });
         match self.hz {
             Some(given) if given != hz => Item::Problem(Problem::HzMismatch { given, device: hz }),
@@ -384,24 +435,40 @@ fn parse_template(input: &mut In<'_>) -> Result<(u32, Template), SchemaError> {
     ))
 }
 
-/// Rebuilds one templated record.
-fn record(conn: &mut Connection, id: u32, input: &mut In<'_>) -> Item {
+/// Rebuilds one templated record, or holds it until the next SYNC when a frame was lost.
+fn record(conn: &mut Connection, id: u32, input: &mut In<'_>) -> Option<Item> {
     let delta = match input.varint() {
         Ok(d) => unzigzag(d),
         Err(e) => {
+            // The device's clock moved by an unknown amount: records held so far cannot be
+            // anchored through this one (they are counted lost by the SYNC arithmetic).
             conn.last_ts = None;
-            return Item::Problem(Problem::BadFrame {
+            conn.pending.clear();
+            return Some(Item::Problem(Problem::BadFrame {
                 kind: kind::RECORD,
                 error: e.into(),
-            });
+            }));
         }
     };
     // The frame passed its CRC, so its delta is the device's even when the rest fails.
     let Some(last) = conn.last_ts else {
-        return Item::Problem(Problem::Unsynced);
+        if conn.pending.len() >= MAX_PENDING {
+            return Some(Item::Problem(Problem::Unsynced));
+        }
+        conn.pending.push(Pending {
+            template: id,
+            delta,
+            values: input.rest().to_vec(),
+        });
+        return None;
     };
     let ticks = last.wrapping_add(delta as u64);
     conn.last_ts = Some(ticks);
+    Some(build(conn, id, ticks, input))
+}
+
+/// Rebuilds a templated record whose time is known.
+fn build(conn: &Connection, id: u32, ticks: u64, input: &mut In<'_>) -> Item {
     let Some(t) = conn.templates.get(&id) else {
         return Item::Problem(Problem::UnknownTemplate(id));
     };
