@@ -41,14 +41,24 @@ fn ingest(dir: &Path, file: &str) -> std::process::Output {
 }
 
 fn stats(dir: &Path) -> serde_json::Value {
-    json(&northstar(&["stats", "--dir", dir.to_str().unwrap(), "--format", "json"]))
+    json(&northstar(&[
+        "stats",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
 }
 
 #[test]
 fn a_clean_session_is_stored_whole() {
     let dir = tempfile::tempdir().unwrap();
     let out = ingest(dir.path(), "session.bin");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = json(&out);
     assert_eq!(summary["stored"], 18);
     assert_eq!(summary["device"]["records_sent"], 18);
@@ -58,7 +68,13 @@ fn a_clean_session_is_stored_whole() {
     assert_eq!(s["dropped"], 0);
     assert_eq!(s["events_per_type"]["perf_sample"], 6);
     // The device's clock (16 MHz ticks) became Unix time near now (no device epoch).
-    let q = northstar(&["query", "--dir", dir.path().to_str().unwrap(), "--format", "json"]);
+    let q = northstar(&[
+        "query",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(String::from_utf8_lossy(&q.stdout).lines().count(), 18);
 }
 
