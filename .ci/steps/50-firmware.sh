@@ -41,7 +41,9 @@ run_board() {
     cargo build $JOBS -q --manifest-path "$MANIFEST" --release --target "$target" \
         --features "$board" --bin "$board"
     local elf="examples/firmware/target/$target/release/$board"
-    size -A "$elf" | grep -E '^\.(vector_table|text|rodata|data|bss|init|trap) ' || true
+    if command -v size >/dev/null; then
+        size -A "$elf" | grep -E '^\.(vector_table|text|rodata|data|bss|init|trap) ' || true
+    fi
     # -icount shift=0: one virtual ns per instruction, so the firmware's self-measurement
     # counts instructions; sleep=off: idle time costs no real time.
     timeout 120 "$@" -display none -monitor none -icount shift=0,sleep=off \
@@ -91,7 +93,9 @@ echo "--- the minimal firmware (one event type, ring, link to UART) on the Corte
 cargo build $JOBS -q --manifest-path "$MANIFEST" --release --target thumbv6m-none-eabi \
     --features microbit --bin minimal
 minimal=examples/firmware/target/thumbv6m-none-eabi/release/minimal
-size -A "$minimal" | grep -E '^\.(vector_table|text|rodata|data|bss) '
+if command -v size >/dev/null; then
+    size -A "$minimal" | grep -E '^\.(vector_table|text|rodata|data|bss) ' || true
+fi
 timeout 60 qemu-system-arm -M microbit -semihosting-config enable=on,target=native \
     -display none -monitor none -serial "file:$work/minimal.uart" -kernel "$minimal"
 "$NS" ingest --dir "$work/minimal.store" --from-serial "$work/minimal.uart" --format json \
