@@ -89,6 +89,32 @@ run_board mps2-an386 thumbv7em-none-eabihf 150 \
 run_board riscv-virt riscv32imc-unknown-none-elf 250 \
     qemu-system-riscv32 -M virt -bios none
 
+echo "--- a damaged stream: 4 bytes of the Cortex-M4's UART lost"
+python3 - "$work/mps2-an386.uart" "$work/damaged.uart" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+for at in (20000, 15000, 8000, 3000):
+    del data[at]
+open(sys.argv[2], "wb").write(data)
+PY
+status=0
+"$NS" ingest --dir "$work/damaged.store" --from-serial "$work/damaged.uart" --format json \
+    > "$work/damaged.json" || status=$?
+[ "$status" -eq 1 ] || { echo "damage must be reported with exit status 1, got $status"; exit 1; }
+"$NS" stats --dir "$work/damaged.store" --format json > "$work/damaged.stats.json"
+python3 - "$work" <<'PY'
+import json, sys
+w = sys.argv[1]
+ingest = json.load(open(w + "/damaged.json"))
+stats = json.load(open(w + "/damaged.stats.json"))
+print("damaged:", json.dumps(ingest))
+# Each lost byte costs the frame it hit (two if it was a frame's closing 0x00); the count
+# still closes.
+assert 1 <= ingest["corrupt_frames"] <= 4, ingest
+assert 1 <= ingest["link_lost"] <= 8, ingest
+assert stats["events"] + stats["dropped"] == ingest["device"]["attempted"], (stats, ingest)
+PY
+
 echo "--- the minimal firmware (one event type, ring, link to UART) on the Cortex-M0"
 cargo build $JOBS -q --manifest-path "$MANIFEST" --release --target thumbv6m-none-eabi \
     --features microbit --bin minimal
