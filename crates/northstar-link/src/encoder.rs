@@ -109,6 +109,20 @@ impl<const ARENA: usize, const ENTRIES: usize> Dict<ARENA, ENTRIES> {
             .map(|e| e.id)
     }
 
+    /// Takes back the entry just inserted (its definition could not be sent).
+    fn pop(&mut self) {
+        if let Some(count) = self.count.checked_sub(1) {
+            let e = self.entries[count];
+            self.count = count;
+            self.used = usize::from(e.off);
+            if e.kind == ENTRY_STRING {
+                self.next_string -= 1;
+            } else {
+                self.next_template -= 1;
+            }
+        }
+    }
+
     /// Adds a key; `None` when the arena or the index is full.
     fn insert(&mut self, kind: u8, key: &[u8]) -> Option<u32> {
         let end = self.used.checked_add(key.len())?;
@@ -367,12 +381,16 @@ impl<const ARENA: usize, const ENTRIES: usize, const FRAME: usize, const WIRE: u
             };
             let mut b = [0u8; MAX_INTERNED + 8];
             let mut out = Out::new(&mut b);
-            let _ = out
+            let written = out
                 .byte(kind::STRING)
                 .and_then(|()| out.varint(u64::from(id)))
                 .and_then(|()| out.put(s));
             let n = out.len();
-            em.emit(&b[..n]);
+            if written.is_err() || !em.emit(&b[..n]) {
+                // Never reference a string the host was not sent: this one goes inline.
+                dict.pop();
+                return 0;
+            }
             em.stats.strings += 1;
             id
         };
@@ -405,21 +423,24 @@ impl<const ARENA: usize, const ENTRIES: usize, const FRAME: usize, const WIRE: u
                     .insert(ENTRY_TEMPLATE, key.bytes())
                     .ok_or(SchemaError::Overflow)?;
                 let mut out = Out::new(&mut self.body);
-                out.byte(kind::TEMPLATE)?;
-                out.varint(u64::from(id))?;
-                out.byte(header.type_byte())?;
-                out.byte(view.visibility() as u8)?;
-                out.varint(view.actor_id())?;
-                out.byte(schema.len() as u8)?;
-                out.put(schema)?;
-                out.put(shape.bytes())?;
+                let written = out
+                    .byte(kind::TEMPLATE)
+                    .and_then(|()| out.varint(u64::from(id)))
+                    .and_then(|()| out.byte(header.type_byte()))
+                    .and_then(|()| out.byte(view.visibility() as u8))
+                    .and_then(|()| out.varint(view.actor_id()))
+                    .and_then(|()| out.byte(schema.len() as u8))
+                    .and_then(|()| out.put(schema))
+                    .and_then(|()| out.put(shape.bytes()));
                 let n = out.len();
                 let mut em = Emitter {
                     wire: &mut self.wire,
                     sink,
                     stats: &mut self.stats,
                 };
-                if !em.emit(&self.body[..n]) {
+                if written.is_err() || !em.emit(&self.body[..n]) {
+                    // Never reference a template the host was not sent: this record goes RAW.
+                    self.dict.pop();
                     return Err(SchemaError::Overflow);
                 }
                 self.stats.templates += 1;

@@ -351,3 +351,39 @@ fn truncated_and_garbage_streams_are_reported_not_fatal() {
     assert!(records.is_empty());
     assert!(!problems.is_empty());
 }
+
+#[test]
+fn a_template_too_large_for_the_frame_never_leaves_a_dangling_id() {
+    // Frames of 64 bytes: a debug snapshot's template (schema and shape) does not fit, so its
+    // records go RAW or are counted as link drops, and the dictionary never refers to it.
+    let ring: &'static StaticRing<4096> = Box::leak(Box::new(StaticRing::new()));
+    let (mut producer, mut consumer) = ring.split().unwrap();
+    let mut enc = LinkEncoder::<256, 16, 64, 70>::new(HZ, 0);
+    let mut wire = Wire::default();
+    let frames: &[StackFrame<'_>] = &[StackFrame {
+        function: "a",
+        file_path: "b",
+        line: 1,
+    }; 30];
+    for i in 0..3u64 {
+        let snapshot = DebugSnapshot {
+            session_id: 1,
+            snapshot_id: i,
+            reason: "r",
+            thread_id: 0,
+            frames: List::from(frames),
+            variables: List::EMPTY,
+        };
+        producer.record(i, 1, Visibility::Team, &snapshot).unwrap();
+        producer
+            .record(i, 1, Visibility::Team, &AgentSessionEnded { session_id: i })
+            .unwrap();
+        enc.pump(&mut consumer, &mut wire);
+    }
+    enc.sync(&ring.ring().counters(), &mut wire, true);
+    let stats = enc.stats();
+    assert_eq!(stats.records_sent + stats.link_dropped, 6);
+    let (records, problems, end) = decode(&wire.bytes);
+    assert_eq!(problems, vec![], "no record refers to an unsent template");
+    assert_eq!(records.len() as u64, end.unwrap().records_sent);
+}
