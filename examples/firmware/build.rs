@@ -1,5 +1,5 @@
-//! Puts `memory.x` where cortex-m-rt's `link.x` finds it and passes the linker script to the
-//! binary, for bare-metal ARM targets only.
+//! Picks the linker memory map of the board the target implies and passes the runtime's linker
+//! script, for bare-metal targets only.
 //!
 //! This is done here rather than in `.cargo/config.toml` because cargo reads that file from the
 //! *current directory*, and CI builds this crate from the repository root with
@@ -9,17 +9,26 @@ use std::fs;
 use std::path::PathBuf;
 
 fn main() {
-    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=memory");
     println!("cargo:rerun-if-changed=build.rs");
     let target = env::var("TARGET").unwrap_or_default();
-    if !(target.starts_with("thumb") && target.ends_with("-none-eabi")
-        || target.ends_with("-none-eabihf"))
-    {
+    let map: &[u8] = if target.starts_with("thumbv6m") {
+        include_bytes!("memory/microbit.x")
+    } else if target.starts_with("thumbv7em") {
+        include_bytes!("memory/mps2-an386.x")
+    } else if target.starts_with("riscv32") && target.ends_with("-none-elf") {
+        include_bytes!("memory/riscv-virt.x")
+    } else {
         return;
-    }
+    };
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    fs::write(out.join("memory.x"), include_bytes!("memory.x")).expect("write memory.x to OUT_DIR");
+    fs::write(out.join("memory.x"), map).expect("write memory.x to OUT_DIR");
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rustc-link-arg-bins=--nmagic");
+    if target.starts_with("riscv") {
+        // riscv-rt's link.x expects memory.x first.
+        println!("cargo:rustc-link-arg-bins=-Tmemory.x");
+    } else {
+        println!("cargo:rustc-link-arg-bins=--nmagic");
+    }
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
 }

@@ -326,4 +326,24 @@ pub enum Command {
         #[arg(long, value_name = "FILE.svg")]
         out: PathBuf,
     },
+    /// Store a firmware's link stream (northstar-link frames from a UART) as events.
+    Ingest {
+        #[command(flatten)]
+        #[allow(missing_docs)]
+        dir: DirArg,
+        /// The device's stream: a file or serial device, or `-` for standard input.
+        #[arg(long, value_name = "PATH|-")]
+        from_serial: String,
+        /// The device clock's ticks per second (default: the rate the device announces; a
+        /// different one is an error).
+        #[arg(long, value_name = "N")]
+        hz: Option<u64>,
+        /// Unix time in ns at which the device's clock read 0 (default: the device's, or the
+        /// time ingest starts when the device has no wall clock).
+        #[arg(long, value_name = "NS")]
+        epoch_ns: Option<u64>,
+        /// Output format of the summary.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }

@@ -20,6 +20,8 @@ use zerocopy::{FromZeros, IntoBytes};
 use crate::event_type::Visibility;
 use crate::events::Payload;
 use crate::record::{EventHeader, FRAMING_LEN, HEADER_LEN, MAX_PAYLOAD_LEN};
+#[cfg(northstar_cas)]
+use crate::sync::AtomicU8;
 use crate::sync::{bump_single_writer, AtomicUsize, Ordering, UnsafeCell};
 
 /// Largest record the loom build can stage (loom models use small records).
@@ -76,6 +78,10 @@ pub enum Refusal {
     RateLimited,
     /// The sampler skipped the event.
     SampledOut,
+    /// Lost before reaching this process: a device's full ring or a damaged link frame,
+    /// reported by the device and counted here on import (`northstar ingest`). Counted with
+    /// [`Counters::dropped_full`].
+    Upstream,
 }
 
 /// Monotonic counters of one ring (or summed over a registry). Each is written by one producer
@@ -204,9 +210,17 @@ impl<const N: usize> Default for RingStorage<N> {
 
 /// A ring with its own control block and storage, for a `static`:
 /// `static RING: StaticRing<4096> = StaticRing::new();`
+///
+/// Its two ends come from a safe constructor: [`StaticRing::split`] on a `&'static` ring (once
+/// per program; a taken flag refuses a second call) or [`StaticRing::split_mut`] on a `&mut`
+/// ring (the borrow makes the handles unique). [`Ring::producer`] and [`Ring::consumer`] remain
+/// for the rare case where neither fits (the caller then argues uniqueness).
 pub struct StaticRing<const N: usize> {
     control: RingControl,
     storage: RingStorage<N>,
+    /// Set by the first [`StaticRing::split`]; never cleared (the handles are `'static`).
+    #[cfg(northstar_cas)]
+    split_taken: AtomicU8,
 }
 
 impl<const N: usize> StaticRing<N> {
@@ -215,7 +229,12 @@ impl<const N: usize> StaticRing<N> {
         /// time when used in a `static`).
         pub fn new() -> Self {
             assert!(N.is_power_of_two() && N >= 2 * FRAMING_LEN, "ring capacity must be a power of two >= 64");
-            Self { control: RingControl::new(), storage: RingStorage::new() }
+            Self {
+                control: RingControl::new(),
+                storage: RingStorage::new(),
+                #[cfg(northstar_cas)]
+                split_taken: AtomicU8::new(0),
+            }
         }
     }
 
@@ -226,6 +245,52 @@ impl<const N: usize> StaticRing<N> {
             cells: self.storage.cells(),
             mask: N - 1,
         }
+    }
+
+    /// The ring's producer and consumer, the first time this is called; `None` afterwards.
+    ///
+    /// The handles live as long as the program (`'static`), so a taken flag, set by one atomic
+    /// swap, makes them unique: no `unsafe` and no uniqueness argument in the firmware. Needs
+    /// compare-and-swap: on targets without it (thumbv6m, riscv32imc) enable the core's
+    /// `critical-section` feature, or use [`StaticRing::split_mut`].
+    ///
+    /// ```
+    /// use northstar_core::ring::StaticRing;
+    /// static RING: StaticRing<1024> = StaticRing::new();
+    /// let (producer, consumer) = RING.split().expect("first split");
+    /// assert!(RING.split().is_none());
+    /// # drop((producer, consumer));
+    /// ```
+    #[cfg(northstar_cas)]
+    pub fn split(&'static self) -> Option<(Producer<'static>, Consumer<'static>)> {
+        if self.split_taken.swap(1, Ordering::AcqRel) != 0 {
+            return None;
+        }
+        let ring = self.ring();
+        // SAFETY: the swap above returned 0 exactly once in the program's life (the flag is
+        // never cleared), so these are the only producer and consumer `split` ever makes; the
+        // unchecked constructors are documented as the caller's own responsibility and
+        // `split_mut` needs a `&mut` that cannot coexist with this `&'static`.
+        Some(unsafe { (ring.producer(), ring.consumer()) })
+    }
+
+    /// The ring's producer and consumer, borrowing the ring exclusively for as long as either
+    /// lives (heapless's `Queue::split`). Works on every target, CAS or not; with a
+    /// `&'static mut StaticRing` (from `static_cell` or `cortex_m::singleton!`) the handles are
+    /// `'static`.
+    ///
+    /// ```
+    /// use northstar_core::ring::StaticRing;
+    /// let mut ring = StaticRing::<1024>::new();
+    /// let (mut producer, mut consumer) = ring.split_mut();
+    /// # let _ = (&mut producer, &mut consumer);
+    /// ```
+    pub fn split_mut(&mut self) -> (Producer<'_>, Consumer<'_>) {
+        let ring = self.ring();
+        // SAFETY: `&mut self` is held for the handles' lifetime, so no other `split_mut` or
+        // `split` (which needs `&'static self`) can run while they exist, and the ring view
+        // they share is only reachable through them.
+        unsafe { (ring.producer(), ring.consumer()) }
     }
 }
 
@@ -321,7 +386,9 @@ impl<'a> Ring<'a> {
         }
     }
 
-    /// The producer handle.
+    /// The producer handle, unchecked: prefer [`StaticRing::split`] or
+    /// [`StaticRing::split_mut`], which need no `unsafe`. This is for rings over storage carved
+    /// at run time (the registry) and other cases where the caller enforces uniqueness itself.
     ///
     /// # Safety
     ///
@@ -343,7 +410,8 @@ impl<'a> Ring<'a> {
             .store(head, Ordering::Relaxed);
     }
 
-    /// The consumer handle.
+    /// The consumer handle, unchecked: prefer [`StaticRing::split`] or
+    /// [`StaticRing::split_mut`].
     ///
     /// # Safety
     ///
@@ -366,6 +434,12 @@ pub struct Producer<'a> {
     ring: Ring<'a>,
 }
 
+// SAFETY: a `Producer` is its ring's only writer (every constructor guarantees uniqueness);
+// moving it to another thread or an interrupt context moves that role with it. The storage it
+// shares with the consumer is accessed only under the ring's Release/Acquire protocol (the
+// argument that makes `RingStorage` `Sync`), and the control block is atomics.
+unsafe impl Send for Producer<'_> {}
+
 impl<'a> Producer<'a> {
     /// The ring this producer writes.
     pub fn ring(&self) -> Ring<'a> {
@@ -380,6 +454,7 @@ impl<'a> Producer<'a> {
             Refusal::Oversize => &p.oversize,
             Refusal::RateLimited => &p.rate_limited,
             Refusal::SampledOut => &p.sampled_out,
+            Refusal::Upstream => &p.dropped_full,
         });
     }
 
@@ -549,6 +624,10 @@ impl Drained {
 pub struct Consumer<'a> {
     ring: Ring<'a>,
 }
+
+// SAFETY: as for `Producer`: the consumer is the ring's only reader of published records and
+// only writer of `head`, whichever thread it runs on.
+unsafe impl Send for Consumer<'_> {}
 
 impl<'a> Consumer<'a> {
     /// The ring this consumer reads.
@@ -736,6 +815,71 @@ mod tests {
         let rest = c.drain(usize::MAX, |_| {});
         assert_eq!(rest.records, 9);
         assert!(ring.ring().is_empty());
+    }
+
+    #[test]
+    fn split_hands_out_the_two_ends_once() {
+        static RING: StaticRing<256> = StaticRing::new();
+        let (mut p, mut c) = RING.split().expect("the first split succeeds");
+        assert!(RING.split().is_none(), "a second split must be refused");
+        assert!(RING.split().is_none(), "and stays refused");
+        assert_eq!(push_n(&mut p, 3, 40), 3);
+        let mut stamps = [0u64; 3];
+        let mut n = 0;
+        let drained = c.drain(usize::MAX, |bytes| {
+            stamps[n] = decode_record(bytes)
+                .expect("well-formed record")
+                .timestamp();
+            n += 1;
+        });
+        assert_eq!(drained.records, 3);
+        assert_eq!(stamps, [40, 41, 42]);
+    }
+
+    #[test]
+    fn split_mut_handles_share_one_ring() {
+        let mut ring = StaticRing::<256>::new();
+        {
+            let (mut p, mut c) = ring.split_mut();
+            assert_eq!(push_n(&mut p, 2, 0), 2);
+            assert_eq!(c.drain(usize::MAX, |_| {}).records, 2);
+            assert_eq!(push_n(&mut p, 1, 0), 1);
+        }
+        // The borrow has ended: a new pair continues where the first left off.
+        let (_, mut c) = ring.split_mut();
+        assert_eq!(c.drain(usize::MAX, |_| {}).records, 1);
+        assert_eq!(ring.ring().counters().pushed, 3);
+    }
+
+    #[test]
+    fn split_handles_move_to_other_threads() {
+        let mut ring = StaticRing::<1024>::new();
+        let (mut p, mut c) = ring.split_mut();
+        let got = std::thread::scope(|s| {
+            s.spawn(move || {
+                for i in 0..500 {
+                    while p
+                        .record(i, 1, Visibility::Team, &AgentSessionEnded { session_id: i })
+                        .is_err()
+                    {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+            s.spawn(move || {
+                let mut next = 0u64;
+                while next < 500 {
+                    c.drain(usize::MAX, |bytes| {
+                        assert_eq!(decode_record(bytes).unwrap().timestamp(), next);
+                        next += 1;
+                    });
+                }
+                next
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(got, 500);
     }
 
     #[test]

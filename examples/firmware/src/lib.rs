@@ -1,39 +1,37 @@
 //! # Northstar on a microcontroller
 //!
-//! The target-independent half of the firmware example: everything the `#[entry]` binary
-//! (`src/main.rs`) does except touching Cortex-M registers. The host tests drive the very same
-//! functions with a simulated clock, so what they check is what the device runs.
+//! The target-independent part of the firmware: everything the three board binaries
+//! (`src/bin/microbit.rs`, `src/bin/mps2_an386.rs`, `src/bin/riscv_virt.rs`) do except touching
+//! their registers. The host tests drive the very same functions with a simulated clock.
 //!
-//! The shape of a firmware using `northstar-core` (built with `default-features = false`):
-//! - a `static` [`StaticRing`](northstar_core::ring::StaticRing) (no heap): one producer
-//!   context records into it, one consumer context drains it;
-//! - a clock of the firmware's own ([`clock::Wide32`] widens a 32-bit cycle counter, wrapped in
-//!   `northstar_core::clock::CounterClock`): records carry raw ticks, converted to nanoseconds
-//!   only where a field needs them (a window, a duration);
-//! - [`telemetry::Telemetry`]: the producer plus the clock, one method per event the firmware
-//!   records; [`app::ControlLoop`] is the instrumented application step;
-//! - [`drain::drain_to_link`]: the consumer's loop body, run from the idle loop: it decodes and
-//!   tallies every record ([`drain::Tally`]) and forwards its bytes, unchanged, to a host link
-//!   ([`link::Sink`], e.g. [`link::LinkBuffer`] that a debug probe reads).
+//! - a `static` [`StaticRing`](northstar_core::ring::StaticRing), split once with the safe
+//!   `StaticRing::split`: the producer goes to the timer interrupt, the consumer to the idle
+//!   loop;
+//! - [`telemetry::Telemetry`]: the producer plus the board's clock, one method per event;
+//!   [`app::ControlLoop`] is the instrumented application step the timer interrupt runs;
+//! - [`device::Device`]: the idle loop's side: drains the ring through the link encoder
+//!   (`northstar_link::LinkEncoder`) to the board's UART, sends the counters at the end;
+//! - [`bench`]: the cost of one event, measured on the device's own clock (instructions when
+//!   QEMU runs with `-icount shift=0`) and recorded as events like any other.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod app;
-pub mod clock;
-pub mod drain;
-pub mod link;
+pub mod bench;
+pub mod device;
 pub mod telemetry;
 
-/// Ring capacity used by the firmware binary (a power of two; records are ~100-250 bytes).
-pub const RING_BYTES: usize = 4096;
-/// Host-link buffer size used by the firmware binary. The drain only starts when the link can
-/// take the ring's largest record, so this must be at least `RING_BYTES / 2`.
-pub const LINK_BYTES: usize = 4096;
-const _: () = assert!(
-    LINK_BYTES >= RING_BYTES / 2,
-    "the link must hold the ring's largest record"
-);
-
+/// Ring capacity (a power of two). A perf sample is ~110 bytes in the ring, so a burst of
+/// [`app::BURST`] overflows it on purpose.
+pub const RING_BYTES: usize = 2048;
+/// Control-loop steps per second (the timer interrupt's rate).
+pub const STEP_HZ: u64 = 100;
+/// Steps before the firmware drains, reports and exits.
+pub const STEPS: u32 = 300;
 /// The actor id this device writes into every record header.
 pub const DEVICE_ID: u64 = 0x00C0_FFEE;
+
+/// The link encoder every board uses: a 512-byte dictionary arena of 40 entries, frames of up
+/// to 320 bytes (a RAW record of up to 319), and the wire buffer COBS needs for them.
+pub type Link = northstar_link::LinkEncoder<512, 40, 320, 330>;

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod demo;
 pub mod events;
 pub mod export;
+pub mod ingest;
 pub mod perf;
 pub mod ship;
 
@@ -112,6 +113,13 @@ pub fn dispatch(cmd: Command) -> CliResult<i32> {
             window,
             out,
         } => perf::plot(&dir.dir, &perf::Selection::new(Some(metric), window), &out),
+        Command::Ingest {
+            dir,
+            from_serial,
+            hz,
+            epoch_ns,
+            format,
+        } => ingest::ingest(&dir.dir, &from_serial, hz, epoch_ns, format),
     }
     .map(|()| EXIT_OK)
 }
