@@ -452,7 +452,9 @@ fn main() {
     }
     record_user(0);
     if let Some(mut d) = recorder.drainer() {
-        d.drain(usize::MAX, |_, r| assert_eq!(r.len(), USER_LEN, "update USER_LEN"));
+        d.drain(usize::MAX, |_, r| {
+            assert_eq!(r.len(), USER_LEN, "update USER_LEN")
+        });
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
