@@ -24,6 +24,8 @@ extern crate std;
 #[macro_use]
 mod macros;
 
+#[cfg(all(feature = "std", northstar_cas, not(loom)))]
+pub mod capture;
 pub mod clock;
 pub mod codec;
 pub mod event_type;
