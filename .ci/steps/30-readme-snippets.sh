@@ -75,7 +75,7 @@ PY
 
 if [ -f docs/TESTING.md ]; then
     for section in "Capturing events in a test" "Inside a loom model"; do
-        grep -q "^## $section" docs/TESTING.md || continue
+        grep -q "^## $section$" docs/TESTING.md || continue
         echo "--- docs/TESTING.md: $section"
         t="$work/testing-$(echo "$section" | tr ' ' '-')"
         mkdir -p "$t/tests"

@@ -24,6 +24,8 @@ extern crate std;
 #[macro_use]
 mod macros;
 
+#[cfg(all(feature = "std", northstar_cas, not(loom)))]
+pub mod capture;
 pub mod clock;
 pub mod codec;
 pub mod event_type;
@@ -47,6 +49,20 @@ pub mod user;
 pub(crate) mod user_bytes {
     pub(crate) const USER: u8 = 0xE0;
     pub(crate) const DEFINITION: u8 = 0xE1;
+}
+
+/// The guard `operation!` returns when instrumentation is off: zero-sized, does nothing.
+/// Defined at the root so it exists on every target, with and without `std`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DisabledGuard;
+
+impl DisabledGuard {
+    /// Does nothing.
+    pub fn fail(&mut self) {}
+    /// Always 0.
+    pub fn operation_id(&self) -> u64 {
+        0
+    }
 }
 
 pub use codec::{DecodeError, EncodeError, List, StrList, StrMap};

@@ -11,9 +11,9 @@ pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 pub(crate) use portable_atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(all(not(loom), not(feature = "portable-atomic"), northstar_cas))]
-pub(crate) use core::sync::atomic::AtomicU8;
+pub(crate) use core::sync::atomic::{AtomicPtr, AtomicU8};
 #[cfg(all(not(loom), not(feature = "portable-atomic")))]
-pub(crate) use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+pub(crate) use core::sync::atomic::{AtomicUsize, Ordering};
 
 #[cfg(not(loom))]
 pub(crate) use core::cell::UnsafeCell;

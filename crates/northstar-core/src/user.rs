@@ -260,7 +260,10 @@ impl<T: Value + ?Sized> Value for &T {
 
 impl<T: Value> Value for Option<T> {
     const TYPE: u8 = {
-        assert!(T::TYPE & OPTIONAL == 0, "an optional field cannot be optional twice");
+        assert!(
+            T::TYPE & OPTIONAL == 0,
+            "an optional field cannot be optional twice"
+        );
         T::TYPE | OPTIONAL
     };
     #[inline(always)]
@@ -290,6 +293,22 @@ pub trait Values {
     fn encoded_len(&self) -> usize;
     /// Writes the values in order.
     fn encode(&self, w: &mut Writer<'_>);
+}
+
+/// Whether `name` is namespaced (holds a `.` or a `:`, e.g. `kv.wal_sync`), as every
+/// user-defined event name must be: the spec's type names have neither, so a name can never be
+/// mistaken for one, and a tool told an unknown plain name knows it is a typo. Checked at
+/// compile time by `event!`.
+pub const fn is_namespaced(name: &str) -> bool {
+    let b = name.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'.' || b[i] == b':' {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// FNV-1a over the type bytes and their count; never 0.
@@ -525,7 +544,9 @@ impl Schema {
 
 impl core::fmt::Debug for Callsite {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Callsite").field("meta", &self.meta).finish()
+        f.debug_struct("Callsite")
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 

@@ -1,10 +1,10 @@
 //! User-defined events: recorded by `event!`, decoded from the ring with their interned schema.
 #![cfg(all(feature = "std", not(feature = "off")))]
 
+use northstar_core::event;
 use northstar_core::record::{records, RecordKind};
 use northstar_core::recorder::{Recorder, RecorderConfig};
 use northstar_core::user::{self, FieldValue};
-use northstar_core::event;
 
 fn small() -> Recorder {
     Recorder::new(RecorderConfig {
@@ -17,7 +17,9 @@ fn small() -> Recorder {
 
 fn drain(r: &Recorder) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    r.drainer().unwrap().drain(usize::MAX, |_, rec| out.push(rec.to_vec()));
+    r.drainer()
+        .unwrap()
+        .drain(usize::MAX, |_, rec| out.push(rec.to_vec()));
     out
 }
 
@@ -54,7 +56,10 @@ fn typed_fields_round_trip_through_the_ring_with_their_schema() {
                 ("tag", FieldValue::Bytes(&[1, 2])),
             ]
         );
-        assert_eq!(def.consts.iter().collect::<Vec<_>>(), vec![("unit", "bytes")]);
+        assert_eq!(
+            def.consts.iter().collect::<Vec<_>>(),
+            vec![("unit", "bytes")]
+        );
         // Only the id and the values are in the record: 4 + 8 + 8 + 8 + (4 + 12) + 1 + (1 + 4) + (4 + 2).
         assert_eq!(view.payload.len(), 4 + 8 + 8 + 8 + 16 + 1 + 5 + 6);
     }
@@ -65,8 +70,8 @@ fn typed_fields_round_trip_through_the_ring_with_their_schema() {
 fn optional_absent_and_two_call_sites_get_two_ids() {
     let r = small();
     let none: Option<u64> = None;
-    event!(to = &r; "a", x = none);
-    event!(to = &r; "b", x = 1u8);
+    event!(to = &r; "t.a", x = none);
+    event!(to = &r; "t.b", x = 1u8);
     let recs = drain(&r);
     let ids: Vec<u32> = recs
         .iter()
@@ -87,7 +92,7 @@ fn optional_absent_and_two_call_sites_get_two_ids() {
 #[test]
 fn a_call_site_in_a_generic_function_keeps_each_instantiation_s_types() {
     fn site<T: user::Value>(r: &Recorder, v: T) {
-        event!(to = r; "generic", v = v);
+        event!(to = r; "t.generic", v = v);
     }
     let r = small();
     site(&r, 1u64);
@@ -103,10 +108,7 @@ fn a_call_site_in_a_generic_function_keeps_each_instantiation_s_types() {
         user::check_values(&def, p).expect("each record matches its own schema");
         seen.push(format!("{:?}", user::values(&def, p).next().unwrap().1));
     }
-    assert_eq!(
-        seen,
-        vec!["U64(1)", "Str(\"text\")", "U64(2)"]
-    );
+    assert_eq!(seen, vec!["U64(1)", "Str(\"text\")", "U64(2)"]);
 }
 
 #[test]
@@ -118,7 +120,7 @@ fn first_calls_racing_on_one_call_site_all_record_decodably() {
             let (r, barrier) = (&r, &barrier);
             s.spawn(move || {
                 barrier.wait();
-                event!(to = r; "race", t = t);
+                event!(to = r; "t.race", t = t);
             });
         }
     });
@@ -127,14 +129,14 @@ fn first_calls_racing_on_one_call_site_all_record_decodably() {
     for b in &recs {
         let p = records(b).next().unwrap().unwrap().payload;
         let s = user::lookup(user::record_schema_id(p).unwrap()).expect("id visible to the reader");
-        assert_eq!(s.meta().name, "race");
+        assert_eq!(s.meta().name, "t.race");
     }
 }
 
 #[test]
 fn definitions_decode_and_reject_bad_bytes_without_panicking() {
     let r = small();
-    event!(to = &r; "d", a = 1u64, b = "x", unit = static "ns");
+    event!(to = &r; "t.d", a = 1u64, b = "x", unit = static "ns");
     let recs = drain(&r);
     let p = records(&recs[0]).next().unwrap().unwrap().payload;
     let s = user::lookup(user::record_schema_id(p).unwrap()).unwrap();
@@ -142,8 +144,11 @@ fn definitions_decode_and_reject_bad_bytes_without_panicking() {
     let n = user::encode_definition(&s, &mut buf).unwrap();
     assert_eq!(n, user::definition_len(&s));
     let def = user::decode_definition(&buf[..n]).unwrap();
-    assert_eq!(def.name, "d");
-    assert_eq!(def.fields.iter().collect::<Vec<_>>(), vec![("a", 4), ("b", 13)]);
+    assert_eq!(def.name, "t.d");
+    assert_eq!(
+        def.fields.iter().collect::<Vec<_>>(),
+        vec![("a", 4), ("b", 13)]
+    );
     // Every truncation and every single-byte corruption is an error or a valid definition.
     for cut in 0..n {
         assert!(user::decode_definition(&buf[..cut]).is_err());

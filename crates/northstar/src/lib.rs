@@ -55,6 +55,8 @@ pub use northstar_core::{self as core, events, Event, EventType, Visibility};
 pub use northstar_core::{event, operation, perf_sample};
 
 #[cfg(feature = "std")]
+pub use northstar_core::capture::{capture, Captured, CapturedEvent};
+#[cfg(feature = "std")]
 pub use northstar_core::recorder::{Recorder, RecorderConfig};
 #[cfg(feature = "std")]
 pub use northstar_store::{self as store, EventManager, FsyncPolicy, StoreConfig, StoreError};

@@ -1,15 +1,20 @@
 //! `init`, its builder, and the guard that stores everything when it is dropped.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Once};
+#[cfg(not(feature = "off"))]
+use std::sync::Once;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use northstar_core::recorder::{Recorder, RecorderConfig};
+#[cfg(not(feature = "off"))]
+use northstar_core::recorder::Recorder;
+use northstar_core::recorder::RecorderConfig;
 use northstar_core::Counters;
 use northstar_store::{EventManager, FsyncPolicy, StoreConfig, StoreError};
 
 /// The store the exit handler flushes: the one the live guard owns.
 static ACTIVE: Mutex<Option<Arc<EventManager>>> = Mutex::new(None);
+#[cfg(not(feature = "off"))]
 static EXIT_HANDLER: Once = Once::new();
 
 /// Opens (or creates) the store in `dir`, draining the global recorder the macros write to,
@@ -75,10 +80,24 @@ impl Builder {
         self
     }
 
-    /// Opens the store; see [`init`].
+    /// Instrumentation is off: opens nothing, and no recorder code is compiled in.
+    #[cfg(feature = "off")]
     pub fn init(self) -> Result<Guard, StoreError> {
-        if cfg!(feature = "off") {
-            return Ok(Guard { store: None });
+        let _ = (self.dir, self.config, self.recorder);
+        Ok(Guard { store: None })
+    }
+
+    /// Opens the store; see [`init`].
+    #[cfg(not(feature = "off"))]
+    pub fn init(self) -> Result<Guard, StoreError> {
+        // Held across the open: two racing `init`s cannot both start a flusher on the global
+        // recorder (the second flusher would find the rings taken only after `open` returned).
+        let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+        if active.is_some() {
+            return Err(StoreError::Refused(
+                "a store already drains the global recorder: one northstar::init at a time (drop or close its guard first)"
+                    .into(),
+            ));
         }
         if let Some(rc) = self.recorder {
             Recorder::configure_global(rc)
@@ -87,15 +106,14 @@ impl Builder {
         let mut config = self.config;
         config.recorder = Some(Recorder::global().clone());
         let store = Arc::new(EventManager::open(&self.dir, config)?);
-        {
-            let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-            *active = Some(store.clone());
-        }
+        *active = Some(store.clone());
+        drop(active);
         EXIT_HANDLER.call_once(install_exit_handler);
         Ok(Guard { store: Some(store) })
     }
 }
 
+#[cfg(not(feature = "off"))]
 fn install_exit_handler() {
     #[cfg(unix)]
     // SAFETY: `flush_at_exit` is an `extern "C" fn()` that does not unwind: it catches every
@@ -107,7 +125,7 @@ fn install_exit_handler() {
 
 /// Runs at `exit` (also when `main` returns, after the guard in `main` was dropped): flushes
 /// the store a live guard still owns, e.g. when the program calls `std::process::exit`.
-#[cfg(unix)]
+#[cfg(all(unix, not(feature = "off")))]
 extern "C" fn flush_at_exit() {
     let _ = std::panic::catch_unwind(|| {
         // try_lock: never wait at exit on a guard being dropped by another thread.
@@ -182,7 +200,10 @@ impl Guard {
                 *active = None;
             }
         }
+        #[cfg(not(feature = "off"))]
         let counters = Recorder::global().counters();
+        #[cfg(feature = "off")]
+        let counters = Counters::default();
         match Arc::try_unwrap(store) {
             Ok(store) => store.close()?,
             // The exit handler holds a clone for the length of a flush: flush too.

@@ -89,7 +89,11 @@ pub fn stats(dir: &Path, format: Format, viewer: Option<u64>) -> CliResult {
                 .per_type
                 .iter()
                 .map(|(t, n)| vec![t.name().to_string(), n.to_string()])
-                .chain(user_types.iter().map(|(t, n)| vec![t.clone(), n.to_string()]))
+                .chain(
+                    user_types
+                        .iter()
+                        .map(|(t, n)| vec![t.clone(), n.to_string()]),
+                )
                 .collect();
             out!("{}", crate::table::render(&["EVENT TYPE", "EVENTS"], &rows))?;
             if !s.drops.is_empty() {

@@ -188,17 +188,24 @@ pub(crate) fn build_query(f: &Filters, limit: Option<usize>) -> CliResult<Query>
         for name in t.split(',').filter(|s| !s.is_empty()) {
             match EventType::from_name(name) {
                 Some(et) => event_types.push(et),
-                // A user-defined event's name: checked against the store by
-                // `check_user_types` once it is open.
-                None => user_types.push(name.to_string()),
+                // A user-defined event's name (always namespaced): checked against the store
+                // by `check_user_types` once it is open.
+                None if name.contains(['.', ':']) => user_types.push(name.to_string()),
+                None => {
+                    let names: Vec<_> = EventType::ALL.iter().map(|t| t.name()).collect();
+                    return Err(CliError::usage(format!(
+                        "--type {name:?}: unknown event type (expected one of: {}, or a user-defined event's name such as kv.wal_sync)",
+                        names.join(", ")
+                    )));
+                }
             }
         }
     }
     let mut fields = Vec::new();
     for kv in &f.fields {
-        let (k, v) = kv.split_once('=').ok_or_else(|| {
-            CliError::usage(format!("--field {kv:?}: expected NAME=VALUE"))
-        })?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| CliError::usage(format!("--field {kv:?}: expected NAME=VALUE")))?;
         fields.push((k.to_string(), v.to_string()));
     }
     let time = |flag: &str, v: &Option<String>| -> CliResult<Option<u64>> {
@@ -244,7 +251,11 @@ pub(crate) fn check_user_types(em: &EventManager, q: &Query) -> CliResult {
             return Err(CliError::usage(format!(
                 "--type {name:?}: unknown event type (expected one of: {}{}{})",
                 names.join(", "),
-                if users.is_empty() { "" } else { "; user-defined in this store: " },
+                if users.is_empty() {
+                    ""
+                } else {
+                    "; user-defined in this store: "
+                },
                 users.join(", ")
             )));
         }
