@@ -32,3 +32,47 @@ pub fn decode_record(data: &[u8]) {
         }
     }
 }
+
+/// Decodes `data` as a stream of records holding user-event definitions (`0xE1`) and user
+/// events (`0xE0`), as a stored block does: every definition is decoded, every user record
+/// resolved among the stream's definitions and checked against its field types. Must never
+/// panic. Invariants: a definition that decodes lists exactly its field count, and a user
+/// record that passes `check_values` yields exactly one value per field.
+#[cfg(northstar_cas)]
+pub fn decode_user_events(data: &[u8]) {
+    use crate::record::RecordKind;
+    use crate::user;
+    let mut defs = vec::Vec::new();
+    for item in records(data) {
+        let Ok(view) = item else { break };
+        match view.kind() {
+            RecordKind::Definition => {
+                if let Ok(d) = user::decode_definition(view.payload) {
+                    assert_eq!(d.fields.iter().count(), d.fields.len());
+                    assert_eq!(d.consts.iter().count(), d.consts.len());
+                    defs.push(d);
+                }
+            }
+            RecordKind::User => {
+                let Ok(id) = user::record_schema_id(view.payload) else {
+                    continue;
+                };
+                for d in defs.iter().filter(|d| d.id == id) {
+                    if user::check_values(d, view.payload).is_ok() {
+                        assert_eq!(
+                            user::values(d, view.payload).count(),
+                            d.fields.len(),
+                            "a checked record yields one value per field"
+                        );
+                    }
+                }
+            }
+            RecordKind::Spec(_) => {}
+        }
+    }
+    // The raw bytes as one definition payload and as one user payload against each.
+    if let Ok(d) = user::decode_definition(data) {
+        let _ = user::check_values(&d, data);
+        let _ = user::values(&d, data).count();
+    }
+}

@@ -49,6 +49,20 @@ pub(crate) mod user_bytes {
     pub(crate) const DEFINITION: u8 = 0xE1;
 }
 
+/// The guard `operation!` returns when instrumentation is off: zero-sized, does nothing.
+/// Defined at the root so it exists on every target, with and without `std`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DisabledGuard;
+
+impl DisabledGuard {
+    /// Does nothing.
+    pub fn fail(&mut self) {}
+    /// Always 0.
+    pub fn operation_id(&self) -> u64 {
+        0
+    }
+}
+
 pub use codec::{DecodeError, EncodeError, List, StrList, StrMap};
 pub use event_type::{EventType, Visibility};
 pub use events::{Event, Payload};

@@ -241,6 +241,6 @@ macro_rules! operation {
         if false {
             let _ = (&$op, &$target_type, &$target_id $(, &$val)*);
         }
-        $crate::scope::DisabledGuard
+        $crate::DisabledGuard
     }};
 }

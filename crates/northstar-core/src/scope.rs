@@ -77,15 +77,4 @@ impl Drop for OperationGuard<'_> {
     }
 }
 
-/// The guard `operation!` returns when instrumentation is off: zero-sized, does nothing.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DisabledGuard;
-
-impl DisabledGuard {
-    /// Does nothing.
-    pub fn fail(&mut self) {}
-    /// Always 0.
-    pub fn operation_id(&self) -> u64 {
-        0
-    }
-}
+pub use crate::DisabledGuard;

@@ -33,3 +33,11 @@ fn macros_do_nothing_when_off() {
     }
     assert_eq!(Recorder::global().counters().pushed, 0);
 }
+
+#[test]
+fn user_events_do_nothing_when_off() {
+    let name = String::from("x");
+    event!("kv.wal_sync", bytes = never(), file = name.as_str(), unit = static "bytes");
+    event!(to = Recorder::global(); "kv.split", depth = never());
+    assert_eq!(Recorder::global().counters().pushed, 0);
+}

@@ -1,15 +1,20 @@
 //! `init`, its builder, and the guard that stores everything when it is dropped.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
+#[cfg(not(feature = "off"))]
+use std::sync::Once;
 use std::time::Duration;
 
-use northstar_core::recorder::{Recorder, RecorderConfig};
+#[cfg(not(feature = "off"))]
+use northstar_core::recorder::Recorder;
+use northstar_core::recorder::RecorderConfig;
 use northstar_core::Counters;
 use northstar_store::{EventManager, FsyncPolicy, StoreConfig, StoreError};
 
 /// The store the exit handler flushes: the one the live guard owns.
 static ACTIVE: Mutex<Option<Arc<EventManager>>> = Mutex::new(None);
+#[cfg(not(feature = "off"))]
 static EXIT_HANDLER: Once = Once::new();
 
 /// Opens (or creates) the store in `dir`, draining the global recorder the macros write to,
@@ -75,11 +80,16 @@ impl Builder {
         self
     }
 
-    /// Opens the store; see [`init`].
+    /// Instrumentation is off: opens nothing, and no recorder code is compiled in.
+    #[cfg(feature = "off")]
     pub fn init(self) -> Result<Guard, StoreError> {
-        if cfg!(feature = "off") {
-            return Ok(Guard { store: None });
-        }
+        let _ = (self.dir, self.config, self.recorder);
+        Ok(Guard { store: None })
+    }
+
+    /// Opens the store; see [`init`].
+    #[cfg(not(feature = "off"))]
+    pub fn init(self) -> Result<Guard, StoreError> {
         if let Some(rc) = self.recorder {
             Recorder::configure_global(rc)
                 .map_err(|e| StoreError::Refused(format!("recorder config: {e}")))?;
@@ -96,6 +106,7 @@ impl Builder {
     }
 }
 
+#[cfg(not(feature = "off"))]
 fn install_exit_handler() {
     #[cfg(unix)]
     // SAFETY: `flush_at_exit` is an `extern "C" fn()` that does not unwind: it catches every
@@ -107,7 +118,7 @@ fn install_exit_handler() {
 
 /// Runs at `exit` (also when `main` returns, after the guard in `main` was dropped): flushes
 /// the store a live guard still owns, e.g. when the program calls `std::process::exit`.
-#[cfg(unix)]
+#[cfg(all(unix, not(feature = "off")))]
 extern "C" fn flush_at_exit() {
     let _ = std::panic::catch_unwind(|| {
         // try_lock: never wait at exit on a guard being dropped by another thread.
@@ -182,7 +193,10 @@ impl Guard {
                 *active = None;
             }
         }
+        #[cfg(not(feature = "off"))]
         let counters = Recorder::global().counters();
+        #[cfg(feature = "off")]
+        let counters = Counters::default();
         match Arc::try_unwrap(store) {
             Ok(store) => store.close()?,
             // The exit handler holds a clone for the length of a flush: flush too.
