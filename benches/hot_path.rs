@@ -31,6 +31,9 @@ const BATCH: u64 = 8192;
 const FIXED_LEN: usize = 40;
 /// Record length of the perf_sample the macro writes below (checked at start-up).
 const SAMPLE_LEN: usize = 137;
+/// Record length of the user event below: header 24, schema id 4, u64 8, f64 8, trailer 8
+/// (the static `unit` string is interned: 0 bytes per record). Checked at start-up.
+const USER_LEN: usize = 52;
 
 fn recorder() -> &'static Recorder {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -57,6 +60,12 @@ fn record_fixed(i: u64) {
 #[inline(always)]
 fn record_sample(i: u64) {
     perf_sample!("get_latency_ns", i, "ns", "benchmark" => "btree_point_get", "mode" => "read");
+}
+
+/// A user-defined event with three fields: u64, f64 and a static &str.
+#[inline(always)]
+fn record_user(i: u64) {
+    event!("kv.get", latency_ns = i, ratio = 0.5f64, unit = static "ns");
 }
 
 /// The bytes a peer carries: a timestamp followed by the payload bytes, `N` in all.
@@ -98,12 +107,16 @@ fn single_thread(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     let mut floor_buf = vec![0u8; 1 << 20];
-    for (name, len) in [("fixed", FIXED_LEN), ("perf_sample", SAMPLE_LEN)] {
+    for (name, len) in [
+        ("fixed", FIXED_LEN),
+        ("perf_sample", SAMPLE_LEN),
+        ("user_event", USER_LEN),
+    ] {
         g.bench_function(format!("{name}/northstar"), |b| {
-            let op: fn(u64) = if len == FIXED_LEN {
-                record_fixed
-            } else {
-                record_sample
+            let op: fn(u64) = match name {
+                "fixed" => record_fixed,
+                "perf_sample" => record_sample,
+                _ => record_user,
             };
             b.iter_custom(|iters| batched(iters, op, drain_ours));
         });
@@ -435,6 +448,12 @@ fn main() {
     if let Some(mut d) = recorder.drainer() {
         d.drain(usize::MAX, |_, r| {
             assert_eq!(r.len(), SAMPLE_LEN, "update SAMPLE_LEN")
+        });
+    }
+    record_user(0);
+    if let Some(mut d) = recorder.drainer() {
+        d.drain(usize::MAX, |_, r| {
+            assert_eq!(r.len(), USER_LEN, "update USER_LEN")
         });
     }
     benches();

@@ -908,7 +908,11 @@ pub fn user_value_json(v: &northstar_core::user::FieldValue<'_>) -> Value {
             }),
         F::Bool(b) => b.into(),
         F::Str(s) => s.into(),
-        F::Bytes(b) => b.iter().map(|x| format!("{x:02x}")).collect::<String>().into(),
+        F::Bytes(b) => b
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+            .into(),
         F::None => Value::Null,
     }
 }

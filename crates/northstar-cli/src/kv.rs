@@ -123,7 +123,13 @@ impl KvStore {
         }
         let keys = map.len() as u64;
         drop(map);
-        event!("kv.btree_apply", writes = n as u32, new_keys = new_keys, keys = keys, depth = btree_depth(keys));
+        event!(
+            "kv.btree_apply",
+            writes = n as u32,
+            new_keys = new_keys,
+            keys = keys,
+            depth = btree_depth(keys)
+        );
         Ok(n)
     }
 

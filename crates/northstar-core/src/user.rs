@@ -260,7 +260,10 @@ impl<T: Value + ?Sized> Value for &T {
 
 impl<T: Value> Value for Option<T> {
     const TYPE: u8 = {
-        assert!(T::TYPE & OPTIONAL == 0, "an optional field cannot be optional twice");
+        assert!(
+            T::TYPE & OPTIONAL == 0,
+            "an optional field cannot be optional twice"
+        );
         T::TYPE | OPTIONAL
     };
     #[inline(always)]
@@ -525,7 +528,9 @@ impl Schema {
 
 impl core::fmt::Debug for Callsite {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Callsite").field("meta", &self.meta).finish()
+        f.debug_struct("Callsite")
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 

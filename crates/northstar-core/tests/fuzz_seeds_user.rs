@@ -46,7 +46,9 @@ fn stream() -> Vec<Vec<u8>> {
     event!(to = &r; "kv.wal_sync", bytes = 4096u64, duration = std::time::Duration::from_micros(3), file = "wal.log", unit = static "bytes");
     event!(to = &r; "kv.split", depth = 3u8, ratio = 0.25f32, ok = true, key = Some(&b"k1"[..]), none = None::<i64>, neg = -5i16);
     let mut recs = Vec::new();
-    r.drainer().unwrap().drain(usize::MAX, |_, b| recs.push(b.to_vec()));
+    r.drainer()
+        .unwrap()
+        .drain(usize::MAX, |_, b| recs.push(b.to_vec()));
     let mut out = Vec::new();
     for rec in recs {
         let view = records(&rec).next().unwrap().unwrap();
@@ -68,8 +70,24 @@ fn write_seeds() {
     let s = stream();
     std::fs::create_dir_all(seed_dir()).unwrap();
     std::fs::write(seed_dir().join("stream.bin"), s.concat()).unwrap();
-    std::fs::write(seed_dir().join("wal_sync_def_and_record.bin"), [s[0].clone(), s[1].clone()].concat()).unwrap();
-    std::fs::write(seed_dir().join("split_def_and_record.bin"), [s[2].clone(), s[3].clone()].concat()).unwrap();
-    std::fs::write(seed_dir().join("record_without_definition.bin"), s[1].clone()).unwrap();
-    std::fs::write(seed_dir().join("definition_payload.bin"), &s[0][24..s[0].len() - 8]).unwrap();
+    std::fs::write(
+        seed_dir().join("wal_sync_def_and_record.bin"),
+        [s[0].clone(), s[1].clone()].concat(),
+    )
+    .unwrap();
+    std::fs::write(
+        seed_dir().join("split_def_and_record.bin"),
+        [s[2].clone(), s[3].clone()].concat(),
+    )
+    .unwrap();
+    std::fs::write(
+        seed_dir().join("record_without_definition.bin"),
+        s[1].clone(),
+    )
+    .unwrap();
+    std::fs::write(
+        seed_dir().join("definition_payload.bin"),
+        &s[0][24..s[0].len() - 8],
+    )
+    .unwrap();
 }

@@ -96,7 +96,12 @@ fn a_million_macro_calls_allocate_nothing() {
     for i in 0..100_000u64 {
         event!("kv.wal_sync", bytes = i, ratio = 0.5f64, file = file, unit = static "bytes");
         if i % 3 == 0 {
-            event!("kv.btree_split", depth = (i % 7) as u8, key = key, found = Some(i));
+            event!(
+                "kv.btree_split",
+                depth = (i % 7) as u8,
+                key = key,
+                found = Some(i)
+            );
         }
         if i % 4096 == 0 {
             drained += drainer.drain(usize::MAX, |_, _| {}).records as u64;

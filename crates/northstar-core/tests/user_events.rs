@@ -1,10 +1,10 @@
 //! User-defined events: recorded by `event!`, decoded from the ring with their interned schema.
 #![cfg(all(feature = "std", not(feature = "off")))]
 
+use northstar_core::event;
 use northstar_core::record::{records, RecordKind};
 use northstar_core::recorder::{Recorder, RecorderConfig};
 use northstar_core::user::{self, FieldValue};
-use northstar_core::event;
 
 fn small() -> Recorder {
     Recorder::new(RecorderConfig {
@@ -17,7 +17,9 @@ fn small() -> Recorder {
 
 fn drain(r: &Recorder) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    r.drainer().unwrap().drain(usize::MAX, |_, rec| out.push(rec.to_vec()));
+    r.drainer()
+        .unwrap()
+        .drain(usize::MAX, |_, rec| out.push(rec.to_vec()));
     out
 }
 
@@ -54,7 +56,10 @@ fn typed_fields_round_trip_through_the_ring_with_their_schema() {
                 ("tag", FieldValue::Bytes(&[1, 2])),
             ]
         );
-        assert_eq!(def.consts.iter().collect::<Vec<_>>(), vec![("unit", "bytes")]);
+        assert_eq!(
+            def.consts.iter().collect::<Vec<_>>(),
+            vec![("unit", "bytes")]
+        );
         // Only the id and the values are in the record: 4 + 8 + 8 + 8 + (4 + 12) + 1 + (1 + 4) + (4 + 2).
         assert_eq!(view.payload.len(), 4 + 8 + 8 + 8 + 16 + 1 + 5 + 6);
     }
@@ -103,10 +108,7 @@ fn a_call_site_in_a_generic_function_keeps_each_instantiation_s_types() {
         user::check_values(&def, p).expect("each record matches its own schema");
         seen.push(format!("{:?}", user::values(&def, p).next().unwrap().1));
     }
-    assert_eq!(
-        seen,
-        vec!["U64(1)", "Str(\"text\")", "U64(2)"]
-    );
+    assert_eq!(seen, vec!["U64(1)", "Str(\"text\")", "U64(2)"]);
 }
 
 #[test]
@@ -143,7 +145,10 @@ fn definitions_decode_and_reject_bad_bytes_without_panicking() {
     assert_eq!(n, user::definition_len(&s));
     let def = user::decode_definition(&buf[..n]).unwrap();
     assert_eq!(def.name, "d");
-    assert_eq!(def.fields.iter().collect::<Vec<_>>(), vec![("a", 4), ("b", 13)]);
+    assert_eq!(
+        def.fields.iter().collect::<Vec<_>>(),
+        vec![("a", 4), ("b", 13)]
+    );
     // Every truncation and every single-byte corruption is an error or a valid definition.
     for cut in 0..n {
         assert!(user::decode_definition(&buf[..cut]).is_err());

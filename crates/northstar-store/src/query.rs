@@ -10,14 +10,14 @@ use northstar_core::record::{decode_record, RecordView};
 use northstar_core::{Event, EventType, Visibility};
 
 use crate::block::decode_block;
-use crate::interning::{BlockSchemas, UserSchema};
-use northstar_core::user::FieldValue;
-use northstar_core::RecordKind;
 use crate::catalog::{BlockBytes, SegRef};
 use crate::error::{Result, StoreError};
 use crate::format::BLOCK_HEADER_LEN;
 use crate::index::{record_sessions, Filter};
+use crate::interning::{BlockSchemas, UserSchema};
 use crate::recovery::DamagedRegion;
+use northstar_core::user::FieldValue;
+use northstar_core::RecordKind;
 
 /// Who is asking: decides which events a query may return.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -74,7 +74,10 @@ fn user_events_are_stored_queried_by_name_and_field_and_counted() {
     assert_eq!(deep.len(), 40);
     let by_file = m
         .query(&Query {
-            fields: vec![("file".into(), "wal-1.log".into()), ("unit".into(), "bytes".into())],
+            fields: vec![
+                ("file".into(), "wal-1.log".into()),
+                ("unit".into(), "bytes".into()),
+            ],
             ..Query::default()
         })
         .unwrap();
@@ -105,7 +108,13 @@ fn user_events_are_stored_queried_by_name_and_field_and_counted() {
     // Several segments (small_config rolls at 64 KiB): every one decodes on its own.
     let segs = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "nss"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "nss")
+        })
         .count();
     assert!(segs > 1, "{segs} segments");
     // A read-only reader in a "new process" (no call sites of its own) reads them.
@@ -148,7 +157,10 @@ fn compaction_carries_the_definitions_into_rewritten_blocks() {
     let after = m.query(&Query::default()).unwrap();
     assert!(after.len() >= 500 && after.len() < 1000, "{}", after.len());
     let kept: Vec<_> = before.into_iter().filter(|e| e.timestamp >= cut).collect();
-    assert_eq!(after, kept, "kept user events decode with their schema after the rewrite");
+    assert_eq!(
+        after, kept,
+        "kept user events decode with their schema after the rewrite"
+    );
     assert!(m.verify().unwrap().is_clean());
     let _ = unix_now_ns();
 }
@@ -188,5 +200,8 @@ fn a_user_record_without_its_definition_is_damage_for_verify_and_readers() {
     let out = m.query_report(&Query::default()).unwrap();
     assert!(out.events.is_empty());
     assert_eq!(out.damaged.len(), 1);
-    assert!(m.query(&Query::default()).is_err(), "strict query names the damage");
+    assert!(
+        m.query(&Query::default()).is_err(),
+        "strict query names the damage"
+    );
 }

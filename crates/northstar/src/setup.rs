@@ -1,9 +1,9 @@
 //! `init`, its builder, and the guard that stores everything when it is dropped.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 #[cfg(not(feature = "off"))]
 use std::sync::Once;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[cfg(not(feature = "off"))]

@@ -43,7 +43,10 @@ fn child(case: &str, dir: &Path) {
 
 #[test]
 fn child_entry() {
-    if let (Ok(case), Ok(dir)) = (std::env::var("NORTHSTAR_CHILD"), std::env::var("NORTHSTAR_DIR")) {
+    if let (Ok(case), Ok(dir)) = (
+        std::env::var("NORTHSTAR_CHILD"),
+        std::env::var("NORTHSTAR_DIR"),
+    ) {
         child(&case, Path::new(&dir));
     }
 }
@@ -75,7 +78,10 @@ fn dropping_the_guard_stores_everything() {
     let (ok, err) = run_child("drop", dir.path());
     assert!(ok, "{err}");
     assert_eq!(stored(dir.path()), (EVENTS as usize, 1));
-    assert!(!err.contains("northstar:"), "no warning when everything is stored: {err}");
+    assert!(
+        !err.contains("northstar:"),
+        "no warning when everything is stored: {err}"
+    );
 }
 
 #[test]
@@ -100,8 +106,10 @@ fn events_recorded_without_a_store_are_reported_at_exit() {
     let (ok, err) = run_child("no-store", dir.path());
     assert!(ok, "{err}");
     assert!(
-        err.contains(&format!("northstar: {} events recorded by the macros", EVENTS + 1))
-            && err.contains("no store drains the global recorder"),
+        err.contains(&format!(
+            "northstar: {} events recorded by the macros",
+            EVENTS + 1
+        )) && err.contains("no store drains the global recorder"),
         "{err}"
     );
 }
@@ -115,5 +123,8 @@ fn a_second_init_is_refused_while_the_first_guard_lives() {
     let report = g.close().unwrap();
     assert_eq!(report.lost, 0);
     // Closed: the global recorder can be stored again.
-    northstar::init(dir.path().join("c")).unwrap().close().unwrap();
+    northstar::init(dir.path().join("c"))
+        .unwrap()
+        .close()
+        .unwrap();
 }

@@ -60,7 +60,11 @@ pub fn stats(dir: &Path, format: Format) -> CliResult {
                 .per_type
                 .iter()
                 .map(|(t, n)| vec![t.name().to_string(), n.to_string()])
-                .chain(user_types.iter().map(|(t, n)| vec![t.clone(), n.to_string()]))
+                .chain(
+                    user_types
+                        .iter()
+                        .map(|(t, n)| vec![t.clone(), n.to_string()]),
+                )
                 .collect();
             print!("{}", crate::table::render(&["EVENT TYPE", "EVENTS"], &rows));
             if !s.drops.is_empty() {

@@ -16,12 +16,12 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use super::{build_query, open_read, report_damage, store_err};
-use northstar_store::interning::UserSchema;
 use crate::cli::{ExportFormat, Filters};
 use crate::error::{CliError, CliResult};
 use crate::json::{event_json, Envelope};
 use crate::timespec::format_rfc3339;
 use northstar_core::Event;
+use northstar_store::interning::UserSchema;
 use northstar_store::StoredEvent;
 
 /// The ClickHouse table `--format clickhouse` rows fit. Partitioned by day and expired after

@@ -114,9 +114,9 @@ pub(crate) fn build_query(f: &Filters, limit: Option<usize>) -> CliResult<Query>
     }
     let mut fields = Vec::new();
     for kv in &f.fields {
-        let (k, v) = kv.split_once('=').ok_or_else(|| {
-            CliError::usage(format!("--field {kv:?}: expected NAME=VALUE"))
-        })?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| CliError::usage(format!("--field {kv:?}: expected NAME=VALUE")))?;
         fields.push((k.to_string(), v.to_string()));
     }
     let time = |flag: &str, v: &Option<String>| -> CliResult<Option<u64>> {
@@ -162,7 +162,11 @@ pub(crate) fn check_user_types(em: &EventManager, q: &Query) -> CliResult {
             return Err(CliError::usage(format!(
                 "--type {name:?}: unknown event type (expected one of: {}{}{})",
                 names.join(", "),
-                if users.is_empty() { "" } else { "; user-defined in this store: " },
+                if users.is_empty() {
+                    ""
+                } else {
+                    "; user-defined in this store: "
+                },
                 users.join(", ")
             )));
         }
