@@ -6,6 +6,8 @@
 //!   annotations (so the fields are kept), writing to `io::sink()` on its own thread;
 //! - `fmt_json_nonblocking`: `tracing_subscriber::fmt().json()` through
 //!   `tracing_appender::non_blocking(io::sink())` (lossy when its channel is full, as by default);
+//! - `noop_layer`: the same registry with a layer that does nothing: tracing's own dispatch
+//!   and span bookkeeping, the part of every bridge's cost that no layer can remove;
 //! - `floor`: a raw timestamp plus a copy of the same bytes the bridge stores (one record for
 //!   an event; two, begin and end, for a span).
 //!
@@ -134,6 +136,19 @@ fn tracing_bridge(c: &mut Criterion) {
             });
         });
         drop(guard);
+    }
+    {
+        struct Noop;
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
+        let sub = tracing_subscriber::registry().with(Noop);
+        tracing::subscriber::with_default(sub, || {
+            g.bench_function("event3/noop_layer", |b| {
+                b.iter_custom(|iters| batched(iters, event3, || {}))
+            });
+            g.bench_function("span/noop_layer", |b| {
+                b.iter_custom(|iters| batched(iters, span, || {}))
+            });
+        });
     }
     let mut buf = vec![0u8; 1 << 20];
     let template = [0x5au8; 128];
