@@ -68,6 +68,10 @@ macro_rules! __user_event {
 #[macro_export]
 macro_rules! __user_event_emit {
     (($($to:tt)*) $name:literal; [$($rk:ident = $rv:expr,)*] [$($ck:ident = $cv:literal,)*]) => {{
+        const _: () = assert!(
+            $crate::user::is_namespaced($name),
+            "a user-defined event's name holds a '.' or ':' (e.g. \"kv.wal_sync\")"
+        );
         let __northstar_site = $crate::__user_event_site!($name; [$($rk),*] [$($ck = $cv),*]);
         let _ = ($($to)*).record_user(
             __northstar_site,

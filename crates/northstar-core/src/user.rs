@@ -295,6 +295,22 @@ pub trait Values {
     fn encode(&self, w: &mut Writer<'_>);
 }
 
+/// Whether `name` is namespaced (holds a `.` or a `:`, e.g. `kv.wal_sync`), as every
+/// user-defined event name must be: the spec's type names have neither, so a name can never be
+/// mistaken for one, and a tool told an unknown plain name knows it is a typo. Checked at
+/// compile time by `event!`.
+pub const fn is_namespaced(name: &str) -> bool {
+    let b = name.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'.' || b[i] == b':' {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// FNV-1a over the type bytes and their count; never 0.
 pub const fn signature(types: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ types.len() as u64;

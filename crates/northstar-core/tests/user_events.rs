@@ -70,8 +70,8 @@ fn typed_fields_round_trip_through_the_ring_with_their_schema() {
 fn optional_absent_and_two_call_sites_get_two_ids() {
     let r = small();
     let none: Option<u64> = None;
-    event!(to = &r; "a", x = none);
-    event!(to = &r; "b", x = 1u8);
+    event!(to = &r; "t.a", x = none);
+    event!(to = &r; "t.b", x = 1u8);
     let recs = drain(&r);
     let ids: Vec<u32> = recs
         .iter()
@@ -92,7 +92,7 @@ fn optional_absent_and_two_call_sites_get_two_ids() {
 #[test]
 fn a_call_site_in_a_generic_function_keeps_each_instantiation_s_types() {
     fn site<T: user::Value>(r: &Recorder, v: T) {
-        event!(to = r; "generic", v = v);
+        event!(to = r; "t.generic", v = v);
     }
     let r = small();
     site(&r, 1u64);
@@ -120,7 +120,7 @@ fn first_calls_racing_on_one_call_site_all_record_decodably() {
             let (r, barrier) = (&r, &barrier);
             s.spawn(move || {
                 barrier.wait();
-                event!(to = r; "race", t = t);
+                event!(to = r; "t.race", t = t);
             });
         }
     });
@@ -129,14 +129,14 @@ fn first_calls_racing_on_one_call_site_all_record_decodably() {
     for b in &recs {
         let p = records(b).next().unwrap().unwrap().payload;
         let s = user::lookup(user::record_schema_id(p).unwrap()).expect("id visible to the reader");
-        assert_eq!(s.meta().name, "race");
+        assert_eq!(s.meta().name, "t.race");
     }
 }
 
 #[test]
 fn definitions_decode_and_reject_bad_bytes_without_panicking() {
     let r = small();
-    event!(to = &r; "d", a = 1u64, b = "x", unit = static "ns");
+    event!(to = &r; "t.d", a = 1u64, b = "x", unit = static "ns");
     let recs = drain(&r);
     let p = records(&recs[0]).next().unwrap().unwrap().payload;
     let s = user::lookup(user::record_schema_id(p).unwrap()).unwrap();
@@ -144,7 +144,7 @@ fn definitions_decode_and_reject_bad_bytes_without_panicking() {
     let n = user::encode_definition(&s, &mut buf).unwrap();
     assert_eq!(n, user::definition_len(&s));
     let def = user::decode_definition(&buf[..n]).unwrap();
-    assert_eq!(def.name, "d");
+    assert_eq!(def.name, "t.d");
     assert_eq!(
         def.fields.iter().collect::<Vec<_>>(),
         vec![("a", 4), ("b", 13)]

@@ -90,6 +90,15 @@ impl Builder {
     /// Opens the store; see [`init`].
     #[cfg(not(feature = "off"))]
     pub fn init(self) -> Result<Guard, StoreError> {
+        // Held across the open: two racing `init`s cannot both start a flusher on the global
+        // recorder (the second flusher would find the rings taken only after `open` returned).
+        let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+        if active.is_some() {
+            return Err(StoreError::Refused(
+                "a store already drains the global recorder: one northstar::init at a time (drop or close its guard first)"
+                    .into(),
+            ));
+        }
         if let Some(rc) = self.recorder {
             Recorder::configure_global(rc)
                 .map_err(|e| StoreError::Refused(format!("recorder config: {e}")))?;
@@ -97,10 +106,8 @@ impl Builder {
         let mut config = self.config;
         config.recorder = Some(Recorder::global().clone());
         let store = Arc::new(EventManager::open(&self.dir, config)?);
-        {
-            let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-            *active = Some(store.clone());
-        }
+        *active = Some(store.clone());
+        drop(active);
         EXIT_HANDLER.call_once(install_exit_handler);
         Ok(Guard { store: Some(store) })
     }

@@ -106,9 +106,16 @@ pub(crate) fn build_query(f: &Filters, limit: Option<usize>) -> CliResult<Query>
         for name in t.split(',').filter(|s| !s.is_empty()) {
             match EventType::from_name(name) {
                 Some(et) => event_types.push(et),
-                // A user-defined event's name: checked against the store by
-                // `check_user_types` once it is open.
-                None => user_types.push(name.to_string()),
+                // A user-defined event's name (always namespaced): checked against the store
+                // by `check_user_types` once it is open.
+                None if name.contains(['.', ':']) => user_types.push(name.to_string()),
+                None => {
+                    let names: Vec<_> = EventType::ALL.iter().map(|t| t.name()).collect();
+                    return Err(CliError::usage(format!(
+                        "--type {name:?}: unknown event type (expected one of: {}, or a user-defined event's name such as kv.wal_sync)",
+                        names.join(", ")
+                    )));
+                }
             }
         }
     }
