@@ -101,6 +101,73 @@ pub fn init_log() -> Result<(), tracing_log::log::SetLoggerError> {
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     static THREAD: Cell<u64> = const { Cell::new(0) };
+    /// The spans this thread has entered (through this layer), innermost last: the parent of
+    /// an event or a new contextual span without asking the registry (whose lookup takes and
+    /// drops a reference on the span's slab slot, two atomic operations per event).
+    static STACK: SpanStack = const { SpanStack::new() };
+}
+
+/// Depth of the per-thread stack of entered spans; deeper spans are still counted, and an
+/// event under them gets its parent from the registry instead.
+const STACK_DEPTH: usize = 64;
+
+struct SpanStack {
+    ids: [Cell<u64>; STACK_DEPTH],
+    depth: Cell<usize>,
+}
+
+impl SpanStack {
+    const fn new() -> Self {
+        Self {
+            ids: [const { Cell::new(0) }; STACK_DEPTH],
+            depth: Cell::new(0),
+        }
+    }
+
+    fn push(&self, id: u64) {
+        let d = self.depth.get();
+        if let Some(slot) = self.ids.get(d) {
+            slot.set(id);
+        }
+        self.depth.set(d + 1);
+    }
+
+    fn pop(&self, id: u64) {
+        let d = self.depth.get();
+        if d == 0 {
+            return;
+        }
+        // Spans are exited in reverse order of entering in ordinary code; if not (a guard
+        // moved and dropped out of order), remove the matching entry.
+        if d <= STACK_DEPTH && self.ids[d - 1].get() != id {
+            if let Some(i) = (0..d).rev().find(|&i| self.ids[i].get() == id) {
+                for j in i..d - 1 {
+                    self.ids[j].set(self.ids[j + 1].get());
+                }
+            }
+        }
+        self.depth.set(d - 1);
+    }
+
+    /// The innermost entered span: `Some(id)`, `Some(0)` for none, `None` when deeper than
+    /// the stack holds.
+    #[inline(always)]
+    fn current(&self) -> Option<u64> {
+        match self.depth.get() {
+            0 => Some(0),
+            d if d <= STACK_DEPTH => Some(self.ids[d - 1].get()),
+            _ => None,
+        }
+    }
+}
+
+/// The current span of this thread, from the layer's own stack (the registry's when deeper).
+#[inline(always)]
+fn current_span<S: Subscriber>(ctx: &Context<'_, S>) -> u64 {
+    match STACK.try_with(SpanStack::current).ok().flatten() {
+        Some(id) => id,
+        None => ctx.current_span().id().map_or(0, Id::into_u64),
+    }
 }
 
 /// The bridge's number for the calling thread.
@@ -178,7 +245,7 @@ where
         };
         let span = match event.parent() {
             Some(p) => p.into_u64(),
-            None if event.is_contextual() => ctx.current_span().id().map_or(0, Id::into_u64),
+            None if event.is_contextual() => current_span(&ctx),
             None => 0,
         };
         record(
@@ -196,7 +263,7 @@ where
         };
         let parent = match attrs.parent() {
             Some(p) => p.into_u64(),
-            None if attrs.is_contextual() => ctx.current_span().id().map_or(0, Id::into_u64),
+            None if attrs.is_contextual() => current_span(&ctx),
             None => 0,
         };
         spans::open(id.into_u64(), Recorder::global().now_ticks());
@@ -206,6 +273,14 @@ where
             &[id.into_u64(), parent, thread_number()],
             |v| attrs.record(v),
         );
+    }
+
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        let _ = STACK.try_with(|s| s.push(id.into_u64()));
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        let _ = STACK.try_with(|s| s.pop(id.into_u64()));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {

@@ -47,9 +47,20 @@ static GLOBAL: Counting = Counting;
 struct Key(u32, &'static str);
 
 fn workload(i: u64) {
-    tracing::info!(bytes = i, shard = "s1", ok = i.is_multiple_of(2), "flushed {} pages", i % 7);
+    tracing::info!(
+        bytes = i,
+        shard = "s1",
+        ok = i.is_multiple_of(2),
+        "flushed {} pages",
+        i % 7
+    );
     tracing::warn!(key = ?Key(i as u32, "k"), "debug value");
-    let span = tracing::info_span!("request", id = i, path = "/kv", hits = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        id = i,
+        path = "/kv",
+        hits = tracing::field::Empty
+    );
     {
         let _g = span.enter();
         span.record("hits", i * 2);
@@ -75,10 +86,17 @@ fn events_and_spans_do_not_allocate_after_the_first() {
         COUNT_HERE.with(|c| c.set(false));
     });
     let report = guard.close().unwrap();
-    assert_eq!(ALLOCS.load(Ordering::Relaxed), 0, "allocations on the recording thread");
+    assert_eq!(
+        ALLOCS.load(Ordering::Relaxed),
+        0,
+        "allocations on the recording thread"
+    );
     // And everything was recorded: 3 events and 3 span records (begin, record, end) per call.
     assert_eq!(report.lost, 0, "{report:?}");
     let store = northstar_store::EventManager::open_read_only(dir.path()).unwrap();
-    let n = store.query(&northstar_store::Query::default()).unwrap().len();
+    let n = store
+        .query(&northstar_store::Query::default())
+        .unwrap()
+        .len();
     assert_eq!(n, 21_000 * 6);
 }
