@@ -326,7 +326,12 @@ fn bad_arguments_and_inputs_exit_2_with_one_line() {
         "{\"event_type\":\"agent_session_ended\",\"session_id\":1,\"payload\":{}}\n",
     )
     .unwrap();
-    ok(&["record", "--dir", known.to_str().unwrap(), one.to_str().unwrap()]);
+    ok(&[
+        "record",
+        "--dir",
+        known.to_str().unwrap(),
+        one.to_str().unwrap(),
+    ]);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["frobnicate"], "unrecognized subcommand"),
         (vec!["query", "--bogus"], "--bogus"),

@@ -328,7 +328,18 @@ pub(crate) fn find(
                 continue;
             }
         };
-        collect_block(seg, entry, &bytes, &view, q, &f, access, None, &mut hits, &mut damaged);
+        collect_block(
+            seg,
+            entry,
+            &bytes,
+            &view,
+            q,
+            &f,
+            access,
+            None,
+            &mut hits,
+            &mut damaged,
+        );
     }
     hits.sort_unstable_by_key(|h| (h.timestamp, h.event_id));
     Ok(Found { hits, damaged })
@@ -394,9 +405,7 @@ fn collect_block(
                 }
             }
             RecordKind::Spec(_) => {
-                if !q.fields.is_empty()
-                    || (!q.user_types.is_empty() && q.event_types.is_empty())
-                {
+                if !q.fields.is_empty() || (!q.user_types.is_empty() && q.event_types.is_empty()) {
                     continue;
                 }
             }
@@ -511,7 +520,18 @@ pub(crate) fn find_after(
                     continue;
                 }
             };
-            collect_block(seg, entry, &bytes, &view, q, &f, access, after, &mut hits, &mut damaged);
+            collect_block(
+                seg,
+                entry,
+                &bytes,
+                &view,
+                q,
+                &f,
+                access,
+                after,
+                &mut hits,
+                &mut damaged,
+            );
         }
     }
     hits.sort_unstable_by_key(|h| h.event_id);

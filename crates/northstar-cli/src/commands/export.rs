@@ -152,9 +152,7 @@ pub fn export(
             let t = run(&mut sink, &mut on_progress, &mut on_problem)?;
             let [spans, points, logs] = sink.counts();
             drop(sink);
-            output
-                .flush()
-                .map_err(write_err)?;
+            output.flush().map_err(write_err)?;
             (
                 t,
                 format!(": {spans} spans, {points} metric points, {logs} log records"),
@@ -184,8 +182,7 @@ pub fn export(
             let [spans, points, logs] = sink.counts();
             drop(sink);
             for f in &mut files {
-                f.flush()
-                    .map_err(write_err)?;
+                f.flush().map_err(write_err)?;
             }
             (
                 t,

@@ -221,7 +221,7 @@ pub fn ingest(
 
     let stats = decoder.stats();
     match format {
-        Format::Json => println!(
+        Format::Json => outln!(
             "{}",
             json!({
                 "connections": totals.connections,
@@ -241,20 +241,29 @@ pub fn ingest(
                 "dropped": lost,
                 "ended": totals.ended,
             })
-        ),
+        )?,
         Format::Table => {
-            println!(
+            outln!(
                 "ingested {} bytes, {} frames ({} corrupt), {} connection(s)",
-                stats.bytes, stats.frames, stats.corrupt, totals.connections
-            );
-            println!(
+                stats.bytes,
+                stats.frames,
+                stats.corrupt,
+                totals.connections
+            )?;
+            outln!(
                 "device: {} events attempted, {} recorded, {} sent, {} lost on the device",
-                totals.attempted, totals.pushed, totals.records_sent, totals.device_lost
-            );
-            println!(
+                totals.attempted,
+                totals.pushed,
+                totals.records_sent,
+                totals.device_lost
+            )?;
+            outln!(
                 "store: {} events stored, {} dropped ({} lost on the link, {} not stored)",
-                totals.stored, lost, totals.link_lost, totals.not_stored
-            );
+                totals.stored,
+                lost,
+                totals.link_lost,
+                totals.not_stored
+            )?;
         }
     }
     if totals.problems > 0 {
