@@ -16,9 +16,21 @@ bin=target/release/northstar
 
 mnt="$(mktemp -d)"
 filler_pid=""
+# Stops the fill loop and the dd or sleep it is running (its children, by parent id).
+stop_filler() {
+    if [ -n "$filler_pid" ]; then
+        kill "$filler_pid" 2>/dev/null || true
+        pkill -P "$filler_pid" 2>/dev/null || true
+        wait "$filler_pid" 2>/dev/null || true
+        filler_pid=""
+    fi
+}
 cleanup() {
-    if [ -n "$filler_pid" ]; then kill "$filler_pid" 2>/dev/null || true; wait "$filler_pid" 2>/dev/null || true; fi
-    umount "$mnt" 2>/dev/null || true
+    stop_filler
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        umount "$mnt" 2>/dev/null && break
+        sleep 0.5
+    done
     rmdir "$mnt" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -41,9 +53,7 @@ filler_pid=$!
 out="$(mktemp)"
 timeout 120 "$bin" demo --dir "$data" --duration 3 --threads 2 | tee "$out"
 
-kill "$filler_pid"
-wait "$filler_pid" 2>/dev/null || true
-filler_pid=""
+stop_filler
 rm -f "$mnt/filler"
 full_times="$(wc -l <"$fills")"
 rm -f "$fills"

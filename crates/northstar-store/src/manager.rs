@@ -26,7 +26,10 @@ use crate::recovery::{self, OpenReport, SkipKind, Skipped};
 pub enum FsyncPolicy {
     /// Never: the page cache decides (survives a process crash, not a power loss).
     None,
-    /// At most this long after a block is written, and on every `flush()`.
+    /// A sync of the written blocks starts at most this long after a block is written (or,
+    /// on a disk slower than the data, as soon as the previous sync ends: syncs run on their
+    /// own thread, one at a time, and never hold up writing or draining), and `flush()`
+    /// returns only once the blocks it covers are synced.
     Interval(Duration),
     /// After every block.
     EveryBlock,

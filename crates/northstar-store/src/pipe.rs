@@ -45,6 +45,9 @@ pub(crate) enum Msg {
     Shutdown,
 }
 
+/// Most bytes of block buffers kept for reuse.
+const POOL_BYTES: usize = 8 << 20;
+
 struct State {
     queue: VecDeque<Msg>,
     /// Bytes of blocks sent and not yet written (or given up).
@@ -124,12 +127,13 @@ impl Pipe {
     }
 
     /// Writer: a block is written (or given up): its bytes leave the budget and its buffer
-    /// goes back to the pool (the pool never holds more than the budget).
+    /// goes back to the pool. The pool keeps at most [`POOL_BYTES`] (or the budget, if
+    /// smaller), so the memory a burst took is given back once the writer has caught up.
     pub(crate) fn done(&self, mut bytes: Vec<u8>) {
         let mut s = self.lock();
         s.in_flight = s.in_flight.saturating_sub(bytes.len());
         let pooled: usize = s.free.iter().map(Vec::capacity).sum();
-        if pooled + bytes.capacity() <= self.capacity.max(1 << 20) {
+        if pooled + bytes.capacity() <= self.capacity.clamp(1 << 20, POOL_BYTES) {
             bytes.clear();
             s.free.push(bytes);
         }

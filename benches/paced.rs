@@ -1,0 +1,200 @@
+//! Paced producers into a store with the **default** `StoreConfig` (fsync every second,
+//! 64 MiB write buffer), as users run it: one thread records at a fixed rate for a fixed time
+//! (or number of events), then `flush()`; a run counts the events its rings dropped. Reported
+//! as "runs with zero drops out of N" (numbers in docs/PERFORMANCE.md, "Drain and writer").
+//!
+//! ```text
+//! cargo bench -j2 -p northstar-benches --bench paced -- <scenario> [--rate R] [--seconds S]
+//!     [--events N] [--runs K] [--stall-ms M] [--stall-every-ms P] [--dir D]
+//! ```
+//! Scenarios: `perf2` (`perf_sample!` with two dimensions, a 137-byte record, default 5 M/s),
+//! `minimal` (`event!(AgentSessionEnded)`, a 40-byte record, default 10 M/s), `perf95`
+//! (`perf_sample` of 95 bytes through `EventManager::record`, default 10 M/s).
+//! `--stall-ms M` stalls the writer thread M ms every `--stall-every-ms` (1000) through the
+//! store's test hook (a slow disk, a long fsync or a dirty-page throttle).
+#![allow(missing_docs)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use northstar_core::events::{AgentSessionEnded, CorrelationHints, PerfSample, TimeWindow};
+use northstar_core::recorder::Recorder;
+use northstar_core::{event, perf_sample, List, Visibility};
+use northstar_store::{EventManager, StoreConfig, WriteHook, WriteSite};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scenario {
+    Perf2,
+    Minimal,
+    Perf95,
+}
+
+struct Args {
+    scenario: Scenario,
+    rate: u64,
+    events: u64,
+    runs: u32,
+    stall: Duration,
+    stall_every: Duration,
+    dir: Option<std::path::PathBuf>,
+}
+
+fn parse() -> Args {
+    let mut it = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mut scenario = None;
+    let (mut rate, mut seconds, mut events, mut runs) = (None, 10.0f64, None, 1u32);
+    let (mut stall, mut stall_every, mut dir) = (0u64, 1000u64, None);
+    while let Some(a) = it.next() {
+        let mut val = || it.next().unwrap_or_else(|| panic!("{a} needs a value"));
+        match a.as_str() {
+            "perf2" => scenario = Some(Scenario::Perf2),
+            "minimal" => scenario = Some(Scenario::Minimal),
+            "perf95" => scenario = Some(Scenario::Perf95),
+            "--rate" => rate = Some(val().parse().expect("--rate")),
+            "--seconds" => seconds = val().parse().expect("--seconds"),
+            "--events" => events = Some(val().parse().expect("--events")),
+            "--runs" => runs = val().parse().expect("--runs"),
+            "--stall-ms" => stall = val().parse().expect("--stall-ms"),
+            "--stall-every-ms" => stall_every = val().parse().expect("--stall-every-ms"),
+            "--dir" => dir = Some(val().into()),
+            other => panic!("unknown argument {other:?} (see benches/paced.rs)"),
+        }
+    }
+    let scenario = scenario.unwrap_or(Scenario::Perf2);
+    let rate = rate.unwrap_or(match scenario {
+        Scenario::Perf2 => 5_000_000,
+        _ => 10_000_000,
+    });
+    Args {
+        scenario,
+        rate,
+        events: events.unwrap_or((rate as f64 * seconds) as u64),
+        runs,
+        stall: Duration::from_millis(stall),
+        stall_every: Duration::from_millis(stall_every.max(1)),
+        dir,
+    }
+}
+
+fn perf95(i: u64) -> PerfSample<'static> {
+    PerfSample {
+        metric_name: "btree_get_latency_ns",
+        dimensions: List::EMPTY,
+        value: i as f64,
+        unit: "ns",
+        timestamp_window: TimeWindow { start: 0, end: 0 },
+        correlation_hints: CorrelationHints::NONE,
+    }
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// One run; returns (dropped, stored, offered rate, stalls).
+fn run(a: &Args) -> (u64, u64, f64, u64) {
+    let dir = match &a.dir {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let stalls = Arc::new(AtomicU64::new(0));
+    let hook: Option<WriteHook> = (!a.stall.is_zero()).then(|| {
+        let (stall, every, s) = (a.stall, a.stall_every, stalls.clone());
+        let next = std::sync::Mutex::new(Instant::now() + every);
+        Arc::new(move |site: WriteSite| {
+            if let WriteSite::Block { .. } = site {
+                let mut n = next.lock().unwrap();
+                if Instant::now() >= *n {
+                    *n = Instant::now() + every;
+                    drop(n);
+                    s.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(stall);
+                }
+            }
+            Ok(())
+        }) as WriteHook
+    });
+    let recorder = Recorder::global().clone();
+    let m = EventManager::open(
+        dir.path(),
+        StoreConfig {
+            recorder: Some(recorder.clone()),
+            write_hook: hook,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    let before = recorder.counters();
+    let stored_before = m.stats().unwrap().events;
+    let step = 1_000_000_000 / a.rate;
+    let start = Instant::now();
+    for i in 0..a.events {
+        while (start.elapsed().as_nanos() as u64) < i * step {
+            std::hint::spin_loop();
+        }
+        match a.scenario {
+            Scenario::Perf2 => {
+                perf_sample!("get_latency_ns", i, "ns", "benchmark" => "btree_point_get", "mode" => "read")
+            }
+            Scenario::Minimal => event!(AgentSessionEnded { session_id: i }, actor = 1),
+            Scenario::Perf95 => {
+                let _ = m.record(1, Visibility::Public, &perf95(i));
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    m.flush().unwrap();
+    let after = recorder.counters();
+    let stored = m.stats().unwrap().events - stored_before;
+    m.close().unwrap();
+    (
+        after.lost() - before.lost(),
+        stored,
+        a.events as f64 / elapsed.as_secs_f64(),
+        stalls.load(Ordering::Relaxed),
+    )
+}
+
+fn main() {
+    let a = parse();
+    println!(
+        "paced/{:?}: {} events per run at {:.1} M/s, {} runs, default StoreConfig{}; load before: {}",
+        a.scenario,
+        a.events,
+        a.rate as f64 / 1e6,
+        a.runs,
+        if a.stall.is_zero() {
+            String::new()
+        } else {
+            format!(
+                ", writer stalled {:?} every {:?}",
+                a.stall, a.stall_every
+            )
+        },
+        load()
+    );
+    let mut clean = 0;
+    let mut drops = Vec::new();
+    for r in 0..a.runs {
+        let (dropped, stored, offered, stalls) = run(&a);
+        assert_eq!(stored + dropped, a.events, "stored + dropped = recorded");
+        println!(
+            "  run {:2}: offered {:.2} M/s, stored {stored}, dropped {dropped}, writer stalls {stalls}, load {}",
+            r + 1,
+            offered / 1e6,
+            load()
+        );
+        clean += u32::from(dropped == 0);
+        drops.push(dropped);
+    }
+    drops.sort_unstable();
+    println!(
+        "paced/{:?}: runs with zero drops: {clean} of {}; dropped per run, sorted: {drops:?}; load after: {}",
+        a.scenario,
+        a.runs,
+        load()
+    );
+}
