@@ -67,9 +67,10 @@ impl<'a> BlockView<'a> {
     }
 }
 
-/// Checks and views the block at the front of `bytes`: magic, length, CRC, then every record
-/// (framing, type, visibility, count, timestamps within the header's range). Never panics.
-pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
+/// The cheap checks of the block header at the front of `bytes`, those run before its checksum:
+/// magic, body length within bounds and within `bytes`. Returns the header and the block's
+/// whole length (header and body).
+pub(crate) fn check_header(bytes: &[u8]) -> Result<(&BlockHeader, usize), BlockError> {
     let (header, _) = BlockHeader::ref_from_prefix(bytes).map_err(|_| BlockError::Truncated {
         needed: BLOCK_HEADER_LEN,
         available: bytes.len(),
@@ -88,6 +89,13 @@ pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
             available: bytes.len(),
         });
     }
+    Ok((header, total))
+}
+
+/// Checks and views the block at the front of `bytes`: magic, length, CRC, then every record
+/// (framing, type, visibility, count, timestamps within the header's range). Never panics.
+pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
+    let (header, total) = check_header(bytes)?;
     let computed = CRC32C.checksum(&bytes[8..total]);
     if computed != header.crc.get() {
         return Err(BlockError::Checksum {

@@ -14,13 +14,11 @@
 //! checksum-matching candidates are reported as damage without being decoded. [`ScanWork`]
 //! counts what was done, so tests check the bound.
 
-use crate::block::{decode_block, BlockError, BlockView};
+use crate::block::{check_header, decode_block, BlockError, BlockView};
 use crate::crc_range::RangeCrc;
 use crate::format::{
-    BlockHeader, HeaderError, SegmentHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, MAX_BLOCK_BODY,
-    SEGMENT_HEADER_LEN,
+    HeaderError, SegmentHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, SEGMENT_HEADER_LEN,
 };
-use zerocopy::FromBytes;
 
 /// A damaged byte range of a segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,25 +96,7 @@ impl<'a> BlockScanner<'a> {
     /// The cheap checks of a block header at `at` (those [`decode_block`] runs before its
     /// checksum): the header's checksummed range and stored checksum.
     fn header_at(&self, at: usize) -> Result<(usize, usize, u32), BlockError> {
-        let bytes = &self.bytes[at..];
-        let (h, _) = BlockHeader::ref_from_prefix(bytes).map_err(|_| BlockError::Truncated {
-            needed: BLOCK_HEADER_LEN,
-            available: bytes.len(),
-        })?;
-        if h.magic != BLOCK_MAGIC {
-            return Err(BlockError::BadMagic(h.magic));
-        }
-        let body_len = h.body_len.get() as usize;
-        if body_len > MAX_BLOCK_BODY {
-            return Err(BlockError::TooLong(body_len));
-        }
-        let total = BLOCK_HEADER_LEN + body_len;
-        if bytes.len() < total {
-            return Err(BlockError::Truncated {
-                needed: total,
-                available: bytes.len(),
-            });
-        }
+        let (h, total) = check_header(&self.bytes[at..])?;
         Ok((at + 8, at + total, h.crc.get()))
     }
 
