@@ -127,6 +127,22 @@ impl BlockBytes {
 }
 
 impl SegRef {
+    /// The damaged region `len` bytes at `offset` of this segment, with the check that failed.
+    pub(crate) fn damaged(
+        &self,
+        offset: u64,
+        len: u64,
+        reason: impl ToString,
+    ) -> crate::recovery::DamagedRegion {
+        crate::recovery::DamagedRegion {
+            segment_id: self.id(),
+            path: self.path().to_owned(),
+            offset,
+            len,
+            reason: reason.to_string(),
+        }
+    }
+
     /// The segment's index.
     pub fn index(&self) -> &SegmentIndex {
         match self {

@@ -81,13 +81,11 @@ where
                 let view = match decode_block(bytes.as_slice()) {
                     Ok(v) => v,
                     Err(e) => {
-                        s.damaged.push(DamagedRegion {
-                            segment_id: seg.id(),
-                            path: seg.path().to_owned(),
-                            offset: entry.offset.get(),
-                            len: u64::from(entry.len.get()),
-                            reason: e.to_string(),
-                        });
+                        s.damaged.push(seg.damaged(
+                            entry.offset.get(),
+                            u64::from(entry.len.get()),
+                            e,
+                        ));
                         continue;
                     }
                 };

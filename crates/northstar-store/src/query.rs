@@ -318,13 +318,7 @@ pub(crate) fn find(
         let view = match decode_block(bytes.as_slice()) {
             Ok(v) => v,
             Err(e) => {
-                damaged.push(DamagedRegion {
-                    segment_id: seg.id(),
-                    path: seg.path().to_owned(),
-                    offset: entry.offset.get(),
-                    len: u64::from(entry.len.get()),
-                    reason: e.to_string(),
-                });
+                damaged.push(seg.damaged(entry.offset.get(), u64::from(entry.len.get()), e));
                 continue;
             }
         };
@@ -393,13 +387,11 @@ fn collect_block(
                     }
                     Err(e) => {
                         // Skipped with its reason, never decoded with a wrong schema.
-                        damaged.push(DamagedRegion {
-                            segment_id: seg.id(),
-                            path: seg.path().to_owned(),
-                            offset: entry.offset.get() + start as u64,
-                            len: r.bytes.len() as u64,
-                            reason: e.to_string(),
-                        });
+                        damaged.push(seg.damaged(
+                            entry.offset.get() + start as u64,
+                            r.bytes.len() as u64,
+                            e,
+                        ));
                         continue;
                     }
                 }
@@ -510,13 +502,7 @@ pub(crate) fn find_after(
             let view = match decode_block(bytes.as_slice()) {
                 Ok(v) => v,
                 Err(e) => {
-                    damaged.push(DamagedRegion {
-                        segment_id: seg.id(),
-                        path: seg.path().to_owned(),
-                        offset: entry.offset.get(),
-                        len: u64::from(entry.len.get()),
-                        reason: e.to_string(),
-                    });
+                    damaged.push(seg.damaged(entry.offset.get(), u64::from(entry.len.get()), e));
                     continue;
                 }
             };
@@ -563,13 +549,8 @@ pub(crate) fn count_visible(segments: &[SegRef], access: &Access<'_>) -> Result<
             let view = match decode_block(bytes.as_slice()) {
                 Ok(v) => v,
                 Err(e) => {
-                    c.damaged.push(DamagedRegion {
-                        segment_id: seg.id(),
-                        path: seg.path().to_owned(),
-                        offset: entry.offset.get(),
-                        len: u64::from(entry.len.get()),
-                        reason: e.to_string(),
-                    });
+                    c.damaged
+                        .push(seg.damaged(entry.offset.get(), u64::from(entry.len.get()), e));
                     continue;
                 }
             };
