@@ -17,6 +17,9 @@
 //!   and then only the template id, the timestamp delta and the values. Periodic
 //!   [`wire::kind::SYNC`] frames carry the ring's drop counters and the number of records sent,
 //!   so the host counts what it lost on the link exactly.
+//! - [`fixed`] (`no_std`): the smallest device side, for a firmware that records one event type
+//!   of fixed-width fields: the same frames, written without the schema walk, the dictionary,
+//!   floating point or 64-bit division (the minimal firmware fits in 4 KiB of flash with it).
 //! - `decoder` (feature `std`): the host side. It rebuilds each core record (header with the
 //!   device's ticks converted to Unix nanoseconds, payload in the core's codec, trailer) and
 //!   validates it with the core's own decoder.
@@ -27,6 +30,7 @@
 #![deny(unsafe_code, missing_docs)]
 
 pub mod encoder;
+pub mod fixed;
 pub mod schema;
 pub mod wire;
 
@@ -37,4 +41,5 @@ pub mod decoder;
 pub mod fuzzing;
 
 pub use encoder::{LinkEncoder, LinkStats, Sink};
+pub use fixed::FixedEncoder;
 pub use wire::{frame_crc, FrameReader};

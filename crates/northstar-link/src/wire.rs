@@ -194,6 +194,35 @@ pub fn encode_frame(body: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(n + 1)
 }
 
+/// Longest body [`frame_in_place`] takes: with its CRC it must stay under one COBS block.
+pub const MAX_IN_PLACE_BODY: usize = 251;
+
+/// Encodes a frame without a second buffer: `buf[0]` is free, the body is `buf[1..=len]`.
+/// Appends the CRC, COBS-encodes in place (each zero becomes the length code of the run that
+/// follows it, `buf[0]` the first run's) and ends with `0x00`. Returns the frame length (the
+/// frame is `buf[..n]`, the same bytes as [`encode_frame`] gives), or `None` when the body is
+/// longer than [`MAX_IN_PLACE_BODY`] or `buf` has no room for the CRC and the `0x00`
+/// (`len + 4` bytes in all).
+pub fn frame_in_place(buf: &mut [u8], len: usize) -> Option<usize> {
+    if len > MAX_IN_PLACE_BODY || buf.len() < len + 4 {
+        return None;
+    }
+    let crc = frame_crc(&buf[1..=len]).to_le_bytes();
+    buf[len + 1] = crc[0];
+    buf[len + 2] = crc[1];
+    let end = len + 3;
+    let mut code_at = 0;
+    for i in 1..end {
+        if buf[i] == 0 {
+            buf[code_at] = (i - code_at) as u8;
+            code_at = i;
+        }
+    }
+    buf[code_at] = (end - code_at) as u8;
+    buf[end] = 0;
+    Some(end + 1)
+}
+
 /// What the stream reader found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
@@ -341,6 +370,35 @@ mod tests {
         }
         assert_eq!(In::new(&[0xFF; 11]).varint(), Err(ReadError::BadVarint));
         assert_eq!(In::new(&[0x80]).varint(), Err(ReadError::Truncated));
+    }
+
+    #[test]
+    fn frames_in_place_are_the_frames_encode_frame_gives() {
+        // Bodies of every length up to the limit, with zeros at the ends, runs and none.
+        for len in 0..=MAX_IN_PLACE_BODY {
+            for pattern in 0..4u8 {
+                let body: Vec<u8> = (0..len)
+                    .map(|i| match pattern {
+                        0 => 0,
+                        1 => 0x80 | (i as u8),
+                        2 => (i % 3) as u8,
+                        _ => (i as u8).wrapping_mul(151),
+                    })
+                    .collect();
+                let mut expected = [0u8; 300];
+                let n = encode_frame(&body, &mut expected).unwrap();
+                let mut buf = vec![0xAA; len + 4];
+                buf[1..=len].copy_from_slice(&body);
+                assert_eq!(frame_in_place(&mut buf, len), Some(n), "len {len}");
+                assert_eq!(&buf[..n], &expected[..n], "len {len} pattern {pattern}");
+            }
+        }
+        assert_eq!(
+            frame_in_place(&mut [0; 10], 7),
+            None,
+            "no room for CRC and 0x00"
+        );
+        assert_eq!(frame_in_place(&mut [1; 300], MAX_IN_PLACE_BODY + 1), None);
     }
 
     fn frames(stream: &[u8]) -> (Vec<Vec<u8>>, usize) {

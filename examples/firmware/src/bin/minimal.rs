@@ -11,7 +11,7 @@ use cortex_m_semihosting::debug;
 use northstar_core::events::AgentSessionEnded;
 use northstar_core::ring::StaticRing;
 use northstar_core::Visibility;
-use northstar_link::{LinkEncoder, Sink};
+use northstar_link::{FixedEncoder, Sink};
 
 const UART0: usize = 0x4000_2000;
 const TASKS_STARTTX: usize = UART0 + 0x008;
@@ -45,7 +45,7 @@ fn main() -> ! {
     }
     let mut ok = false;
     if let Some((mut producer, mut consumer)) = RING.split() {
-        let mut link = LinkEncoder::<64, 8, 64, 70>::new(16_000_000, 0);
+        let mut link = FixedEncoder::<AgentSessionEnded>::new(16_000_000, 0);
         for i in 0..100u64 {
             let _ = producer.record(
                 i * 1000,
