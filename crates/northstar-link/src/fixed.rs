@@ -69,6 +69,20 @@ const fn fixed_widths(schema: &[u8]) -> (usize, usize) {
 
 /// A link encoder for the one event type `E`, whose schema holds only fixed-width fields
 /// (checked at compile time). 100 bytes of buffer; see the module documentation.
+///
+/// ```
+/// use northstar_core::events::AgentSessionEnded;
+/// let enc = northstar_link::FixedEncoder::<AgentSessionEnded>::new(16_000_000, 0);
+/// assert_eq!(enc.stats().records_sent, 0);
+/// ```
+///
+/// An event type with strings, lists or time fields is refused when the program is built:
+///
+/// ```compile_fail
+/// use northstar_core::events::PerfSample;
+/// let enc = northstar_link::FixedEncoder::<PerfSample<'static>>::new(16_000_000, 0);
+/// assert_eq!(enc.stats().records_sent, 0);
+/// ```
 pub struct FixedEncoder<E> {
     hz: u64,
     epoch_unix_ns: u64,
