@@ -292,7 +292,9 @@ pub enum Command {
         #[command(flatten)]
         #[allow(missing_docs)]
         dir: DirArg,
-        /// Only this metric.
+        /// Only this metric: a perf sample's metric name, or a numeric field of a user-defined
+        /// event as EVENT.FIELD (kv.wal_sync.duration_ns), split into one series per value of
+        /// string fields of the same event with EVENT.FIELD{FIELD,...}.
         #[arg(long, value_name = "M")]
         metric: Option<String>,
         #[command(flatten)]
@@ -316,7 +318,9 @@ pub enum Command {
         #[command(flatten)]
         #[allow(missing_docs)]
         dir: DirArg,
-        /// The metric to plot.
+        /// The metric to plot: a perf sample's metric name, or a numeric field of a
+        /// user-defined event as EVENT.FIELD (kv.wal_sync.duration_ns), one line per value of
+        /// string fields of the same event with EVENT.FIELD{FIELD,...}.
         #[arg(long, value_name = "M")]
         metric: String,
         #[command(flatten)]
