@@ -152,6 +152,11 @@ pub enum Command {
         format: Format,
     },
     /// Record events given as JSON lines (the shape `query --format json` prints).
+    ///
+    /// User-defined events (an `event_type` with a '.' or ':', like kv.wal_sync) are
+    /// accepted too: their field types come from an optional "types" object
+    /// ({"bytes": "u64", "note": "str?", "unit": "const"}) or from the values of all their
+    /// lines (see the crate's README, "User-defined events").
     Record {
         #[command(flatten)]
         #[allow(missing_docs)]

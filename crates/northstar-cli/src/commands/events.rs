@@ -90,6 +90,8 @@ pub fn query(dir: &Path, f: &Filters, limit: Option<usize>, format: Format) -> C
 /// event: size and encoding), so a bad file stores nothing; then records them all and flushes.
 /// If the store fails part-way (a full disk), says exactly how many events were stored and the
 /// line to resume from with `--from-line`, so a retry never stores an event twice.
+/// User-defined events get their field types from all their lines (`json::user`) and are
+/// stored with their definitions.
 pub fn record(dir: &Path, file: &str, from_line: Option<usize>) -> CliResult {
     let (name, text) = if file == "-" {
         let mut s = String::new();

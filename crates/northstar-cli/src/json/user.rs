@@ -256,6 +256,10 @@ impl UserBatch {
             });
             Ok(ty.fields.len() - 1)
         };
+        // Fields in the payload's order, then any only `types` names.
+        for key in payload.map.keys() {
+            field_index(ty, key)?;
+        }
         if let Some(types) = &types {
             for (key, t) in types.map {
                 let path = types.at(key);
