@@ -91,6 +91,55 @@ fn stats_viewer_counts_what_the_viewer_may_see() {
     assert_eq!(q("0"), 1);
 }
 
+/// User-defined types are counted by what the viewer may see, like the spec's types.
+#[test]
+fn stats_viewer_counts_user_types_the_viewer_may_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let user = |name: &str, actor: u64, vis: &str| {
+        format!(
+            r#"{{"event_type":"{name}","timestamp":1704067200000000000,"actor_id":{actor},"visibility":"{vis}","payload":{{"n":1}}}}"#
+        )
+    };
+    let lines = [
+        user("kv.a", 7, "private"),
+        user("kv.a", 7, "private"),
+        user("kv.a", 8, "public"),
+        user("kv.b", 8, "private"),
+        OP.to_string(),
+    ]
+    .join("\n");
+    record(&data, &lines);
+    let d = data.to_str().unwrap();
+    let per_type = |extra: &[&str]| -> (u64, serde_json::Value) {
+        let mut args = vec!["stats", "--dir", d, "--format", "json"];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_slice(&ok_output(&args).stdout).unwrap();
+        (v["events"].as_u64().unwrap(), v["events_per_type"].clone())
+    };
+    let (n, t) = per_type(&[]);
+    assert_eq!(n, 5);
+    assert_eq!((t["kv.a"].as_u64(), t["kv.b"].as_u64()), (Some(3), Some(1)));
+    let (n, t) = per_type(&["--viewer", "7"]);
+    assert_eq!(n, 4, "kv.a x3 and the public agent_operation");
+    assert_eq!((t["kv.a"].as_u64(), t["kv.b"].as_u64()), (Some(3), None));
+    let (n, t) = per_type(&["--viewer", "8"]);
+    assert_eq!(n, 3);
+    assert_eq!((t["kv.a"].as_u64(), t["kv.b"].as_u64()), (Some(1), Some(1)));
+    let (_, t) = per_type(&["--viewer", "9"]);
+    assert_eq!((t["kv.a"].as_u64(), t["kv.b"].as_u64()), (Some(1), None));
+    // The table says the same.
+    let table = text(&ok_output(&["stats", "--dir", d, "--viewer", "9"]).stdout);
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+    };
+    assert_eq!(row("kv.a").as_deref(), Some("1"), "{table}");
+    assert_eq!(row("kv.b"), None, "{table}");
+}
+
 #[test]
 fn tail_is_not_blinded_by_a_future_dated_event() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,7 @@ pub mod checksum;
 pub(crate) mod crc_range;
 pub mod cursor;
 pub mod damage_log;
+pub(crate) mod drops;
 pub(crate) mod dirlock;
 pub mod error;
 pub(crate) mod flusher;

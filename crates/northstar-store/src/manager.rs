@@ -1010,13 +1010,8 @@ impl EventManager {
             for (acc, n) in per_type.iter_mut().zip(idx.per_type) {
                 *acc += n;
             }
-            let mut prev = idx.created_unix_ns;
-            for b in &idx.blocks {
-                if b.dropped.get() > 0 {
-                    s.drops.push((prev, b.max_ts.get(), b.dropped.get()));
-                }
-                prev = b.max_ts.get();
-            }
+            s.drops
+                .extend(crate::drops::drop_ranges(idx.created_unix_ns, &idx.blocks));
         }
         if let Viewer::Actor { .. } = viewer {
             let teams = self.shared.read_teams();
