@@ -1,12 +1,12 @@
 //! What the cartridge needs from a store, and the two stores it runs on: the real
 //! [`EventManager`] and an in-memory one for tests and dry runs.
 
+use crate::cartridge::CartridgeError;
+use crate::user_metric::UserMetric;
 use northstar_core::events::{PerfRegression, PerfSample};
 use northstar_core::recorder::RecordError;
 use northstar_core::{Event, EventType, Visibility};
 use northstar_store::{EventManager, Query, StoreError, Viewer};
-use crate::cartridge::CartridgeError;
-use crate::user_metric::UserMetric;
 use std::sync::Mutex;
 
 /// A perf sample read back from a store (owned).
@@ -241,8 +241,7 @@ impl MetricStore for EventManager {
                 .iter()
                 .any(|(n, _)| n == metric.field);
             // Only absent optionals: no samples, not an error.
-            if !has_field || !crate::user_metric::numeric_fields(&schema).contains(&metric.field)
-            {
+            if !has_field || !crate::user_metric::numeric_fields(&schema).contains(&metric.field) {
                 return Err(CartridgeError::Metric {
                     metric: metric.to_string(),
                     reason: format!(

@@ -159,7 +159,9 @@ impl UserMetric {
             .filter(|c| c != "-");
         let unit = match consts.iter().find(|(n, _)| *n == UNIT_FIELD) {
             Some((_, u)) => (*u).to_string(),
-            None if ty & !OPTIONAL == FieldType::DurationNs as u8 || self.field.ends_with("_ns") => {
+            None if ty & !OPTIONAL == FieldType::DurationNs as u8
+                || self.field.ends_with("_ns") =>
+            {
                 "ns".to_string()
             }
             None => String::new(),
@@ -238,7 +240,15 @@ mod tests {
         assert_eq!(m.to_string(), "kv.wal_sync.duration_ns{file,shard}");
         let plain = UserMetric::parse("kv.wal_sync.bytes").unwrap();
         assert!(plain.dimensions.is_empty());
-        for bad in ["latency_ns", ".x", "x.", "a.b{c", "a.b}c", "a.b{c}d", "a.b{{c}}"] {
+        for bad in [
+            "latency_ns",
+            ".x",
+            "x.",
+            "a.b{c",
+            "a.b}c",
+            "a.b{c}d",
+            "a.b{{c}}",
+        ] {
             assert_eq!(UserMetric::parse(bad), None, "{bad}");
         }
     }

@@ -56,7 +56,11 @@ fn a_user_field_split_by_a_string_field_shows_the_shift_in_one_series() {
         assert_eq!(s.points.len(), 160);
         assert_eq!(s.unit, "ns", "a duration field's unit");
         assert_eq!(s.kind, MetricKind::Latency);
-        let commits: Vec<&str> = s.points.iter().filter_map(|p| p.commit.as_deref()).collect();
+        let commits: Vec<&str> = s
+            .points
+            .iter()
+            .filter_map(|p| p.commit.as_deref())
+            .collect();
         assert_eq!(commits.len(), 160, "every sample has its commit field");
     }
     let verdicts = c
@@ -141,7 +145,10 @@ fn a_non_numeric_field_or_a_bad_dimension_is_a_typed_error() {
     let e = msg("kv.wal_sync.nope");
     assert!(e.contains("no numeric field \"nope\""), "{e}");
     let e = msg("kv.wal_sync.duration_ns{bytes}");
-    assert!(e.contains("\"bytes\" of kv.wal_sync is not a string field"), "{e}");
+    assert!(
+        e.contains("\"bytes\" of kv.wal_sync is not a string field"),
+        "{e}"
+    );
     let e = msg("kv.wal_sync.duration_ns{shard}");
     assert!(e.contains("no field \"shard\""), "{e}");
     assert!(e.contains("file, commit"), "{e}");

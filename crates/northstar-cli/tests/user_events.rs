@@ -57,15 +57,7 @@ fn query_output_of_user_events_records_back_into_the_same_events() {
     // Events recorded by the demo's `event!` call sites, with every other type.
     let demo = dir.path().join("demo");
     let dd = demo.to_str().unwrap();
-    ok(&[
-        "demo",
-        "--dir",
-        dd,
-        "--threads",
-        "1",
-        "--duration",
-        "1",
-    ]);
+    ok(&["demo", "--dir", dd, "--threads", "1", "--duration", "1"]);
     let all = query_json(dd);
     assert!(
         all.iter().any(|e| e["event_type"] == "kv.wal_sync"),
@@ -83,7 +75,10 @@ fn bad_user_events_are_refused_naming_line_and_field() {
     let good = r#"{"event_type":"kv.x","timestamp":1,"payload":{"a":1,"s":"x"}}"#;
     let many: String = {
         let fields: Vec<String> = (0..33).map(|i| format!("\"f{i}\":{i}")).collect();
-        format!(r#"{{"event_type":"kv.many","payload":{{{}}}}}"#, fields.join(","))
+        format!(
+            r#"{{"event_type":"kv.many","payload":{{{}}}}}"#,
+            fields.join(",")
+        )
     };
     let cases: Vec<(&str, String, &str)> = vec![
         (
@@ -170,7 +165,11 @@ fn wal_history(dir: &Path) -> String {
     for (ci, commit) in ["c1", "c2", "c3", "c4"].iter().enumerate() {
         for i in 0..60u64 {
             let file = if i % 2 == 0 { "wal-0" } else { "wal-1" };
-            let base = if file == "wal-1" && ci == 3 { 1500 } else { 1000 };
+            let base = if file == "wal-1" && ci == 3 {
+                1500
+            } else {
+                1000
+            };
             // A deterministic +-2% wobble.
             let d = base * (980 + (i * 7919 + ci as u64 * 104_729) % 41) / 1000;
             t += 1_000_000;
@@ -239,17 +238,27 @@ fn regressions_and_plot_read_a_user_field_as_a_metric() {
         svg.to_str().unwrap(),
     ]);
     let svg = std::fs::read_to_string(svg).unwrap();
-    assert!(svg.contains("kv.wal_sync.duration_ns"), "titled by the metric");
+    assert!(
+        svg.contains("kv.wal_sync.duration_ns"),
+        "titled by the metric"
+    );
     assert!(svg.contains("file=wal-1") && svg.contains("file=wal-0"));
 
     // A string field is not a metric; a dimension must be a string field.
     for (metric, want) in [
         ("kv.wal_sync.file", "no numeric field \"file\""),
-        ("kv.wal_sync.duration_ns{bytes}", "\"bytes\" of kv.wal_sync is not a string field"),
+        (
+            "kv.wal_sync.duration_ns{bytes}",
+            "\"bytes\" of kv.wal_sync is not a string field",
+        ),
         ("kv.nothing.x", "no user events of that name"),
     ] {
         let out = northstar(&["regressions", "--dir", &d, "--metric", metric]);
         assert_eq!(out.status.code(), Some(2), "{metric}");
-        assert!(text(&out.stderr).contains(want), "{metric}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(want),
+            "{metric}: {}",
+            text(&out.stderr)
+        );
     }
 }

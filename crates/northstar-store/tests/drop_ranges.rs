@@ -36,8 +36,13 @@ fn drop_ranges_run_forwards_around_a_future_dated_import() {
     let live_end = m.stats().unwrap().max_ts.unwrap();
     // An event from a clock 100 years ahead, imported with its own timestamp.
     let future = live_end + 100 * 365 * 86_400 * 1_000_000_000;
-    m.record_event_at(future, 1, Visibility::Public, &Event::AgentSessionEnded(end(99)))
-        .unwrap();
+    m.record_event_at(
+        future,
+        1,
+        Visibility::Public,
+        &Event::AgentSessionEnded(end(99)),
+    )
+    .unwrap();
     m.flush().unwrap();
     // A burst the 4 KiB ring cannot hold.
     let accepted = (0..10_000)
@@ -48,7 +53,10 @@ fn drop_ranges_run_forwards_around_a_future_dated_import() {
     assert!(s.dropped > 0, "the burst must drop ({accepted} accepted)");
     assert_eq!(s.drops.iter().map(|d| d.2).sum::<u64>(), s.dropped);
     for &(from, to, n) in &s.drops {
-        assert!(from <= to, "{n} drops from {from} to {to}: ends before it begins");
+        assert!(
+            from <= to,
+            "{n} drops from {from} to {to}: ends before it begins"
+        );
         assert!(
             from >= live_end && to < future,
             "{n} drops from {from} to {to}: between the live blocks ({live_end}..), not at the import ({future})"

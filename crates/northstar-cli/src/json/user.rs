@@ -284,10 +284,7 @@ impl UserBatch {
                     Some((prev, at)) if prev != d => {
                         return err(
                             &path,
-                            format!(
-                                "type mismatch: {s:?} here, {:?} on line {at}",
-                                prev.name()
-                            ),
+                            format!("type mismatch: {s:?} here, {:?} on line {at}", prev.name()),
                         )
                     }
                     Some(_) => {}
@@ -348,8 +345,12 @@ impl UserBatch {
         let mut types = Vec::with_capacity(self.types.len());
         // Per type: where each field goes (runtime index, or a constant).
         let mut slots: Vec<Vec<Slot>> = Vec::with_capacity(self.types.len());
-        for (ti, t) in self.types.iter().enumerate() {
-            let (rt, s) = resolve_type(ti, t, &self.lines)?;
+        let mut by_type: Vec<Vec<&Line>> = vec![Vec::new(); self.types.len()];
+        for l in &self.lines {
+            by_type[l.ty].push(l);
+        }
+        for (t, lines) in self.types.iter().zip(&by_type) {
+            let (rt, s) = resolve_type(t, lines)?;
             types.push(rt);
             slots.push(s);
         }
@@ -394,10 +395,10 @@ enum Slot {
     Const,
 }
 
+/// `lines`: the lines of type `t`.
 fn resolve_type(
-    ti: usize,
     t: &TypeAcc,
-    lines: &[Line],
+    lines: &[&Line],
 ) -> Result<(ResolvedType, Vec<Slot>), (usize, JsonError)> {
     let mut fields = Vec::new();
     let mut consts = Vec::new();
@@ -409,7 +410,7 @@ fn resolve_type(
             Some((Declared::Const, at)) => {
                 // The same string on every line.
                 let mut value: Option<(&str, usize)> = None;
-                for l in lines.iter().filter(|l| l.ty == ti) {
+                for l in lines {
                     let v = l.values.iter().find(|(i, _)| *i == fi).map(|(_, v)| v);
                     match v {
                         Some(Value::String(s)) => match value {
@@ -451,7 +452,10 @@ fn resolve_type(
                         }
                     }
                 }
-                consts.push((f.name.clone(), value.map_or(String::new(), |v| v.0.to_string())));
+                consts.push((
+                    f.name.clone(),
+                    value.map_or(String::new(), |v| v.0.to_string()),
+                ));
                 slots.push(Slot::Const);
             }
             Some((Declared::Field(b), _)) => {
@@ -508,7 +512,11 @@ fn infer(seen: &Seen) -> Result<u8, (usize, String)> {
     };
     if let Some(b) = seen.boolean {
         if let Some(o) = numbers.or(seen.string).or(seen.nonfinite) {
-            let what = if numbers == Some(o) { "a number" } else { "a string" };
+            let what = if numbers == Some(o) {
+                "a number"
+            } else {
+                "a string"
+            };
             return clash(b, "a boolean", o, what);
         }
         return Ok(FieldType::Bool as u8);
@@ -527,12 +535,7 @@ fn infer(seen: &Seen) -> Result<u8, (usize, String)> {
         return Ok(FieldType::F64 as u8);
     }
     if let (Some(n), Some(b)) = (seen.neg, seen.big) {
-        return clash(
-            n,
-            "a negative integer",
-            b,
-            "an integer above 2^63-1",
-        );
+        return clash(n, "a negative integer", b, "an integer above 2^63-1");
     }
     Ok(if seen.neg.is_some() {
         FieldType::I64 as u8
@@ -542,7 +545,7 @@ fn infer(seen: &Seen) -> Result<u8, (usize, String)> {
 }
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -561,13 +564,19 @@ fn encode_value(out: &mut Vec<u8>, ty: u8, v: Option<&Value>, name: &str) -> Res
             out.push(0);
             return Ok(());
         }
-        return err(&path, format!("missing or null, but the field is a {tname} (not optional)"));
+        return err(
+            &path,
+            format!("missing or null, but the field is a {tname} (not optional)"),
+        );
     };
     if ty & OPTIONAL != 0 {
         out.push(1);
     }
     let bad = |what: &str| -> Result<(), JsonError> {
-        err(&path, format!("expected {what} ({tname}), found {}", super::show_value(v)))
+        err(
+            &path,
+            format!("expected {what} ({tname}), found {}", super::show_value(v)),
+        )
     };
     let float = || -> Option<f64> {
         match v {
@@ -691,16 +700,24 @@ impl ResolvedType {
             Box::leak(s.to_owned().into_boxed_str())
         }
         let fields: Vec<&'static str> = self.fields.iter().map(|(n, _)| leak(n)).collect();
-        let consts: Vec<(&'static str, &'static str)> =
-            self.consts.iter().map(|(k, v)| (leak(k), leak(v))).collect();
+        let consts: Vec<(&'static str, &'static str)> = self
+            .consts
+            .iter()
+            .map(|(k, v)| (leak(k), leak(v)))
+            .collect();
         let meta: &'static user::Meta = Box::leak(Box::new(user::Meta {
             name: leak(&self.name),
             fields: Box::leak(fields.into_boxed_slice()),
             consts: Box::leak(consts.into_boxed_slice()),
         }));
         let callsite: &'static user::Callsite = Box::leak(Box::new(user::Callsite::new(meta)));
-        let types: &'static [u8] =
-            Box::leak(self.fields.iter().map(|(_, t)| *t).collect::<Vec<_>>().into_boxed_slice());
+        let types: &'static [u8] = Box::leak(
+            self.fields
+                .iter()
+                .map(|(_, t)| *t)
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        );
         user::dynamic::register(callsite, types).map_err(|e| match e {
             user::dynamic::DynError::TableFull => {
                 "the process's table of user event schemas is full".to_string()
@@ -765,6 +782,11 @@ pub fn fuzz_user_lines(text: &str) {
     }
     let second = again.resolve().expect("printed user events resolve");
     assert_eq!(first.types, second.types, "types changed through JSON");
-    let bytes = |r: &Resolved| r.events.iter().map(|e| e.values.clone()).collect::<Vec<_>>();
+    let bytes = |r: &Resolved| {
+        r.events
+            .iter()
+            .map(|e| e.values.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(bytes(&first), bytes(&second), "values changed through JSON");
 }
