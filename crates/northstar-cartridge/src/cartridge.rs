@@ -421,8 +421,20 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     /// Every series of the samples `filter` admits and its viewer may see. The kind of a
     /// series: set with [`set_metric_kind`](Self::set_metric_kind), else recorded with the
     /// samples (a `kind=<name>` dimension), else inferred from name and unit.
+    ///
+    /// A metric named `EVENT.FIELD` (or `EVENT.FIELD{DIM,...}`) also reads the numeric field
+    /// `FIELD` of the user-defined events named `EVENT` ([`UserMetric`]).
+    ///
+    /// [`UserMetric`]: crate::user_metric::UserMetric
     pub fn series_where(&self, filter: &SampleFilter) -> Result<Vec<Series>, CartridgeError> {
-        let samples = self.store.perf_samples_where(filter)?;
+        let mut samples = self.store.perf_samples_where(filter)?;
+        if let Some(um) = filter
+            .metric
+            .as_deref()
+            .and_then(crate::user_metric::UserMetric::parse)
+        {
+            samples.extend(self.store.user_samples(&um, filter)?);
+        }
         let explicit = self.kinds.read().unwrap_or_else(|e| e.into_inner()).clone();
         Ok(group_series(samples, |m, u, recorded| {
             explicit

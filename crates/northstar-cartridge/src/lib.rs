@@ -26,9 +26,11 @@ pub mod cartridge;
 pub mod criterion;
 pub mod limiter;
 pub mod store;
+pub mod user_metric;
 
 pub use cartridge::{
     Alert, BenchmarkComplete, CartridgeConfig, CartridgeError, CartridgeStats, IngestReport,
     ObservabilityCartridge, Outcome, Series, SeriesKey, SeriesShifts, SeriesVerdict,
 };
 pub use store::{MemoryStore, MetricStore, SampleFilter, SampleRecord};
+pub use user_metric::UserMetric;

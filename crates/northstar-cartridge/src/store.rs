@@ -1,6 +1,8 @@
 //! What the cartridge needs from a store, and the two stores it runs on: the real
 //! [`EventManager`] and an in-memory one for tests and dry runs.
 
+use crate::cartridge::CartridgeError;
+use crate::user_metric::UserMetric;
 use northstar_core::events::{PerfRegression, PerfSample};
 use northstar_core::recorder::RecordError;
 use northstar_core::{Event, EventType, Visibility};
@@ -113,6 +115,26 @@ pub trait MetricStore {
     }
     /// The perf samples `filter` admits (and its viewer may see), in timestamp order.
     fn perf_samples_where(&self, filter: &SampleFilter) -> Result<Vec<SampleRecord>, StoreError>;
+    /// The samples of a user-defined event's numeric field ([`UserMetric`]) whose events
+    /// `filter`'s time window and viewer admit (`filter.metric` is not looked at), in
+    /// timestamp order. A store without user events has none (the default).
+    fn user_samples(
+        &self,
+        metric: &UserMetric,
+        filter: &SampleFilter,
+    ) -> Result<Vec<SampleRecord>, CartridgeError> {
+        let _ = (metric, filter);
+        Ok(Vec::new())
+    }
+}
+
+/// What was recorded just before must be visible: drains the rings first (a read-only
+/// store has no flusher and nothing pending).
+fn drain(em: &EventManager) -> Result<(), StoreError> {
+    match em.flush() {
+        Ok(()) | Err(StoreError::Refused(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 impl MetricStore for EventManager {
@@ -153,12 +175,7 @@ impl MetricStore for EventManager {
 
     fn perf_samples_where(&self, filter: &SampleFilter) -> Result<Vec<SampleRecord>, StoreError> {
         let metric = filter.metric.as_deref();
-        // What was recorded just before must be visible: drain the rings first (a read-only
-        // store has no flusher and nothing pending).
-        match self.flush() {
-            Ok(()) | Err(StoreError::Refused(_)) => {}
-            Err(e) => return Err(e),
-        }
+        drain(self)?;
         let q = Query {
             event_types: vec![EventType::PerfSample],
             start_time: filter.since,
@@ -178,6 +195,62 @@ impl MetricStore for EventManager {
                 if metric.is_none_or(|m| m == p.metric_name) {
                     out.push(SampleRecord::from_payload(ev.timestamp, &p));
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    fn user_samples(
+        &self,
+        metric: &UserMetric,
+        filter: &SampleFilter,
+    ) -> Result<Vec<SampleRecord>, CartridgeError> {
+        drain(self)?;
+        let q = Query {
+            user_types: vec![metric.event.clone()],
+            start_time: filter.since,
+            end_time: filter.until,
+            viewer: filter.viewer,
+            ..Query::default()
+        };
+        let mut out = Vec::new();
+        // One schema without the field as a number, kept for the error message.
+        let mut without = None;
+        for ev in self.query_iter(&q)? {
+            let ev = ev?;
+            let Some(schema) = &ev.user else { continue };
+            match metric.sample(ev.timestamp, schema, &ev.payload) {
+                Ok(Some(s)) => out.push(s),
+                Ok(None) => {
+                    if without.is_none() {
+                        without = Some(schema.clone());
+                    }
+                }
+                Err(reason) => {
+                    return Err(CartridgeError::Metric {
+                        metric: metric.to_string(),
+                        reason,
+                    })
+                }
+            }
+        }
+        if let (true, Some(schema)) = (out.is_empty(), without) {
+            let has_field = schema
+                .definition()
+                .fields
+                .iter()
+                .any(|(n, _)| n == metric.field);
+            // Only absent optionals: no samples, not an error.
+            if !has_field || !crate::user_metric::numeric_fields(&schema).contains(&metric.field) {
+                return Err(CartridgeError::Metric {
+                    metric: metric.to_string(),
+                    reason: format!(
+                        "{} has no numeric field {:?} (its numeric fields: {})",
+                        metric.event,
+                        metric.field,
+                        crate::user_metric::numeric_fields(&schema).join(", ")
+                    ),
+                });
             }
         }
         Ok(out)

@@ -152,6 +152,11 @@ pub enum Command {
         format: Format,
     },
     /// Record events given as JSON lines (the shape `query --format json` prints).
+    ///
+    /// User-defined events (an `event_type` with a '.' or ':', like kv.wal_sync) are
+    /// accepted too: their field types come from an optional "types" object
+    /// ({"bytes": "u64", "note": "str?", "unit": "const"}) or from the values of all their
+    /// lines (see the crate's README, "User-defined events").
     Record {
         #[command(flatten)]
         #[allow(missing_docs)]
@@ -292,7 +297,9 @@ pub enum Command {
         #[command(flatten)]
         #[allow(missing_docs)]
         dir: DirArg,
-        /// Only this metric.
+        /// Only this metric: a perf sample's metric name, or a numeric field of a user-defined
+        /// event as EVENT.FIELD (kv.wal_sync.duration_ns), split into one series per value of
+        /// string fields of the same event with EVENT.FIELD{FIELD,...}.
         #[arg(long, value_name = "M")]
         metric: Option<String>,
         #[command(flatten)]
@@ -316,7 +323,9 @@ pub enum Command {
         #[command(flatten)]
         #[allow(missing_docs)]
         dir: DirArg,
-        /// The metric to plot.
+        /// The metric to plot: a perf sample's metric name, or a numeric field of a
+        /// user-defined event as EVENT.FIELD (kv.wal_sync.duration_ns), one line per value of
+        /// string fields of the same event with EVENT.FIELD{FIELD,...}.
         #[arg(long, value_name = "M")]
         metric: String,
         #[command(flatten)]

@@ -28,6 +28,8 @@ use northstar_core::{Event, EventType, List, StrList, StrMap, Visibility};
 use serde_json::{json, Map, Value};
 use std::fmt;
 
+pub mod user;
+
 /// A JSON event that does not have the spec's shape; `path` names the offending field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsonError {
@@ -293,6 +295,15 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// A value for an error message: a number or string as it is (cut), else its kind.
+fn show_value(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.chars().count() <= 40 => format!("{s:?}"),
+        Value::String(_) => "a long string".into(),
+        v => show(v),
+    }
+}
+
 fn show(v: &Value) -> String {
     match v {
         Value::Number(n) => n.to_string(),
@@ -354,7 +365,7 @@ pub fn parse_event<R>(
         return err(
             "event_type",
             format!(
-                "unknown event type {type_name:?} (expected one of: {})",
+                "unknown event type {type_name:?} (expected one of: {}, or a user-defined event's name with a '.' or ':', like kv.wal_sync)",
                 names.join(", ")
             ),
         );
@@ -748,6 +759,19 @@ pub fn parse_line<R>(
     parse_event(&v, default_timestamp, f)
 }
 
+/// Parses one line of JSON text strictly (a key given twice is refused), as [`parse_line`]
+/// does before reading the event.
+pub fn parse_value(line: &str) -> Result<Value, JsonError> {
+    crate::strict_json::from_str(line).map_err(|e| JsonError {
+        path: String::new(),
+        msg: if e.is_data() {
+            e.to_string()
+        } else {
+            format!("not valid JSON: {e}")
+        },
+    })
+}
+
 fn str_map_json(m: &StrMap<'_>) -> Value {
     Value::Object(
         m.iter()
@@ -978,6 +1002,7 @@ pub fn fuzz_round_trip(data: &[u8]) {
         let again = parse_event(&canonical, 0, event_json).expect("canonical JSON parses");
         assert_eq!(again, canonical, "JSON round trip changed the event");
     }
+    user::fuzz_user_lines(text);
 }
 
 #[cfg(test)]

@@ -1,38 +1,11 @@
 //! Runs the real `northstar` binary: demo, query, record, verify, regressions, plot, and every
 //! kind of bad argument and bad input.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn northstar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_northstar"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = northstar(args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?} failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn json_lines(s: &str) -> Vec<Value> {
-    s.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
 
 /// One event of every type, in the shape `query --format json` prints.
 const ALL_TYPES: &str = include_str!("../../../fuzz/seeds/record_json/all_other_types.json");

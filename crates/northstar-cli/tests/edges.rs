@@ -1,45 +1,12 @@
 //! The tool at its edges: hostile text, closed pipes, full disks, odd numbers and bad JSON.
 //! Every test runs the real `northstar` binary.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_northstar"))
-}
-
-fn northstar(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = northstar(args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?} failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn record_lines(dir: &Path, name: &str, lines: &[String]) -> Output {
-    let input = dir.join(name);
-    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let data = dir.join("data");
-    northstar(&[
-        "record",
-        "--dir",
-        data.to_str().unwrap(),
-        input.to_str().unwrap(),
-    ])
-}
 
 /// Text a hostile producer could put in an event: an OSC that retitles the window and rings
 /// the bell, a CSI colour, NUL, a C1 CSI, a bidirectional override, a carriage return.

@@ -2,55 +2,13 @@
 //! command; `stats --viewer` follows the query's viewer rule; `tail` follows by store
 //! position, so a future-dated event does not blind it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::*;
+use std::process::Stdio;
 use std::time::Duration;
 
-fn northstar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_northstar"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = northstar(args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?} failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
 const OP: &str = r#"{"event_type":"agent_operation","timestamp":1704067200000001000,"agent_id":1,"session_id":100,"payload":{"operation_type":"read","operation_id":1,"target_type":"btree","target_id":"user_key","status":"completed","duration_ns":5000000,"metadata":{}}}"#;
-
-fn record(data: &Path, lines: &str) {
-    let input = data.with_extension("jsonl");
-    std::fs::write(&input, lines).unwrap();
-    ok(&[
-        "record",
-        "--dir",
-        data.to_str().unwrap(),
-        input.to_str().unwrap(),
-    ]);
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "nss"))
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn damage_found_while_opening_is_said_by_every_command() {
@@ -87,7 +45,7 @@ fn damage_found_while_opening_is_said_by_every_command() {
             "0",
         ],
     ] {
-        let out = ok(&args);
+        let out = ok_output(&args);
         let err = text(&out.stderr);
         assert!(
             err.contains("skipped damaged block") && err.contains(seg_name),
@@ -119,18 +77,67 @@ fn stats_viewer_counts_what_the_viewer_may_see() {
     let events = |extra: &[&str]| -> u64 {
         let mut args = vec!["stats", "--dir", d, "--format", "json"];
         args.extend_from_slice(extra);
-        let v: serde_json::Value = serde_json::from_slice(&ok(&args).stdout).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&ok_output(&args).stdout).unwrap();
         v["events"].as_u64().unwrap()
     };
     assert_eq!(events(&[]), 4, "no viewer: the operator's view");
     assert_eq!(events(&["--viewer", "0"]), 1, "viewer 0 is not a wildcard");
     assert_eq!(events(&["--viewer", "7"]), 2);
     let q = |v: &str| {
-        text(&ok(&["query", "--dir", d, "--format", "json", "--viewer", v]).stdout)
+        text(&ok_output(&["query", "--dir", d, "--format", "json", "--viewer", v]).stdout)
             .lines()
             .count()
     };
     assert_eq!(q("0"), 1);
+}
+
+/// User-defined types are counted by what the viewer may see, like the spec's types.
+#[test]
+fn stats_viewer_counts_user_types_the_viewer_may_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let user = |name: &str, actor: u64, vis: &str| {
+        format!(
+            r#"{{"event_type":"{name}","timestamp":1704067200000000000,"actor_id":{actor},"visibility":"{vis}","payload":{{"n":1}}}}"#
+        )
+    };
+    let lines = [
+        user("kv.a", 7, "private"),
+        user("kv.a", 7, "private"),
+        user("kv.a", 8, "public"),
+        user("kv.b", 8, "private"),
+        OP.to_string(),
+    ]
+    .join("\n");
+    record(&data, &lines);
+    let d = data.to_str().unwrap();
+    let per_type = |extra: &[&str]| -> (u64, serde_json::Value) {
+        let mut args = vec!["stats", "--dir", d, "--format", "json"];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_slice(&ok_output(&args).stdout).unwrap();
+        (v["events"].as_u64().unwrap(), v["events_per_type"].clone())
+    };
+    let (n, t) = per_type(&[]);
+    assert_eq!(n, 5);
+    assert_eq!((t["kv.a"].as_u64(), t["kv.b"].as_u64()), (Some(3), Some(1)));
+    let (n, t) = per_type(&["--viewer", "7"]);
+    assert_eq!(n, 4, "kv.a x3 and the public agent_operation");
+    assert_eq!((t["kv.a"].as_u64(), t["kv.b"].as_u64()), (Some(3), None));
+    let (n, t) = per_type(&["--viewer", "8"]);
+    assert_eq!(n, 3);
+    assert_eq!((t["kv.a"].as_u64(), t["kv.b"].as_u64()), (Some(1), Some(1)));
+    let (_, t) = per_type(&["--viewer", "9"]);
+    assert_eq!((t["kv.a"].as_u64(), t["kv.b"].as_u64()), (Some(1), None));
+    // The table says the same.
+    let table = text(&ok_output(&["stats", "--dir", d, "--viewer", "9"]).stdout);
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+    };
+    assert_eq!(row("kv.a").as_deref(), Some("1"), "{table}");
+    assert_eq!(row("kv.b"), None, "{table}");
 }
 
 #[test]
@@ -149,7 +156,7 @@ fn tail_is_not_blinded_by_a_future_dated_event() {
     };
     record(&data, &at(now_ns(), 0));
     let d = data.to_str().unwrap();
-    let mut tail = Command::new(env!("CARGO_BIN_EXE_northstar"))
+    let mut tail = bin()
         .args([
             "tail",
             "--dir",

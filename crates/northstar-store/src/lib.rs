@@ -20,6 +20,7 @@ pub(crate) mod crc_range;
 pub mod cursor;
 pub mod damage_log;
 pub(crate) mod dirlock;
+pub(crate) mod drops;
 pub mod error;
 pub(crate) mod flusher;
 pub mod format;

@@ -606,7 +606,7 @@ impl EventManager {
             timestamp_unix_ns,
             actor_id,
             visibility,
-            event.event_type(),
+            event.event_type().compact(),
             event.encoded_len(),
             |out| event.encode_into(out),
         )
@@ -624,9 +624,40 @@ impl EventManager {
             timestamp_unix_ns,
             actor_id,
             visibility,
-            P::EVENT_TYPE,
+            P::EVENT_TYPE.compact(),
             payload.encoded_len(),
             |out| payload.encode_into(out),
+        )
+    }
+
+    /// [`record_event_at`](Self::record_event_at) for a user-defined event: `schema_id` is a
+    /// schema registered in this process (`northstar_core::user::dynamic::register`) and
+    /// `values` its encoded values (docs/FORMAT.md, "User event payload", without the id).
+    /// The flusher writes the schema's definition into every block before that block's
+    /// first record of it, as for user events from the rings. The values are not checked
+    /// here: values that do not match the schema are stored as a record that readers skip
+    /// and `verify` reports, so callers check them first (`northstar record` builds them from
+    /// the schema's types).
+    pub fn record_user_at(
+        &self,
+        timestamp_unix_ns: u64,
+        actor_id: u64,
+        visibility: Visibility,
+        schema_id: u32,
+        values: &[u8],
+    ) -> Result<()> {
+        let len = 4 + values.len();
+        self.import(
+            timestamp_unix_ns,
+            actor_id,
+            visibility,
+            northstar_core::user::USER_TYPE_BYTE,
+            len,
+            |out| {
+                out[..4].copy_from_slice(&schema_id.to_le_bytes());
+                out[4..len].copy_from_slice(values);
+                Ok(len)
+            },
         )
     }
 
@@ -635,7 +666,7 @@ impl EventManager {
         timestamp_unix_ns: u64,
         actor_id: u64,
         visibility: Visibility,
-        event_type: EventType,
+        type_byte: u8,
         payload_len: usize,
         encode: impl FnOnce(&mut [u8]) -> std::result::Result<usize, EncodeError>,
     ) -> Result<()> {
@@ -655,8 +686,8 @@ impl EventManager {
                 ));
             }
         }
-        let header = EventHeader::new(
-            event_type,
+        let header = EventHeader::with_type_byte(
+            type_byte,
             visibility,
             timestamp_unix_ns,
             actor_id,
@@ -979,13 +1010,8 @@ impl EventManager {
             for (acc, n) in per_type.iter_mut().zip(idx.per_type) {
                 *acc += n;
             }
-            let mut prev = idx.created_unix_ns;
-            for b in &idx.blocks {
-                if b.dropped.get() > 0 {
-                    s.drops.push((prev, b.max_ts.get(), b.dropped.get()));
-                }
-                prev = b.max_ts.get();
-            }
+            s.drops
+                .extend(crate::drops::drop_ranges(idx.created_unix_ns, &idx.blocks));
         }
         if let Viewer::Actor { .. } = viewer {
             let teams = self.shared.read_teams();

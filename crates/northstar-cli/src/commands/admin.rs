@@ -17,9 +17,8 @@ pub fn stats(dir: &Path, format: Format, viewer: Option<u64>) -> CliResult {
     let s = em
         .stats_for(&viewer)
         .map_err(|e| store_err(dir, "stats failed for", e))?;
-    let user_types = em
-        .user_type_counts()
-        .map_err(|e| store_err(dir, "stats failed for", e))?;
+    let user_types =
+        user_type_counts(&em, viewer).map_err(|e| store_err(dir, "stats failed for", e))?;
     s.damaged.iter().for_each(super::report_damage);
     if s.dropped_saturated {
         eprintln!(
@@ -111,6 +110,34 @@ pub fn stats(dir: &Path, format: Format, viewer: Option<u64>) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// Events per user-defined type name that `viewer` may see, most frequent first. The
+/// operator's view counts every one (the store reads only the blocks holding user events);
+/// an actor's view counts what a query of those types by that actor returns (damaged blocks
+/// are skipped here: `stats_for` reports them).
+fn user_type_counts(
+    em: &northstar_store::EventManager,
+    viewer: Viewer,
+) -> Result<Vec<(String, u64)>, northstar_store::StoreError> {
+    let all = em.user_type_counts()?;
+    if viewer == Viewer::System || all.is_empty() {
+        return Ok(all);
+    }
+    let q = northstar_store::Query {
+        user_types: all.into_iter().map(|(name, _)| name).collect(),
+        viewer,
+        ..Default::default()
+    };
+    let mut counts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for ev in em.query_report(&q)?.events {
+        if let Some(u) = &ev.user {
+            *counts.entry(u.name().to_string()).or_default() += 1;
+        }
+    }
+    let mut v: Vec<_> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(v)
 }
 
 /// `northstar verify`: exit 1 (a finding) when any region is damaged or a file unreadable.

@@ -3,7 +3,8 @@
 use super::{build_query, open_read, report_damage, store_err};
 use crate::cli::{Filters, Format};
 use crate::error::{CliError, CliResult};
-use crate::json::{parse_line, Envelope};
+use crate::json::user::{is_user_event, UserBatch};
+use crate::json::{parse_event, parse_line, parse_value, Envelope};
 use crate::output::{event_line, event_row, EVENT_HEADERS};
 use crate::timespec::now_unix_ns;
 use northstar_store::{EventManager, StoreConfig, StoreError, StoredEvent};
@@ -89,6 +90,8 @@ pub fn query(dir: &Path, f: &Filters, limit: Option<usize>, format: Format) -> C
 /// event: size and encoding), so a bad file stores nothing; then records them all and flushes.
 /// If the store fails part-way (a full disk), says exactly how many events were stored and the
 /// line to resume from with `--from-line`, so a retry never stores an event twice.
+/// User-defined events get their field types from all their lines (`json::user`) and are
+/// stored with their definitions.
 pub fn record(dir: &Path, file: &str, from_line: Option<usize>) -> CliResult {
     let (name, text) = if file == "-" {
         let mut s = String::new();
@@ -125,16 +128,48 @@ pub fn record(dir: &Path, file: &str, from_line: Option<usize>) -> CliResult {
         .0
         .min(northstar_core::record::MAX_PAYLOAD_LEN);
     let mut scratch = Vec::new();
-    for (no, line) in &lines {
-        parse_line(line, now, |_, ev| check_storable(ev, limit, &mut scratch))
-            .map_err(|e| CliError::usage(format!("{name}:{no}: {e} (nothing stored)")))?
-            .map_err(|e| CliError::usage(format!("{name}:{no}: {e} (nothing stored)")))?;
+    // User-defined events: their field types come from all their lines, so they are
+    // collected here and encoded once every line is read.
+    let mut users = UserBatch::default();
+    let mut is_user = vec![false; lines.len()];
+    let refuse = |no: usize, e: &dyn std::fmt::Display| {
+        CliError::usage(format!("{name}:{no}: {e} (nothing stored)"))
+    };
+    for (i, (no, line)) in lines.iter().enumerate() {
+        let v = parse_value(line).map_err(|e| refuse(*no, &e))?;
+        if is_user_event(&v) {
+            users.add(*no, &v, now).map_err(|e| refuse(*no, &e))?;
+            is_user[i] = true;
+            continue;
+        }
+        parse_event(&v, now, |_, ev| check_storable(ev, limit, &mut scratch))
+            .map_err(|e| refuse(*no, &e))?
+            .map_err(|e| refuse(*no, &e))?;
+    }
+    let users = users.resolve().map_err(|(no, e)| refuse(no, &e))?;
+    for ev in &users.events {
+        let len = 4 + ev.values.len();
+        if len > limit {
+            return Err(refuse(
+                ev.line,
+                &format!("payload of {len} bytes is over the store's limit of {limit}"),
+            ));
+        }
     }
     // Pass 2: store them. Events reach the store in order, so what is stored when a write
     // fails is a prefix of `lines`.
     let em = EventManager::open(dir, StoreConfig::default())
         .map_err(|e| store_err(dir, "cannot open", e))?;
     super::report_open(&em, true);
+    let schema_ids = users
+        .types
+        .iter()
+        .map(|t| {
+            t.register()
+                .map_err(|e| CliError::usage(format!("{name}: {}: {e} (nothing stored)", t.name)))
+        })
+        .collect::<CliResult<Vec<u32>>>()?;
+    let mut user_events = users.events.iter();
     let before = em
         .stats()
         .map_err(|e| store_err(dir, "cannot read", e))?
@@ -144,8 +179,21 @@ pub fn record(dir: &Path, file: &str, from_line: Option<usize>) -> CliResult {
     let mut confirmed = 0usize;
     let mut failure = None;
     for (i, (no, line)) in lines.iter().enumerate() {
-        let result = parse_line(line, now, |env, ev| record_one(&em, env, ev))
-            .map_err(|e| CliError::usage(format!("{name}:{no}: {e}")))?;
+        let result = if is_user[i] {
+            match user_events.next() {
+                Some(ev) => em.record_user_at(
+                    ev.env.timestamp,
+                    ev.env.actor_id,
+                    ev.env.visibility,
+                    schema_ids[ev.ty],
+                    &ev.values,
+                ),
+                None => return Err(CliError::usage(format!("{name}:{no}: user event lost"))),
+            }
+        } else {
+            parse_line(line, now, |env, ev| record_one(&em, env, ev))
+                .map_err(|e| CliError::usage(format!("{name}:{no}: {e}")))?
+        };
         if let Err(e) = result {
             failure = Some((*no, e));
             break;

@@ -309,6 +309,10 @@ fn no_samples(dir: &Path, sel: &Selection) -> CliError {
         .map(|v| format!(" visible to viewer {v}"))
         .unwrap_or_default();
     CliError::usage(match &sel.metric {
+        Some(m) if northstar_cartridge::UserMetric::parse(m).is_some() => format!(
+            "no perf samples of metric {m:?} and no user events of that name{who} in {}",
+            dir.display()
+        ),
         Some(m) => format!("no perf samples of metric {m:?}{who} in {}", dir.display()),
         None => format!("no perf samples{who} in {}", dir.display()),
     })
