@@ -13,11 +13,15 @@
 //!    the spread of the samples inside the runs is used instead (criterion's many samples per
 //!    run).
 //! 2. **Segments**: binary segmentation. In a segment, every split is scored by the
-//!    standardised difference of the two sides' levels, `z = Δ / (σ·√(1/m + 1/k))` (the
-//!    likelihood-ratio statistic of one mean shift under Gaussian noise of spread σ); the best
-//!    split is accepted when its two-sided Student-t p-value, multiplied by the effective number
-//!    of splits tried (`1 + 2·ln(splits)`: neighbouring splits are strongly correlated), is
-//!    below `max_p_value`. A run at the edge of a cut then moves to the side whose median level
+//!    standardised difference of the two sides' levels, `t = Δ / (σ·√(1/m + 1/k))` (the
+//!    likelihood-ratio statistic of one mean shift under Gaussian noise of spread σ). σ is the
+//!    noise *given that split*: the runs' spread around the two sides' levels, pooled with the
+//!    spread inside the segments outside (at least [`MIN_LOCAL_DF`] degrees of freedom, else
+//!    the history's pooled noise; a single newest run always uses the pooled noise). A noise
+//!    estimate taken before the split would count a real, not yet cut shift as noise and hide
+//!    it. The best split is accepted when its two-sided Student-t p-value, multiplied by the
+//!    effective number of splits tried (`1 + 2·ln(splits)`: neighbouring splits are strongly
+//!    correlated), is below `max_p_value`. A run at the edge of a cut then moves to the side whose median level
 //!    it is nearer. Segments are at least
 //!    `min_segment` runs long, except the newest one, which may be a single run: a shift can
 //!    be **suspected** on the first run after it.
