@@ -1,6 +1,8 @@
 //! Compares the two detection modes on synthetic noisy histories with known shifts: precision
-//! and recall of each, per noise level. `docs/REGRESSION.md` is produced from this
-//! (`cargo run --release -p northstar-cartridge --example regression_eval`).
+//! and recall of each, per noise level (`cargo run --release -p northstar-cartridge --example
+//! regression_eval`). The tables of `docs/REGRESSION.md` come from the same histories and
+//! counting rule through `examples/regression_compare.rs` and `scripts/regression-compare`,
+//! beside Apache Otava and E-Divisive.
 //!
 //! Each history is a latency metric over `commits` commits of `samples_per_commit` samples,
 //! level 100 with Gaussian noise of `noise` (relative standard deviation). Half the histories
