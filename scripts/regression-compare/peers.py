@@ -2,6 +2,10 @@
 
     python peers.py otava|edivisive HISTORIES.jsonl ALERTS.jsonl [--unit sample|commit]
 
+ALERTS.jsonl is also the cache: histories already in it (same samples, noise and id) are
+skipped and new lines are appended, so an interrupted run resumes where it stopped and a
+finished one costs nothing to re-run. Delete the file to recompute.
+
 Detection runs after every commit on the history so far, as CI would. Each change point the
 peer reports that is a regression (the mean after is more than 10% above the mean before: the
 metric is a latency) names the commit of its first point. With several samples per commit the
@@ -61,9 +65,25 @@ def main():
     find = {"otava": otava_change_points, "edivisive": edivisive_change_points}[detector]
     import numpy as np
 
-    with open(histories) as f, open(out, "w") as w:
+    done, kept = set(), []
+    try:
+        with open(out) as f:
+            for line in f:
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by an interruption: recompute it
+                done.add((r["samples"], r["noise"], r["id"]))
+                kept.append(line if line.endswith("\n") else line + "\n")
+        with open(out, "w") as w:
+            w.writelines(kept)
+    except FileNotFoundError:
+        pass
+    with open(histories) as f, open(out, "a") as w:
         for line in f:
             h = json.loads(line)
+            if (h["samples"], h["noise"], h["id"]) in done:
+                continue
             np.random.seed(h["id"] * 7919 + h["samples"] * 104729 + int(h["noise"] * 1000))
             commits = h["commits"]
             alerts = []
@@ -80,6 +100,7 @@ def main():
             seconds = time.perf_counter() - t
             w.write(json.dumps({"samples": h["samples"], "noise": h["noise"], "id": h["id"],
                                 "alerts": alerts, "seconds": seconds}) + "\n")
+            w.flush()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
 """Scores every detector's alerts on the shared histories and prints the tables.
 
-    python score.py HISTORIES.jsonl NAME=ALERTS.jsonl [NAME=ALERTS.jsonl ...]
+    python score.py [--common] HISTORIES.jsonl NAME=ALERTS.jsonl [NAME=ALERTS.jsonl ...]
+
+Each detector is scored on the histories its alerts file holds; with --common, every detector
+on the histories all of them hold (a paired comparison when a peer's run covers a subset).
+The last lines list the cells where the first detector's precision or recall is below the best
+of the others (a detector named "spec" is left out of that comparison).
 
 The counting rule (the same as `northstar_cartridge::evaluate::score`): every distinct commit
 an alert names counts once; naming the shift commit or one of the 5 after it detects the shift;
@@ -52,14 +57,27 @@ def score(histories, alerts):
 
 
 def main():
-    histories = load(sys.argv[1])
-    names, scores = [], {}
-    for arg in sys.argv[2:]:
+    args = sys.argv[1:]
+    common = "--common" in args
+    args = [a for a in args if a != "--common"]
+    histories = load(args[0])
+    names, outputs, scores = [], {}, {}
+    for arg in args[1:]:
         name, path = arg.split("=", 1)
         names.append(name)
-        scores[name] = score(histories, load(path))
+        outputs[name] = load(path)
+    if common:
+        keep = set(histories)
+        for a in outputs.values():
+            keep &= set(a)
+        histories = {k: h for k, h in histories.items() if k in keep}
+    for name in names:
+        scores[name] = score(histories, outputs[name])
     for samples in sorted({k[0] for k in histories}):
         levels = sorted({k[1] for k in histories if k[0] == samples})
+        if common:
+            counts = [sum(1 for k in histories if k[:2] == (samples, n)) for n in levels]
+            print(f"\n(histories per noise level, common to all: {counts})")
         print(f"\n### {samples} sample{'s' if samples > 1 else ''} per commit\n")
         print("precision / recall (median detection delay in commits)\n")
         print("| detector | " + " | ".join(f"{n * 100:.0f}% noise" for n in levels) + " | time per history |")
@@ -80,7 +98,7 @@ def main():
     print()
     # Cells where the first detector is not at least the best of the others.
     if len(names) > 1:
-        first, rest = names[0], names[1:]
+        first, rest = names[0], [n for n in names[1:] if n != "spec"]
         behind = []
         for key, c in sorted(scores[first].items()):
             for what in ("precision", "recall"):

@@ -2,7 +2,7 @@
 //! detector reads, and runs Northstar's detectors over them under the shared protocol.
 //!
 //! ```text
-//! regression_compare generate HISTORIES.jsonl [HISTORIES_PER_LEVEL]
+//! regression_compare generate HISTORIES.jsonl [HISTORIES_PER_LEVEL [SEED]]
 //! regression_compare detect HISTORIES.jsonl ALERTS.jsonl [spec|noise [MAX_P]]
 //! ```
 //!
@@ -18,7 +18,7 @@ use std::time::Instant;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: regression_compare generate OUT.jsonl [N] | detect IN.jsonl OUT.jsonl [spec|noise]"
+        "usage: regression_compare generate OUT.jsonl [N [SEED]] | detect IN.jsonl OUT.jsonl [spec|noise]"
     );
     std::process::exit(2)
 }
@@ -26,13 +26,17 @@ fn usage() -> ! {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("generate") if args.len() >= 2 => generate(&args[1], args.get(2)),
+        Some("generate") if args.len() >= 2 => generate(&args[1], args.get(2), args.get(3)),
         Some("detect") if args.len() >= 3 => detect(&args[1], &args[2], args.get(3), args.get(4)),
         _ => usage(),
     }
 }
 
-fn generate(out: &str, n: Option<&String>) -> Result<(), Box<dyn std::error::Error>> {
+fn generate(
+    out: &str,
+    n: Option<&String>,
+    seed: Option<&String>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut w = BufWriter::new(std::fs::File::create(out)?);
     for samples in [1, 5] {
         let mut cfg = EvalConfig {
@@ -41,6 +45,9 @@ fn generate(out: &str, n: Option<&String>) -> Result<(), Box<dyn std::error::Err
         };
         if let Some(n) = n {
             cfg.histories = n.parse()?;
+        }
+        if let Some(seed) = seed {
+            cfg.seed = seed.parse()?;
         }
         for li in 0..cfg.noise_levels.len() {
             for (id, h) in histories(&cfg, li).iter().enumerate() {

@@ -1,6 +1,8 @@
 //! Compares the two detection modes on synthetic noisy histories with known shifts: precision
-//! and recall of each, per noise level. `docs/REGRESSION.md` is produced from this
-//! (`cargo run --release -p northstar-cartridge --example regression_eval`).
+//! and recall of each, per noise level (`cargo run --release -p northstar-cartridge --example
+//! regression_eval`). The tables of `docs/REGRESSION.md` come from the same histories and
+//! counting rule through `examples/regression_compare.rs` and `scripts/regression-compare`,
+//! beside Apache Otava and E-Divisive.
 //!
 //! Each history is a latency metric over `commits` commits of `samples_per_commit` samples,
 //! level 100 with Gaussian noise of `noise` (relative standard deviation). Half the histories
@@ -264,45 +266,68 @@ mod tests {
         assert!(noise.precision() >= 0.6, "{rows:?}");
     }
 
-    /// Four cells of docs/REGRESSION.md where Northstar is ahead of both peers, on 200
-    /// histories drawn the same way (the seeds differ: a level's seed is its position in the
-    /// list): the peers' numbers there (Apache Otava 0.8.0 and MongoDB's E-Divisive, measured by
-    /// scripts/regression-compare) are the floors.
+    /// The noise-aware rows of one sample count on the tuning set (seed 2024, the default
+    /// levels and 200 histories per level: the histories of `regression_compare generate`).
+    fn tuning_rows(samples_per_commit: usize) -> Vec<EvalRow> {
+        let cfg = EvalConfig {
+            samples_per_commit,
+            ..EvalConfig::default()
+        };
+        (0..cfg.noise_levels.len())
+            .map(|li| {
+                let mut row = EvalRow {
+                    noise: cfg.noise_levels[li],
+                    mode: Mode::NoiseAware,
+                    shifts: 0,
+                    detected: 0,
+                    false_alarms: 0,
+                    false_alarms_flat: 0,
+                    delays: Vec::new(),
+                };
+                for h in histories(&cfg, li) {
+                    score(&mut row, h.shift_at, &alerts(&h, &cfg, Mode::NoiseAware));
+                }
+                row
+            })
+            .collect()
+    }
+
+    /// The cells of docs/REGRESSION.md where the noise-aware mode is at least the best of
+    /// Apache Otava 0.8.0 and MongoDB's E-Divisive on the tuning set (seed 2024, where the
+    /// detector's settings were chosen; the document's tables are on a held-out seed). The
+    /// floors are the peers' best precision and best recall per cell, measured by
+    /// scripts/regression-compare on these same histories.
     #[test]
     fn noise_aware_mode_meets_the_peers_where_the_comparison_says_it_does() {
-        let get = |rows: &[EvalRow], noise: f64| {
-            rows.iter()
-                .find(|r| r.noise == noise && r.mode == Mode::NoiseAware)
-                .unwrap()
-                .clone()
-        };
-        // One sample per commit, 1% and 5% noise: peers at best 1.00/1.00 and 0.94/0.99;
-        // a shift is flagged on the first or second run after it.
-        let cfg = EvalConfig {
-            noise_levels: vec![0.01, 0.05],
-            samples_per_commit: 1,
-            ..EvalConfig::default()
-        };
-        let rows = evaluate(&cfg);
-        let (low, mid) = (get(&rows, 0.01), get(&rows, 0.05));
-        assert_eq!((low.precision(), low.recall()), (1.0, 1.0), "{rows:?}");
-        assert!(mid.precision() >= 0.94 && mid.recall() >= 0.99, "{rows:?}");
+        let one = tuning_rows(1);
+        // One sample per commit, 1%, 2%, 5% noise: peers at best 1.00/1.00, 1.00/1.00,
+        // 0.94/1.00; flagged on the first or second run after the shift.
+        for (i, (p, r)) in [(1.0, 1.0), (1.0, 1.0), (0.94, 1.0)]
+            .into_iter()
+            .enumerate()
+        {
+            let row = &one[i];
+            assert!(row.precision() >= p && row.recall() >= r, "{row:?}");
+            assert!(row.median_delay() <= 1.0, "{row:?}");
+        }
+        // 15% noise: precision at least Otava's 0.61 (recall is behind E-Divisive's 0.65).
+        assert!(one[4].precision() >= 0.61, "{:?}", one[4]);
+        // Five samples per commit: every cell, peers at best 1.00/1.00 up to 5%, then
+        // 0.96/1.00 and 0.88/0.97.
+        let five = tuning_rows(5);
+        let floors = [
+            (1.0, 1.0),
+            (1.0, 1.0),
+            (1.0, 1.0),
+            (0.96, 1.0),
+            (0.88, 0.97),
+        ];
+        for (row, (p, r)) in five.iter().zip(floors) {
+            assert!(row.precision() >= p && row.recall() >= r, "{row:?}");
+        }
         assert!(
-            low.median_delay() <= 1.0 && mid.median_delay() <= 1.0,
-            "{rows:?}"
-        );
-        // Five samples per commit, 10% and 15% noise: peers at best 0.96/1.00 and 0.88/0.96.
-        let cfg = EvalConfig {
-            noise_levels: vec![0.10, 0.15],
-            samples_per_commit: 5,
-            ..EvalConfig::default()
-        };
-        let rows = evaluate(&cfg);
-        let (ten, fifteen) = (get(&rows, 0.10), get(&rows, 0.15));
-        assert!(ten.precision() >= 0.95 && ten.recall() >= 0.99, "{rows:?}");
-        assert!(
-            fifteen.precision() >= 0.88 && fifteen.recall() >= 0.93,
-            "{rows:?}"
+            five[..3].iter().all(|r| r.median_delay() <= 1.0),
+            "{five:?}"
         );
     }
 

@@ -13,11 +13,15 @@
 //!    the spread of the samples inside the runs is used instead (criterion's many samples per
 //!    run).
 //! 2. **Segments**: binary segmentation. In a segment, every split is scored by the
-//!    standardised difference of the two sides' levels, `z = Δ / (σ·√(1/m + 1/k))` (the
-//!    likelihood-ratio statistic of one mean shift under Gaussian noise of spread σ); the best
-//!    split is accepted when its two-sided Student-t p-value, multiplied by the effective number
-//!    of splits tried (`1 + 2·ln(splits)`: neighbouring splits are strongly correlated), is
-//!    below `max_p_value`. A run at the edge of a cut then moves to the side whose median level
+//!    standardised difference of the two sides' levels, `t = Δ / (σ·√(1/m + 1/k))` (the
+//!    likelihood-ratio statistic of one mean shift under Gaussian noise of spread σ). σ is the
+//!    noise *given that split*: the runs' spread around the two sides' levels, pooled with the
+//!    spread inside the segments outside (at least [`MIN_LOCAL_DF`] degrees of freedom, else
+//!    the history's pooled noise; a single newest run always uses the pooled noise). A noise
+//!    estimate taken before the split would count a real, not yet cut shift as noise and hide
+//!    it. The best split is accepted when its two-sided Student-t p-value, multiplied by the
+//!    effective number of splits tried (`1 + 2·ln(splits)`: neighbouring splits are strongly
+//!    correlated), is below `max_p_value`. A run at the edge of a cut then moves to the side whose median level
 //!    it is nearer. Segments are at least
 //!    `min_segment` runs long, except the newest one, which may be a single run: a shift can
 //!    be **suspected** on the first run after it.
@@ -30,6 +34,12 @@ use crate::stats::{mean, student_t_quantile, student_t_two_sided_p};
 /// Fewest degrees of freedom of the between-run noise estimate before it is trusted over the
 /// spread inside the runs.
 pub const MIN_NOISE_DF: usize = 3;
+
+/// Fewest degrees of freedom of the noise measured given a split (the spread around the two
+/// sides' levels, pooled with the segments outside) before a split is judged against it rather
+/// than against the history's pooled noise: with fewer, the best of many splits finds a
+/// spuriously small spread too often.
+pub const MIN_LOCAL_DF: f64 = 10.0;
 
 /// Tuning of the segmentation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -283,6 +293,7 @@ fn best_split(
     noise: &Noise,
     config: &SegmentConfig,
     newest: bool,
+    outside: (f64, f64),
 ) -> Option<(usize, f64)> {
     // With the noise measured inside the runs (many samples each), one run is a baseline;
     // with one sample per run, `min_segment` runs guard against a single outlier.
@@ -304,14 +315,42 @@ fn best_split(
         }
         let (m, k) = ((t - a) as f64, (b - t) as f64);
         let diff = (total - left) / k - left / m;
-        let z = (diff / (noise.sigma * (1.0 / m + 1.0 / k).sqrt())).abs();
+        // The noise given this split: the runs' spread around the two sides' levels, pooled
+        // with the spread of the segments outside. A shift not yet cut inflates a noise
+        // estimate taken over the whole history; measured given the split, it does not. A
+        // single newest run has no spread of its own to give, so it is judged against the
+        // history's pooled noise (an outlier there must beat the noise, not hide in it).
+        let (sigma, df) = if noise.source == NoiseSource::BetweenRuns && b - t >= 2 {
+            let ml = left / m;
+            let mr = (total - left) / k;
+            let ss: f64 = levels[a..t]
+                .iter()
+                .map(|x| (x - ml) * (x - ml))
+                .sum::<f64>()
+                + levels[t..b]
+                    .iter()
+                    .map(|x| (x - mr) * (x - mr))
+                    .sum::<f64>();
+            let df_in = (b - a) as f64 - 2.0;
+            let (s2o, dfo) = outside;
+            let dft = df_in + dfo;
+            if dft < MIN_LOCAL_DF {
+                (noise.sigma, noise.df)
+            } else {
+                (((ss + s2o * dfo) / dft).sqrt().max(noise.sigma * 1e-6), dft)
+            }
+        } else {
+            (noise.sigma, noise.df)
+        };
+        let z = (diff / (sigma * (1.0 / m + 1.0 / k).sqrt())).abs();
         tried += 1;
-        if best.is_none_or(|(_, bz)| z > bz) {
-            best = Some((t, z));
+        let p = student_t_two_sided_p(z, df.max(1.0));
+        if best.is_none_or(|(_, bp)| p < bp) {
+            best = Some((t, p));
         }
     }
-    best.map(|(t, z)| {
-        let p = student_t_two_sided_p(z, noise.df.max(1.0)) * effective_tests(tried);
+    best.map(|(t, p)| {
+        let p = p * effective_tests(tried);
         (t, p.min(1.0))
     })
 }
@@ -321,7 +360,8 @@ fn binary_segmentation(levels: &[f64], noise: &Noise, config: &SegmentConfig) ->
     let mut pending = vec![(0, levels.len())];
     while let Some((a, b)) = pending.pop() {
         let newest = b == levels.len();
-        if let Some((t, p)) = best_split(levels, a, b, noise, config, newest) {
+        let outside = outside_noise(levels, &cuts, a, b);
+        if let Some((t, p)) = best_split(levels, a, b, noise, config, newest, outside) {
             if p < config.max_p_value {
                 cuts.push(t);
                 pending.push((a, t));
@@ -332,6 +372,34 @@ fn binary_segmentation(levels: &[f64], noise: &Noise, config: &SegmentConfig) ->
     cuts.sort_unstable();
     refine(levels, &mut cuts, config);
     cuts
+}
+
+/// The noise outside `[a, b)`: `(variance, degrees of freedom)` from the residuals of the
+/// segments the cuts found so far delimit (0 degrees of freedom when there are none).
+fn outside_noise(levels: &[f64], cuts: &[usize], a: usize, b: usize) -> (f64, f64) {
+    let mut bounds: Vec<usize> = cuts.to_vec();
+    bounds.push(0);
+    bounds.push(levels.len());
+    bounds.sort_unstable();
+    bounds.dedup();
+    let (mut ss, mut df) = (0.0, 0.0);
+    for w in bounds.windows(2) {
+        let (s, e) = (w[0], w[1]);
+        if s >= a && e <= b {
+            continue;
+        }
+        if e - s < 2 {
+            continue;
+        }
+        let m = mean(&levels[s..e]);
+        ss += levels[s..e].iter().map(|x| (x - m) * (x - m)).sum::<f64>();
+        df += (e - s - 1) as f64;
+    }
+    if df > 0.0 {
+        (ss / df, df)
+    } else {
+        (0.0, 0.0)
+    }
 }
 
 fn median(x: &[f64]) -> f64 {

@@ -1,6 +1,8 @@
-//! Small, dependency-free statistics: means, Welch's t-test and confidence interval, the
-//! Student-t distribution, a percentile bootstrap and a seeded generator so every result is
-//! reproducible.
+//! Small statistics: means, Welch's t-test and confidence interval, the Student-t
+//! distribution (from `statrs`), a percentile bootstrap and a seeded generator so every result
+//! is reproducible.
+
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// Arithmetic mean; `NaN` for an empty slice.
 pub fn mean(x: &[f64]) -> f64 {
@@ -16,128 +18,37 @@ pub fn variance(x: &[f64]) -> f64 {
     x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (x.len() - 1) as f64
 }
 
-/// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, 9 terms; ~1e-15 relative).
-fn ln_gamma(x: f64) -> f64 {
-    const G: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        // Reflection keeps the series in its accurate range.
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+/// Student's t with `df` degrees of freedom (`None` for a non-positive or NaN `df`).
+fn students_t(df: f64) -> Option<StudentsT> {
+    if df.is_nan() || df <= 0.0 {
+        return None;
     }
-    let x = x - 1.0;
-    let mut a = G[0];
-    let t = x + 7.5;
-    for (i, g) in G.iter().enumerate().skip(1) {
-        a += g / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+    StudentsT::new(0.0, 1.0, df).ok()
 }
 
-/// Continued fraction of the incomplete beta (modified Lentz).
-fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
-    const TINY: f64 = 1e-300;
-    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
-    let mut c = 1.0;
-    let mut d = 1.0 - qab * x / qap;
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
-    let mut h = d;
-    for m in 1..300 {
-        let m = m as f64;
-        let m2 = 2.0 * m;
-        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        d = if d.abs() < TINY { TINY } else { d };
-        c = 1.0 + aa / c;
-        c = if c.abs() < TINY { TINY } else { c };
-        d = 1.0 / d;
-        h *= d * c;
-        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        d = if d.abs() < TINY { TINY } else { d };
-        c = 1.0 + aa / c;
-        c = if c.abs() < TINY { TINY } else { c };
-        d = 1.0 / d;
-        let del = d * c;
-        h *= del;
-        if (del - 1.0).abs() < 1e-15 {
-            break;
-        }
-    }
-    h
-}
-
-/// Regularized incomplete beta `I_x(a, b)`.
-fn inc_beta(a: f64, b: f64, x: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
-    if x < (a + 1.0) / (a + b + 2.0) {
-        ln_front.exp() * beta_cf(a, b, x) / a
-    } else {
-        1.0 - ln_front.exp() * beta_cf(b, a, 1.0 - x) / b
-    }
-}
-
-/// CDF of Student's t with `df` degrees of freedom.
+/// CDF of Student's t with `df` degrees of freedom (`statrs`).
 pub fn student_t_cdf(t: f64, df: f64) -> f64 {
-    if t.is_nan() || df.is_nan() || df <= 0.0 {
-        return f64::NAN;
-    }
-    if t.is_infinite() {
-        return if t > 0.0 { 1.0 } else { 0.0 };
-    }
-    let tail = 0.5 * inc_beta(df / 2.0, 0.5, df / (df + t * t));
-    if t > 0.0 {
-        1.0 - tail
-    } else {
-        tail
+    match students_t(df) {
+        Some(d) if !t.is_nan() => d.cdf(t),
+        _ => f64::NAN,
     }
 }
 
 /// Two-sided p-value of `|t|` under Student's t with `df` degrees of freedom, computed on the
-/// tail directly so very small p-values keep their precision.
+/// upper tail (`statrs`'s survival function) so very small p-values keep their precision.
 pub fn student_t_two_sided_p(t: f64, df: f64) -> f64 {
-    if t.is_nan() || df.is_nan() || df <= 0.0 {
-        return f64::NAN;
+    match students_t(df) {
+        Some(d) if !t.is_nan() => (2.0 * d.sf(t.abs())).min(1.0),
+        _ => f64::NAN,
     }
-    if t.is_infinite() {
-        return 0.0;
-    }
-    inc_beta(df / 2.0, 0.5, df / (df + t * t))
 }
 
-/// Inverse CDF of Student's t (bisection on the CDF; plenty for confidence levels).
+/// Inverse CDF of Student's t (`statrs`).
 pub fn student_t_quantile(p: f64, df: f64) -> f64 {
-    if !(0.0..=1.0).contains(&p) || p.is_nan() {
-        return f64::NAN;
+    match students_t(df) {
+        Some(d) if (0.0..=1.0).contains(&p) => d.inverse_cdf(p),
+        _ => f64::NAN,
     }
-    let (mut lo, mut hi) = (-1e3, 1e3);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if student_t_cdf(mid, df) < p {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    0.5 * (lo + hi)
 }
 
 /// Result of Welch's unequal-variance t-test of `b` against `a`.
@@ -299,6 +210,16 @@ mod tests {
         assert!((student_t_cdf(12.706, 1.0) - 0.975).abs() < 1e-4);
         assert!((student_t_cdf(0.0, 5.0) - 0.5).abs() < 1e-12);
         assert!((student_t_quantile(0.975, 10.0) - 2.228).abs() < 1e-3);
+        // More table values: one-sided 0.995 / 0.9995 quantiles, and tail p-values.
+        assert!((student_t_quantile(0.995, 5.0) - 4.032).abs() < 1e-3);
+        assert!((student_t_quantile(0.9995, 20.0) - 3.850).abs() < 1e-3);
+        assert!((student_t_quantile(0.025, 10.0) + 2.228).abs() < 1e-3);
+        assert!((student_t_two_sided_p(2.228, 10.0) - 0.05).abs() < 1e-4);
+        assert!((student_t_two_sided_p(3.850, 20.0) - 0.001).abs() < 1e-5);
+        // Far tail: p of t = 20 with 10 df is 2.2e-9 (precision kept, not rounded to 0).
+        let far = student_t_two_sided_p(20.0, 10.0);
+        assert!(far > 1e-9 && far < 4e-9, "{far}");
+        assert!(student_t_cdf(1.0, 0.0).is_nan() && student_t_quantile(1.5, 3.0).is_nan());
     }
 
     #[test]
