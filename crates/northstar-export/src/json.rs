@@ -32,6 +32,15 @@ pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Appends bytes as lowercase hex (no quotes).
+pub fn push_hex(out: &mut String, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &x in b {
+        out.push(HEX[usize::from(x >> 4)] as char);
+        out.push(HEX[usize::from(x & 15)] as char);
+    }
+}
+
 /// Appends a float as JSON (non-finite values, which JSON cannot hold, as `null`).
 pub fn push_f64(out: &mut String, v: f64) {
     if v.is_finite() {
@@ -90,6 +99,12 @@ impl<'a> FieldVisitor<'a> for JsonPayload<'_> {
             }
             Scalar::F64(v) => push_f64(self.out, v),
             Scalar::Str(s) => push_str(self.out, s),
+            Scalar::Bool(b) => self.out.push_str(if b { "true" } else { "false" }),
+            Scalar::Bytes(b) => {
+                self.out.push('"');
+                push_hex(self.out, b);
+                self.out.push('"');
+            }
         }
     }
 

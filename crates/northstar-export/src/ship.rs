@@ -409,6 +409,12 @@ fn ship_otlp(
             }
         }
         let full = pending_items as usize >= opts.batch_items || pending_bytes >= opts.batch_bytes;
+        let ending = caught_up && (opts.once || stop());
+        if ending {
+            // Tracing spans whose end has not been stored yet go out as open spans rather
+            // than being lost with this run.
+            sink.flush_open_spans()?;
+        }
         if full || caught_up {
             sink.flush_all()?;
             for (signal, body) in sink.take_queue() {
@@ -448,7 +454,7 @@ fn ship_otlp(
             }
         }
         if caught_up {
-            if opts.once || stop() {
+            if ending {
                 break;
             }
             std::thread::sleep(opts.poll);
