@@ -337,6 +337,8 @@ pub struct Selector {
     sel: Selection,
     type_bits: u32,
     access: VisibilityFilter,
+    /// Events with an id at or below this are skipped (already delivered).
+    floor: u64,
 }
 
 impl Selector {
@@ -348,7 +350,14 @@ impl Selector {
             sel,
             type_bits,
             access,
+            floor: 0,
         }
+    }
+
+    /// Skips every event whose id is at most `last_id` (a shipper resuming after it).
+    pub fn after(mut self, last_id: u64) -> Self {
+        self.floor = last_id;
+        self
     }
 
     /// Whether a record's header fields pass (type aside, and everything but the session
@@ -415,12 +424,15 @@ impl Selector {
                 // A user event's schema definition is not an event.
                 continue;
             }
+            let event_id = block.event_id(r.header.event_seq.get());
+            if event_id <= self.floor {
+                continue;
+            }
             totals.read += 1;
             let (ts, actor, vis) = (r.timestamp(), r.actor_id(), r.visibility());
             if !self.header_ok(ts, actor, vis) {
                 continue;
             }
-            let event_id = block.event_id(r.header.event_seq.get());
             let data = match kind {
                 RecordKind::Definition => continue,
                 RecordKind::User => {

@@ -122,8 +122,56 @@ pub fn default_cursor(dir: &Path, dest: &Destination) -> PathBuf {
 
 const CURSOR_HEADER: &str = "northstar-ship-cursor v1";
 
-/// Reads a cursor file; `None` when there is none.
+/// Reads a cursor file's position; `None` when there is none.
 pub fn read_cursor(path: &Path) -> Result<Option<Position>> {
+    Ok(read_saved(path)?.map(|s| s.pos))
+}
+
+/// What a cursor file holds: the position, and the last event id before it (cursors written
+/// before it was recorded have none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SavedCursor {
+    /// The next block to read.
+    pub pos: Position,
+    /// The largest event id of the blocks before `pos`.
+    pub last_id: Option<u64>,
+}
+
+/// Where a shipper resumes: a saved position is a byte offset in a segment file, which
+/// compaction may have rewritten since (expired events dropped, blocks re-cut: the offset no
+/// longer points where it did, and could skip the tail of the segment). Event ids do not
+/// change in a rewrite and grow in store order, so the shipper re-reads the saved segment from
+/// its start and skips every event up to the saved last id: exactly the events after the
+/// cursor, whatever happened to the file. Cost: re-reading at most one segment per start.
+pub fn resume_point(saved: Option<SavedCursor>) -> (Position, u64) {
+    match saved {
+        None => (Position::START, 0),
+        Some(SavedCursor {
+            pos,
+            last_id: Some(last),
+        }) => (
+            Position {
+                segment_id: pos.segment_id,
+                offset: 0,
+            },
+            last,
+        ),
+        Some(SavedCursor { pos, last_id: None }) => (pos, 0),
+    }
+}
+
+/// The largest event id of a block's events (0 when it has none).
+pub fn block_last_id(b: &northstar_store::CursorBlock<'_>) -> u64 {
+    b.view
+        .records()
+        .filter(|r| r.kind() != northstar_core::RecordKind::Definition)
+        .map(|r| b.event_id(r.header.event_seq.get()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Reads a cursor file; `None` when there is none.
+pub fn read_saved(path: &Path) -> Result<Option<SavedCursor>> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -147,14 +195,22 @@ pub fn read_cursor(path: &Path) -> Result<Option<Position>> {
     let mut it = lines.next().ok_or_else(bad)?.split_whitespace();
     let segment_id = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
     let offset = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    Ok(Some(Position { segment_id, offset }))
+    let last_id = match it.next() {
+        None => None,
+        Some(t) => Some(t.parse().map_err(|_| bad())?),
+    };
+    Ok(Some(SavedCursor {
+        pos: Position { segment_id, offset },
+        last_id,
+    }))
 }
 
 /// Saves a cursor atomically: temporary file, fsync, rename, fsync of the directory.
-pub fn write_cursor(path: &Path, pos: Position, dest: &Destination) -> Result<()> {
+/// `last_id` is the largest event id before `pos` (see [`resume_point`]).
+pub fn write_cursor(path: &Path, pos: Position, last_id: u64, dest: &Destination) -> Result<()> {
     let tmp = path.with_extension("cursor.tmp");
     let text = format!(
-        "{CURSOR_HEADER}\n{} {}\n{}\n",
+        "{CURSOR_HEADER}\n{} {} {last_id}\n{}\n",
         pos.segment_id,
         pos.offset,
         dest.describe()
@@ -366,8 +422,9 @@ fn ship_otlp(
     stop: &dyn Fn() -> bool,
 ) -> Result<ShipReport> {
     let base = url.trim_end_matches('/').to_owned();
-    let selector = Selector::new(dir, sel);
-    let start = read_cursor(&opts.cursor)?.unwrap_or(Position::START);
+    let (start, floor) = resume_point(read_saved(&opts.cursor)?);
+    let selector = Selector::new(dir, sel).after(floor);
+    let mut last_id = floor;
     let mut cursor = BlockCursor::new(dir, start)?;
     let mut report = ShipReport::default();
     let mut http = Http::new();
@@ -405,6 +462,7 @@ fn ship_otlp(
                     |it| sink.event(it),
                 )?;
                 pending_items += report.totals.events - before;
+                last_id = last_id.max(block_last_id(&b));
                 at_boundary = Some(b.next);
             }
         }
@@ -443,13 +501,13 @@ fn ship_otlp(
             pending_bytes = 0;
             let pos = at_boundary.unwrap_or(cursor.position());
             if pos != acked_to {
-                write_cursor(&opts.cursor, pos, dest)?;
+                write_cursor(&opts.cursor, pos, last_id, dest)?;
                 acked_to = pos;
             }
         } else if let Some(pos) = at_boundary.filter(|_| pending_items == 0) {
             // Nothing selected so far: the cursor may move without a send.
             if pos != acked_to && pending_bytes >= opts.batch_bytes / 4 {
-                write_cursor(&opts.cursor, pos, dest)?;
+                write_cursor(&opts.cursor, pos, last_id, dest)?;
                 acked_to = pos;
             }
         }
@@ -582,13 +640,20 @@ fn ship_clickhouse(
         ))
     );
     let max_id = max_event_id(&mut http, &base, table, opts.retry_for)?;
-    let saved = read_cursor(&opts.cursor)?;
+    let saved = read_saved(&opts.cursor)?;
     // Without a cursor, start at the segment of the newest row the table holds.
-    let start = saved.unwrap_or(Position {
-        segment_id: (max_id >> 32) as u32,
-        offset: 0,
-    });
-    let selector = Selector::new(dir, sel);
+    let (start, floor) = match saved {
+        Some(s) => resume_point(Some(s)),
+        None => (
+            Position {
+                segment_id: (max_id >> 32) as u32,
+                offset: 0,
+            },
+            0,
+        ),
+    };
+    let selector = Selector::new(dir, sel).after(floor);
+    let mut last_id = floor;
     let mut cursor = BlockCursor::new(dir, start)?;
     let mut report = ShipReport::default();
     let mut rows = Rows::default();
@@ -639,6 +704,7 @@ fn ship_clickhouse(
                         Ok(())
                     },
                 )?;
+                last_id = last_id.max(block_last_id(&b));
                 boundary = Some(b.next);
             }
         }
@@ -651,7 +717,7 @@ fn ship_clickhouse(
                 && (caught_up || ins.sent != sent_at_save || report.totals.blocks % 64 == 0)
             {
                 sent_at_save = ins.sent;
-                write_cursor(&opts.cursor, pos, dest)?;
+                write_cursor(&opts.cursor, pos, last_id, dest)?;
                 acked_to = pos;
             }
         }
@@ -731,8 +797,15 @@ mod tests {
             segment_id: 3,
             offset: 4096,
         };
-        write_cursor(&path, pos, &dest).unwrap();
+        write_cursor(&path, pos, 77, &dest).unwrap();
         assert_eq!(read_cursor(&path).unwrap(), Some(pos));
+        assert_eq!(read_saved(&path).unwrap().unwrap().last_id, Some(77));
+        // A cursor of an earlier version (no last id) still reads.
+        std::fs::write(&path, format!("{CURSOR_HEADER}\n3 4096\notlp x\n")).unwrap();
+        assert_eq!(
+            read_saved(&path).unwrap(),
+            Some(SavedCursor { pos, last_id: None })
+        );
         std::fs::write(&path, "junk\n").unwrap();
         assert!(matches!(read_cursor(&path), Err(ExportError::Usage(_))));
     }
