@@ -1,6 +1,14 @@
 //! ClickHouse rows: one `JSONEachRow` object per event, for the table [`CLICKHOUSE_DDL`]
 //! creates (`northstar export --schema`), or any subset of its columns (`ship` describes the
 //! destination table and sends only the columns it has).
+//!
+//! User-defined events use the same table: `event_type` is the event's name (`kv.wal_sync`),
+//! `event_code` is [`USER_EVENT_CODE`](crate::USER_EVENT_CODE) (224), `session_ids` is empty,
+//! and `payload` is a JSON object of the typed runtime fields (integers and durations as
+//! numbers, floats, bools, strings, bytes as lowercase hex, an absent optional as `null`)
+//! followed by the constant fields (strings): the object `query --format json` prints. Typed
+//! reads go through ClickHouse's JSON functions (`JSONExtractUInt(payload, 'bytes')`, or
+//! `visitParamExtractUInt` on 18.x), so no column depends on a user schema.
 
 use std::fmt::Write as _;
 use std::io::Write;

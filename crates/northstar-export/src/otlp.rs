@@ -10,6 +10,16 @@
 //! - **logs**: every other event (and operations without a duration) is a log record:
 //!   `event.name` and the Northstar ids as attributes, the spec's payload as a structured
 //!   `kvlistValue` body, and the trace/span id of its session when it has one.
+//! - **user-defined events**: the tracing bridge's spans (creation, later values and close
+//!   records, paired by [`crate::spans`]) are spans: span id = the creation record's event id,
+//!   parent = the parent span's, trace = the root's; fields, `level`, `target`, `thread.id` as
+//!   attributes, and `northstar.event_id` / `northstar.end_event_id` /
+//!   `northstar.record_event_ids` naming the records it carries. Tracing events are log
+//!   records (severity from `level`, trace and span id of their span when it is open). Every
+//!   other user event is one gauge point per numeric field (`<event>.<field>`, integers as
+//!   `asInt`, durations with unit `ns`, the text and bool fields and the constants as
+//!   attributes) and, when it has non-numeric runtime fields or no numeric one, a log record
+//!   with every field in its body.
 //!
 //! Two encodings of the same messages: protobuf (what OTLP/HTTP sends) and OTLP/JSON (the
 //! spec's JSON mapping: lowerCamelCase names, trace and span ids as hex, 64-bit integers as

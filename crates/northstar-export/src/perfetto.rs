@@ -19,6 +19,11 @@
 //! - every event carries its fields as **debug annotations** (the spec's names, nested
 //!   structs, lists and maps as dictionaries and arrays, plus `event_id`, `actor_id`,
 //!   `visibility`);
+//! - **user-defined events** are instants named by the event on the `actor A` / `store events`
+//!   track, their typed fields as annotations; the tracing bridge's records go on a track per
+//!   bridge thread (`thread N`): spans are slices from their creation record to their close
+//!   record (paired by [`crate::spans`], nesting kept with extra lanes as for operations), with
+//!   the span's fields; tracing events are instants;
 //! - **drops** are instants `dropped N events` on a track `dropped events`, at the first
 //!   timestamp of the block that reported them, with the time since the previous block.
 //!
