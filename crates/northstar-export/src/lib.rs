@@ -15,6 +15,7 @@
 //! time, so the memory an export needs does not grow with the store.
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod clickhouse;
 pub mod fields;
 pub mod json;

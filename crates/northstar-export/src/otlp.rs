@@ -462,23 +462,7 @@ struct Batch {
     count: usize,
 }
 
-/// Limits of one request.
-#[derive(Clone, Copy, Debug)]
-pub struct BatchLimits {
-    /// Items (spans, data points, log records) per request.
-    pub items: usize,
-    /// Encoded bytes of the items per request (the request adds a few hundred).
-    pub bytes: usize,
-}
-
-impl Default for BatchLimits {
-    fn default() -> Self {
-        Self {
-            items: 1000,
-            bytes: 1 << 20,
-        }
-    }
-}
+pub use crate::batch::BatchLimits;
 
 /// Sessions whose start time is remembered, at most.
 const SESSIONS_CAP: usize = 100_000;
@@ -619,7 +603,7 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         let b = &mut self.batches[signal.index()];
         b.count += 1;
         self.counts[signal.index()] += 1;
-        if b.count >= self.limits.items || b.items.len() >= self.limits.bytes {
+        if self.limits.full(b.count, b.items.len()) {
             self.flush(signal)?;
         }
         Ok(())

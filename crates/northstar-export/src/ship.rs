@@ -34,8 +34,9 @@ use std::time::{Duration, Instant};
 
 use northstar_store::{BlockCursor, CursorItem, Position};
 
+use crate::batch::{BatchLimits, Fill};
 use crate::clickhouse::{write_row, RowShape, COLUMNS};
-use crate::otlp::{BatchLimits, Encoding, OtlpSink};
+use crate::otlp::{Encoding, OtlpSink};
 use crate::{ExportError, Problem, Result, Selection, Selector, Sink, Totals};
 
 /// Where events go.
@@ -80,6 +81,16 @@ pub struct ShipOptions {
     pub cursor: PathBuf,
     /// Give up on a destination after retrying this long.
     pub retry_for: Duration,
+}
+
+impl ShipOptions {
+    /// The batch limits `batch_items` and `batch_bytes` set.
+    pub fn limits(&self) -> BatchLimits {
+        BatchLimits {
+            items: self.batch_items,
+            bytes: self.batch_bytes,
+        }
+    }
 }
 
 /// What a shipment did.
@@ -429,15 +440,10 @@ fn ship_otlp(
     let mut report = ShipReport::default();
     let mut http = Http::new();
     // Requests are collected, then sent at a block boundary; the sink never cuts one itself.
-    let mut sink = OtlpSink::queued(
-        Encoding::Protobuf,
-        BatchLimits {
-            items: usize::MAX,
-            bytes: usize::MAX,
-        },
-    );
-    let mut pending_items = 0u64;
-    let mut pending_bytes = 0usize;
+    let mut sink = OtlpSink::queued(Encoding::Protobuf, BatchLimits::UNLIMITED);
+    let limits = opts.limits();
+    // Events read since the last send, and the bytes of their blocks.
+    let mut pending = Fill::default();
     let mut acked_to = start;
     loop {
         let item = cursor.next_block()?;
@@ -453,7 +459,7 @@ fn ship_otlp(
             Some(CursorItem::Block(b)) => {
                 report.totals.blocks += 1;
                 report.totals.dropped += b.dropped();
-                pending_bytes += b.view.len();
+                let block_bytes = b.view.len();
                 let before = report.totals.events;
                 selector.for_each(
                     &b,
@@ -461,12 +467,12 @@ fn ship_otlp(
                     &mut |p| status(&p.to_string()),
                     |it| sink.event(it),
                 )?;
-                pending_items += report.totals.events - before;
+                pending.add((report.totals.events - before) as usize, block_bytes);
                 last_id = last_id.max(block_last_id(&b));
                 at_boundary = Some(b.next);
             }
         }
-        let full = pending_items as usize >= opts.batch_items || pending_bytes >= opts.batch_bytes;
+        let full = limits.is_full(&pending);
         let ending = caught_up && (opts.once || stop());
         if ending {
             // Tracing spans whose end has not been stored yet go out as open spans rather
@@ -496,17 +502,15 @@ fn ship_otlp(
                     }
                 }
             }
-            report.sent += pending_items;
-            pending_items = 0;
-            pending_bytes = 0;
+            report.sent += pending.take().items as u64;
             let pos = at_boundary.unwrap_or(cursor.position());
             if pos != acked_to {
                 write_cursor(&opts.cursor, pos, last_id, dest)?;
                 acked_to = pos;
             }
-        } else if let Some(pos) = at_boundary.filter(|_| pending_items == 0) {
+        } else if let Some(pos) = at_boundary.filter(|_| pending.is_empty()) {
             // Nothing selected so far: the cursor may move without a send.
-            if pos != acked_to && pending_bytes >= opts.batch_bytes / 4 {
+            if pos != acked_to && pending.bytes >= limits.bytes / 4 {
                 write_cursor(&opts.cursor, pos, last_id, dest)?;
                 acked_to = pos;
             }
@@ -668,6 +672,7 @@ fn ship_clickhouse(
         sent: 0,
     };
     let mut sent_at_save = 0u64;
+    let limits = opts.limits();
     loop {
         let item = cursor.next_block()?;
         let caught_up = item.is_none();
@@ -697,8 +702,7 @@ fn ship_clickhouse(
                         rows.ids.push((it.event_id, rows.body.len()));
                         // Batches are cut by rows and bytes, even inside a block: the table's
                         // max(event_id), not the cursor, is what makes a resend impossible.
-                        if rows.ids.len() >= opts.batch_items || rows.body.len() >= opts.batch_bytes
-                        {
+                        if limits.full(rows.ids.len(), rows.body.len()) {
                             ins.send(&mut rows)?;
                         }
                         Ok(())
