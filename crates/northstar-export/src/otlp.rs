@@ -26,10 +26,9 @@
 //! decimal strings, enums as numbers). Requests are cut by item count and by bytes.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use crate::fields::{user_scalar, visit_item, FieldVisitor, Group, Scalar};
-use crate::json::{push_f64, push_str};
+use crate::json::{push_f64, push_i64, push_str, push_u64};
 use crate::pb::PbWriter;
 use crate::spans::{Span, SpanTracker};
 use crate::{Data, Item, Result, Sink, TracingKind, UserEvent};
@@ -236,12 +235,8 @@ impl Enc {
             Enc::Pb { w, .. } => w.bytes_field(no, v),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 s.push('"');
-                for &b in v {
-                    s.push(HEX[usize::from(b >> 4)] as char);
-                    s.push(HEX[usize::from(b & 15)] as char);
-                }
+                crate::json::push_hex(s, v);
                 s.push('"');
             }
         }
@@ -252,7 +247,9 @@ impl Enc {
             Enc::Pb { w, .. } => w.fixed64(no, v),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
-                let _ = write!(s, "\"{v}\"");
+                s.push('"');
+                push_u64(s, v);
+                s.push('"');
             }
         }
     }
@@ -262,7 +259,9 @@ impl Enc {
             Enc::Pb { w, .. } => w.int(no, v),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
-                let _ = write!(s, "\"{v}\"");
+                s.push('"');
+                push_i64(s, v);
+                s.push('"');
             }
         }
     }
@@ -273,7 +272,9 @@ impl Enc {
             Enc::Pb { w, .. } => w.fixed64(no, v as u64),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
-                let _ = write!(s, "\"{v}\"");
+                s.push('"');
+                push_i64(s, v);
+                s.push('"');
             }
         }
     }
@@ -293,7 +294,7 @@ impl Enc {
             Enc::Pb { w, .. } => w.uint(no, u64::from(v)),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
-                let _ = write!(s, "{v}");
+                push_u64(s, u64::from(v));
             }
         }
     }
@@ -458,8 +459,11 @@ pub fn operation_span_id(event_id: u64) -> [u8; 8] {
 
 /// Batches of one signal being filled.
 struct Batch {
+    /// The request being filled: its envelope, then the items.
     items: Enc,
     count: usize,
+    /// Bytes of the envelope (not counted against the byte limit).
+    prefix: usize,
 }
 
 pub use crate::batch::BatchLimits;
@@ -472,7 +476,6 @@ pub struct OtlpSink<F: FnMut(Signal, &[u8]) -> Result<()>> {
     encoding: Encoding,
     limits: BatchLimits,
     batches: [Batch; 3],
-    request: Enc,
     out: F,
     sessions: HashMap<(u64, u64), u64>,
     counts: [u64; 3],
@@ -507,10 +510,11 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         let batch = || Batch {
             items: Enc::new(encoding),
             count: 0,
+            prefix: 0,
         };
         let mut batches = [batch(), batch(), batch()];
         for (b, s) in batches.iter_mut().zip(Signal::ALL) {
-            start_items(&mut b.items, s);
+            b.prefix = start_items(&mut b.items, s);
         }
         Self {
             encoding,
@@ -519,7 +523,6 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
                 bytes: limits.bytes.max(1024),
             },
             batches,
-            request: Enc::new(encoding),
             out,
             sessions: HashMap::new(),
             counts: [0; 3],
@@ -551,59 +554,35 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         if b.count == 0 {
             return Ok(());
         }
-        let (resource, scope, _) = signal.json_names();
-        let r = &mut self.request;
-        r.clear();
-        r.list(resource, 1);
-        r.item();
-        r.msg("resource", 1);
-        r.list("attributes", 1);
-        r.attr_str("service.name", "northstar");
+        // The batch buffer is the request: its envelope was opened before the first item
+        // (see `start_items`), so closing it here is all that is left (no copy).
+        let r = &mut b.items;
         r.end_list();
-        r.end();
-        r.list(scope, 2);
-        r.item();
-        r.msg("scope", 1);
-        r.str("name", 1, "northstar");
-        r.str("version", 2, env!("CARGO_PKG_VERSION"));
-        r.end();
-        // The items, already encoded as the scope's repeated field.
-        match (&mut *r, &mut b.items) {
-            (Enc::Pb { w, .. }, Enc::Pb { w: items, .. }) => {
-                w.append_raw(items.bytes());
-            }
-            (Enc::Json { s, .. }, Enc::Json { s: items, .. }) => {
-                items.push(']');
-                s.push(',');
-                s.push_str(items);
-            }
-            _ => {}
-        }
         r.end();
         r.end_list();
         r.end();
         r.end_list();
         if let Enc::Json { s, .. } = r {
-            s.insert(0, '{');
             s.push('}');
         }
         b.count = 0;
-        b.items.clear();
-        start_items(&mut b.items, signal);
-        match &mut self.queue {
+        let sent = match &mut self.queue {
             Some(q) => {
-                q.push((signal, self.request.bytes().to_vec()));
+                q.push((signal, b.items.bytes().to_vec()));
                 Ok(())
             }
-            None => (self.out)(signal, self.request.bytes()),
-        }
+            None => (self.out)(signal, b.items.bytes()),
+        };
+        b.items.clear();
+        b.prefix = start_items(&mut b.items, signal);
+        sent
     }
 
     fn done(&mut self, signal: Signal) -> Result<()> {
         let b = &mut self.batches[signal.index()];
         b.count += 1;
         self.counts[signal.index()] += 1;
-        if self.limits.full(b.count, b.items.len()) {
+        if self.limits.full(b.count, b.items.len() - b.prefix) {
             self.flush(signal)?;
         }
         Ok(())
@@ -945,20 +924,29 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
     }
 }
 
-/// Opens the scope's repeated item field in a fresh batch buffer.
-fn start_items(e: &mut Enc, signal: Signal) {
-    let (_, _, items) = signal.json_names();
-    match e {
-        Enc::Pb { lists, .. } => lists.push(2),
-        Enc::Json { s, stack } => {
-            // Written as `"items":[...` and closed when the request is assembled.
-            s.push('"');
-            s.push_str(items);
-            s.push_str("\":[");
-            stack.clear();
-            stack.push((false, true));
-        }
+/// Opens a request's envelope in a fresh batch buffer (resource, scope, then the scope's
+/// repeated item field), so items are encoded straight into the request; returns its length.
+fn start_items(e: &mut Enc, signal: Signal) -> usize {
+    let (resource, scope, items) = signal.json_names();
+    if let Enc::Json { s, .. } = e {
+        // The request object: its members follow.
+        s.push('{');
     }
+    e.list(resource, 1);
+    e.item();
+    e.msg("resource", 1);
+    e.list("attributes", 1);
+    e.attr_str("service.name", "northstar");
+    e.end_list();
+    e.end();
+    e.list(scope, 2);
+    e.item();
+    e.msg("scope", 1);
+    e.str("name", 1, "northstar");
+    e.str("version", 2, env!("CARGO_PKG_VERSION"));
+    e.end();
+    e.list(items, 2);
+    e.len()
 }
 
 impl<F: FnMut(Signal, &[u8]) -> Result<()>> Sink for OtlpSink<F> {
