@@ -115,7 +115,7 @@ fn a_compaction_between_two_shipments_neither_skips_nor_repeats() {
             em.record_at(ts + *n, 7, Visibility::Public, &op(*n))
                 .unwrap();
             *n += 1;
-            if *n % 50 == 0 {
+            if (*n).is_multiple_of(50) {
                 em.flush().unwrap();
             }
         }
