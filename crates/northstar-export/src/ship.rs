@@ -5,7 +5,15 @@
 //! **The cursor.** Each destination has a cursor file: the store position (segment, offset of
 //! the next block) up to which the destination has acknowledged everything. It is written
 //! atomically (temporary file, fsync, rename, fsync of the directory) and only after the
-//! destination answered.
+//! destination answered. It also holds the largest event id before that position: compaction
+//! may rewrite the segment the position points into (blocks move to lower offsets), so a
+//! restart re-reads that one segment from its start and skips every event id up to the saved
+//! one ([`resume_point`]) instead of trusting the byte offset.
+//!
+//! **Tracing spans** are paired from their creation and close records (see [`crate::spans`]);
+//! a span whose close is not stored yet when a `--once` run catches up is sent as an open span,
+//! and a restart that resumes between a span's records sends its close as a span without the
+//! creation's fields.
 //!
 //! **OTLP: at least once, at most one batch again per crash.** Events are read block by block
 //! and sent as requests (one per signal) once a batch is full (by items or bytes) at a block
