@@ -66,7 +66,7 @@ requests = collections.defaultdict(list)
 
 
 def take(kind, msg, where):
-    global session_spans
+    global session_spans, tracing_spans
     requests[kind].append(msg.SerializeToString(deterministic=True))
     if kind == "traces":
         for r in msg.resource_spans:
