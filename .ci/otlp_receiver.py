@@ -46,6 +46,12 @@ def event_ids(path, req):
                     i = eid(sp.attributes)
                     if i is not None:
                         ids.append(i)
+                    # A tracing span also carries its end and later-values records.
+                    for kv in sp.attributes:
+                        if kv.key == "northstar.end_event_id":
+                            ids.append(kv.value.int_value)
+                        elif kv.key == "northstar.record_event_ids":
+                            ids.extend(x.int_value for x in kv.value.array_value.values)
     elif path == "/v1/metrics":
         for r in req.resource_metrics:
             for s in r.scope_metrics:

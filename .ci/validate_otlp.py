@@ -3,7 +3,11 @@
 ExportMetricsServiceRequest or ExportLogsServiceRequest (by its top-level key), and unknown
 fields or wrongly typed values fail. Checks that every stored event is there exactly once, on
 its signal: operations as spans (plus one span per ended session, their parent), perf samples
-as metric points, the rest as log records; ids are hex of the right length.
+as metric points, the rest as log records; ids are hex of the right length. User-defined
+events: tracing spans (begin, later values, end) as one span each, with its parent span in the
+export; tracing events as log records; other user events as one metric point per numeric field
+(`<name>.<field>`, the stored value, integers as asInt) plus a log record when they have text
+fields or no numeric one.
 Usage: validate_otlp.py FILE EXPECTED_EVENTS [EVENTS_JSONL [PROTO_PREFIX]]
 - EVENTS_JSONL (`northstar query --format json`): also check each event's signal;
 - PROTO_PREFIX (`export --format otlp-proto --out PREFIX`): the protobuf files must hold the
@@ -18,6 +22,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+STANDARD = {"agent_session_started", "agent_session_ended", "agent_operation", "review_note",
+            "review_summary", "perf_sample", "perf_regression", "debug_session", "debug_snapshot",
+            "vcs_commit", "vcs_branch"}
 KINDS = {
     "resourceSpans": ("traces", ExportTraceServiceRequest),
     "resourceMetrics": ("metrics", ExportMetricsServiceRequest),
@@ -36,13 +43,30 @@ def attr(attrs, key):
     return None
 
 
+def attr_list(attrs, key):
+    for kv in attrs:
+        if kv.key == key:
+            return [x.int_value for x in kv.value.array_value.values]
+    return []
+
+
 signal_of = {}  # event id -> signal
-span_ids, parents, session_spans = set(), [], 0
+user_points = collections.defaultdict(dict)  # user event id -> {metric name: value}
+user_logs = set()  # user event ids with a log record
+span_ids, parents, session_spans, tracing_spans = set(), [], 0, 0
+tracing_parents = []
+
+
+def mark(eid, signal, where):
+    if eid in seen:
+        sys.exit(f"{where}: event {eid} twice")
+    seen.add(eid)
+    signal_of[eid] = signal
 requests = collections.defaultdict(list)
 
 
 def take(kind, msg, where):
-    global session_spans
+    global session_spans, tracing_spans
     requests[kind].append(msg.SerializeToString(deterministic=True))
     if kind == "traces":
         for r in msg.resource_spans:
@@ -54,35 +78,56 @@ def take(kind, msg, where):
                         sys.exit(f"{where}: span ends before it starts")
                     span_ids.add(sp.span_id)
                     eid = attr(sp.attributes, "northstar.event_id")
+                    end = attr(sp.attributes, "northstar.end_event_id")
+                    if end is not None:
+                        # A tracing span: its begin, later values and end records.
+                        tracing_spans += 1
+                        for x in [eid, end] + attr_list(sp.attributes, "northstar.record_event_ids"):
+                            if x is not None:
+                                mark(x, "traces", where)
+                        tracing_parents.append(sp.parent_span_id)
+                        continue
                     if eid is None:
                         session_spans += 1
                         continue
+                    if attr(sp.attributes, "level") is not None and attr(sp.attributes, "target") is not None:
+                        # A tracing span whose end was not exported (still open).
+                        tracing_spans += 1
+                        mark(eid, "traces", where)
+                        tracing_parents.append(sp.parent_span_id)
+                        continue
                     parents.append(sp.parent_span_id)
-                    if signal_of.setdefault(eid, "traces") != "traces" or eid in seen:
-                        sys.exit(f"{where}: event {eid} twice")
-                    seen.add(eid)
+                    mark(eid, "traces", where)
     elif kind == "metrics":
         for r in msg.resource_metrics:
             for s in r.scope_metrics:
                 for m in s.metrics:
                     for p in m.gauge.data_points:
                         eid = attr(p.attributes, "northstar.event_id")
-                        if eid in seen:
-                            sys.exit(f"{where}: event {eid} twice")
-                        seen.add(eid)
-                        signal_of[eid] = "metrics"
+                        if attr(p.attributes, "event.name") is not None:
+                            # A user event's numeric field.
+                            if m.name in user_points[eid]:
+                                sys.exit(f"{where}: field {m.name} of event {eid} twice")
+                            v = p.as_int if p.HasField("as_int") else p.as_double
+                            user_points[eid][m.name] = v
+                            continue
+                        mark(eid, "metrics", where)
     else:
         for r in msg.resource_logs:
             for s in r.scope_logs:
                 for rec in s.log_records:
                     eid = attr(rec.attributes, "northstar.event_id")
-                    if eid in seen:
-                        sys.exit(f"{where}: event {eid} twice")
-                    seen.add(eid)
-                    signal_of[eid] = "logs"
                     if not rec.body.HasField("kvlist_value"):
                         sys.exit(f"{where}: log record without a structured body")
-
+                    if eid in user_points or eid in user_logs:
+                        if eid in user_logs:
+                            sys.exit(f"{where}: event {eid} twice")
+                    if attr(rec.attributes, "northstar.event_code") == 224:
+                        user_logs.add(eid)
+                        if eid in seen:
+                            sys.exit(f"{where}: event {eid} twice")
+                        continue
+                    mark(eid, "logs", where)
 
 INT64 = {"intValue", "timeUnixNano", "startTimeUnixNano", "endTimeUnixNano", "observedTimeUnixNano"}
 ID_LEN = {"traceId": 32, "spanId": 16, "parentSpanId": 16}
@@ -120,25 +165,65 @@ with open(path) as f:
         except json_format.ParseError as e:
             sys.exit(f"{path}:{n}: not an OTLP {cls.__name__}: {e}")
         take(kind, msg, f"{path}:{n}")
+# User events on metrics and logs (they may be on both).
+for eid in list(user_points) + list(user_logs):
+    if eid in seen and signal_of.get(eid) in ("traces",):
+        sys.exit(f"{path}: event {eid} both as a span and as a point or record")
+    if eid in user_logs and eid in user_points:
+        signal_of[eid] = "metrics+logs"
+    elif eid in user_points:
+        signal_of[eid] = "metrics"
+    elif eid not in seen:
+        signal_of[eid] = "logs"
+    seen.add(eid)
 if len(seen) != expected:
     sys.exit(f"{path}: {len(seen)} events, expected {expected}")
 orphans = sum(1 for p in parents if p not in span_ids)
+bad_parents = [p for p in tracing_parents if p and p not in span_ids]
+if bad_parents:
+    sys.exit(f"{path}: {len(bad_parents)} tracing spans whose parent span is not in the export")
 
 if events_path:
     want = {}
+    TRACING = {"event": "logs", "span_begin": "traces", "span_record": "traces", "span_end": "traces"}
+    checked_values = 0
     with open(events_path) as f:
         for line in f:
             e = json.loads(line)
             t = e["event_type"]
-            if t == "agent_operation" and e["payload"].get("duration_ns") is not None:
+            p = e["payload"]
+            if e.get("event_code", 0) == 224 or t not in STANDARD:
+                kind = p.get("kind")
+                if kind in TRACING and "level" in p and "target" in p:
+                    want[e["event_id"]] = TRACING[kind]
+                    continue
+                numeric = {k: v for k, v in p.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                got = user_points.get(e["event_id"], {})
+                if set(got) != {f"{t}.{k}" for k in numeric}:
+                    sys.exit(f"{path}: user event {e['event_id']} ({t}): metric points {sorted(got)}, fields {sorted(numeric)}")
+                for k, v in numeric.items():
+                    if got[f"{t}.{k}"] != v:
+                        sys.exit(f"{path}: user event {e['event_id']} field {k}: {got[f'{t}.{k}']!r} != stored {v!r}")
+                    checked_values += 1
+                has_text = any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in p.values())
+                if not numeric:
+                    want[e["event_id"]] = "logs"
+                elif e["event_id"] in user_logs:
+                    if not has_text:
+                        sys.exit(f"{path}: user event {e['event_id']} has only numbers but a log record")
+                    want[e["event_id"]] = "metrics+logs"
+                else:
+                    want[e["event_id"]] = "metrics"
+            elif t == "agent_operation" and p.get("duration_ns") is not None:
                 want[e["event_id"]] = "traces"
             elif t == "perf_sample":
                 want[e["event_id"]] = "metrics"
             else:
                 want[e["event_id"]] = "logs"
     if want != signal_of:
-        wrong = [k for k in want if signal_of.get(k) != want[k]][:5]
+        wrong = [(k, want[k], signal_of.get(k)) for k in want if signal_of.get(k) != want[k]][:5]
         sys.exit(f"{path}: events on the wrong signal or missing, e.g. {wrong}")
+    print(f"OTLP export: {checked_values} user-event field values match the store")
 
 if proto_prefix:
     for kind, (cls) in (("traces", ExportTraceServiceRequest), ("metrics", ExportMetricsServiceRequest), ("logs", ExportLogsServiceRequest)):
@@ -161,7 +246,8 @@ if proto_prefix:
             sys.exit(f"{proto_prefix}.{kind}.pb: {len(got)} requests that differ from the JSON export's {len(requests[kind])}")
 
 counts = collections.Counter(signal_of.values())
-print(f"OTLP export: {len(seen)} events parse strictly as OTLP requests: {counts['traces']} spans "
-      f"(+{session_spans} session spans; {orphans} spans whose session did not end in the export), "
-      f"{counts['metrics']} metric points, {counts['logs']} log records"
+print(f"OTLP export: {len(seen)} events parse strictly as OTLP requests: {counts['traces']} events as spans "
+      f"(+{session_spans} session spans; {orphans} spans whose session did not end in the export; "
+      f"{tracing_spans} tracing spans), {counts['metrics']} on metric points, {counts['logs']} on log records, "
+      f"{counts['metrics+logs']} user events on both, {sum(len(v) for v in user_points.values())} user-field points"
       + ("; the protobuf files hold the same requests" if proto_prefix else ""))

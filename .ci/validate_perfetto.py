@@ -9,7 +9,11 @@ JSON lines of `northstar query --format json`):
   its end on the same track, properly nested; the slices are exactly the stored operations
   (count, names, and durations to the nanosecond);
 - the counter values are exactly the stored perf samples (metric, dimensions, value);
-- every other event is one instant.
+- every other event is one instant;
+- user-defined events: tracing spans (begin/end records paired by span id) are slices on their
+  thread's track lasting exactly from the begin record to the end record, nested; every other
+  user event (and tracing event) is an instant named by it whose debug annotations hold its
+  stored field values (typed: integers, floats, bools, strings).
 Usage: validate_perfetto.py TRACE EVENTS_JSONL"""
 import collections
 import json
@@ -46,10 +50,33 @@ with open(trace_path, "rb") as f:
 
 # Expected, from the store.
 ops, samples, others = [], collections.Counter(), 0
+STANDARD = {"agent_session_started", "agent_session_ended", "agent_operation", "review_note",
+            "review_summary", "perf_sample", "perf_regression", "debug_session", "debug_snapshot",
+            "vcs_commit", "vcs_branch"}
+user_payloads = {}  # event id -> (name, payload) of user events shown as instants
+span_dur = {}  # begin event id -> expected slice duration
+open_spans = {}  # (actor, tracing span id) -> (begin event id, ts)
 with open(events_path) as f:
     for line in f:
         e = json.loads(line)
         p = e["payload"]
+        if e["event_type"] not in STANDARD:
+            kind = p.get("kind") if "level" in p and "target" in p else None
+            if kind == "span_begin":
+                open_spans[(e["actor_id"], p["span_id"])] = (e["event_id"], e["timestamp"])
+            elif kind == "span_record" and (e["actor_id"], p["span_id"]) in open_spans:
+                pass
+            elif kind == "span_end":
+                b = open_spans.pop((e["actor_id"], p["span_id"]), None)
+                if b:
+                    span_dur[b[0]] = e["timestamp"] - b[1]
+                    ops.append((e["event_type"], e["timestamp"] - b[1]))
+                else:
+                    ops.append((e["event_type"], p["duration"]))
+            else:
+                user_payloads[e["event_id"]] = (e["event_type"], p)
+                others += 1
+            continue
         if e["event_type"] == "agent_operation" and p.get("duration_ns") is not None:
             ops.append((p["operation_type"], p["duration_ns"]))
         elif e["event_type"] == "perf_sample":
@@ -63,7 +90,11 @@ tracks, names, cats, ann = {}, {}, {}, {}
 process_uuids = set()
 events = collections.defaultdict(list)  # track uuid -> [(ts, order, type, name, duration_ns)]
 counters = collections.Counter()
+for b_id, ts in open_spans.values():
+    span_dur[b_id] = 0
+    ops.append(("?", 0))
 instants = 0
+user_checked = 0
 seen_event_packet = False
 for i, p in enumerate(trace.packet):
     no_unknown(p, f"packet {i}")
@@ -111,9 +142,39 @@ for i, p in enumerate(trace.packet):
         instants += 1
         if "event_id" not in fields and "dropped" not in fields:
             fail(f"packet {i}: an instant without its fields as debug annotations")
+        if "event_id" in fields and fields["event_id"].uint_value in user_payloads:
+            uname, up = user_payloads[fields["event_id"].uint_value]
+            if names.get(te.name_iid) != uname:
+                fail(f"packet {i}: user event instant named {names.get(te.name_iid)!r}, stored {uname!r}")
+            for k, v in up.items():
+                a = fields.get(k)
+                if v is None:
+                    continue
+                if a is None:
+                    fail(f"packet {i}: user event {uname} without its field {k}")
+                if isinstance(v, bool):
+                    got = a.bool_value
+                elif isinstance(v, int):
+                    got = a.uint_value if a.HasField("uint_value") else a.int_value
+                elif isinstance(v, float):
+                    got = a.double_value
+                else:
+                    got = a.string_value
+                if got != v:
+                    fail(f"packet {i}: user event {uname} field {k}: {got!r}, stored {v!r}")
+                user_checked += 1
     elif te.type in (TE.TYPE_SLICE_BEGIN, TE.TYPE_SLICE_END):
         dur = fields["duration_ns"].int_value if "duration_ns" in fields else None
-        events[te.track_uuid].append((p.timestamp, i, te.type, names.get(te.name_iid), dur))
+        name = names.get(te.name_iid)
+        if dur is None and "level" in fields:
+            # A tracing span: from its begin record to its end record.
+            if "event_id" in fields:
+                dur = span_dur.get(fields["event_id"].uint_value)
+            elif "end_event_id" in fields:
+                dur = None  # begin not exported: checked by name and its own duration below
+            if "open" in fields:
+                name = "?"
+        events[te.track_uuid].append((p.timestamp, i, te.type, name, dur))
     else:
         fail(f"packet {i}: unexpected track event type {te.type}")
 
@@ -134,6 +195,8 @@ for uuid, evs in events.items():
             if not stack:
                 fail(f"track {tracks[uuid].name!r}: slice end at {ts} (packet {i}) with no open slice")
             b_ts, b_name, b_dur, b_i = stack.pop()
+            if b_dur is None:
+                b_dur = ts - b_ts
             if ts - b_ts != b_dur:
                 fail(f"track {tracks[uuid].name!r}: slice {b_name!r} (packet {b_i}) lasts {ts - b_ts} ns, its operation {b_dur} ns (misnested?)")
             slices.append((b_name, b_dur))
@@ -150,4 +213,4 @@ if instants < others:
 print(f"Perfetto trace: {len(trace.packet)} packets parse with Perfetto's definitions; "
       f"{len(slices)} slices = stored operations (durations exact, nesting intact) on "
       f"{len(events)} tracks, {sum(counters.values())} counter values = stored perf samples, "
-      f"{instants} instants")
+      f"{instants} instants ({user_checked} user-event field values match the store)")

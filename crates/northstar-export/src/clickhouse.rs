@@ -1,11 +1,19 @@
 //! ClickHouse rows: one `JSONEachRow` object per event, for the table [`CLICKHOUSE_DDL`]
 //! creates (`northstar export --schema`), or any subset of its columns (`ship` describes the
 //! destination table and sends only the columns it has).
+//!
+//! User-defined events use the same table: `event_type` is the event's name (`kv.wal_sync`),
+//! `event_code` is [`USER_EVENT_CODE`](crate::USER_EVENT_CODE) (224), `session_ids` is empty,
+//! and `payload` is a JSON object of the typed runtime fields (integers and durations as
+//! numbers, floats, bools, strings, bytes as lowercase hex, an absent optional as `null`)
+//! followed by the constant fields (strings): the object `query --format json` prints. Typed
+//! reads go through ClickHouse's JSON functions (`JSONExtractUInt(payload, 'bytes')`, or
+//! `visitParamExtractUInt` on 18.x), so no column depends on a user schema.
 
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::fields::visit_event;
+use crate::fields::visit_item;
 use crate::json::{push_str, JsonPayload};
 use crate::{ExportError, Item, Result, Sink};
 
@@ -125,11 +133,11 @@ pub fn write_row(out: &mut String, item: &Item<'_>, shape: &RowShape) {
     }
     if c[1] {
         col(out, "event_type");
-        push_str(out, item.event_type.name());
+        push_str(out, item.type_name());
     }
     if c[2] {
         col(out, "event_code");
-        let _ = write!(out, "{}", item.event_type.code());
+        let _ = write!(out, "{}", item.type_code());
     }
     if c[3] {
         col(out, "timestamp");
@@ -157,7 +165,7 @@ pub fn write_row(out: &mut String, item: &Item<'_>, shape: &RowShape) {
         col(out, "session_ids");
         out.push('[');
         let mut n = 0;
-        item.event.for_each_session(|id| {
+        item.for_each_session(|id| {
             if n > 0 {
                 out.push(',');
             }
@@ -180,14 +188,16 @@ pub fn write_row(out: &mut String, item: &Item<'_>, shape: &RowShape) {
 }
 
 /// The spec's JSON payload of an event (what `query --format json` prints under `payload`):
-/// every field but the session id, which the spec's shape lifts to the top level.
+/// every field but the session id, which the spec's shape lifts to the top level. A user
+/// event's payload is its typed runtime fields (numbers, bools, strings, bytes as hex, an
+/// absent optional as `null`) then its constant fields (strings).
 pub fn spec_payload(out: &mut String, item: &Item<'_>) {
     let mut w = SkipTopLevel {
         inner: JsonPayload::new(out),
         depth: 0,
-        skip: item.event.session_id().is_some().then_some("session_id"),
+        skip: item.session_id().is_some().then_some("session_id"),
     };
-    visit_event(&item.event, &mut w);
+    visit_item(item, &mut w);
     w.inner.finish();
 }
 

@@ -8,7 +8,10 @@
 
 use northstar_core::codec::List;
 use northstar_core::events::{Breakpoint, StackFrame};
+use northstar_core::user::FieldValue;
 use northstar_core::{Event, StrList, StrMap};
+
+use crate::{Data, Item, UserEvent};
 
 /// One scalar field value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -21,6 +24,10 @@ pub enum Scalar<'a> {
     F64(f64),
     /// Text.
     Str(&'a str),
+    /// A bool (user events).
+    Bool(bool),
+    /// Bytes (user events; the text formats write them as lowercase hex).
+    Bytes(&'a [u8]),
 }
 
 impl Scalar<'_> {
@@ -30,7 +37,7 @@ impl Scalar<'_> {
             Scalar::U64(v) => Some(v as f64),
             Scalar::I64(v) => Some(v as f64),
             Scalar::F64(v) => Some(v),
-            Scalar::Str(_) => None,
+            Scalar::Str(_) | Scalar::Bool(_) | Scalar::Bytes(_) => None,
         }
     }
 }
@@ -85,6 +92,43 @@ fn opt_str<'a, V: FieldVisitor<'a>>(v: &mut V, name: &str, s: Option<&'a str>) {
     match s {
         Some(s) => v.scalar(name, Scalar::Str(s)),
         None => v.absent(name),
+    }
+}
+
+/// Visits every payload field of an item: a spec event's (see [`visit_event`]) or a user
+/// event's (see [`visit_user`]).
+pub fn visit_item<'a, V: FieldVisitor<'a>>(item: &Item<'a>, v: &mut V) {
+    match &item.data {
+        Data::Spec(e) => visit_event(e, v),
+        Data::User(u) => visit_user(u, v),
+    }
+}
+
+/// A user field value as a scalar (`None` for an absent optional). Durations are nanoseconds.
+pub fn user_scalar(value: FieldValue<'_>) -> Option<Scalar<'_>> {
+    Some(match value {
+        FieldValue::U64(x) | FieldValue::DurationNs(x) => Scalar::U64(x),
+        FieldValue::I64(x) => Scalar::I64(x),
+        FieldValue::F64(x) => Scalar::F64(x),
+        FieldValue::Bool(b) => Scalar::Bool(b),
+        FieldValue::Str(s) => Scalar::Str(s),
+        FieldValue::Bytes(b) => Scalar::Bytes(b),
+        FieldValue::None => return None,
+    })
+}
+
+/// Visits a user event's runtime fields (typed, in definition order; an absent optional as
+/// [`FieldVisitor::absent`]), then its constant fields (strings), as `query --format json`
+/// shows them.
+pub fn visit_user<'a, V: FieldVisitor<'a>>(u: &UserEvent<'a>, v: &mut V) {
+    for (name, value) in u.values() {
+        match user_scalar(value) {
+            Some(s) => v.scalar(name, s),
+            None => v.absent(name),
+        }
+    }
+    for (name, value) in u.consts() {
+        v.scalar(name, Scalar::Str(value));
     }
 }
 

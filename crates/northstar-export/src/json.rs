@@ -5,31 +5,81 @@
 use crate::fields::{FieldVisitor, Group, Scalar};
 use std::fmt::Write;
 
-/// Appends `s` as a JSON string literal.
+/// Bytes a JSON string cannot hold as they are: controls, `"` and backslash.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Appends `s` as a JSON string literal. Runs of bytes that need no escape (almost every
+/// string) are copied whole.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            0..=0x1f => None,
-            _ => continue,
-        };
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !NEEDS_ESCAPE[usize::from(b)] {
+            i += 1;
+            continue;
+        }
         out.push_str(&s[start..i]);
-        match esc {
-            Some(e) => out.push_str(e),
-            None => {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            _ => {
                 let _ = write!(out, "\\u{b:04x}");
             }
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// Appends an unsigned integer in decimal (without the formatting machinery).
+pub fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // SAFETY: `buf[i..]` holds only ASCII digits (written just above), which are UTF-8.
+    out.push_str(unsafe { std::str::from_utf8_unchecked(&buf[i..]) });
+}
+
+/// Appends a signed integer in decimal.
+pub fn push_i64(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+/// Appends bytes as lowercase hex (no quotes).
+pub fn push_hex(out: &mut String, b: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &x in b {
+        out.push(HEX[usize::from(x >> 4)] as char);
+        out.push(HEX[usize::from(x & 15)] as char);
+    }
 }
 
 /// Appends a float as JSON (non-finite values, which JSON cannot hold, as `null`).
@@ -90,6 +140,12 @@ impl<'a> FieldVisitor<'a> for JsonPayload<'_> {
             }
             Scalar::F64(v) => push_f64(self.out, v),
             Scalar::Str(s) => push_str(self.out, s),
+            Scalar::Bool(b) => self.out.push_str(if b { "true" } else { "false" }),
+            Scalar::Bytes(b) => {
+                self.out.push('"');
+                push_hex(self.out, b);
+                self.out.push('"');
+            }
         }
     }
 
@@ -115,6 +171,21 @@ impl<'a> FieldVisitor<'a> for JsonPayload<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_in_decimal() {
+        let mut s = String::new();
+        for v in [0u64, 7, 10, 12345, u64::MAX] {
+            s.clear();
+            push_u64(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        for v in [0i64, -1, -120, i64::MIN, i64::MAX] {
+            s.clear();
+            push_i64(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+    }
 
     #[test]
     fn escapes_controls_quotes_and_backslashes() {

@@ -10,18 +10,29 @@
 //! - **logs**: every other event (and operations without a duration) is a log record:
 //!   `event.name` and the Northstar ids as attributes, the spec's payload as a structured
 //!   `kvlistValue` body, and the trace/span id of its session when it has one.
+//! - **user-defined events**: the tracing bridge's spans (creation, later values and close
+//!   records, paired by [`crate::spans`]) are spans: span id = the creation record's event id,
+//!   parent = the parent span's, trace = the root's; fields, `level`, `target`, `thread.id` as
+//!   attributes, and `northstar.event_id` / `northstar.end_event_id` /
+//!   `northstar.record_event_ids` naming the records it carries. Tracing events are log
+//!   records (severity from `level`, trace and span id of their span when it is open). Every
+//!   other user event is one gauge point per numeric field (`<event>.<field>`, integers as
+//!   `asInt`, durations with unit `ns`, the text and bool fields and the constants as
+//!   attributes) and, when it has non-numeric runtime fields or no numeric one, a log record
+//!   with every field in its body.
 //!
 //! Two encodings of the same messages: protobuf (what OTLP/HTTP sends) and OTLP/JSON (the
 //! spec's JSON mapping: lowerCamelCase names, trace and span ids as hex, 64-bit integers as
 //! decimal strings, enums as numbers). Requests are cut by item count and by bytes.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
-use crate::fields::{visit_event, FieldVisitor, Group, Scalar};
-use crate::json::{push_f64, push_str};
+use crate::fields::{user_scalar, visit_item, FieldVisitor, Group, Scalar};
+use crate::json::{push_f64, push_i64, push_str, push_u64};
 use crate::pb::PbWriter;
-use crate::{Item, Result, Sink};
+use crate::spans::{Span, SpanTracker};
+use crate::{Data, Item, Result, Sink, TracingKind, UserEvent};
+use northstar_core::user::FieldValue;
 use northstar_core::Event;
 
 /// The three OTLP signals.
@@ -224,12 +235,8 @@ impl Enc {
             Enc::Pb { w, .. } => w.bytes_field(no, v),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 s.push('"');
-                for &b in v {
-                    s.push(HEX[usize::from(b >> 4)] as char);
-                    s.push(HEX[usize::from(b & 15)] as char);
-                }
+                crate::json::push_hex(s, v);
                 s.push('"');
             }
         }
@@ -240,7 +247,9 @@ impl Enc {
             Enc::Pb { w, .. } => w.fixed64(no, v),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
-                let _ = write!(s, "\"{v}\"");
+                s.push('"');
+                push_u64(s, v);
+                s.push('"');
             }
         }
     }
@@ -250,7 +259,32 @@ impl Enc {
             Enc::Pb { w, .. } => w.int(no, v),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
-                let _ = write!(s, "\"{v}\"");
+                s.push('"');
+                push_i64(s, v);
+                s.push('"');
+            }
+        }
+    }
+
+    /// An `sfixed64` field (a number data point's `asInt`).
+    fn sfixed64(&mut self, name: &str, no: u32, v: i64) {
+        match self {
+            Enc::Pb { w, .. } => w.fixed64(no, v as u64),
+            Enc::Json { s, stack } => {
+                Self::key(s, stack, name);
+                s.push('"');
+                push_i64(s, v);
+                s.push('"');
+            }
+        }
+    }
+
+    fn boolv(&mut self, name: &str, no: u32, v: bool) {
+        match self {
+            Enc::Pb { w, .. } => w.uint(no, u64::from(v)),
+            Enc::Json { s, stack } => {
+                Self::key(s, stack, name);
+                s.push_str(if v { "true" } else { "false" });
             }
         }
     }
@@ -260,7 +294,7 @@ impl Enc {
             Enc::Pb { w, .. } => w.uint(no, u64::from(v)),
             Enc::Json { s, stack } => {
                 Self::key(s, stack, name);
-                let _ = write!(s, "{v}");
+                push_u64(s, u64::from(v));
             }
         }
     }
@@ -323,6 +357,8 @@ fn any_scalar(e: &mut Enc, v: Scalar<'_>) {
         Scalar::I64(v) => e.int64("intValue", 3, v),
         Scalar::F64(v) => e.double("doubleValue", 4, v),
         Scalar::Str(s) => e.str("stringValue", 1, s),
+        Scalar::Bool(b) => e.boolv("boolValue", 2, b),
+        Scalar::Bytes(b) => e.str("stringValue", 1, &crate::hex(b)),
     }
 }
 
@@ -408,6 +444,14 @@ pub fn session_span_id(actor: u64, session: u64) -> [u8; 8] {
     (mix(actor ^ mix(session)) | 1).to_be_bytes()
 }
 
+/// The trace id of a tracing span tree, from its root span's identity (an event id).
+pub fn span_trace_id(root: u64) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&(mix(root ^ 0x7472_6163_6500) | 1).to_be_bytes());
+    id[8..].copy_from_slice(&root.to_be_bytes());
+    id
+}
+
 /// The span id of an operation: its event id (unique, never zero in a store).
 pub fn operation_span_id(event_id: u64) -> [u8; 8] {
     event_id.to_be_bytes()
@@ -415,27 +459,14 @@ pub fn operation_span_id(event_id: u64) -> [u8; 8] {
 
 /// Batches of one signal being filled.
 struct Batch {
+    /// The request being filled: its envelope, then the items.
     items: Enc,
     count: usize,
+    /// Bytes of the envelope (not counted against the byte limit).
+    prefix: usize,
 }
 
-/// Limits of one request.
-#[derive(Clone, Copy, Debug)]
-pub struct BatchLimits {
-    /// Items (spans, data points, log records) per request.
-    pub items: usize,
-    /// Encoded bytes of the items per request (the request adds a few hundred).
-    pub bytes: usize,
-}
-
-impl Default for BatchLimits {
-    fn default() -> Self {
-        Self {
-            items: 1000,
-            bytes: 1 << 20,
-        }
-    }
-}
+pub use crate::batch::BatchLimits;
 
 /// Sessions whose start time is remembered, at most.
 const SESSIONS_CAP: usize = 100_000;
@@ -445,11 +476,11 @@ pub struct OtlpSink<F: FnMut(Signal, &[u8]) -> Result<()>> {
     encoding: Encoding,
     limits: BatchLimits,
     batches: [Batch; 3],
-    request: Enc,
     out: F,
     sessions: HashMap<(u64, u64), u64>,
     counts: [u64; 3],
     queue: Option<Vec<(Signal, Vec<u8>)>>,
+    spans: SpanTracker,
 }
 
 /// The output of a sink that keeps its requests (see [`OtlpSink::queued`]).
@@ -479,10 +510,11 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         let batch = || Batch {
             items: Enc::new(encoding),
             count: 0,
+            prefix: 0,
         };
         let mut batches = [batch(), batch(), batch()];
         for (b, s) in batches.iter_mut().zip(Signal::ALL) {
-            start_items(&mut b.items, s);
+            b.prefix = start_items(&mut b.items, s);
         }
         Self {
             encoding,
@@ -491,11 +523,11 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
                 bytes: limits.bytes.max(1024),
             },
             batches,
-            request: Enc::new(encoding),
             out,
             sessions: HashMap::new(),
             counts: [0; 3],
             queue: None,
+            spans: SpanTracker::default(),
         }
     }
 
@@ -522,71 +554,47 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         if b.count == 0 {
             return Ok(());
         }
-        let (resource, scope, _) = signal.json_names();
-        let r = &mut self.request;
-        r.clear();
-        r.list(resource, 1);
-        r.item();
-        r.msg("resource", 1);
-        r.list("attributes", 1);
-        r.attr_str("service.name", "northstar");
+        // The batch buffer is the request: its envelope was opened before the first item
+        // (see `start_items`), so closing it here is all that is left (no copy).
+        let r = &mut b.items;
         r.end_list();
-        r.end();
-        r.list(scope, 2);
-        r.item();
-        r.msg("scope", 1);
-        r.str("name", 1, "northstar");
-        r.str("version", 2, env!("CARGO_PKG_VERSION"));
-        r.end();
-        // The items, already encoded as the scope's repeated field.
-        match (&mut *r, &mut b.items) {
-            (Enc::Pb { w, .. }, Enc::Pb { w: items, .. }) => {
-                w.append_raw(items.bytes());
-            }
-            (Enc::Json { s, .. }, Enc::Json { s: items, .. }) => {
-                items.push(']');
-                s.push(',');
-                s.push_str(items);
-            }
-            _ => {}
-        }
         r.end();
         r.end_list();
         r.end();
         r.end_list();
         if let Enc::Json { s, .. } = r {
-            s.insert(0, '{');
             s.push('}');
         }
         b.count = 0;
-        b.items.clear();
-        start_items(&mut b.items, signal);
-        match &mut self.queue {
+        let sent = match &mut self.queue {
             Some(q) => {
-                q.push((signal, self.request.bytes().to_vec()));
+                q.push((signal, b.items.bytes().to_vec()));
                 Ok(())
             }
-            None => (self.out)(signal, self.request.bytes()),
-        }
+            None => (self.out)(signal, b.items.bytes()),
+        };
+        b.items.clear();
+        b.prefix = start_items(&mut b.items, signal);
+        sent
     }
 
     fn done(&mut self, signal: Signal) -> Result<()> {
         let b = &mut self.batches[signal.index()];
         b.count += 1;
         self.counts[signal.index()] += 1;
-        if b.count >= self.limits.items || b.items.len() >= self.limits.bytes {
+        if self.limits.full(b.count, b.items.len() - b.prefix) {
             self.flush(signal)?;
         }
         Ok(())
     }
 
     fn common_attrs(e: &mut Enc, item: &Item<'_>) {
-        e.attr_str("event.name", item.event_type.name());
+        e.attr_str("event.name", item.type_name());
         e.attr_u64("northstar.event_id", item.event_id);
-        e.attr_u64("northstar.event_code", u64::from(item.event_type.code()));
+        e.attr_u64("northstar.event_code", u64::from(item.type_code()));
         e.attr_u64("northstar.actor_id", item.actor_id);
         e.attr_str("northstar.visibility", item.visibility.name());
-        if let Some(s) = item.event.session_id() {
+        if let Some(s) = item.session_id() {
             e.attr_u64("northstar.session_id", s);
         }
     }
@@ -612,8 +620,8 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         e.fixed64("endTimeUnixNano", 8, item.timestamp);
         e.list("attributes", 9);
         Self::common_attrs(e, item);
-        visit_event(
-            &item.event,
+        visit_item(
+            item,
             &mut KvFields {
                 e,
                 stack: Vec::new(),
@@ -695,14 +703,38 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
 
     fn log(&mut self, item: &Item<'_>) -> Result<()> {
         use northstar_core::events::Severity;
-        let (num, text) = match &item.event {
-            Event::PerfRegression(r) => match r.severity {
+        let (num, text) = match &item.data {
+            Data::Spec(Event::PerfRegression(r)) => match r.severity {
                 Severity::Minor | Severity::Moderate => (13, "WARN"),
                 Severity::Severe => (17, "ERROR"),
             },
+            Data::User(u) => match u.konst("level") {
+                Some("TRACE") => (1, "TRACE"),
+                Some("DEBUG") => (5, "DEBUG"),
+                Some("WARN") => (13, "WARN"),
+                Some("ERROR") => (17, "ERROR"),
+                _ => (9, "INFO"),
+            },
             _ => (9, "INFO"),
         };
-        let session = item.event.session_id();
+        // A tracing event (or a span's later values) belongs to its span, when it is open.
+        let link = match &item.data {
+            Data::User(u) => {
+                let key = match u.tracing() {
+                    Some(TracingKind::Event) => u.field("span"),
+                    Some(TracingKind::SpanRecord) => u.field("span_id"),
+                    _ => None,
+                };
+                match key {
+                    Some(FieldValue::U64(k)) => {
+                        self.spans.get(item.actor_id, k).map(|s| (s.trace, s.id))
+                    }
+                    _ => None,
+                }
+            }
+            Data::Spec(_) => None,
+        };
+        let session = item.session_id();
         let e = &mut self.batches[Signal::Logs.index()].items;
         e.item();
         e.fixed64("timeUnixNano", 1, item.timestamp);
@@ -712,8 +744,8 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         e.msg("body", 5);
         e.msg("kvlistValue", 6);
         e.list("values", 1);
-        visit_event(
-            &item.event,
+        visit_item(
+            item,
             &mut KvFields {
                 e,
                 stack: Vec::new(),
@@ -729,10 +761,161 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
         if let Some(s) = session {
             e.id("traceId", 9, &trace_id(item.actor_id, s));
             e.id("spanId", 10, &session_span_id(item.actor_id, s));
+        } else if let Some((trace, span)) = link {
+            e.id("traceId", 9, &span_trace_id(trace));
+            e.id("spanId", 10, &operation_span_id(span));
         }
-        e.str("eventName", 12, item.event_type.name());
+        e.str("eventName", 12, item.type_name());
         e.end();
         self.done(Signal::Logs)
+    }
+
+    /// A user event that is not a tracing record: one gauge point per numeric field (named
+    /// `<event>.<field>`), and a log record when it has other runtime fields or no numeric one.
+    fn user_event(&mut self, item: &Item<'_>, u: &UserEvent<'_>) -> Result<()> {
+        let mut numeric = 0usize;
+        let mut other = 0usize;
+        for (_, v) in u.values() {
+            match v {
+                FieldValue::U64(_)
+                | FieldValue::I64(_)
+                | FieldValue::F64(_)
+                | FieldValue::DurationNs(_) => numeric += 1,
+                _ => other += 1,
+            }
+        }
+        if numeric > 0 {
+            let mut name = String::new();
+            for (field, v) in u.values() {
+                let e = &mut self.batches[Signal::Metrics.index()].items;
+                name.clear();
+                name.push_str(u.name());
+                name.push('.');
+                name.push_str(field);
+                let unit = match v {
+                    FieldValue::DurationNs(_) => "ns",
+                    FieldValue::U64(_) | FieldValue::I64(_) | FieldValue::F64(_) => "",
+                    _ => continue,
+                };
+                e.item();
+                e.str("name", 1, &name);
+                if !unit.is_empty() {
+                    e.str("unit", 3, unit);
+                }
+                e.msg("gauge", 5);
+                e.list("dataPoints", 1);
+                e.item();
+                e.list("attributes", 7);
+                e.attr_str("event.name", u.name());
+                e.attr_u64("northstar.event_id", item.event_id);
+                if item.actor_id != 0 {
+                    e.attr_u64("northstar.actor_id", item.actor_id);
+                }
+                // The event's text and bool fields label the point.
+                for (k, x) in u.values() {
+                    if matches!(x, FieldValue::Str(_) | FieldValue::Bool(_)) {
+                        if let Some(sc) = user_scalar(x) {
+                            e.kv_begin(k);
+                            any_scalar(e, sc);
+                            e.kv_end();
+                        }
+                    }
+                }
+                for (k, x) in u.consts() {
+                    e.attr_str(k, x);
+                }
+                e.end_list();
+                e.fixed64("timeUnixNano", 3, item.timestamp);
+                match v {
+                    FieldValue::U64(x) | FieldValue::DurationNs(x) => match i64::try_from(x) {
+                        Ok(i) => e.sfixed64("asInt", 6, i),
+                        Err(_) => e.double("asDouble", 4, x as f64),
+                    },
+                    FieldValue::I64(x) => e.sfixed64("asInt", 6, x),
+                    FieldValue::F64(x) => e.double("asDouble", 4, x),
+                    _ => {}
+                }
+                e.end();
+                e.end_list();
+                e.end();
+                e.end();
+                self.done(Signal::Metrics)?;
+            }
+        }
+        if other > 0 || numeric == 0 {
+            self.log(item)?;
+        }
+        Ok(())
+    }
+
+    /// A tracing span (paired by [`SpanTracker`]) as an OTLP span: its identity and parent
+    /// from the begin record, its fields as attributes, its level and target.
+    fn tracing_span(&mut self, s: &Span) -> Result<()> {
+        let e = &mut self.batches[Signal::Traces.index()].items;
+        e.item();
+        e.id("traceId", 1, &span_trace_id(s.trace));
+        e.id("spanId", 2, &operation_span_id(s.id));
+        if let Some(p) = s.parent {
+            e.id("parentSpanId", 4, &operation_span_id(p));
+        }
+        e.str("name", 5, &s.name);
+        e.enumv("kind", 6, 1);
+        e.fixed64("startTimeUnixNano", 7, s.start);
+        e.fixed64("endTimeUnixNano", 8, s.end.unwrap_or(s.start));
+        e.list("attributes", 9);
+        e.attr_str("event.name", &s.name);
+        if s.begun {
+            e.attr_u64("northstar.event_id", s.id);
+        }
+        if let Some(end) = s.end_id {
+            e.attr_u64("northstar.end_event_id", end);
+        }
+        if !s.records.is_empty() {
+            e.kv_begin("northstar.record_event_ids");
+            e.msg("arrayValue", 5);
+            e.list("values", 1);
+            for &r in &s.records {
+                e.item();
+                any_u64(e, r);
+                e.end();
+            }
+            e.end_list();
+            e.end();
+            e.kv_end();
+        }
+        if s.end.is_none() {
+            e.kv_begin("northstar.span_open");
+            e.boolv("boolValue", 2, true);
+            e.kv_end();
+        }
+        e.attr_u64("northstar.actor_id", s.actor);
+        e.attr_u64("thread.id", s.thread);
+        e.attr_str("level", &s.level);
+        e.attr_str("target", &s.target);
+        for (k, v) in &s.fields {
+            if let Some(sc) = v.scalar() {
+                e.kv_begin(k);
+                any_scalar(e, sc);
+                e.kv_end();
+            }
+        }
+        e.end_list();
+        if s.level == "ERROR" {
+            e.msg("status", 15);
+            e.enumv("code", 3, 2);
+            e.end();
+        }
+        e.end();
+        self.done(Signal::Traces)
+    }
+
+    /// Writes the tracing spans still open as spans (`northstar.span_open`, end = start):
+    /// their end was not read (the export ended first, or the span never closed).
+    pub fn flush_open_spans(&mut self) -> Result<()> {
+        for s in self.spans.drain() {
+            self.tracing_span(&s)?;
+        }
+        Ok(())
     }
 
     /// The encoding in use.
@@ -741,25 +924,58 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> OtlpSink<F> {
     }
 }
 
-/// Opens the scope's repeated item field in a fresh batch buffer.
-fn start_items(e: &mut Enc, signal: Signal) {
-    let (_, _, items) = signal.json_names();
-    match e {
-        Enc::Pb { lists, .. } => lists.push(2),
-        Enc::Json { s, stack } => {
-            // Written as `"items":[...` and closed when the request is assembled.
-            s.push('"');
-            s.push_str(items);
-            s.push_str("\":[");
-            stack.clear();
-            stack.push((false, true));
-        }
+/// Opens a request's envelope in a fresh batch buffer (resource, scope, then the scope's
+/// repeated item field), so items are encoded straight into the request; returns its length.
+fn start_items(e: &mut Enc, signal: Signal) -> usize {
+    let (resource, scope, items) = signal.json_names();
+    if let Enc::Json { s, .. } = e {
+        // The request object: its members follow.
+        s.push('{');
     }
+    e.list(resource, 1);
+    e.item();
+    e.msg("resource", 1);
+    e.list("attributes", 1);
+    e.attr_str("service.name", "northstar");
+    e.end_list();
+    e.end();
+    e.list(scope, 2);
+    e.item();
+    e.msg("scope", 1);
+    e.str("name", 1, "northstar");
+    e.str("version", 2, env!("CARGO_PKG_VERSION"));
+    e.end();
+    e.list(items, 2);
+    e.len()
 }
 
 impl<F: FnMut(Signal, &[u8]) -> Result<()>> Sink for OtlpSink<F> {
     fn event(&mut self, item: &Item<'_>) -> Result<()> {
-        match &item.event {
+        let ev = match &item.data {
+            Data::Spec(ev) => ev,
+            Data::User(u) => {
+                return match u.tracing() {
+                    Some(TracingKind::SpanBegin) => {
+                        self.spans.begin(item, u);
+                        Ok(())
+                    }
+                    Some(TracingKind::SpanRecord) => {
+                        if self.spans.record(item, u) {
+                            Ok(())
+                        } else {
+                            self.log(item)
+                        }
+                    }
+                    Some(TracingKind::SpanEnd) => {
+                        let s = self.spans.end(item, u);
+                        self.tracing_span(&s)
+                    }
+                    Some(TracingKind::Event) => self.log(item),
+                    None => self.user_event(item, u),
+                };
+            }
+        };
+        match ev {
             Event::AgentOperation(op) if op.duration_ns.is_some() => self.span(item, op),
             Event::PerfSample(p) => self.metric(item, p),
             ev => {
@@ -780,6 +996,7 @@ impl<F: FnMut(Signal, &[u8]) -> Result<()>> Sink for OtlpSink<F> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        self.flush_open_spans()?;
         self.flush_all()
     }
 }

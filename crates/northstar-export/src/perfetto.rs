@@ -19,6 +19,11 @@
 //! - every event carries its fields as **debug annotations** (the spec's names, nested
 //!   structs, lists and maps as dictionaries and arrays, plus `event_id`, `actor_id`,
 //!   `visibility`);
+//! - **user-defined events** are instants named by the event on the `actor A` / `store events`
+//!   track, their typed fields as annotations; the tracing bridge's records go on a track per
+//!   bridge thread (`thread N`): spans are slices from their creation record to their close
+//!   record (paired by [`crate::spans`], nesting kept with extra lanes as for operations), with
+//!   the span's fields; tracing events are instants;
 //! - **drops** are instants `dropped N events` on a track `dropped events`, at the first
 //!   timestamp of the block that reported them, with the time since the previous block.
 //!
@@ -29,9 +34,11 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
-use crate::fields::{visit_event, FieldVisitor, Group, Scalar};
+use crate::fields::{visit_item, FieldVisitor, Group, Scalar};
 use crate::pb::PbWriter;
-use crate::{ExportError, Item, Result, Sink};
+use crate::spans::{Span, SpanTracker};
+use crate::{Data, ExportError, Item, Result, Sink, TracingKind};
+use northstar_core::user::FieldValue;
 use northstar_core::Event;
 
 /// Trusted packet sequence id of every packet (one writer).
@@ -67,6 +74,7 @@ const TYPE_INSTANT: u64 = 3;
 const TYPE_COUNTER: u64 = 4;
 // DebugAnnotation fields.
 const DA_NAME_IID: u32 = 1;
+const DA_BOOL: u32 = 2;
 const DA_UINT: u32 = 3;
 const DA_INT: u32 = 4;
 const DA_DOUBLE: u32 = 5;
@@ -105,6 +113,10 @@ pub struct PerfettoStats {
     pub overflow_tracks: u64,
     /// Times the incremental state (interned names) was cleared to bound memory.
     pub state_resets: u64,
+    /// Slices that are tracing spans (included in `slices`).
+    pub tracing_spans: u64,
+    /// Instants that are user-defined events or tracing events (included in `instants`).
+    pub user_instants: u64,
 }
 
 #[derive(Default)]
@@ -171,6 +183,7 @@ pub struct PerfettoSink<W: Write> {
     lanes: HashMap<(u64, u64), Vec<Lane>>,
     key: String,
     stats: PerfettoStats,
+    spans: SpanTracker,
 }
 
 fn mix(mut z: u64) -> u64 {
@@ -185,6 +198,9 @@ fn hash_str(s: &str) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
 }
+
+/// Marks a lane key as a tracing thread's (not a session's).
+const THREAD_KEY: u64 = 1 << 62;
 
 const PROCESS_UUID: u64 = 0x6e73_7472_0000_0001;
 const DROPS_UUID: u64 = 0x6e73_7472_0000_0002;
@@ -217,6 +233,7 @@ impl<W: Write> PerfettoSink<W> {
             lanes: HashMap::new(),
             key: String::new(),
             stats: PerfettoStats::default(),
+            spans: SpanTracker::default(),
         }
     }
 
@@ -390,7 +407,87 @@ impl<W: Write> PerfettoSink<W> {
         v.scalar("event_id", Scalar::U64(item.event_id));
         v.scalar("actor_id", Scalar::U64(item.actor_id));
         v.scalar("visibility", Scalar::Str(item.visibility.name()));
-        visit_event(&item.event, &mut v);
+        visit_item(item, &mut v);
+    }
+
+    /// The track of a tracing thread (the bridge's `thread` number) of an actor.
+    fn thread_track(&mut self, actor: u64, thread: u64, lane: usize) -> Result<u64> {
+        let uuid = track_uuid(actor, THREAD_KEY | thread, lane) ^ 1 << 61;
+        let name = match (actor, lane) {
+            (0, 0) => format!("thread {thread}"),
+            (0, l) => format!("thread {thread} ({})", l + 1),
+            (a, 0) => format!("actor {a} thread {thread}"),
+            (a, l) => format!("actor {a} thread {thread} ({})", l + 1),
+        };
+        self.describe(uuid, |w| {
+            w.string(TD_NAME, &name);
+            w.uint(TD_PARENT, PROCESS_UUID);
+        })?;
+        Ok(uuid)
+    }
+
+    /// A tracing span as a slice on its thread's track (an extra lane when it overlaps
+    /// another without nesting), with its fields as annotations.
+    fn tracing_slice(&mut self, s: &Span) -> Result<()> {
+        let end = s.end.unwrap_or(s.start);
+        let lane = self.lane_for(s.actor, THREAD_KEY | s.thread, s.start, end);
+        let uuid = self.thread_track(s.actor, s.thread, lane)?;
+        let cat = self.interned.intern(ID_CATEGORIES, &s.target);
+        let name = self.interned.intern(ID_EVENT_NAMES, &s.name);
+        self.ev.clear();
+        self.ev.uint(TE_TYPE, TYPE_SLICE_BEGIN);
+        self.ev.uint(TE_TRACK_UUID, uuid);
+        self.ev.uint(TE_CATEGORY_IIDS, cat);
+        self.ev.uint(TE_NAME_IID, name);
+        let mut v = Annotations {
+            w: &mut self.ev,
+            interned: &mut self.interned,
+            depth: 0,
+        };
+        if s.begun {
+            v.scalar("event_id", Scalar::U64(s.id));
+        }
+        if let Some(id) = s.end_id {
+            v.scalar("end_event_id", Scalar::U64(id));
+        }
+        v.scalar("actor_id", Scalar::U64(s.actor));
+        v.scalar("level", Scalar::Str(&s.level));
+        v.scalar("target", Scalar::Str(&s.target));
+        if s.end.is_none() {
+            v.scalar("open", Scalar::Bool(true));
+        }
+        for (k, x) in &s.fields {
+            if let Some(sc) = x.scalar() {
+                v.scalar(k, sc);
+            }
+        }
+        self.track_event(s.start)?;
+        self.ev.clear();
+        self.ev.uint(TE_TYPE, TYPE_SLICE_END);
+        self.ev.uint(TE_TRACK_UUID, uuid);
+        self.stats.slices += 1;
+        self.stats.tracing_spans += 1;
+        self.track_event(end)
+    }
+
+    /// A user event (or a tracing event) as an instant named by it, on its thread's track
+    /// (tracing records) or its actor's.
+    fn user_instant(&mut self, item: &Item<'_>, thread: Option<u64>, category: &str) -> Result<()> {
+        let uuid = match thread {
+            Some(t) => self.thread_track(item.actor_id, t, 0)?,
+            None => self.session_track(item.actor_id, None, 0)?,
+        };
+        let cat = self.interned.intern(ID_CATEGORIES, category);
+        let name = self.interned.intern(ID_EVENT_NAMES, item.type_name());
+        self.ev.clear();
+        self.ev.uint(TE_TYPE, TYPE_INSTANT);
+        self.ev.uint(TE_TRACK_UUID, uuid);
+        self.ev.uint(TE_CATEGORY_IIDS, cat);
+        self.ev.uint(TE_NAME_IID, name);
+        self.annotations(item);
+        self.stats.instants += 1;
+        self.stats.user_instants += 1;
+        self.track_event(item.timestamp)
     }
 
     fn counter(
@@ -466,6 +563,8 @@ impl<'a> FieldVisitor<'a> for Annotations<'_> {
             Scalar::I64(v) => self.w.int(DA_INT, v),
             Scalar::F64(v) => self.w.double(DA_DOUBLE, v),
             Scalar::Str(s) => self.w.string(DA_STRING, s),
+            Scalar::Bool(b) => self.w.uint(DA_BOOL, u64::from(b)),
+            Scalar::Bytes(b) => self.w.string(DA_STRING, &crate::hex(b)),
         }
         self.w.end();
     }
@@ -485,8 +584,37 @@ impl<W: Write> Sink for PerfettoSink<W> {
     fn event(&mut self, item: &Item<'_>) -> Result<()> {
         self.start(item.timestamp)?;
         self.reset_if_full();
-        let category = item.event_type.name();
-        match &item.event {
+        let category = item.type_name();
+        let ev = match &item.data {
+            Data::Spec(ev) => ev,
+            Data::User(u) => {
+                let thread = || match u.field("thread") {
+                    Some(FieldValue::U64(t)) => Some(t),
+                    _ => Some(0),
+                };
+                let target = u.konst("target").unwrap_or("tracing");
+                return match u.tracing() {
+                    Some(TracingKind::SpanBegin) => {
+                        self.spans.begin(item, u);
+                        Ok(())
+                    }
+                    Some(TracingKind::SpanRecord) => {
+                        if self.spans.record(item, u) {
+                            Ok(())
+                        } else {
+                            self.user_instant(item, thread(), target)
+                        }
+                    }
+                    Some(TracingKind::SpanEnd) => {
+                        let s = self.spans.end(item, u);
+                        self.tracing_slice(&s)
+                    }
+                    Some(TracingKind::Event) => self.user_instant(item, thread(), target),
+                    None => self.user_instant(item, None, "user"),
+                };
+            }
+        };
+        match ev {
             Event::PerfSample(p) => return self.counter(item, p),
             Event::AgentOperation(op) if op.duration_ns.is_some() => {
                 let end = item.timestamp;
@@ -511,7 +639,7 @@ impl<W: Write> Sink for PerfettoSink<W> {
             }
             _ => {}
         }
-        let session = item.event.session_id();
+        let session = item.session_id();
         let uuid = self.session_track(item.actor_id, session, 0)?;
         let cat = self.interned.intern(ID_CATEGORIES, category);
         let name = self.interned.intern(ID_EVENT_NAMES, category);
@@ -552,6 +680,10 @@ impl<W: Write> Sink for PerfettoSink<W> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        // Spans whose end was not read: zero-length slices marked `open`.
+        for s in self.spans.drain() {
+            self.tracing_slice(&s)?;
+        }
         self.out
             .flush()
             .map_err(|e| ExportError::write("the Perfetto trace", e))

@@ -5,7 +5,15 @@
 //! **The cursor.** Each destination has a cursor file: the store position (segment, offset of
 //! the next block) up to which the destination has acknowledged everything. It is written
 //! atomically (temporary file, fsync, rename, fsync of the directory) and only after the
-//! destination answered.
+//! destination answered. It also holds the largest event id before that position: compaction
+//! may rewrite the segment the position points into (blocks move to lower offsets), so a
+//! restart re-reads that one segment from its start and skips every event id up to the saved
+//! one ([`resume_point`]) instead of trusting the byte offset.
+//!
+//! **Tracing spans** are paired from their creation and close records (see [`crate::spans`]);
+//! a span whose close is not stored yet when a `--once` run catches up is sent as an open span,
+//! and a restart that resumes between a span's records sends its close as a span without the
+//! creation's fields.
 //!
 //! **OTLP: at least once, at most one batch again per crash.** Events are read block by block
 //! and sent as requests (one per signal) once a batch is full (by items or bytes) at a block
@@ -34,8 +42,9 @@ use std::time::{Duration, Instant};
 
 use northstar_store::{BlockCursor, CursorItem, Position};
 
+use crate::batch::{BatchLimits, Fill};
 use crate::clickhouse::{write_row, RowShape, COLUMNS};
-use crate::otlp::{BatchLimits, Encoding, OtlpSink};
+use crate::otlp::{Encoding, OtlpSink};
 use crate::{ExportError, Problem, Result, Selection, Selector, Sink, Totals};
 
 /// Where events go.
@@ -82,6 +91,16 @@ pub struct ShipOptions {
     pub retry_for: Duration,
 }
 
+impl ShipOptions {
+    /// The batch limits `batch_items` and `batch_bytes` set.
+    pub fn limits(&self) -> BatchLimits {
+        BatchLimits {
+            items: self.batch_items,
+            bytes: self.batch_bytes,
+        }
+    }
+}
+
 /// What a shipment did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ShipReport {
@@ -122,8 +141,56 @@ pub fn default_cursor(dir: &Path, dest: &Destination) -> PathBuf {
 
 const CURSOR_HEADER: &str = "northstar-ship-cursor v1";
 
-/// Reads a cursor file; `None` when there is none.
+/// Reads a cursor file's position; `None` when there is none.
 pub fn read_cursor(path: &Path) -> Result<Option<Position>> {
+    Ok(read_saved(path)?.map(|s| s.pos))
+}
+
+/// What a cursor file holds: the position, and the last event id before it (cursors written
+/// before it was recorded have none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SavedCursor {
+    /// The next block to read.
+    pub pos: Position,
+    /// The largest event id of the blocks before `pos`.
+    pub last_id: Option<u64>,
+}
+
+/// Where a shipper resumes: a saved position is a byte offset in a segment file, which
+/// compaction may have rewritten since (expired events dropped, blocks re-cut: the offset no
+/// longer points where it did, and could skip the tail of the segment). Event ids do not
+/// change in a rewrite and grow in store order, so the shipper re-reads the saved segment from
+/// its start and skips every event up to the saved last id: exactly the events after the
+/// cursor, whatever happened to the file. Cost: re-reading at most one segment per start.
+pub fn resume_point(saved: Option<SavedCursor>) -> (Position, u64) {
+    match saved {
+        None => (Position::START, 0),
+        Some(SavedCursor {
+            pos,
+            last_id: Some(last),
+        }) => (
+            Position {
+                segment_id: pos.segment_id,
+                offset: 0,
+            },
+            last,
+        ),
+        Some(SavedCursor { pos, last_id: None }) => (pos, 0),
+    }
+}
+
+/// The largest event id of a block's events (0 when it has none).
+pub fn block_last_id(b: &northstar_store::CursorBlock<'_>) -> u64 {
+    b.view
+        .records()
+        .filter(|r| r.kind() != northstar_core::RecordKind::Definition)
+        .map(|r| b.event_id(r.header.event_seq.get()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Reads a cursor file; `None` when there is none.
+pub fn read_saved(path: &Path) -> Result<Option<SavedCursor>> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -147,14 +214,22 @@ pub fn read_cursor(path: &Path) -> Result<Option<Position>> {
     let mut it = lines.next().ok_or_else(bad)?.split_whitespace();
     let segment_id = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
     let offset = it.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    Ok(Some(Position { segment_id, offset }))
+    let last_id = match it.next() {
+        None => None,
+        Some(t) => Some(t.parse().map_err(|_| bad())?),
+    };
+    Ok(Some(SavedCursor {
+        pos: Position { segment_id, offset },
+        last_id,
+    }))
 }
 
 /// Saves a cursor atomically: temporary file, fsync, rename, fsync of the directory.
-pub fn write_cursor(path: &Path, pos: Position, dest: &Destination) -> Result<()> {
+/// `last_id` is the largest event id before `pos` (see [`resume_point`]).
+pub fn write_cursor(path: &Path, pos: Position, last_id: u64, dest: &Destination) -> Result<()> {
     let tmp = path.with_extension("cursor.tmp");
     let text = format!(
-        "{CURSOR_HEADER}\n{} {}\n{}\n",
+        "{CURSOR_HEADER}\n{} {} {last_id}\n{}\n",
         pos.segment_id,
         pos.offset,
         dest.describe()
@@ -366,21 +441,17 @@ fn ship_otlp(
     stop: &dyn Fn() -> bool,
 ) -> Result<ShipReport> {
     let base = url.trim_end_matches('/').to_owned();
-    let selector = Selector::new(dir, sel);
-    let start = read_cursor(&opts.cursor)?.unwrap_or(Position::START);
+    let (start, floor) = resume_point(read_saved(&opts.cursor)?);
+    let selector = Selector::new(dir, sel).after(floor);
+    let mut last_id = floor;
     let mut cursor = BlockCursor::new(dir, start)?;
     let mut report = ShipReport::default();
     let mut http = Http::new();
     // Requests are collected, then sent at a block boundary; the sink never cuts one itself.
-    let mut sink = OtlpSink::queued(
-        Encoding::Protobuf,
-        BatchLimits {
-            items: usize::MAX,
-            bytes: usize::MAX,
-        },
-    );
-    let mut pending_items = 0u64;
-    let mut pending_bytes = 0usize;
+    let mut sink = OtlpSink::queued(Encoding::Protobuf, BatchLimits::UNLIMITED);
+    let limits = opts.limits();
+    // Events read since the last send, and the bytes of their blocks.
+    let mut pending = Fill::default();
     let mut acked_to = start;
     loop {
         let item = cursor.next_block()?;
@@ -396,7 +467,7 @@ fn ship_otlp(
             Some(CursorItem::Block(b)) => {
                 report.totals.blocks += 1;
                 report.totals.dropped += b.dropped();
-                pending_bytes += b.view.len();
+                let block_bytes = b.view.len();
                 let before = report.totals.events;
                 selector.for_each(
                     &b,
@@ -404,11 +475,18 @@ fn ship_otlp(
                     &mut |p| status(&p.to_string()),
                     |it| sink.event(it),
                 )?;
-                pending_items += report.totals.events - before;
+                pending.add((report.totals.events - before) as usize, block_bytes);
+                last_id = last_id.max(block_last_id(&b));
                 at_boundary = Some(b.next);
             }
         }
-        let full = pending_items as usize >= opts.batch_items || pending_bytes >= opts.batch_bytes;
+        let full = limits.is_full(&pending);
+        let ending = caught_up && (opts.once || stop());
+        if ending {
+            // Tracing spans whose end has not been stored yet go out as open spans rather
+            // than being lost with this run.
+            sink.flush_open_spans()?;
+        }
         if full || caught_up {
             sink.flush_all()?;
             for (signal, body) in sink.take_queue() {
@@ -432,23 +510,21 @@ fn ship_otlp(
                     }
                 }
             }
-            report.sent += pending_items;
-            pending_items = 0;
-            pending_bytes = 0;
+            report.sent += pending.take().items as u64;
             let pos = at_boundary.unwrap_or(cursor.position());
             if pos != acked_to {
-                write_cursor(&opts.cursor, pos, dest)?;
+                write_cursor(&opts.cursor, pos, last_id, dest)?;
                 acked_to = pos;
             }
-        } else if let Some(pos) = at_boundary.filter(|_| pending_items == 0) {
+        } else if let Some(pos) = at_boundary.filter(|_| pending.is_empty()) {
             // Nothing selected so far: the cursor may move without a send.
-            if pos != acked_to && pending_bytes >= opts.batch_bytes / 4 {
-                write_cursor(&opts.cursor, pos, dest)?;
+            if pos != acked_to && pending.bytes >= limits.bytes / 4 {
+                write_cursor(&opts.cursor, pos, last_id, dest)?;
                 acked_to = pos;
             }
         }
         if caught_up {
-            if opts.once || stop() {
+            if ending {
                 break;
             }
             std::thread::sleep(opts.poll);
@@ -576,13 +652,20 @@ fn ship_clickhouse(
         ))
     );
     let max_id = max_event_id(&mut http, &base, table, opts.retry_for)?;
-    let saved = read_cursor(&opts.cursor)?;
+    let saved = read_saved(&opts.cursor)?;
     // Without a cursor, start at the segment of the newest row the table holds.
-    let start = saved.unwrap_or(Position {
-        segment_id: (max_id >> 32) as u32,
-        offset: 0,
-    });
-    let selector = Selector::new(dir, sel);
+    let (start, floor) = match saved {
+        Some(s) => resume_point(Some(s)),
+        None => (
+            Position {
+                segment_id: (max_id >> 32) as u32,
+                offset: 0,
+            },
+            0,
+        ),
+    };
+    let selector = Selector::new(dir, sel).after(floor);
+    let mut last_id = floor;
     let mut cursor = BlockCursor::new(dir, start)?;
     let mut report = ShipReport::default();
     let mut rows = Rows::default();
@@ -597,6 +680,7 @@ fn ship_clickhouse(
         sent: 0,
     };
     let mut sent_at_save = 0u64;
+    let limits = opts.limits();
     loop {
         let item = cursor.next_block()?;
         let caught_up = item.is_none();
@@ -626,13 +710,13 @@ fn ship_clickhouse(
                         rows.ids.push((it.event_id, rows.body.len()));
                         // Batches are cut by rows and bytes, even inside a block: the table's
                         // max(event_id), not the cursor, is what makes a resend impossible.
-                        if rows.ids.len() >= opts.batch_items || rows.body.len() >= opts.batch_bytes
-                        {
+                        if limits.full(rows.ids.len(), rows.body.len()) {
                             ins.send(&mut rows)?;
                         }
                         Ok(())
                     },
                 )?;
+                last_id = last_id.max(block_last_id(&b));
                 boundary = Some(b.next);
             }
         }
@@ -645,7 +729,7 @@ fn ship_clickhouse(
                 && (caught_up || ins.sent != sent_at_save || report.totals.blocks % 64 == 0)
             {
                 sent_at_save = ins.sent;
-                write_cursor(&opts.cursor, pos, dest)?;
+                write_cursor(&opts.cursor, pos, last_id, dest)?;
                 acked_to = pos;
             }
         }
@@ -725,8 +809,15 @@ mod tests {
             segment_id: 3,
             offset: 4096,
         };
-        write_cursor(&path, pos, &dest).unwrap();
+        write_cursor(&path, pos, 77, &dest).unwrap();
         assert_eq!(read_cursor(&path).unwrap(), Some(pos));
+        assert_eq!(read_saved(&path).unwrap().unwrap().last_id, Some(77));
+        // A cursor of an earlier version (no last id) still reads.
+        std::fs::write(&path, format!("{CURSOR_HEADER}\n3 4096\notlp x\n")).unwrap();
+        assert_eq!(
+            read_saved(&path).unwrap(),
+            Some(SavedCursor { pos, last_id: None })
+        );
         std::fs::write(&path, "junk\n").unwrap();
         assert!(matches!(read_cursor(&path), Err(ExportError::Usage(_))));
     }

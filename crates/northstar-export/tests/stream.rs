@@ -87,8 +87,7 @@ struct Collect(Vec<(u64, String)>);
 
 impl Sink for Collect {
     fn event(&mut self, item: &Item<'_>) -> northstar_export::Result<()> {
-        self.0
-            .push((item.event_id, item.event_type.name().to_string()));
+        self.0.push((item.event_id, item.type_name().to_string()));
         Ok(())
     }
     fn finish(&mut self) -> northstar_export::Result<()> {

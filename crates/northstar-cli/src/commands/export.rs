@@ -30,6 +30,8 @@ pub(crate) fn selection(q: Query) -> Selection {
         actor: q.actor_id,
         session: q.session_id,
         viewer: q.viewer,
+        user_types: q.user_types,
+        fields: q.fields,
     }
 }
 
@@ -86,11 +88,6 @@ pub fn export(
         return Err(CliError::usage("--batch must be at least 1"));
     }
     let q = build_query(filters, None)?;
-    if !q.user_types.is_empty() || !q.fields.is_empty() {
-        return Err(CliError::usage(
-            "export selects standard event types only: user-defined event types and --field are not exported yet (use `northstar query --format json` for them)",
-        ));
-    }
     // The same checks and messages as query (missing dir, future version, unknown type names),
     // and what the open found and skipped, on stderr.
     let em = super::open_read(dir)?;
@@ -136,8 +133,8 @@ pub fn export(
             let t = run(&mut sink, &mut on_progress, &mut on_problem)?;
             let s = sink.stats();
             let detail = format!(
-                ": {} slices, {} instants, {} counter values, {} drop markers on {} tracks ({} extra tracks for overlapping operations)",
-                s.slices, s.instants, s.counter_values, s.drops, s.tracks, s.overflow_tracks
+                ": {} slices ({} tracing spans), {} instants ({} user-defined), {} counter values, {} drop markers on {} tracks ({} extra tracks for overlapping slices)",
+                s.slices, s.tracing_spans, s.instants, s.user_instants, s.counter_values, s.drops, s.tracks, s.overflow_tracks
             );
             (t, detail)
         }
@@ -191,12 +188,9 @@ pub fn export(
         }
     };
     progress.finish();
-    eprintln!("exported {} events{detail}", totals.events);
-    if totals.user_events_skipped > 0 {
-        eprintln!(
-            "northstar: {} user-defined events were not exported: this format carries the standard event types only so far (`northstar query --format json` prints them)",
-            totals.user_events_skipped
-        );
-    }
+    eprintln!(
+        "exported {} events ({} user-defined){detail}",
+        totals.events, totals.user_events
+    );
     Ok(())
 }

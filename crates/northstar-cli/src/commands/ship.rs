@@ -70,7 +70,9 @@ pub fn ship(dir: &Path, filters: &Filters, a: ShipArgs<'_>) -> CliResult {
         ));
     }
     let q = build_query(filters, None)?;
-    super::open_read(dir)?;
+    let em = super::open_read(dir)?;
+    super::check_user_types(&em, &q)?;
+    drop(em);
     let cursor: PathBuf = a
         .cursor
         .map(Path::to_owned)
