@@ -25,7 +25,7 @@ use criterion::{criterion_group, Criterion};
 use northstar_core::clock::Clock;
 use northstar_core::events::AgentSessionEnded;
 use northstar_core::recorder::{Recorder, RecorderConfig};
-use northstar_core::{event, perf_sample};
+use northstar_core::{event, operation, perf_sample};
 
 const BATCH: u64 = 8192;
 const FIXED_LEN: usize = 40;
@@ -60,6 +60,23 @@ fn record_fixed(i: u64) {
 #[inline(always)]
 fn record_sample(i: u64) {
     perf_sample!("get_latency_ns", i, "ns", "benchmark" => "btree_point_get", "mode" => "read");
+}
+
+/// Ring record length of `record_op`'s `agent_operation` (measured at start-up: its floor
+/// copies as many bytes).
+static OP_LEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// An `operation!` guard as the demo's workload writes it: literal operation and target types,
+/// a runtime key; start and drop (two clock reads).
+#[inline(always)]
+fn record_op(i: u64) {
+    let _op = operation!(
+        "get",
+        "btree",
+        black_box("user:000042"),
+        agent = 1,
+        session = i
+    );
 }
 
 /// A user-defined event with three fields: u64, f64 and a static &str.
@@ -142,6 +159,33 @@ fn single_thread(c: &mut Criterion) {
             });
         });
     }
+    g.bench_function("operation/northstar", |b| {
+        b.iter_custom(|iters| batched(iters, record_op, drain_ours));
+    });
+    g.bench_function("operation/floor", |b| {
+        // Two clock reads (start and end) and a copy of the guard's record bytes.
+        let len = OP_LEN.load(Ordering::Relaxed);
+        let template = vec![0x5au8; len];
+        b.iter_custom(|iters| {
+            let mut at = 0usize;
+            batched(
+                iters,
+                |i| {
+                    let t0 = ticks();
+                    if at + len > floor_buf.len() {
+                        at = 0;
+                    }
+                    let dst = &mut floor_buf[at..at + len];
+                    dst[16..].copy_from_slice(&template[16..]);
+                    dst[..8].copy_from_slice(&(ticks() - t0).to_le_bytes());
+                    dst[8..16].copy_from_slice(&i.to_le_bytes());
+                    at += len;
+                    black_box(&floor_buf);
+                },
+                || {},
+            )
+        });
+    });
     macro_rules! peers {
         ($name:literal, $n:expr) => {{
             let template = [0x5au8; $n];
@@ -450,6 +494,14 @@ fn main() {
             assert_eq!(r.len(), SAMPLE_LEN, "update SAMPLE_LEN")
         });
     }
+    record_op(0);
+    if let Some(mut d) = recorder.drainer() {
+        d.drain(usize::MAX, |_, r| OP_LEN.store(r.len(), Ordering::Relaxed));
+    }
+    println!(
+        "ring record bytes: perf_sample {SAMPLE_LEN}, operation {}",
+        OP_LEN.load(Ordering::Relaxed)
+    );
     record_user(0);
     if let Some(mut d) = recorder.drainer() {
         d.drain(usize::MAX, |_, r| {
