@@ -29,8 +29,9 @@ use northstar_core::{event, operation, perf_sample};
 
 const BATCH: u64 = 8192;
 const FIXED_LEN: usize = 40;
-/// Record length of the perf_sample the macro writes below (checked at start-up).
-const SAMPLE_LEN: usize = 137;
+/// Ring record length of the perf_sample the macro writes below (checked at start-up): header
+/// 24, call-site id 4, value 8, trailer 8; its literal strings are interned (137 bytes before).
+const SAMPLE_LEN: usize = 44;
 /// Record length of the user event below: header 24, schema id 4, u64 8, f64 8, trailer 8
 /// (the static `unit` string is interned: 0 bytes per record). Checked at start-up.
 const USER_LEN: usize = 52;
