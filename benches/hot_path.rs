@@ -486,6 +486,28 @@ mod keeping {
 
 criterion_group!(benches, single_thread, with_consumer);
 
+/// Prints the ring and stored (expanded) record bytes of the demo workload's `perf_sample!` and
+/// `operation!` calls (`crates/northstar-cli/src/workload.rs`: a 1-char thread name, op "get",
+/// a 10-byte key).
+fn demo_sizes(recorder: &Recorder) {
+    let op = "get";
+    let thread_name = format!("{}", 0);
+    let key = "k000000042";
+    perf_sample!("operation_latency_p50_ns", 812.0, "ns", "op" => op, "thread" => &thread_name);
+    drop(operation!("get", "btree", key, agent = 1, session = 2));
+    if let Some(mut d) = recorder.drainer() {
+        d.drain(usize::MAX, |_, r| {
+            let x = northstar_core::interned::Interned::parse(r).expect("interned");
+            println!(
+                "demo {:?}: {} bytes in the ring, {} stored",
+                x.event_type(),
+                r.len(),
+                x.record_len()
+            );
+        });
+    }
+}
+
 fn main() {
     // The perf_sample peers carry exactly as many bytes as the macro's record.
     let recorder = recorder();
@@ -503,6 +525,7 @@ fn main() {
         "ring record bytes: perf_sample {SAMPLE_LEN}, operation {}",
         OP_LEN.load(Ordering::Relaxed)
     );
+    demo_sizes(recorder);
     record_user(0);
     if let Some(mut d) = recorder.drainer() {
         d.drain(usize::MAX, |_, r| {

@@ -391,7 +391,7 @@ fn slot_str<'a>(slot: Slot, r: &mut Reader<'a>) -> Result<&'a str, DecodeError> 
 
 /// Walks an interned payload (after the site id) with its site, handing each standard-payload
 /// piece to `out` in the standard order. Validates everything; never panics.
-fn walk<'a>(meta: SiteMeta, body: &'a [u8], mut out: impl FnMut(&[u8])) -> Result<(), DecodeError> {
+fn walk(meta: SiteMeta, body: &[u8], mut out: impl FnMut(&[u8])) -> Result<(), DecodeError> {
     fn put_str(out: &mut impl FnMut(&[u8]), s: &str) {
         out(&(s.len() as u32).to_le_bytes());
         out(s.as_bytes());
