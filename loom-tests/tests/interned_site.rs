@@ -2,8 +2,9 @@
 //! `perf_sample!` and `operation!`): two threads make the first call of one call site at once.
 //! Neither waits; both get the same id; and a drain that learns the id through a
 //! Release/Acquire publish (what a ring does) finds the site, with its static strings, in the
-//! table in every interleaving. Two different sites racing get different ids. Weakening the
-//! table store or the id CAS to `Relaxed` makes the drain miss the entry.
+//! table in every interleaving. Two different sites racing get different ids. Weakening the id
+//! CAS to `Relaxed` makes the drain miss the entry when it learns the id from the thread that
+//! lost the race (checked: the first model then fails).
 #![cfg(loom)]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
