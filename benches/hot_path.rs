@@ -25,12 +25,13 @@ use criterion::{criterion_group, Criterion};
 use northstar_core::clock::Clock;
 use northstar_core::events::AgentSessionEnded;
 use northstar_core::recorder::{Recorder, RecorderConfig};
-use northstar_core::{event, perf_sample};
+use northstar_core::{event, operation, perf_sample};
 
 const BATCH: u64 = 8192;
 const FIXED_LEN: usize = 40;
-/// Record length of the perf_sample the macro writes below (checked at start-up).
-const SAMPLE_LEN: usize = 137;
+/// Ring record length of the perf_sample the macro writes below (checked at start-up): header
+/// 24, call-site id 4, value 8, trailer 8; its literal strings are interned (137 bytes before).
+const SAMPLE_LEN: usize = 44;
 /// Record length of the user event below: header 24, schema id 4, u64 8, f64 8, trailer 8
 /// (the static `unit` string is interned: 0 bytes per record). Checked at start-up.
 const USER_LEN: usize = 52;
@@ -60,6 +61,23 @@ fn record_fixed(i: u64) {
 #[inline(always)]
 fn record_sample(i: u64) {
     perf_sample!("get_latency_ns", i, "ns", "benchmark" => "btree_point_get", "mode" => "read");
+}
+
+/// Ring record length of `record_op`'s `agent_operation` (measured at start-up: its floor
+/// copies as many bytes).
+static OP_LEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// An `operation!` guard as the demo's workload writes it: literal operation and target types,
+/// a runtime key; start and drop (two clock reads).
+#[inline(always)]
+fn record_op(i: u64) {
+    let _op = operation!(
+        "get",
+        "btree",
+        black_box("user:000042"),
+        agent = 1,
+        session = i
+    );
 }
 
 /// A user-defined event with three fields: u64, f64 and a static &str.
@@ -142,6 +160,33 @@ fn single_thread(c: &mut Criterion) {
             });
         });
     }
+    g.bench_function("operation/northstar", |b| {
+        b.iter_custom(|iters| batched(iters, record_op, drain_ours));
+    });
+    g.bench_function("operation/floor", |b| {
+        // Two clock reads (start and end) and a copy of the guard's record bytes.
+        let len = OP_LEN.load(Ordering::Relaxed);
+        let template = vec![0x5au8; len];
+        b.iter_custom(|iters| {
+            let mut at = 0usize;
+            batched(
+                iters,
+                |i| {
+                    let t0 = ticks();
+                    if at + len > floor_buf.len() {
+                        at = 0;
+                    }
+                    let dst = &mut floor_buf[at..at + len];
+                    dst[16..].copy_from_slice(&template[16..]);
+                    dst[..8].copy_from_slice(&(ticks() - t0).to_le_bytes());
+                    dst[8..16].copy_from_slice(&i.to_le_bytes());
+                    at += len;
+                    black_box(&floor_buf);
+                },
+                || {},
+            )
+        });
+    });
     macro_rules! peers {
         ($name:literal, $n:expr) => {{
             let template = [0x5au8; $n];
@@ -441,6 +486,28 @@ mod keeping {
 
 criterion_group!(benches, single_thread, with_consumer);
 
+/// Prints the ring and stored (expanded) record bytes of the demo workload's `perf_sample!` and
+/// `operation!` calls (`crates/northstar-cli/src/workload.rs`: a 1-char thread name, op "get",
+/// a 10-byte key).
+fn demo_sizes(recorder: &Recorder) {
+    let op = "get";
+    let thread_name = format!("{}", 0);
+    let key = "k000000042";
+    perf_sample!("operation_latency_p50_ns", 812.0, "ns", "op" => op, "thread" => &thread_name);
+    drop(operation!("get", "btree", key, agent = 1, session = 2));
+    if let Some(mut d) = recorder.drainer() {
+        d.drain(usize::MAX, |_, r| {
+            let x = northstar_core::interned::Interned::parse(r).expect("interned");
+            println!(
+                "demo {:?}: {} bytes in the ring, {} stored",
+                x.event_type(),
+                r.len(),
+                x.record_len()
+            );
+        });
+    }
+}
+
 fn main() {
     // The perf_sample peers carry exactly as many bytes as the macro's record.
     let recorder = recorder();
@@ -450,6 +517,15 @@ fn main() {
             assert_eq!(r.len(), SAMPLE_LEN, "update SAMPLE_LEN")
         });
     }
+    record_op(0);
+    if let Some(mut d) = recorder.drainer() {
+        d.drain(usize::MAX, |_, r| OP_LEN.store(r.len(), Ordering::Relaxed));
+    }
+    println!(
+        "ring record bytes: perf_sample {SAMPLE_LEN}, operation {}",
+        OP_LEN.load(Ordering::Relaxed)
+    );
+    demo_sizes(recorder);
     record_user(0);
     if let Some(mut d) = recorder.drainer() {
         d.drain(usize::MAX, |_, r| {

@@ -33,6 +33,27 @@ fn sample(i: u64) -> PerfSample<'static> {
     }
 }
 
+/// `sample`'s strings as an interned `perf_sample!` call site (what the macro builds): its ring
+/// record carries the site id and the value; the flusher expands it to `sample`'s record.
+static SAMPLE_META: northstar_core::interned::PerfMeta = northstar_core::interned::PerfMeta {
+    name: Some("btree_get_latency_ns"),
+    unit: Some("ns"),
+    dims: &[],
+};
+static SAMPLE_SITE: northstar_core::interned::Site =
+    northstar_core::interned::Site::perf(&SAMPLE_META);
+
+fn record_interned(m: &EventManager, i: u64) -> bool {
+    let args = northstar_core::interned::PerfArgs {
+        name: "btree_get_latency_ns",
+        unit: "ns",
+        dims: [],
+    };
+    m.recorder()
+        .record_perf(&SAMPLE_SITE, &SAMPLE_META, &args, i as f64)
+        .is_ok()
+}
+
 fn record_len() -> u64 {
     (sample(0).encoded_len() + northstar_core::record::FRAMING_LEN) as u64
 }
@@ -49,14 +70,18 @@ fn config(recorder: Recorder) -> StoreConfig {
 /// Records `EVENTS_PER_ITER` events from `threads` producers, then `flush()`: time until
 /// every event is in the segment file. A producer whose ring is full retries (yielding), so
 /// every event is stored and the time is the flusher's. Returns (time, full-ring refusals).
-fn flush_run(m: &EventManager, threads: u64) -> (Duration, u64) {
+fn flush_run(m: &EventManager, threads: u64, interned: bool) -> (Duration, u64) {
     let before = m.recorder().counters().lost();
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
             s.spawn(move || {
                 for i in 0..EVENTS_PER_ITER / threads {
-                    while m.record(t, Visibility::Public, &sample(i)).is_err() {
+                    while !(if interned {
+                        record_interned(m, i)
+                    } else {
+                        m.record(t, Visibility::Public, &sample(i)).is_ok()
+                    }) {
                         std::thread::yield_now();
                     }
                 }
@@ -82,17 +107,22 @@ fn bench_flusher(c: &mut Criterion) {
     let mut g = c.benchmark_group("store/flusher");
     g.throughput(Throughput::Bytes(bytes));
     g.sample_size(10);
-    for threads in [1u64, 2, 4] {
+    for (threads, interned) in [(1u64, false), (2, false), (4, false), (1, true), (2, true)] {
         let dir = tempfile::tempdir().unwrap();
         let recorder = Recorder::new(RecorderConfig::default()).unwrap();
         let m = EventManager::open(dir.path(), config(recorder)).unwrap();
         let mut dropped = 0;
         let mut events = 0;
-        g.bench_with_input(BenchmarkId::new("producers", threads), &threads, |b, &t| {
+        let id = if interned {
+            "producers_interned"
+        } else {
+            "producers"
+        };
+        g.bench_with_input(BenchmarkId::new(id, threads), &threads, |b, &t| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let (d, lost) = flush_run(&m, t);
+                    let (d, lost) = flush_run(&m, t, interned);
                     total += d;
                     dropped += lost;
                     events += EVENTS_PER_ITER;
@@ -102,7 +132,7 @@ fn bench_flusher(c: &mut Criterion) {
             })
         });
         eprintln!(
-            "store/flusher/{threads} producers: {events} events stored, {dropped} full-ring retries"
+            "store/flusher/{id}/{threads}: {events} events stored, {dropped} full-ring retries"
         );
         m.close().unwrap();
     }

@@ -2,7 +2,7 @@
 //! `valgrind --tool=callgrind target/release/examples/hot_loop perf_sample 100000`.
 use northstar_core::events::AgentSessionEnded;
 use northstar_core::recorder::{Recorder, RecorderConfig};
-use northstar_core::{event, perf_sample};
+use northstar_core::{event, operation, perf_sample};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -18,6 +18,15 @@ fn main() {
     for i in 0..n {
         match what.as_str() {
             "fixed" => event!(AgentSessionEnded { session_id: i }, actor = 7),
+            "operation" => {
+                let _op = operation!(
+                    "get",
+                    "btree",
+                    std::hint::black_box("user:000042"),
+                    agent = 1,
+                    session = i
+                );
+            }
             _ => {
                 perf_sample!("get_latency_ns", i, "ns", "benchmark" => "btree_point_get", "mode" => "read")
             }

@@ -122,7 +122,20 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> Result<(R, Captured), CaptureError> 
     let lost_before = recorder.counters().lost();
     let out = f();
     let mut captured = Captured::default();
+    let mut expanded = Vec::new();
     drainer.drain(usize::MAX, |_, bytes| {
+        // An interned `perf_sample!`/`operation!` record is captured as the standard record it
+        // stands for (what a store would keep); one that cannot be expanded is kept as is.
+        let bytes = match crate::interned::Interned::parse(bytes) {
+            Ok(i) => {
+                expanded.resize(i.record_len(), 0);
+                match i.write_record(&mut expanded) {
+                    Ok(n) => &expanded[..n],
+                    Err(_) => bytes,
+                }
+            }
+            Err(_) => bytes,
+        };
         let definition = records(bytes)
             .next()
             .and_then(Result::ok)

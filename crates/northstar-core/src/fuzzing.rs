@@ -76,3 +76,86 @@ pub fn decode_user_events(data: &[u8]) {
         let _ = user::values(&d, data).count();
     }
 }
+
+#[cfg(all(northstar_cas, not(loom)))]
+mod interned_sites {
+    use crate::interned::{OpMeta, PerfMeta, Site};
+
+    pub(super) static PERF_LITERAL: PerfMeta = PerfMeta {
+        name: Some("get_latency_ns"),
+        unit: Some("ns"),
+        dims: &[
+            (Some("benchmark"), Some("btree_point_get")),
+            (Some("mode"), Some("read")),
+        ],
+    };
+    pub(super) static PERF_DYNAMIC: PerfMeta = PerfMeta {
+        name: None,
+        unit: None,
+        dims: &[(None, None), (Some("thread"), None)],
+    };
+    pub(super) static OP_MIXED: OpMeta = OpMeta {
+        operation_type: Some("get"),
+        target_type: None,
+        target_id: None,
+    };
+    pub(super) static SITES: [Site; 3] = [
+        Site::perf(&PERF_LITERAL),
+        Site::perf(&PERF_DYNAMIC),
+        Site::op(&OP_MIXED),
+    ];
+}
+
+/// The interned call sites the `interned` fuzz target decodes against (registered on first
+/// use): a perf_sample with only literals, one with run-time strings, an operation with both.
+#[cfg(all(northstar_cas, not(loom)))]
+pub fn interned_sites() -> &'static [crate::interned::Site] {
+    &interned_sites::SITES
+}
+
+/// Decodes `data` as a stream of interned ring records (`crate::interned`), each as it is and
+/// with its site id replaced by one of [`interned_sites`]' ids (its value modulo 3), and
+/// expands every one that parses. Must never panic. Invariant: a record that parses expands
+/// into exactly `record_len()` bytes forming a standard record whose payload decodes as its
+/// event type and re-encodes to the same bytes.
+#[cfg(all(northstar_cas, not(loom)))]
+pub fn decode_interned(data: &[u8]) {
+    use crate::interned::Interned;
+    use crate::record::{decode_record, HEADER_LEN};
+    use zerocopy::FromBytes;
+    let sites = interned_sites();
+    let ids: vec::Vec<u32> = sites.iter().filter_map(|s| s.id()).collect();
+    let mut rest = data;
+    while rest.len() >= HEADER_LEN {
+        let len = crate::record::EventHeader::ref_from_prefix(rest)
+            .map(|(h, _)| h.record_len())
+            .unwrap_or(usize::MAX)
+            .clamp(HEADER_LEN, rest.len());
+        let (rec, tail) = rest.split_at(len);
+        rest = tail;
+        let mut patched = rec.to_vec();
+        if patched.len() >= HEADER_LEN + 4 && !ids.is_empty() {
+            let raw = u32::from_le_bytes(patched[HEADER_LEN..HEADER_LEN + 4].try_into().unwrap());
+            let id = ids[raw as usize % ids.len()];
+            patched[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&id.to_le_bytes());
+        }
+        for candidate in [rec, &patched[..]] {
+            let Ok(i) = Interned::parse(candidate) else {
+                continue;
+            };
+            let mut out = vec![0u8; i.record_len()];
+            let n = i.write_record(&mut out).expect("a parsed record expands");
+            assert_eq!(n, out.len(), "expansion fills record_len() bytes");
+            let view = decode_record(&out).expect("the expansion is a standard record");
+            assert_eq!(view.spec_type(), Some(i.event_type()));
+            let event = view.event().expect("the expanded payload decodes");
+            let mut again = vec![0u8; event.encoded_len()];
+            let m = event.encode_into(&mut again).expect("sized buffer");
+            assert_eq!(
+                &again[..m],
+                view.payload,
+                "the expanded payload is canonical"
+            );
+        }
+    }
+}

@@ -33,6 +33,8 @@ pub mod events;
 #[cfg(feature = "std")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(northstar_cas)]
+pub mod interned;
 pub mod limits;
 pub mod record;
 #[cfg(all(feature = "std", northstar_cas, not(loom)))]
@@ -49,6 +51,8 @@ pub mod user;
 pub(crate) mod user_bytes {
     pub(crate) const USER: u8 = 0xE0;
     pub(crate) const DEFINITION: u8 = 0xE1;
+    /// An interned `perf_sample!`/`operation!` record (`crate::interned`): in rings only.
+    pub(crate) const INTERNED: u8 = 0xE2;
 }
 
 /// The guard `operation!` returns when instrumentation is off: zero-sized, does nothing.

@@ -154,26 +154,73 @@ macro_rules! event {
 /// ```
 /// The sample's `timestamp_window` is `{start: 0, end: 0}`, meaning "an instant sample at the
 /// record's timestamp"; it has no actor and no correlation hints.
+/// The sample's literal strings (metric name, unit, dimension keys and values) are interned:
+/// the record in the ring carries the call site's id, the value and only the run-time strings
+/// (`northstar_core::interned`); the stored event is the same `perf_sample` either way.
 #[cfg(not(feature = "off"))]
 #[macro_export]
 macro_rules! perf_sample {
-    (rate = $rate:expr; $name:expr, $value:expr, $unit:expr $(, $k:expr => $v:expr)* $(,)?) => {{
-        static __NORTHSTAR_BUCKET: $crate::limits::TokenBucket = $crate::limits::TokenBucket::new($rate, $rate);
-        let __dims: &[(&str, &str)] = &[$(($k, $v)),*];
-        let _ = $crate::recorder::Recorder::global().record_limited(
-            &__NORTHSTAR_BUCKET,
-            0,
-            $crate::Visibility::Public,
-            &$crate::__perf_sample_payload!($name, $value, $unit, __dims),
-        );
+    (rate = $rate:expr; $($rest:tt)*) => {
+        $crate::__perf_sample!(@name (rate $rate) $($rest)*)
+    };
+    ($($rest:tt)*) => {
+        $crate::__perf_sample!(@name (plain) $($rest)*)
+    };
+}
+
+/// Sorts `perf_sample!`'s strings into literals (interned) and run-time values (copied).
+#[cfg(not(feature = "off"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __perf_sample {
+    (@name $b:tt $n:literal, $($rest:tt)*) => {
+        $crate::__perf_sample!(@value $b [(::core::option::Option::Some($n)) ($n)] $($rest)*)
+    };
+    (@name $b:tt $n:expr, $($rest:tt)*) => {
+        $crate::__perf_sample!(@value $b [(::core::option::Option::None) ($n)] $($rest)*)
+    };
+    (@value $b:tt $nm:tt $v:expr, $($rest:tt)*) => {
+        $crate::__perf_sample!(@unit $b $nm ($v) $($rest)*)
+    };
+    (@unit $b:tt $nm:tt $v:tt $u:literal $(, $($rest:tt)*)?) => {
+        $crate::__perf_sample!(@dims $b $nm $v [(::core::option::Option::Some($u)) ($u)] []; $($($rest)*)?)
+    };
+    (@unit $b:tt $nm:tt $v:tt $u:expr $(, $($rest:tt)*)?) => {
+        $crate::__perf_sample!(@dims $b $nm $v [(::core::option::Option::None) ($u)] []; $($($rest)*)?)
+    };
+    (@dims $b:tt [($ns:expr) ($n:expr)] ($v:expr) [($us:expr) ($u:expr)]
+        [$( ((($ks:expr) ($k:expr)) (($xs:expr) ($x:expr))) )*]; ) => {{
+        static __NORTHSTAR_PERF: $crate::interned::PerfMeta = $crate::interned::PerfMeta {
+            name: $ns,
+            unit: $us,
+            dims: &[$(($ks, $xs)),*],
+        };
+        static __NORTHSTAR_SITE: $crate::interned::Site =
+            $crate::interned::Site::perf(&__NORTHSTAR_PERF);
+        $crate::__perf_sample!(@call $b &__NORTHSTAR_SITE, &__NORTHSTAR_PERF,
+            &$crate::interned::PerfArgs { name: $n, unit: $u, dims: [$(($k, $x)),*] },
+            $v as f64)
     }};
-    ($name:expr, $value:expr, $unit:expr $(, $k:expr => $v:expr)* $(,)?) => {{
-        let __dims: &[(&str, &str)] = &[$(($k, $v)),*];
-        let _ = $crate::recorder::Recorder::global().record(
-            0,
-            $crate::Visibility::Public,
-            &$crate::__perf_sample_payload!($name, $value, $unit, __dims),
-        );
+    (@dims $b:tt $nm:tt $v:tt $u:tt [$($d:tt)*]; $k:literal => $($rest:tt)*) => {
+        $crate::__perf_sample!(@dimv $b $nm $v $u [$($d)*] ((::core::option::Option::Some($k)) ($k)); $($rest)*)
+    };
+    (@dims $b:tt $nm:tt $v:tt $u:tt [$($d:tt)*]; $k:expr => $($rest:tt)*) => {
+        $crate::__perf_sample!(@dimv $b $nm $v $u [$($d)*] ((::core::option::Option::None) ($k)); $($rest)*)
+    };
+    (@dimv $b:tt $nm:tt $v:tt $u:tt [$($d:tt)*] $k:tt; $x:literal $(, $($rest:tt)*)?) => {
+        $crate::__perf_sample!(@dims $b $nm $v $u [$($d)* ($k ((::core::option::Option::Some($x)) ($x)))]; $($($rest)*)?)
+    };
+    (@dimv $b:tt $nm:tt $v:tt $u:tt [$($d:tt)*] $k:tt; $x:expr $(, $($rest:tt)*)?) => {
+        $crate::__perf_sample!(@dims $b $nm $v $u [$($d)* ($k ((::core::option::Option::None) ($x)))]; $($($rest)*)?)
+    };
+    (@call (plain) $($args:tt)*) => {{
+        let _ = $crate::recorder::Recorder::global().record_perf($($args)*);
+    }};
+    (@call (rate $rate:expr) $($args:tt)*) => {{
+        static __NORTHSTAR_BUCKET: $crate::limits::TokenBucket =
+            $crate::limits::TokenBucket::new($rate, $rate);
+        let _ = $crate::recorder::Recorder::global()
+            .record_perf_limited(&__NORTHSTAR_BUCKET, $($args)*);
     }};
 }
 
@@ -193,21 +240,6 @@ macro_rules! perf_sample {
     }};
 }
 
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __perf_sample_payload {
-    ($name:expr, $value:expr, $unit:expr, $dims:expr) => {
-        $crate::events::PerfSample {
-            metric_name: $name,
-            dimensions: $crate::codec::List::Slice($dims),
-            value: $value as f64,
-            unit: $unit,
-            timestamp_window: $crate::events::TimeWindow { start: 0, end: 0 },
-            correlation_hints: $crate::events::CorrelationHints::NONE,
-        }
-    };
-}
-
 /// Starts an operation; the returned guard records an `agent_operation` with `duration_ns`
 /// and status `"completed"` (or `"failed"` after `.fail()`) when it is dropped.
 ///
@@ -219,20 +251,64 @@ macro_rules! __perf_sample_payload {
 ///     // ... the operation ...
 /// } // recorded here
 /// ```
+///
+/// Literal operation types, target types and target ids are interned: the record in the ring
+/// carries the call site's id instead (`northstar_core::interned`); the stored event is the same.
 #[cfg(not(feature = "off"))]
 #[macro_export]
 macro_rules! operation {
-    ($op:expr, $target_type:expr, $target_id:expr $(,)?) => {
-        $crate::operation!($op, $target_type, $target_id, agent = 0, session = 0)
+    ($($rest:tt)*) => {
+        $crate::__operation!(@op $($rest)*)
     };
-    ($op:expr, $target_type:expr, $target_id:expr, agent = $agent:expr, session = $session:expr $(,)?) => {
-        $crate::scope::OperationGuard::start(
+}
+
+/// Sorts `operation!`'s strings into literals (interned) and run-time values (copied).
+#[cfg(not(feature = "off"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __operation {
+    (@op $o:literal, $($rest:tt)*) => {
+        $crate::__operation!(@tt [(::core::option::Option::Some($o)) ($o)] $($rest)*)
+    };
+    (@op $o:expr, $($rest:tt)*) => {
+        $crate::__operation!(@tt [(::core::option::Option::None) ($o)] $($rest)*)
+    };
+    (@tt $o:tt $t:literal, $($rest:tt)*) => {
+        $crate::__operation!(@tid $o [(::core::option::Option::Some($t)) ($t)] $($rest)*)
+    };
+    (@tt $o:tt $t:expr, $($rest:tt)*) => {
+        $crate::__operation!(@tid $o [(::core::option::Option::None) ($t)] $($rest)*)
+    };
+    (@tid $o:tt $t:tt $i:literal $(, $($rest:tt)*)?) => {
+        $crate::__operation!(@opts $o $t [(::core::option::Option::Some($i)) ($i)]; $($($rest)*)?)
+    };
+    (@tid $o:tt $t:tt $i:expr $(, $($rest:tt)*)?) => {
+        $crate::__operation!(@opts $o $t [(::core::option::Option::None) ($i)]; $($($rest)*)?)
+    };
+    (@opts $o:tt $t:tt $i:tt; ) => {
+        $crate::__operation!(@emit $o $t $i 0, 0)
+    };
+    (@opts $o:tt $t:tt $i:tt; agent = $agent:expr, session = $session:expr $(,)?) => {
+        $crate::__operation!(@emit $o $t $i $agent, $session)
+    };
+    (@emit [($os:expr) ($op:expr)] [($ts:expr) ($tt:expr)] [($is:expr) ($id:expr)] $agent:expr, $session:expr) => {
+        $crate::scope::OperationGuard::start_interned(
             $crate::recorder::Recorder::global(),
+            {
+                static __NORTHSTAR_OP: $crate::interned::OpMeta = $crate::interned::OpMeta {
+                    operation_type: $os,
+                    target_type: $ts,
+                    target_id: $is,
+                };
+                static __NORTHSTAR_SITE: $crate::interned::Site =
+                    $crate::interned::Site::op(&__NORTHSTAR_OP);
+                &__NORTHSTAR_SITE
+            },
             $agent,
             $session,
             $op,
-            $target_type,
-            $target_id,
+            $tt,
+            $id,
         )
     };
 }

@@ -23,6 +23,7 @@ use crate::ring::{Counters, Producer, PushError, Refusal};
 use crate::sync::UnsafeCell;
 
 mod dynamic;
+mod interned;
 
 /// Default number of rings (threads that can record at once).
 pub const DEFAULT_RINGS: usize = 32;

@@ -16,7 +16,9 @@ pub struct OperationGuard<'a> {
     operation_type: &'a str,
     target_type: &'a str,
     target_id: &'a str,
-    status: &'static str,
+    failed: bool,
+    /// The `operation!` call site: the record is interned (`crate::interned`).
+    site: Option<&'static crate::interned::Site>,
 }
 
 impl<'a> OperationGuard<'a> {
@@ -39,13 +41,38 @@ impl<'a> OperationGuard<'a> {
             operation_type,
             target_type,
             target_id,
-            status: "completed",
+            failed: false,
+            site: None,
         }
+    }
+
+    /// Starts timing an operation of an interned call site (what `operation!` calls): its
+    /// record carries the site id instead of the site's literal strings.
+    #[inline(always)]
+    pub fn start_interned(
+        recorder: &'a Recorder,
+        site: &'static crate::interned::Site,
+        agent_id: u64,
+        session_id: u64,
+        operation_type: &'a str,
+        target_type: &'a str,
+        target_id: &'a str,
+    ) -> Self {
+        let mut g = Self::start(
+            recorder,
+            agent_id,
+            session_id,
+            operation_type,
+            target_type,
+            target_id,
+        );
+        g.site = Some(site);
+        g
     }
 
     /// Marks the operation as failed.
     pub fn fail(&mut self) {
-        self.status = "failed";
+        self.failed = true;
     }
 
     /// The operation id recorded with it.
@@ -58,8 +85,26 @@ impl Drop for OperationGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         use crate::clock::Clock;
-        let ticks = self.recorder.now_ticks().wrapping_sub(self.start_ticks);
+        let end = self.recorder.now_ticks();
+        let ticks = end.wrapping_sub(self.start_ticks);
         let duration_ns = self.recorder.clock().ticks_to_nanos(ticks) as i64;
+        if let Some(site) = self.site {
+            let _ = self.recorder.record_op(
+                site,
+                end,
+                self.agent_id,
+                self.session_id,
+                self.operation_id,
+                duration_ns,
+                &crate::interned::OpArgs {
+                    operation_type: self.operation_type,
+                    target_type: self.target_type,
+                    target_id: self.target_id,
+                    failed: self.failed,
+                },
+            );
+            return;
+        }
         let _ = self.recorder.record(
             self.agent_id,
             Visibility::Public,
@@ -69,7 +114,7 @@ impl Drop for OperationGuard<'_> {
                 operation_id: self.operation_id,
                 target_type: self.target_type,
                 target_id: self.target_id,
-                status: self.status,
+                status: if self.failed { "failed" } else { "completed" },
                 duration_ns: Some(duration_ns),
                 metadata: List::EMPTY,
             },

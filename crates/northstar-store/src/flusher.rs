@@ -58,6 +58,10 @@ pub(crate) struct FlushCore {
     max_delay: Duration,
     /// User-event definitions written into the open block (crate::interning).
     defs: crate::interning::BlockDefinitions,
+    /// Scratch for expanding interned `perf_sample!`/`operation!` ring records.
+    expanded: Vec<u8>,
+    /// Interned ring records that could not be expanded (counted as dropped).
+    unexpanded: u64,
 }
 
 impl FlushCore {
@@ -79,6 +83,8 @@ impl FlushCore {
             block_started: None,
             max_delay,
             defs: crate::interning::BlockDefinitions::for_process(),
+            expanded: Vec::new(),
+            unexpanded: 0,
         }
     }
 
@@ -165,6 +171,41 @@ impl FlushCore {
         Ok(())
     }
 
+    /// Expands an interned `perf_sample!`/`operation!` ring record into the standard record it
+    /// stands for and pushes that (design (B), docs/DESIGN.md "Interned spec call sites"): the
+    /// disk never sees the interned form. A record that cannot be expanded (unknown site,
+    /// malformed) is skipped and counted as dropped in the next block, never stored wrongly.
+    #[inline]
+    pub(crate) fn push_interned(
+        &mut self,
+        record: &[u8],
+        unix_ts: impl FnOnce(u64) -> u64,
+    ) -> Result<()> {
+        let Ok(interned) = northstar_core::interned::Interned::parse(record) else {
+            self.unexpanded += 1;
+            return Ok(());
+        };
+        let mut buf = std::mem::take(&mut self.expanded);
+        if buf.len() < interned.record_len() {
+            buf.resize(interned.record_len(), 0);
+        }
+        let result = match interned.write_record(&mut buf) {
+            Ok(n) => match decode_record(&buf[..n]) {
+                Ok(view) => self.push(&view, unix_ts(view.timestamp())),
+                Err(_) => {
+                    self.unexpanded += 1;
+                    Ok(())
+                }
+            },
+            Err(_) => {
+                self.unexpanded += 1;
+                Ok(())
+            }
+        };
+        self.expanded = buf;
+        result
+    }
+
     /// Finishes the open block (with `dropped` events counted since the previous one) and
     /// hands it to the writer.
     fn cut(&mut self, dropped: u64) {
@@ -172,7 +213,7 @@ impl FlushCore {
             return;
         };
         // interning hook: user records skipped for want of a schema count as dropped.
-        let dropped = dropped + self.defs.take_skipped();
+        let dropped = dropped + self.defs.take_skipped() + std::mem::take(&mut self.unexpanded);
         self.builder.finish(dropped, unix_now_ns());
         let records = u64::from(self.builder.record_count());
         let (bytes, summary) = self.builder.take_finished(self.pipe.buffer());
@@ -300,6 +341,12 @@ pub(crate) fn run(
             };
             let drained = drainer.drain(limit, |_slot, record| {
                 if error.is_some() {
+                    return;
+                }
+                if northstar_core::interned::is_interned(record) {
+                    if let Err(e) = core.push_interned(record, |t| conv.unix_nanos(t)) {
+                        error = Some(e);
+                    }
                     return;
                 }
                 let r = match decode_record(record) {

@@ -1,0 +1,524 @@
+//! Interned call sites of the spec's macros: [`perf_sample!`](crate::perf_sample) and
+//! [`operation!`](crate::operation) record their literal strings (metric name, unit, dimension
+//! keys and values; operation type, target type, target id) as a call-site id, not as bytes.
+//!
+//! # In the ring, not on disk
+//!
+//! A call site with a literal is a `static` [`Site`] pointing at a `static` [`PerfMeta`] or
+//! [`OpMeta`], whose [`Slot`]s hold the literals (`Some`) or mark a run-time argument (`None`).
+//! The hot path writes a ring-only record (type byte [`INTERNED_TYPE_BYTE`]) carrying the site
+//! id, the numbers and only the run-time strings. The drain (the store's flusher, the capture
+//! API) turns it back into the standard `perf_sample` or `agent_operation` record with
+//! [`Interned::parse`] and [`Interned::write_record`] before anything else sees it: the disk
+//! format and every reader are unchanged (docs/DESIGN.md, "Interned spec call sites").
+//!
+//! Ring payload after the 24-byte header (all little-endian; `str` is `u32` length + UTF-8):
+//!
+//! | kind | fields |
+//! |---|---|
+//! | perf_sample | `site_id u32, value f64`, then each `None` slot in order `name, unit, key1, value1, ...` as `str` |
+//! | agent_operation | `site_id u32, session_id u64, operation_id u64, duration_ns i64, status u8` (0 completed, 1 failed), then each `None` slot in order `operation_type, target_type, target_id` as `str` |
+//!
+//! # Registration (the first call of a call site)
+//!
+//! Exactly as for user events (`crate::user`): [`Site::id`] is one `Acquire` load and a compare;
+//! the first call takes an id from a global counter (`fetch_add`), stores the site in the id's
+//! slot of a fixed static table with `Release`, and publishes the id in the site with a
+//! compare-and-swap. A racing thread that loses uses the winner's id. No lock, no allocation, no
+//! system call, no wait. When the table ([`MAX_SITES`]) is full the macro falls back to the
+//! standard record: nothing is lost, it is only not interned.
+
+use crate::codec::{DecodeError, EncodeError, Field, Reader, Writer};
+use crate::event_type::EventType;
+use crate::record::{EventHeader, Trailer, FRAMING_LEN, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+use zerocopy::FromBytes;
+
+/// Record type byte of an interned spec record (in a ring only; never on disk).
+pub const INTERNED_TYPE_BYTE: u8 = crate::user_bytes::INTERNED;
+
+/// Ids the table can hand out (id 0 means "not registered").
+#[cfg(feature = "std")]
+pub const MAX_SITES: usize = 1 << 12;
+/// Ids the table can hand out (id 0 means "not registered").
+#[cfg(not(feature = "std"))]
+pub const MAX_SITES: usize = 64;
+
+/// One string of a call site: the literal (`Some`, interned) or a run-time argument (`None`,
+/// copied into every record).
+pub type Slot = Option<&'static str>;
+
+/// The static strings of a `perf_sample!` call site.
+#[derive(Debug)]
+pub struct PerfMeta {
+    /// Metric name.
+    pub name: Slot,
+    /// Unit.
+    pub unit: Slot,
+    /// Dimensions: key and value.
+    pub dims: &'static [(Slot, Slot)],
+}
+
+/// The static strings of an `operation!` call site.
+#[derive(Debug)]
+pub struct OpMeta {
+    /// Operation type (`"get"`).
+    pub operation_type: Slot,
+    /// Target type (`"btree"`).
+    pub target_type: Slot,
+    /// Target id.
+    pub target_id: Slot,
+}
+
+/// What a call site records.
+#[derive(Clone, Copy, Debug)]
+pub enum SiteMeta {
+    /// A `perf_sample`.
+    Perf(&'static PerfMeta),
+    /// An `agent_operation`.
+    Operation(&'static OpMeta),
+}
+
+/// An interned call site: its static strings and, once registered, its id.
+#[derive(Debug)]
+pub struct Site {
+    meta: SiteMeta,
+    id: AtomicUsize,
+}
+
+impl Site {
+    /// A `perf_sample!` call site, unregistered.
+    #[cfg(not(loom))]
+    pub const fn perf(meta: &'static PerfMeta) -> Self {
+        Self {
+            meta: SiteMeta::Perf(meta),
+            id: AtomicUsize::new(0),
+        }
+    }
+
+    /// An `operation!` call site, unregistered.
+    #[cfg(not(loom))]
+    pub const fn op(meta: &'static OpMeta) -> Self {
+        Self {
+            meta: SiteMeta::Operation(meta),
+            id: AtomicUsize::new(0),
+        }
+    }
+
+    /// A `perf_sample!` call site, unregistered (loom's atomics are not `const`).
+    #[cfg(loom)]
+    pub fn perf(meta: &'static PerfMeta) -> Self {
+        Self {
+            meta: SiteMeta::Perf(meta),
+            id: AtomicUsize::new(0),
+        }
+    }
+
+    /// An `operation!` call site, unregistered (loom's atomics are not `const`).
+    #[cfg(loom)]
+    pub fn op(meta: &'static OpMeta) -> Self {
+        Self {
+            meta: SiteMeta::Operation(meta),
+            id: AtomicUsize::new(0),
+        }
+    }
+
+    /// The site's static strings.
+    pub fn meta(&self) -> SiteMeta {
+        self.meta
+    }
+
+    /// The site's id, registering it on first use; `None` when the table is full.
+    /// Hot path: one `Acquire` load and a compare.
+    #[inline(always)]
+    pub fn id(&'static self) -> Option<u32> {
+        let id = self.id.load(Ordering::Acquire);
+        if id != 0 {
+            return Some(id as u32);
+        }
+        self.register()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self) -> Option<u32> {
+        let table = table();
+        // Once the table is full, stop taking ids (no counter growth on every call).
+        if NEXT_ID.load(Ordering::Relaxed) >= table.len() {
+            return None;
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        if id >= table.len() {
+            return None;
+        }
+        table[id].store(self as *const Site as *mut Site, Ordering::Release);
+        match self
+            .id
+            .compare_exchange(0, id, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Some(id as u32),
+            // Another thread won: its table slot was written before its Release CAS, which
+            // our Acquire read synchronises with. Our id stays a valid alias of this site.
+            Err(winner) => Some(winner as u32),
+        }
+    }
+}
+
+#[cfg(not(loom))]
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: AtomicPtr<Site> = AtomicPtr::new(core::ptr::null_mut());
+#[cfg(not(loom))]
+static TABLE: [AtomicPtr<Site>; MAX_SITES] = [EMPTY; MAX_SITES];
+#[cfg(not(loom))]
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+// Under loom, statics with atomics are built lazily and are fresh in every explored execution.
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref TABLE: [AtomicPtr<Site>; 8] =
+        core::array::from_fn(|_| AtomicPtr::new(core::ptr::null_mut()));
+    static ref NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+}
+
+fn table() -> &'static [AtomicPtr<Site>] {
+    &TABLE[..]
+}
+
+/// The site of a registered id (the drain's view of the table); `None` for an id never handed
+/// out or not yet visible to this thread.
+pub fn lookup(id: u32) -> Option<&'static Site> {
+    let p = table().get(id as usize)?.load(Ordering::Acquire);
+    // SAFETY: a non-null slot holds a pointer stored by `Site::register` from a
+    // `&'static Site`: valid and immutable (but for its atomic id) for the whole program.
+    unsafe { p.as_ref() }
+}
+
+// ------------------------------------------------------------------------ the hot path side
+
+/// The strings of one `perf_sample!` call (literals and run-time values alike): what the
+/// standard record would hold, and what the fallback path records.
+#[derive(Clone, Copy, Debug)]
+pub struct PerfArgs<'a, const N: usize> {
+    /// Metric name.
+    pub name: &'a str,
+    /// Unit.
+    pub unit: &'a str,
+    /// Dimensions.
+    pub dims: [(&'a str, &'a str); N],
+}
+
+#[inline(always)]
+fn put_str(w: &mut Writer<'_>, s: &str) {
+    w.put_len(s.len());
+    w.put(s.as_bytes());
+}
+
+#[inline(always)]
+fn dyn_len(slot: Slot, s: &str) -> usize {
+    if slot.is_none() {
+        4 + s.len()
+    } else {
+        0
+    }
+}
+
+impl<const N: usize> PerfArgs<'_, N> {
+    /// Payload bytes of the interned ring record for `meta`.
+    #[inline(always)]
+    pub fn ring_len(&self, meta: &PerfMeta) -> usize {
+        let mut n = 4 + 8 + dyn_len(meta.name, self.name) + dyn_len(meta.unit, self.unit);
+        for ((ks, vs), (k, v)) in meta.dims.iter().zip(&self.dims) {
+            n += dyn_len(*ks, k) + dyn_len(*vs, v);
+        }
+        n
+    }
+
+    /// Payload bytes of the standard `perf_sample` record it expands to.
+    #[inline(always)]
+    pub fn standard_len(&self) -> usize {
+        let mut n = PERF_FIXED + self.name.len() + self.unit.len();
+        for (k, v) in &self.dims {
+            n += 8 + k.len() + v.len();
+        }
+        n
+    }
+
+    /// Writes the interned ring payload.
+    #[inline(always)]
+    pub fn encode(&self, meta: &PerfMeta, id: u32, value: f64, w: &mut Writer<'_>) {
+        w.put(&id.to_le_bytes());
+        w.put(&value.to_le_bytes());
+        if meta.name.is_none() {
+            put_str(w, self.name);
+        }
+        if meta.unit.is_none() {
+            put_str(w, self.unit);
+        }
+        for ((ks, vs), (k, v)) in meta.dims.iter().zip(&self.dims) {
+            if ks.is_none() {
+                put_str(w, k);
+            }
+            if vs.is_none() {
+                put_str(w, v);
+            }
+        }
+    }
+}
+
+/// The strings of one `operation!` guard.
+#[derive(Clone, Copy, Debug)]
+pub struct OpArgs<'a> {
+    /// Operation type.
+    pub operation_type: &'a str,
+    /// Target type.
+    pub target_type: &'a str,
+    /// Target id.
+    pub target_id: &'a str,
+    /// Whether `.fail()` was called.
+    pub failed: bool,
+}
+
+/// The standard status strings, by the ring's status byte.
+const STATUS: [&str; 2] = ["completed", "failed"];
+
+impl OpArgs<'_> {
+    /// Payload bytes of the interned ring record for `meta`.
+    #[inline(always)]
+    pub fn ring_len(&self, meta: &OpMeta) -> usize {
+        OP_RING_FIXED
+            + dyn_len(meta.operation_type, self.operation_type)
+            + dyn_len(meta.target_type, self.target_type)
+            + dyn_len(meta.target_id, self.target_id)
+    }
+
+    /// Payload bytes of the standard `agent_operation` record it expands to.
+    #[inline(always)]
+    pub fn standard_len(&self) -> usize {
+        OP_FIXED
+            + self.operation_type.len()
+            + self.target_type.len()
+            + self.target_id.len()
+            + STATUS[self.failed as usize].len()
+    }
+
+    /// Writes the interned ring payload.
+    #[inline(always)]
+    pub fn encode(&self, meta: &OpMeta, id: u32, nums: [u64; 3], w: &mut Writer<'_>) {
+        w.put(&id.to_le_bytes());
+        w.put(&nums[0].to_le_bytes());
+        w.put(&nums[1].to_le_bytes());
+        w.put(&nums[2].to_le_bytes());
+        w.put(&[self.failed as u8]);
+        if meta.operation_type.is_none() {
+            put_str(w, self.operation_type);
+        }
+        if meta.target_type.is_none() {
+            put_str(w, self.target_type);
+        }
+        if meta.target_id.is_none() {
+            put_str(w, self.target_id);
+        }
+    }
+}
+
+/// Standard `perf_sample` payload bytes besides the strings: name and unit prefixes (8), the
+/// dimension count (4), value (8), window (16), no commit range (1), no sessions (4).
+const PERF_FIXED: usize = 4 + 4 + 8 + 4 + 16 + 1 + 4;
+/// Standard `agent_operation` payload bytes besides the strings: session (8), four string
+/// prefixes (16), operation id (8), `Some(duration)` (9), empty metadata (4).
+const OP_FIXED: usize = 8 + 16 + 8 + 9 + 4;
+/// Interned `agent_operation` ring payload besides its run-time strings.
+const OP_RING_FIXED: usize = 4 + 8 + 8 + 8 + 1;
+
+// ------------------------------------------------------------------------------ the drain side
+
+/// Why a ring record is not a well-formed interned record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InternError {
+    /// The framing is wrong (short, wrong type byte, bad visibility, bad trailer).
+    Framing,
+    /// No site with this id is registered in this process.
+    UnknownSite(u32),
+    /// The payload does not match its site.
+    Payload(DecodeError),
+    /// The expanded record does not fit the header's length field or the buffer.
+    Encode(EncodeError),
+}
+
+impl core::fmt::Display for InternError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Framing => f.write_str("malformed interned record framing"),
+            Self::UnknownSite(id) => write!(f, "interned record of unknown call site {id}"),
+            Self::Payload(e) => write!(f, "interned record does not match its call site: {e}"),
+            Self::Encode(e) => write!(f, "interned record cannot be expanded: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for InternError {}
+
+impl From<DecodeError> for InternError {
+    fn from(e: DecodeError) -> Self {
+        Self::Payload(e)
+    }
+}
+
+/// Whether a ring record (its first bytes) is an interned record.
+#[inline]
+pub fn is_interned(record: &[u8]) -> bool {
+    match EventHeader::ref_from_prefix(record) {
+        Ok((h, _)) => h.type_byte() == INTERNED_TYPE_BYTE,
+        Err(_) => false,
+    }
+}
+
+/// A checked interned ring record, ready to be expanded.
+#[derive(Clone, Copy, Debug)]
+pub struct Interned<'a> {
+    header: &'a EventHeader,
+    meta: SiteMeta,
+    body: &'a [u8],
+    standard_len: usize,
+}
+
+fn slot_str<'a>(slot: Slot, r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
+    match slot {
+        Some(s) => Ok(s),
+        None => <&str as Field<'a>>::decode(r),
+    }
+}
+
+/// Walks an interned payload (after the site id) with its site, handing each standard-payload
+/// piece to `out` in the standard order. Validates everything; never panics.
+fn walk(meta: SiteMeta, body: &[u8], mut out: impl FnMut(&[u8])) -> Result<(), DecodeError> {
+    fn put_str(out: &mut impl FnMut(&[u8]), s: &str) {
+        out(&(s.len() as u32).to_le_bytes());
+        out(s.as_bytes());
+    }
+    let mut r = Reader::new(body);
+    match meta {
+        SiteMeta::Perf(m) => {
+            let value: [u8; 8] = r.array()?;
+            let name = slot_str(m.name, &mut r)?;
+            let unit = slot_str(m.unit, &mut r)?;
+            put_str(&mut out, name);
+            out(&(m.dims.len() as u32).to_le_bytes());
+            for (ks, vs) in m.dims {
+                let k = slot_str(*ks, &mut r)?;
+                let v = slot_str(*vs, &mut r)?;
+                put_str(&mut out, k);
+                put_str(&mut out, v);
+            }
+            out(&value);
+            put_str(&mut out, unit);
+            // Instant window {0, 0}, no commit range, no sessions.
+            out(&[0u8; 16]);
+            out(&[0u8; 5]);
+        }
+        SiteMeta::Operation(m) => {
+            let session: [u8; 8] = r.array()?;
+            let op_id: [u8; 8] = r.array()?;
+            let duration: [u8; 8] = r.array()?;
+            let at = r.position();
+            let status = match r.array::<1>()?[0] {
+                b @ (0 | 1) => STATUS[b as usize],
+                value => return Err(DecodeError::BadTag { at, value }),
+            };
+            let op = slot_str(m.operation_type, &mut r)?;
+            let tt = slot_str(m.target_type, &mut r)?;
+            let tid = slot_str(m.target_id, &mut r)?;
+            out(&session);
+            put_str(&mut out, op);
+            out(&op_id);
+            put_str(&mut out, tt);
+            put_str(&mut out, tid);
+            put_str(&mut out, status);
+            out(&[1]);
+            out(&duration);
+            out(&[0u8; 4]);
+        }
+    }
+    r.finish()
+}
+
+impl<'a> Interned<'a> {
+    /// Checks an interned ring record: framing, a registered site, a payload matching it.
+    pub fn parse(record: &'a [u8]) -> Result<Self, InternError> {
+        let (header, _) = EventHeader::ref_from_prefix(record).map_err(|_| InternError::Framing)?;
+        if header.type_byte() != INTERNED_TYPE_BYTE || header.visibility().is_err() {
+            return Err(InternError::Framing);
+        }
+        let total = header.record_len();
+        if record.len() != total {
+            return Err(InternError::Framing);
+        }
+        let (trailer, _) = Trailer::ref_from_prefix(&record[total - TRAILER_LEN..])
+            .map_err(|_| InternError::Framing)?;
+        if trailer.magic != TRAILER_MAGIC || trailer.total_len.get() as usize != total {
+            return Err(InternError::Framing);
+        }
+        let payload = &record[HEADER_LEN..total - TRAILER_LEN];
+        let mut r = Reader::new(payload);
+        let id = u32::from_le_bytes(r.array()?);
+        let site = lookup(id).ok_or(InternError::UnknownSite(id))?;
+        let body = &payload[4..];
+        let mut standard_len = 0usize;
+        walk(site.meta, body, |b| standard_len += b.len())?;
+        if standard_len > crate::record::MAX_PAYLOAD_LEN {
+            return Err(InternError::Encode(EncodeError::TooLong));
+        }
+        Ok(Self {
+            header,
+            meta: site.meta,
+            body,
+            standard_len,
+        })
+    }
+
+    /// The standard event type it expands to.
+    pub fn event_type(&self) -> EventType {
+        match self.meta {
+            SiteMeta::Perf(_) => EventType::PerfSample,
+            SiteMeta::Operation(_) => EventType::AgentOperation,
+        }
+    }
+
+    /// Length of the standard record (header, payload, trailer).
+    pub fn record_len(&self) -> usize {
+        FRAMING_LEN + self.standard_len
+    }
+
+    /// Writes the standard record (same timestamp, actor, sequence and visibility) into
+    /// `out`, which must be at least [`Interned::record_len`] bytes; returns the bytes written.
+    pub fn write_record(&self, out: &mut [u8]) -> Result<usize, InternError> {
+        let total = self.record_len();
+        let Some(out) = out.get_mut(..total) else {
+            return Err(InternError::Encode(EncodeError::BufferTooSmall {
+                needed: total,
+                available: out.len(),
+            }));
+        };
+        let h = self.header;
+        let header = EventHeader::new(
+            self.event_type(),
+            h.visibility().map_err(|_| InternError::Framing)?,
+            h.timestamp.get(),
+            h.actor_id.get(),
+            h.event_seq.get(),
+            self.standard_len,
+        );
+        let mut result = Ok(());
+        crate::record::write_record(out, &header, |dst| {
+            let mut w = Writer::new(dst);
+            result = walk(self.meta, self.body, |b| w.put(b)).map_err(InternError::from);
+            if result.is_ok() {
+                result = w
+                    .finish(self.standard_len)
+                    .map(|_| ())
+                    .map_err(InternError::Encode);
+            }
+        });
+        result.map(|()| total)
+    }
+}
