@@ -59,8 +59,12 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 mod fields;
+mod layer;
+mod live;
 mod site;
 mod spans;
+mod stack;
+mod subscriber;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,30 +73,22 @@ use northstar_core::clock::Clock;
 use northstar_core::recorder::Recorder;
 use northstar_core::ring::Refusal;
 use northstar_core::Visibility;
-use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::subscriber::Interest;
-use tracing_core::{Event, Metadata, Subscriber};
-use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
+use tracing_core::field::Visit;
+use tracing_core::span::{Attributes, Record};
+use tracing_core::{Event, Metadata};
 
-use fields::{Encode, Measure, Shape};
-use site::{Kind, Variants};
+use fields::{Encode, Inline, Measure, Outcome, Shape};
+use site::{Kind, Site, Variants};
 
-/// The layer: every event and span it sees becomes a Northstar record in the process-wide
-/// recorder ([`Recorder::global`]), which `northstar::init(dir)` stores.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NorthstarLayer {
-    _private: (),
-}
+pub use layer::{layer, NorthstarLayer};
+pub use subscriber::{subscriber, NorthstarSubscriber};
+/// The filter [`NorthstarSubscriber::with_targets`] takes (re-exported from
+/// tracing-subscriber).
+pub use tracing_subscriber::filter::Targets;
 
-/// The layer (`tracing_subscriber::registry().with(northstar_tracing::layer())`).
-pub fn layer() -> NorthstarLayer {
-    NorthstarLayer::default()
-}
-
-/// Routes `log` records into tracing (and so into Northstar through the layer): installs
-/// tracing-log's `LogTracer` as the `log` logger. Fails if a logger is already set.
+/// Routes `log` records into tracing (and so into Northstar through the layer or the
+/// subscriber): installs tracing-log's `LogTracer` as the `log` logger. Fails if a logger is
+/// already set.
 #[cfg(feature = "log")]
 pub fn init_log() -> Result<(), tracing_log::log::SetLoggerError> {
     tracing_log::LogTracer::init()
@@ -101,76 +97,10 @@ pub fn init_log() -> Result<(), tracing_log::log::SetLoggerError> {
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     static THREAD: Cell<u64> = const { Cell::new(0) };
-    /// The spans this thread has entered (through this layer), innermost last: the parent of
-    /// an event or a new contextual span without asking the registry (whose lookup takes and
-    /// drops a reference on the span's slab slot, two atomic operations per event).
-    static STACK: SpanStack = const { SpanStack::new() };
 }
 
-/// Depth of the per-thread stack of entered spans; deeper spans are still counted, and an
-/// event under them gets its parent from the registry instead.
-const STACK_DEPTH: usize = 64;
-
-struct SpanStack {
-    ids: [Cell<u64>; STACK_DEPTH],
-    depth: Cell<usize>,
-}
-
-impl SpanStack {
-    const fn new() -> Self {
-        Self {
-            ids: [const { Cell::new(0) }; STACK_DEPTH],
-            depth: Cell::new(0),
-        }
-    }
-
-    fn push(&self, id: u64) {
-        let d = self.depth.get();
-        if let Some(slot) = self.ids.get(d) {
-            slot.set(id);
-        }
-        self.depth.set(d + 1);
-    }
-
-    fn pop(&self, id: u64) {
-        let d = self.depth.get();
-        if d == 0 {
-            return;
-        }
-        // Spans are exited in reverse order of entering in ordinary code; if not (a guard
-        // moved and dropped out of order), remove the matching entry.
-        if d <= STACK_DEPTH && self.ids[d - 1].get() != id {
-            if let Some(i) = (0..d).rev().find(|&i| self.ids[i].get() == id) {
-                for j in i..d - 1 {
-                    self.ids[j].set(self.ids[j + 1].get());
-                }
-            }
-        }
-        self.depth.set(d - 1);
-    }
-
-    /// The innermost entered span: `Some(id)`, `Some(0)` for none, `None` when deeper than
-    /// the stack holds.
-    #[inline(always)]
-    fn current(&self) -> Option<u64> {
-        match self.depth.get() {
-            0 => Some(0),
-            d if d <= STACK_DEPTH => Some(self.ids[d - 1].get()),
-            _ => None,
-        }
-    }
-}
-
-/// The current span of this thread, from the layer's own stack (the registry's when deeper).
-#[inline(always)]
-fn current_span<S: Subscriber>(ctx: &Context<'_, S>) -> u64 {
-    match STACK.try_with(SpanStack::current).ok().flatten() {
-        Some(id) => id,
-        None => ctx.current_span().id().map_or(0, Id::into_u64),
-    }
-}
-
-/// The bridge's number for the calling thread.
+/// The bridge's number for the calling thread (1, 2, ... in order of first use; 0 while the
+/// thread is being torn down).
 #[inline(always)]
 fn thread_number() -> u64 {
     THREAD
@@ -191,14 +121,51 @@ fn refuse() {
     Recorder::global().count_refusal(Refusal::Oversize);
 }
 
-/// Measures, finds the schema, and writes one record: the bridge's `extras`, then the values
-/// `visit` gives (called twice).
+#[inline(always)]
+fn site_of(md: &'static Metadata<'static>) -> Option<&'static Site> {
+    site::find(md).or_else(|| site::intern(md))
+}
+
+/// Writes one record stamped `ticks`: the bridge's `extras`, then the values `visit` gives.
+/// One pass into a stack buffer in the common case; values too long for it take two passes
+/// straight into the ring.
 #[inline(always)]
 fn record(
+    rec: &Recorder,
+    ticks: u64,
     variants: &Variants,
     fields: usize,
     extras: &[u64],
-    visit: impl Fn(&mut dyn tracing_core::field::Visit),
+    visit: impl Fn(&mut dyn Visit),
+) {
+    let mut inline = Inline::new(extras, fields);
+    visit(&mut inline);
+    match inline.finish() {
+        Outcome::Done => {
+            let Some(id) = variants.id(inline.key(), inline.types()) else {
+                return refuse();
+            };
+            let bytes = inline.bytes();
+            let _ = rec.record_user_dyn_at(ticks, id, 0, Visibility::Public, bytes.len(), |w| {
+                w.put(bytes)
+            });
+        }
+        Outcome::TooBig => record_two_pass(rec, ticks, variants, fields, extras, &visit),
+        Outcome::Refused => refuse(),
+    }
+}
+
+/// [`record`] for values that do not fit the stack buffer: measured on the stack, then
+/// encoded into the ring slot reserved for exactly that length.
+#[cold]
+#[inline(never)]
+fn record_two_pass(
+    rec: &Recorder,
+    ticks: u64,
+    variants: &Variants,
+    fields: usize,
+    extras: &[u64],
+    visit: &dyn Fn(&mut dyn Visit),
 ) {
     let mut shape = Shape::new(extras.len(), fields);
     visit(&mut Measure(&mut shape));
@@ -209,7 +176,7 @@ fn record(
     let Some(id) = variants.id(site::key_of(types), types) else {
         return refuse();
     };
-    let _ = Recorder::global().record_user_dyn(id, 0, Visibility::Public, shape.len, |w| {
+    let _ = rec.record_user_dyn_at(ticks, id, 0, Visibility::Public, shape.len, |w| {
         for e in extras {
             w.put(&e.to_le_bytes());
         }
@@ -223,106 +190,74 @@ fn record(
     });
 }
 
+/// An event's record (`parent`: its span, 0 for none).
 #[inline(always)]
-fn site_of(md: &'static Metadata<'static>) -> Option<&'static site::Site> {
-    site::find(md).or_else(|| site::intern(md))
+fn write_event(event: &Event<'_>, parent: u64) {
+    let md = event.metadata();
+    let Some(site) = site_of(md) else {
+        return refuse();
+    };
+    let rec = Recorder::global();
+    record(
+        rec,
+        rec.now_ticks(),
+        &site.main,
+        md.fields().len(),
+        &[thread_number(), parent],
+        |v| event.record(v),
+    );
 }
 
-impl<S> Layer<S> for NorthstarLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        // The schema is interned here, once per callsite (cold); records carry values only.
-        let _ = site::intern(metadata);
-        Interest::always()
-    }
+/// A span's creation record; returns its start (clock ticks, the record's own timestamp).
+#[inline(always)]
+fn write_begin(site: &Site, attrs: &Attributes<'_>, id: u64, parent: u64) -> u64 {
+    let rec = Recorder::global();
+    let start = rec.now_ticks();
+    record(
+        rec,
+        start,
+        &site.main,
+        attrs.metadata().fields().len(),
+        &[id, parent, thread_number()],
+        |v| attrs.record(v),
+    );
+    start
+}
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let md = event.metadata();
-        let Some(site) = site_of(md) else {
-            return refuse();
-        };
-        let span = match event.parent() {
-            Some(p) => p.into_u64(),
-            None if event.is_contextual() => current_span(&ctx),
-            None => 0,
-        };
-        record(
-            &site.main,
-            md.fields().len(),
-            &[thread_number(), span],
-            |v| event.record(v),
-        );
-    }
+/// Values recorded into an open span (`Span::record`).
+fn write_update(site: &Site, id: u64, values: &Record<'_>) {
+    let Some(update) = &site.update else { return };
+    let rec = Recorder::global();
+    record(
+        rec,
+        rec.now_ticks(),
+        update,
+        site.md.fields().len(),
+        &[id, thread_number()],
+        |v| values.record(v),
+    );
+}
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let md = attrs.metadata();
-        let Some(site) = site_of(md) else {
-            return refuse();
-        };
-        let parent = match attrs.parent() {
-            Some(p) => p.into_u64(),
-            None if attrs.is_contextual() => current_span(&ctx),
-            None => 0,
-        };
-        spans::open(id.into_u64(), Recorder::global().now_ticks());
-        record(
-            &site.main,
-            md.fields().len(),
-            &[id.into_u64(), parent, thread_number()],
-            |v| attrs.record(v),
-        );
+/// A span's close record, with its duration when its start is known.
+#[inline(always)]
+fn write_end(site: &Site, id: u64, start: Option<u64>) {
+    if site.kind != Kind::Span || site.end == 0 {
+        return refuse();
     }
-
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        let _ = STACK.try_with(|s| s.push(id.into_u64()));
-    }
-
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        let _ = STACK.try_with(|s| s.pop(id.into_u64()));
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(md) = ctx.metadata(id) else { return };
-        let Some(site) = site_of(md) else {
-            return refuse();
-        };
-        let Some(update) = &site.update else { return };
-        record(
-            update,
-            md.fields().len(),
-            &[id.into_u64(), thread_number()],
-            |v| values.record(v),
-        );
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let recorder = Recorder::global();
-        let start = spans::close(id.into_u64());
-        let Some(md) = ctx.metadata(&id) else { return };
-        let Some(site) = site_of(md) else {
-            return refuse();
-        };
-        if site.kind != Kind::Span || site.end == 0 {
-            return refuse();
-        }
-        let duration = start.map(|s| {
-            let ticks = recorder.now_ticks().wrapping_sub(s);
-            recorder.clock().ticks_to_nanos(ticks)
-        });
-        let len = 8 + 8 + 1 + if duration.is_some() { 8 } else { 0 };
-        let thread = thread_number();
-        let _ = recorder.record_user_dyn(site.end, 0, Visibility::Public, len, |w| {
-            w.put(&id.into_u64().to_le_bytes());
-            w.put(&thread.to_le_bytes());
-            match duration {
-                Some(d) => {
-                    w.put(&[1]);
-                    w.put(&d.to_le_bytes());
-                }
-                None => w.put(&[0]),
+    let rec = Recorder::global();
+    let now = rec.now_ticks();
+    let duration = start.map(|s| rec.clock().ticks_to_nanos(now.wrapping_sub(s)));
+    let len = 8 + 8 + 1 + if duration.is_some() { 8 } else { 0 };
+    let thread = thread_number();
+    let _ = rec.record_user_dyn_at(now, site.end, 0, Visibility::Public, len, |w| {
+        w.put(&id.to_le_bytes());
+        w.put(&thread.to_le_bytes());
+        match duration {
+            Some(d) => {
+                w.put(&[1]);
+                w.put(&d.to_le_bytes());
             }
-        });
-    }
+            None => w.put(&[0]),
+        }
+    });
 }
