@@ -69,7 +69,7 @@ where
             None => 0,
         };
         let start = crate::write_begin(site, attrs, id.into_u64(), parent);
-        spans::open(id.into_u64(), start);
+        spans::open(id.into_u64(), start, site);
     }
 
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
@@ -81,18 +81,31 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(md) = ctx.metadata(id) else { return };
-        let Some(site) = site_of(md) else {
-            return refuse();
+        let site = match spans::site(id.into_u64()) {
+            Some(site) => site,
+            None => {
+                let Some(md) = ctx.metadata(id) else { return };
+                let Some(site) = site_of(md) else {
+                    return refuse();
+                };
+                site
+            }
         };
         crate::write_update(site, id.into_u64(), values);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let start = spans::close(id.into_u64());
-        let Some(md) = ctx.metadata(&id) else { return };
-        let Some(site) = site_of(md) else {
-            return refuse();
+        // The site from the table (no registry lookup); from the registry when the table had
+        // no room for this span (its duration is then unknown).
+        let (site, start) = match spans::close(id.into_u64()) {
+            Some((start, site)) => (site, Some(start)),
+            None => {
+                let Some(md) = ctx.metadata(&id) else { return };
+                let Some(site) = site_of(md) else {
+                    return refuse();
+                };
+                (site, None)
+            }
         };
         crate::write_end(site, id.into_u64(), start);
     }

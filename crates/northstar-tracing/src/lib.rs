@@ -1,7 +1,26 @@
 //! # northstar-tracing
 //!
-//! A [`tracing_subscriber::Layer`] that records every `tracing` event and span as a Northstar
-//! user-defined event, into the process-wide recorder that `northstar::init(dir)` stores:
+//! Records every `tracing` event and span as a Northstar user-defined event, into the
+//! process-wide recorder that `northstar::init(dir)` stores, in one of two ways:
+//!
+//! - [`subscriber()`]: the bridge's own `Subscriber` ([`NorthstarSubscriber`]), the fast path
+//!   when Northstar is the only place your traces go. No tracing-subscriber `Registry`: span
+//!   ids from a per-thread counter, the current span from a thread-local stack, open spans in
+//!   a fixed table of atomics; filtered by target and level ([`Targets`], or `RUST_LOG`-style
+//!   `target=level` directives).
+//! - [`layer()`]: a [`tracing_subscriber::Layer`] ([`NorthstarLayer`]) on `Registry`, beside
+//!   other layers (`fmt`, OpenTelemetry, ...) and with any of tracing-subscriber's filters
+//!   (`EnvFilter` with span and field directives, per-layer filters). `Registry`'s span
+//!   bookkeeping is most of a span's cost there.
+//!
+//! Both write the same records.
+//!
+//! ```no_run
+//! let _northstar = northstar::init("./northstar-data").unwrap();
+//! let subscriber = northstar_tracing::subscriber().with_directives("info").unwrap();
+//! tracing::subscriber::set_global_default(subscriber).unwrap();
+//! tracing::info!(bytes = 4096u64, "flushed");
+//! ```
 //!
 //! ```no_run
 //! use tracing_subscriber::prelude::*;
@@ -27,26 +46,32 @@
 //!
 //! **Spans are begin/end records**, not one record at close: the fields are written when the
 //! span is created (straight into the ring, like an event's), so nothing has to be kept per
-//! span but its start time (a fixed table of atomics); the close record carries the span's
-//! `duration` from creation to close (`None` in the rare case the table had no room for the
-//! start time). Entering and exiting a span records nothing. `thread` is a number the bridge
-//! gives each thread (1, 2, ... in order of first record).
+//! span but its start time (with the subscriber, also its reference count and callsite) in a
+//! fixed table of atomics; the close record carries the span's `duration` from creation to
+//! close. Entering and exiting a span records nothing. `thread` is a number the bridge gives
+//! each thread (1, 2, ... in order of first record). Span ids: the layer's are `Registry`'s
+//! (small, reused after a span closes); the subscriber's are the thread's number times 2^44
+//! plus that thread's counter (not reused).
 //!
 //! ## Field types
 //!
 //! tracing says a value's type only when the value is visited. The bridge visits the values
-//! twice: once on the stack to learn each field's type (`u64`, `i64`, `f64`, `bool`, `str`,
-//! `bytes`; any `Debug`/`Display` value, `u128` and `i128` are text) and the encoded length,
-//! then once to write them into the ring slot reserved for exactly that length. Each list of
-//! types seen at a callsite is a schema (a "variant"), registered the first time it is seen
-//! and cached in a few atomic slots of the callsite; a field with no value (a span's
-//! `field::Empty`) is an absent optional. Steady state: no allocation, no lock, no system
-//! call per event or span (a counting-allocator test checks it).
+//! once, into a 256-byte buffer on the stack, learning each field's type (`u64`, `i64`, `f64`,
+//! `bool`, `str`, `bytes`; any `Debug`/`Display` value, `u128` and `i128` are text) as it
+//! encodes the value, then copies the record into the ring in one piece. A record longer than
+//! the buffer is visited twice instead: once to learn the types and the length, once to write
+//! into the ring slot reserved for exactly that length. Each list of types seen at a callsite
+//! is a schema (a "variant"), registered the first time it is seen and cached in a few atomic
+//! slots of the callsite; a field with no value (a span's `field::Empty`) is an absent
+//! optional. Steady state: no allocation, no lock, no system call per event or span (a
+//! counting-allocator test checks it, for the layer and for the subscriber).
 //!
 //! ## Filtering and `log`
 //!
 //! The layer itself keeps everything; filter with `EnvFilter` or per-layer filters as with any
-//! layer (`layer().with_filter(LevelFilter::INFO)`). [`init_log`] routes `log` records into
+//! layer (`layer().with_filter(LevelFilter::INFO)`). The subscriber keeps what its [`Targets`]
+//! filter enables, decided once per callsite; a span it filters out is no one's parent.
+//! [`init_log`] routes `log` records into
 //! tracing (tracing-log's `LogTracer`): they arrive as events of the `log` target with the
 //! `log.target`, `log.module_path`, `log.file` and `log.line` fields.
 //!
@@ -55,7 +80,10 @@
 //! A callsite with more than 30 fields (29 for a span) cannot be recorded and each of its
 //! events is counted as refused (oversize), as is an event whose values come out of field
 //! order (tracing's macros never do that). A callsite whose fields change types more than 8
-//! times uses a locked map for the further variants.
+//! times uses a locked map for the further variants. The subscriber's table of open spans has
+//! 65 536 slots: a span that finds no room in its run of 32 gets its begin record but no end
+//! record and is counted as refused (oversize); spans nested more than 64 deep on one thread
+//! give the events and spans under them the 64th as parent.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 mod fields;

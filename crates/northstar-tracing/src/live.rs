@@ -132,10 +132,10 @@ pub(crate) fn release(id: u64) -> Release {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn a_site() -> &'static Site {
+    pub(crate) fn a_site() -> &'static Site {
         static CS: tracing_core::callsite::DefaultCallsite =
             tracing_core::callsite::DefaultCallsite::new(&META);
         static META: tracing_core::Metadata<'static> = tracing_core::metadata!(

@@ -76,9 +76,11 @@ static NEXT_ORPHAN: AtomicU64 = AtomicU64::new(1);
 /// A new span id: the thread's number (1..2^20, wrapping) above its counter. Never 0.
 #[inline(always)]
 fn next_span_id() -> u64 {
+    const THREADS: u64 = 1 << (64 - COUNTER_BITS);
     let thread = match thread_number() {
-        0 => 0,
-        n => (n - 1) % ((1 << (64 - COUNTER_BITS)) - 1) + 1,
+        n if n < THREADS => n,
+        // Past 2^20 - 1 threads (cold): numbers wrap, skipping 0.
+        n => (n - 1) % (THREADS - 1) + 1,
     };
     let counter = if thread == 0 {
         None
