@@ -2,6 +2,8 @@
 //! callsites and fields:
 //! - `northstar`: `registry().with(northstar_tracing::layer())`, records into the global
 //!   recorder's ring (drained untimed between batches, as in `hot_path`);
+//! - `northstar_subscriber`: `northstar_tracing::subscriber()`, the bridge's own subscriber
+//!   (no `Registry`), the same records into the same ring;
 //! - `perfetto_file`: `registry().with(tracing_perfetto_file::PerfettoLayer)` with debug
 //!   annotations (so the fields are kept), writing to `io::sink()` on its own thread;
 //! - `fmt_json_nonblocking`: `tracing_subscriber::fmt().json()` through
@@ -99,9 +101,24 @@ fn tracing_bridge(c: &mut Criterion) {
                 b.iter_custom(|iters| batched(iters, span, drain_ours))
             });
         });
-        let c = rec.counters();
         assert_eq!(
-            c.lost(),
+            rec.counters().lost(),
+            0,
+            "the bridge lost events: the numbers would be wrong"
+        );
+    }
+    {
+        let sub = northstar_tracing::subscriber();
+        tracing::subscriber::with_default(sub, || {
+            g.bench_function("event3/northstar_subscriber", |b| {
+                b.iter_custom(|iters| batched(iters, event3, drain_ours))
+            });
+            g.bench_function("span/northstar_subscriber", |b| {
+                b.iter_custom(|iters| batched(iters, span, drain_ours))
+            });
+        });
+        assert_eq!(
+            rec.counters().lost(),
             0,
             "the bridge lost events: the numbers would be wrong"
         );

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# crates/northstar-tracing/README.md's program, run exactly as written: its ```toml Cargo.toml
-# and ```rust main.rs are copied into a fresh crate next to a `northstar` checkout (the path its
+# crates/northstar-tracing/README.md's two programs (the layer on `Registry`, then the
+# bridge's own subscriber), run exactly as written: its ```toml Cargo.toml and each ```rust
+# main.rs are copied into a fresh crate next to a `northstar` checkout (the path its
 # [dependencies] lines name), built and run; then `northstar query` must show the tracing
 # event (level, target, typed fields) and the spans (begin with parent, end with duration),
 # nothing below the filter, and `northstar verify` must find the store clean. Bounded: one
-# small crate build plus the CLI.
+# small crate build (the second program reuses its target dir) plus the CLI.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo="$(pwd)"
@@ -25,18 +26,21 @@ PY
 }
 
 ln -s "$repo" "$work/northstar"
-app="$work/traced-app"
+cargo build -j2 --release --quiet -p northstar-cli
+ns="$repo/target/release/northstar"
+
+# check N: builds and runs the README's N-th rust program, then checks its store.
+check() {
+app="$work/traced-app-$1"
 mkdir -p "$app/src"
 extract crates/northstar-tracing/README.md 0 toml "$app/Cargo.toml"
-extract crates/northstar-tracing/README.md 0 rust "$app/src/main.rs"
+extract crates/northstar-tracing/README.md "$1" rust "$app/src/main.rs"
 (cd "$app" && CARGO_TARGET_DIR="$snippets_target" cargo run -j2 --release --quiet 2> "$work/app.stderr")
 cat "$work/app.stderr"
 if grep -q "northstar:" "$work/app.stderr"; then
-    echo "the tracing README program reported lost events" >&2
+    echo "the tracing README program #$1 reported lost events" >&2
     exit 1
 fi
-cargo build -j2 --release --quiet -p northstar-cli
-ns="$repo/target/release/northstar"
 data="$app/northstar-data"
 "$ns" verify --dir "$data"
 "$ns" query --dir "$data"
@@ -67,3 +71,7 @@ for begin in (req, fetch):
 assert len(rows) == 6, rows
 print("tracing README: 2 events and 2 spans stored and queried")
 PY
+}
+
+check 0
+check 1

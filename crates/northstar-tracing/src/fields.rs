@@ -233,3 +233,229 @@ impl Visit for Encode<'_, '_, '_> {
         }
     }
 }
+
+// ---------------------------------------------------------------- one pass, on the stack
+
+/// Bytes of a record's values (the bridge's fields included) encoded on the stack in one
+/// pass: the common case. A record whose values do not fit is measured and encoded in two
+/// passes instead ([`Measure`], [`Encode`]).
+pub(crate) const INLINE: usize = 256;
+
+/// One pass over the values: types learnt and values encoded into a stack buffer at the same
+/// time, then copied into the ring in one piece. The buffer starts zeroed, so a field without
+/// a value is already its absent marker (one zero byte).
+pub(crate) struct Inline {
+    buf: [u8; INLINE],
+    pos: usize,
+    types: [u8; MAX],
+    extra: usize,
+    count: usize,
+    next: usize,
+    /// False when values came out of field order, or from an unknown field: not recordable.
+    ok: bool,
+    /// False when the values did not fit in the buffer (or a `Debug` value failed to format):
+    /// take the two-pass path.
+    fits: bool,
+}
+
+/// What [`Inline::finish`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Encoded: [`Inline::bytes`] and [`Inline::types`] are the record.
+    Done,
+    /// Recordable, but not in one pass on the stack.
+    TooBig,
+    /// Not recordable (too many fields, values out of order).
+    Refused,
+}
+
+impl Inline {
+    /// The bridge's `extras` (`u64`s) first, then room for `fields` tracing fields.
+    #[inline(always)]
+    pub(crate) fn new(extras: &[u64], fields: usize) -> Self {
+        let ok = extras.len() <= MAX_EXTRA && fields <= MAX_TRACING_FIELDS;
+        let extra = extras.len().min(MAX_EXTRA);
+        let mut s = Self {
+            buf: [0; INLINE],
+            pos: 8 * extra,
+            types: [ABSENT; MAX],
+            extra,
+            count: extra + fields.min(MAX_TRACING_FIELDS),
+            next: 0,
+            ok,
+            fits: true,
+        };
+        for (k, e) in extras.iter().take(extra).enumerate() {
+            s.buf[8 * k..8 * k + 8].copy_from_slice(&e.to_le_bytes());
+            s.types[k] = U64;
+        }
+        s
+    }
+
+    /// Absent markers after the last value; whether the record is complete.
+    #[inline(always)]
+    pub(crate) fn finish(&mut self) -> Outcome {
+        if !self.ok {
+            return Outcome::Refused;
+        }
+        let tail = self.count - self.extra - self.next;
+        if !self.fits || self.pos + tail > INLINE {
+            return Outcome::TooBig;
+        }
+        self.pos += tail;
+        self.next = self.count - self.extra;
+        Outcome::Done
+    }
+
+    /// The encoded values (after [`Inline::finish`] said `Done`).
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[..self.pos]
+    }
+
+    /// The type bytes, one per field of the schema.
+    #[inline(always)]
+    pub(crate) fn types(&self) -> &[u8] {
+        &self.types[..self.count]
+    }
+
+    /// [`crate::site::key_of`] of [`Inline::types`], with one load when the list is short.
+    #[inline(always)]
+    pub(crate) fn key(&self) -> u64 {
+        const { assert!(crate::site::PACKED < 8 && MAX >= 8) };
+        if self.count <= crate::site::PACKED {
+            let mut head = [0u8; 8];
+            head.copy_from_slice(&self.types[..8]);
+            let mask = (1u64 << (8 * self.count)) - 1;
+            (u64::from_le_bytes(head) & mask) | (0x40 | self.count as u64) << 56
+        } else {
+            crate::site::key_of(self.types())
+        }
+    }
+
+    /// Makes room for field `field` of type `ty` taking at least `len` bytes: skips the
+    /// fields before it (already absent markers), or says why not.
+    #[inline(always)]
+    fn at(&mut self, field: &Field, ty: u8, len: usize) -> bool {
+        let i = field.index();
+        if i < self.next || self.extra + i >= self.count {
+            self.ok = false;
+            return false;
+        }
+        let start = self.pos + (i - self.next);
+        if !self.fits || start + len > INLINE {
+            self.fits = false;
+            return false;
+        }
+        self.pos = start;
+        self.next = i + 1;
+        self.types[self.extra + i] = ty;
+        true
+    }
+
+    #[inline(always)]
+    fn put(&mut self, bytes: &[u8]) {
+        // `at` checked the room for fixed-size values; text checks its own.
+        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
+            dst.copy_from_slice(bytes);
+            self.pos += bytes.len();
+        } else {
+            self.fits = false;
+        }
+    }
+
+    #[inline(always)]
+    fn text(&mut self, field: &Field, ty: u8, bytes: &[u8]) {
+        if self.at(field, ty, 4 + bytes.len()) {
+            self.put(&(bytes.len() as u32).to_le_bytes());
+            self.put(bytes);
+        }
+    }
+}
+
+impl fmt::Write for Inline {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.put(s.as_bytes());
+        if self.fits {
+            Ok(())
+        } else {
+            Err(fmt::Error)
+        }
+    }
+}
+
+impl Visit for Inline {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.at(field, FieldType::U64 as u8, 8) {
+            self.put(&value.to_le_bytes());
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.at(field, FieldType::I64 as u8, 8) {
+            self.put(&value.to_le_bytes());
+        }
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.at(field, FieldType::F64 as u8, 8) {
+            self.put(&value.to_le_bytes());
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.at(field, FieldType::Bool as u8, 1) {
+            self.put(&[value as u8]);
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, FieldType::Str as u8, value.as_bytes());
+    }
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.text(field, FieldType::Bytes as u8, value);
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !self.at(field, FieldType::Str as u8, 4) {
+            return;
+        }
+        let start = self.pos;
+        self.pos += 4;
+        if write!(self, "{value:?}").is_err() {
+            // Too long for the stack buffer (or the value's `Debug` failed): two passes.
+            self.fits = false;
+            return;
+        }
+        let n = (self.pos - start - 4) as u32;
+        self.buf[start..start + 4].copy_from_slice(&n.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::site::key_of;
+
+    #[test]
+    fn the_one_load_key_is_the_key_of_the_types() {
+        for extras in 0..=MAX_EXTRA {
+            for fields in 0..=12 {
+                let mut inline = Inline::new(&[7; MAX_EXTRA][..extras], fields);
+                // Some fields given a type, the others absent.
+                for i in (0..fields).step_by(2) {
+                    inline.types[extras + i] = FieldType::Str as u8;
+                }
+                assert_eq!(inline.key(), key_of(inline.types()), "{extras} + {fields}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_differ_for_different_type_lists() {
+        let lists: [&[u8]; 6] = [&[1, 2], &[2, 1], &[1, 2, 0], &[1; 7], &[1; 8], &[1; 9]];
+        for (i, a) in lists.iter().enumerate() {
+            for b in &lists[i + 1..] {
+                assert_ne!(key_of(a), key_of(b), "{a:?} {b:?}");
+            }
+            assert_ne!(key_of(a), 0);
+            assert_ne!(key_of(a), u64::MAX);
+        }
+    }
+}

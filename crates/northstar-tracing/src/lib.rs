@@ -1,7 +1,26 @@
 //! # northstar-tracing
 //!
-//! A [`tracing_subscriber::Layer`] that records every `tracing` event and span as a Northstar
-//! user-defined event, into the process-wide recorder that `northstar::init(dir)` stores:
+//! Records every `tracing` event and span as a Northstar user-defined event, into the
+//! process-wide recorder that `northstar::init(dir)` stores, in one of two ways:
+//!
+//! - [`subscriber()`]: the bridge's own `Subscriber` ([`NorthstarSubscriber`]), the fast path
+//!   when Northstar is the only place your traces go. No tracing-subscriber `Registry`: span
+//!   ids from a per-thread counter, the current span from a thread-local stack, open spans in
+//!   a fixed table of atomics; filtered by target and level ([`Targets`], or `RUST_LOG`-style
+//!   `target=level` directives).
+//! - [`layer()`]: a [`tracing_subscriber::Layer`] ([`NorthstarLayer`]) on `Registry`, beside
+//!   other layers (`fmt`, OpenTelemetry, ...) and with any of tracing-subscriber's filters
+//!   (`EnvFilter` with span and field directives, per-layer filters). `Registry`'s span
+//!   bookkeeping is most of a span's cost there.
+//!
+//! Both write the same records.
+//!
+//! ```no_run
+//! let _northstar = northstar::init("./northstar-data").unwrap();
+//! let subscriber = northstar_tracing::subscriber().with_directives("info").unwrap();
+//! tracing::subscriber::set_global_default(subscriber).unwrap();
+//! tracing::info!(bytes = 4096u64, "flushed");
+//! ```
 //!
 //! ```no_run
 //! use tracing_subscriber::prelude::*;
@@ -27,26 +46,32 @@
 //!
 //! **Spans are begin/end records**, not one record at close: the fields are written when the
 //! span is created (straight into the ring, like an event's), so nothing has to be kept per
-//! span but its start time (a fixed table of atomics); the close record carries the span's
-//! `duration` from creation to close (`None` in the rare case the table had no room for the
-//! start time). Entering and exiting a span records nothing. `thread` is a number the bridge
-//! gives each thread (1, 2, ... in order of first record).
+//! span but its start time (with the subscriber, also its reference count and callsite) in a
+//! fixed table of atomics; the close record carries the span's `duration` from creation to
+//! close. Entering and exiting a span records nothing. `thread` is a number the bridge gives
+//! each thread (1, 2, ... in order of first record). Span ids: the layer's are `Registry`'s
+//! (small, reused after a span closes); the subscriber's are the thread's number times 2^44
+//! plus that thread's counter (not reused).
 //!
 //! ## Field types
 //!
 //! tracing says a value's type only when the value is visited. The bridge visits the values
-//! twice: once on the stack to learn each field's type (`u64`, `i64`, `f64`, `bool`, `str`,
-//! `bytes`; any `Debug`/`Display` value, `u128` and `i128` are text) and the encoded length,
-//! then once to write them into the ring slot reserved for exactly that length. Each list of
-//! types seen at a callsite is a schema (a "variant"), registered the first time it is seen
-//! and cached in a few atomic slots of the callsite; a field with no value (a span's
-//! `field::Empty`) is an absent optional. Steady state: no allocation, no lock, no system
-//! call per event or span (a counting-allocator test checks it).
+//! once, into a 256-byte buffer on the stack, learning each field's type (`u64`, `i64`, `f64`,
+//! `bool`, `str`, `bytes`; any `Debug`/`Display` value, `u128` and `i128` are text) as it
+//! encodes the value, then copies the record into the ring in one piece. A record longer than
+//! the buffer is visited twice instead: once to learn the types and the length, once to write
+//! into the ring slot reserved for exactly that length. Each list of types seen at a callsite
+//! is a schema (a "variant"), registered the first time it is seen and cached in a few atomic
+//! slots of the callsite; a field with no value (a span's `field::Empty`) is an absent
+//! optional. Steady state: no allocation, no lock, no system call per event or span (a
+//! counting-allocator test checks it, for the layer and for the subscriber).
 //!
 //! ## Filtering and `log`
 //!
 //! The layer itself keeps everything; filter with `EnvFilter` or per-layer filters as with any
-//! layer (`layer().with_filter(LevelFilter::INFO)`). [`init_log`] routes `log` records into
+//! layer (`layer().with_filter(LevelFilter::INFO)`). The subscriber keeps what its [`Targets`]
+//! filter enables, decided once per callsite; a span it filters out is no one's parent.
+//! [`init_log`] routes `log` records into
 //! tracing (tracing-log's `LogTracer`): they arrive as events of the `log` target with the
 //! `log.target`, `log.module_path`, `log.file` and `log.line` fields.
 //!
@@ -55,12 +80,19 @@
 //! A callsite with more than 30 fields (29 for a span) cannot be recorded and each of its
 //! events is counted as refused (oversize), as is an event whose values come out of field
 //! order (tracing's macros never do that). A callsite whose fields change types more than 8
-//! times uses a locked map for the further variants.
+//! times uses a locked map for the further variants. The subscriber's table of open spans has
+//! 65 536 slots: a span that finds no room in its run of 32 gets its begin record but no end
+//! record and is counted as refused (oversize); spans nested more than 64 deep on one thread
+//! give the events and spans under them the 64th as parent.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 mod fields;
+mod layer;
+mod live;
 mod site;
 mod spans;
+mod stack;
+mod subscriber;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,30 +101,22 @@ use northstar_core::clock::Clock;
 use northstar_core::recorder::Recorder;
 use northstar_core::ring::Refusal;
 use northstar_core::Visibility;
-use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::subscriber::Interest;
-use tracing_core::{Event, Metadata, Subscriber};
-use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
+use tracing_core::field::Visit;
+use tracing_core::span::{Attributes, Record};
+use tracing_core::{Event, Metadata};
 
-use fields::{Encode, Measure, Shape};
-use site::{Kind, Variants};
+use fields::{Encode, Inline, Measure, Outcome, Shape};
+use site::{Kind, Site, Variants};
 
-/// The layer: every event and span it sees becomes a Northstar record in the process-wide
-/// recorder ([`Recorder::global`]), which `northstar::init(dir)` stores.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NorthstarLayer {
-    _private: (),
-}
+pub use layer::{layer, NorthstarLayer};
+pub use subscriber::{subscriber, NorthstarSubscriber};
+/// The filter [`NorthstarSubscriber::with_targets`] takes (re-exported from
+/// tracing-subscriber).
+pub use tracing_subscriber::filter::Targets;
 
-/// The layer (`tracing_subscriber::registry().with(northstar_tracing::layer())`).
-pub fn layer() -> NorthstarLayer {
-    NorthstarLayer::default()
-}
-
-/// Routes `log` records into tracing (and so into Northstar through the layer): installs
-/// tracing-log's `LogTracer` as the `log` logger. Fails if a logger is already set.
+/// Routes `log` records into tracing (and so into Northstar through the layer or the
+/// subscriber): installs tracing-log's `LogTracer` as the `log` logger. Fails if a logger is
+/// already set.
 #[cfg(feature = "log")]
 pub fn init_log() -> Result<(), tracing_log::log::SetLoggerError> {
     tracing_log::LogTracer::init()
@@ -101,76 +125,10 @@ pub fn init_log() -> Result<(), tracing_log::log::SetLoggerError> {
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     static THREAD: Cell<u64> = const { Cell::new(0) };
-    /// The spans this thread has entered (through this layer), innermost last: the parent of
-    /// an event or a new contextual span without asking the registry (whose lookup takes and
-    /// drops a reference on the span's slab slot, two atomic operations per event).
-    static STACK: SpanStack = const { SpanStack::new() };
 }
 
-/// Depth of the per-thread stack of entered spans; deeper spans are still counted, and an
-/// event under them gets its parent from the registry instead.
-const STACK_DEPTH: usize = 64;
-
-struct SpanStack {
-    ids: [Cell<u64>; STACK_DEPTH],
-    depth: Cell<usize>,
-}
-
-impl SpanStack {
-    const fn new() -> Self {
-        Self {
-            ids: [const { Cell::new(0) }; STACK_DEPTH],
-            depth: Cell::new(0),
-        }
-    }
-
-    fn push(&self, id: u64) {
-        let d = self.depth.get();
-        if let Some(slot) = self.ids.get(d) {
-            slot.set(id);
-        }
-        self.depth.set(d + 1);
-    }
-
-    fn pop(&self, id: u64) {
-        let d = self.depth.get();
-        if d == 0 {
-            return;
-        }
-        // Spans are exited in reverse order of entering in ordinary code; if not (a guard
-        // moved and dropped out of order), remove the matching entry.
-        if d <= STACK_DEPTH && self.ids[d - 1].get() != id {
-            if let Some(i) = (0..d).rev().find(|&i| self.ids[i].get() == id) {
-                for j in i..d - 1 {
-                    self.ids[j].set(self.ids[j + 1].get());
-                }
-            }
-        }
-        self.depth.set(d - 1);
-    }
-
-    /// The innermost entered span: `Some(id)`, `Some(0)` for none, `None` when deeper than
-    /// the stack holds.
-    #[inline(always)]
-    fn current(&self) -> Option<u64> {
-        match self.depth.get() {
-            0 => Some(0),
-            d if d <= STACK_DEPTH => Some(self.ids[d - 1].get()),
-            _ => None,
-        }
-    }
-}
-
-/// The current span of this thread, from the layer's own stack (the registry's when deeper).
-#[inline(always)]
-fn current_span<S: Subscriber>(ctx: &Context<'_, S>) -> u64 {
-    match STACK.try_with(SpanStack::current).ok().flatten() {
-        Some(id) => id,
-        None => ctx.current_span().id().map_or(0, Id::into_u64),
-    }
-}
-
-/// The bridge's number for the calling thread.
+/// The bridge's number for the calling thread (1, 2, ... in order of first use; 0 while the
+/// thread is being torn down).
 #[inline(always)]
 fn thread_number() -> u64 {
     THREAD
@@ -191,14 +149,51 @@ fn refuse() {
     Recorder::global().count_refusal(Refusal::Oversize);
 }
 
-/// Measures, finds the schema, and writes one record: the bridge's `extras`, then the values
-/// `visit` gives (called twice).
+#[inline(always)]
+fn site_of(md: &'static Metadata<'static>) -> Option<&'static Site> {
+    site::find(md).or_else(|| site::intern(md))
+}
+
+/// Writes one record stamped `ticks`: the bridge's `extras`, then the values `visit` gives.
+/// One pass into a stack buffer in the common case; values too long for it take two passes
+/// straight into the ring.
 #[inline(always)]
 fn record(
+    rec: &Recorder,
+    ticks: u64,
     variants: &Variants,
     fields: usize,
     extras: &[u64],
-    visit: impl Fn(&mut dyn tracing_core::field::Visit),
+    visit: impl Fn(&mut dyn Visit),
+) {
+    let mut inline = Inline::new(extras, fields);
+    visit(&mut inline);
+    match inline.finish() {
+        Outcome::Done => {
+            let Some(id) = variants.id(inline.key(), inline.types()) else {
+                return refuse();
+            };
+            let bytes = inline.bytes();
+            let _ = rec.record_user_dyn_at(ticks, id, 0, Visibility::Public, bytes.len(), |w| {
+                w.put(bytes)
+            });
+        }
+        Outcome::TooBig => record_two_pass(rec, ticks, variants, fields, extras, &visit),
+        Outcome::Refused => refuse(),
+    }
+}
+
+/// [`record`] for values that do not fit the stack buffer: measured on the stack, then
+/// encoded into the ring slot reserved for exactly that length.
+#[cold]
+#[inline(never)]
+fn record_two_pass(
+    rec: &Recorder,
+    ticks: u64,
+    variants: &Variants,
+    fields: usize,
+    extras: &[u64],
+    visit: &dyn Fn(&mut dyn Visit),
 ) {
     let mut shape = Shape::new(extras.len(), fields);
     visit(&mut Measure(&mut shape));
@@ -209,7 +204,7 @@ fn record(
     let Some(id) = variants.id(site::key_of(types), types) else {
         return refuse();
     };
-    let _ = Recorder::global().record_user_dyn(id, 0, Visibility::Public, shape.len, |w| {
+    let _ = rec.record_user_dyn_at(ticks, id, 0, Visibility::Public, shape.len, |w| {
         for e in extras {
             w.put(&e.to_le_bytes());
         }
@@ -223,106 +218,74 @@ fn record(
     });
 }
 
+/// An event's record (`parent`: its span, 0 for none).
 #[inline(always)]
-fn site_of(md: &'static Metadata<'static>) -> Option<&'static site::Site> {
-    site::find(md).or_else(|| site::intern(md))
+fn write_event(event: &Event<'_>, parent: u64) {
+    let md = event.metadata();
+    let Some(site) = site_of(md) else {
+        return refuse();
+    };
+    let rec = Recorder::global();
+    record(
+        rec,
+        rec.now_ticks(),
+        &site.main,
+        md.fields().len(),
+        &[thread_number(), parent],
+        |v| event.record(v),
+    );
 }
 
-impl<S> Layer<S> for NorthstarLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        // The schema is interned here, once per callsite (cold); records carry values only.
-        let _ = site::intern(metadata);
-        Interest::always()
-    }
+/// A span's creation record; returns its start (clock ticks, the record's own timestamp).
+#[inline(always)]
+fn write_begin(site: &Site, attrs: &Attributes<'_>, id: u64, parent: u64) -> u64 {
+    let rec = Recorder::global();
+    let start = rec.now_ticks();
+    record(
+        rec,
+        start,
+        &site.main,
+        attrs.metadata().fields().len(),
+        &[id, parent, thread_number()],
+        |v| attrs.record(v),
+    );
+    start
+}
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let md = event.metadata();
-        let Some(site) = site_of(md) else {
-            return refuse();
-        };
-        let span = match event.parent() {
-            Some(p) => p.into_u64(),
-            None if event.is_contextual() => current_span(&ctx),
-            None => 0,
-        };
-        record(
-            &site.main,
-            md.fields().len(),
-            &[thread_number(), span],
-            |v| event.record(v),
-        );
-    }
+/// Values recorded into an open span (`Span::record`).
+fn write_update(site: &Site, id: u64, values: &Record<'_>) {
+    let Some(update) = &site.update else { return };
+    let rec = Recorder::global();
+    record(
+        rec,
+        rec.now_ticks(),
+        update,
+        site.md.fields().len(),
+        &[id, thread_number()],
+        |v| values.record(v),
+    );
+}
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let md = attrs.metadata();
-        let Some(site) = site_of(md) else {
-            return refuse();
-        };
-        let parent = match attrs.parent() {
-            Some(p) => p.into_u64(),
-            None if attrs.is_contextual() => current_span(&ctx),
-            None => 0,
-        };
-        spans::open(id.into_u64(), Recorder::global().now_ticks());
-        record(
-            &site.main,
-            md.fields().len(),
-            &[id.into_u64(), parent, thread_number()],
-            |v| attrs.record(v),
-        );
+/// A span's close record, with its duration when its start is known.
+#[inline(always)]
+fn write_end(site: &Site, id: u64, start: Option<u64>) {
+    if site.kind != Kind::Span || site.end == 0 {
+        return refuse();
     }
-
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        let _ = STACK.try_with(|s| s.push(id.into_u64()));
-    }
-
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        let _ = STACK.try_with(|s| s.pop(id.into_u64()));
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(md) = ctx.metadata(id) else { return };
-        let Some(site) = site_of(md) else {
-            return refuse();
-        };
-        let Some(update) = &site.update else { return };
-        record(
-            update,
-            md.fields().len(),
-            &[id.into_u64(), thread_number()],
-            |v| values.record(v),
-        );
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let recorder = Recorder::global();
-        let start = spans::close(id.into_u64());
-        let Some(md) = ctx.metadata(&id) else { return };
-        let Some(site) = site_of(md) else {
-            return refuse();
-        };
-        if site.kind != Kind::Span || site.end == 0 {
-            return refuse();
-        }
-        let duration = start.map(|s| {
-            let ticks = recorder.now_ticks().wrapping_sub(s);
-            recorder.clock().ticks_to_nanos(ticks)
-        });
-        let len = 8 + 8 + 1 + if duration.is_some() { 8 } else { 0 };
-        let thread = thread_number();
-        let _ = recorder.record_user_dyn(site.end, 0, Visibility::Public, len, |w| {
-            w.put(&id.into_u64().to_le_bytes());
-            w.put(&thread.to_le_bytes());
-            match duration {
-                Some(d) => {
-                    w.put(&[1]);
-                    w.put(&d.to_le_bytes());
-                }
-                None => w.put(&[0]),
+    let rec = Recorder::global();
+    let now = rec.now_ticks();
+    let duration = start.map(|s| rec.clock().ticks_to_nanos(now.wrapping_sub(s)));
+    let len = 8 + 8 + 1 + if duration.is_some() { 8 } else { 0 };
+    let thread = thread_number();
+    let _ = rec.record_user_dyn_at(now, site.end, 0, Visibility::Public, len, |w| {
+        w.put(&id.to_le_bytes());
+        w.put(&thread.to_le_bytes());
+        match duration {
+            Some(d) => {
+                w.put(&[1]);
+                w.put(&d.to_le_bytes());
             }
-        });
-    }
+            None => w.put(&[0]),
+        }
+    });
 }

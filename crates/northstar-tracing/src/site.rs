@@ -34,16 +34,28 @@ pub(crate) struct Variants {
     overflow: Mutex<HashMap<u64, u32>>,
 }
 
-/// A digest of a list of type bytes (FNV-1a with the length), never 0 or [`RESERVED`].
+/// Type lists of at most this many bytes are their own key (packed); longer ones are hashed.
+pub(crate) const PACKED: usize = 7;
+
+/// The key of a list of type bytes, never 0 or [`RESERVED`]: for at most [`PACKED`] types the
+/// bytes themselves with the length in the top byte (`0x40 | len`: exact, no collision);
+/// longer lists a digest (FNV-1a with the length) with the top bit set, so the two kinds never
+/// meet. [`crate::fields::Inline::key`] computes the same key with one load.
 #[inline(always)]
 pub(crate) fn key_of(types: &[u8]) -> u64 {
+    if types.len() <= PACKED {
+        let mut v = 0u64;
+        for (k, &t) in types.iter().enumerate() {
+            v |= (t as u64) << (8 * k);
+        }
+        return v | (0x40 | types.len() as u64) << 56;
+    }
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ types.len() as u64;
     for &t in types {
         h ^= t as u64;
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    match h {
-        0 => 1,
+    match h | 1 << 63 {
         RESERVED => RESERVED - 1,
         h => h,
     }
@@ -115,6 +127,8 @@ pub(crate) enum Kind {
 
 /// Everything the bridge keeps for one tracing callsite.
 pub(crate) struct Site {
+    /// The tracing callsite's metadata.
+    pub(crate) md: &'static Metadata<'static>,
     pub(crate) kind: Kind,
     /// Events: the event's record. Spans: the record at creation (`span_begin`).
     pub(crate) main: Variants,
@@ -168,6 +182,7 @@ impl Site {
             let end_cs: &'static Callsite = Box::leak(Box::new(Callsite::new(end_meta)));
             let end = dynamic::register(end_cs, &END_TYPES).unwrap_or(0);
             Self {
+                md,
                 kind: Kind::Span,
                 main: Variants::new(meta_for(md, BEGIN_EXTRA, "span_begin", true)),
                 update: Some(Variants::new(meta_for(
@@ -180,12 +195,28 @@ impl Site {
             }
         } else {
             Self {
+                md,
                 kind: Kind::Event,
                 main: Variants::new(meta_for(md, EVENT_EXTRA, "event", true)),
                 update: None,
                 end: 0,
             }
         }
+    }
+}
+
+// Sites are leaked and never move: identity is the address.
+impl PartialEq for Site {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+impl Eq for Site {}
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site")
+            .field("name", &self.md.name())
+            .finish()
     }
 }
 

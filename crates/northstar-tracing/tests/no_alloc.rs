@@ -1,7 +1,8 @@
-//! No allocation per event or span once a callsite has been seen: a counting global allocator
-//! counts the allocations of this thread while it records tracing events (three fields, a
-//! message with arguments, a `Debug` value) and spans (new, enter, record, exit, close), with
-//! a store draining the rings on its own thread.
+//! No allocation per event or span once a callsite has been seen, through the layer (on
+//! `Registry`) and through the bridge's own subscriber: a counting global allocator counts the
+//! allocations of this thread while it records tracing events (three fields, a message with
+//! arguments, a `Debug` value) and spans (new, enter, record, exit, close), with a store
+//! draining the rings on its own thread.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -69,34 +70,44 @@ fn workload(i: u64) {
     drop(span);
 }
 
-#[test]
-fn events_and_spans_do_not_allocate_after_the_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let guard = northstar::init(dir.path()).unwrap();
-    let subscriber = tracing_subscriber::registry().with(northstar_tracing::layer());
-    tracing::subscriber::with_default(subscriber, || {
-        // First calls: callsites, type variants, the thread's ring, the registry's pages.
+/// Runs the workload under `dispatch`: warm-up calls first (callsites, type variants, the
+/// thread's ring, the registry's pages), then counts the allocations of 20 000 calls.
+fn allocations_under(dispatch: tracing::Dispatch) -> u64 {
+    tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..1000 {
             workload(i);
         }
+        let before = ALLOCS.load(Ordering::Relaxed);
         COUNT_HERE.with(|c| c.set(true));
         for i in 0..20_000 {
             workload(i);
         }
         COUNT_HERE.with(|c| c.set(false));
-    });
+        ALLOCS.load(Ordering::Relaxed) - before
+    })
+}
+
+#[test]
+fn events_and_spans_do_not_allocate_after_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let guard = northstar::init(dir.path()).unwrap();
+    let layer = allocations_under(tracing::Dispatch::new(
+        tracing_subscriber::registry().with(northstar_tracing::layer()),
+    ));
+    let subscriber = allocations_under(tracing::Dispatch::new(northstar_tracing::subscriber()));
     let report = guard.close().unwrap();
+    assert_eq!(layer, 0, "allocations on the recording thread, layer");
     assert_eq!(
-        ALLOCS.load(Ordering::Relaxed),
-        0,
-        "allocations on the recording thread"
+        subscriber, 0,
+        "allocations on the recording thread, subscriber"
     );
-    // And everything was recorded: 3 events and 3 span records (begin, record, end) per call.
+    // And everything was recorded: 3 events and 3 span records (begin, record, end) per call,
+    // under each.
     assert_eq!(report.lost, 0, "{report:?}");
     let store = northstar_store::EventManager::open_read_only(dir.path()).unwrap();
     let n = store
         .query(&northstar_store::Query::default())
         .unwrap()
         .len();
-    assert_eq!(n, 21_000 * 6);
+    assert_eq!(n, 2 * 21_000 * 6);
 }

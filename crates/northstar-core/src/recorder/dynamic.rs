@@ -61,4 +61,48 @@ impl Recorder {
             p.count(refusal);
         }
     }
+
+    /// [`Recorder::record_user_dyn`] with a timestamp the caller already read with
+    /// [`Recorder::now_ticks`], for a bridge that needs the same instant for something else
+    /// (the start of a span and its begin record: one clock read instead of two). Same limits,
+    /// counters and hot-path rules.
+    #[inline(always)]
+    pub fn record_user_dyn_at(
+        &self,
+        ticks: u64,
+        schema_id: u32,
+        actor_id: u64,
+        visibility: Visibility,
+        values_len: usize,
+        fill: impl FnOnce(&mut Writer<'_>),
+    ) -> Result<(), RecordError> {
+        let mut producer = self.producer()?;
+        let inner = &*self.inner;
+        if !inner.sampler.keeps_all() && !self.sample() {
+            producer.count(Refusal::SampledOut);
+            return Err(RecordError::Refused(Refusal::SampledOut));
+        }
+        let len = 4 + values_len;
+        if !inner.payload_limit.allows(len) || len > crate::record::MAX_PAYLOAD_LEN {
+            producer.count(Refusal::Oversize);
+            return Err(RecordError::Refused(Refusal::Oversize));
+        }
+        let header = crate::record::EventHeader::with_type_byte(
+            crate::user::USER_TYPE_BYTE,
+            visibility,
+            ticks,
+            actor_id,
+            0,
+            len,
+        );
+        producer
+            .push_with(crate::record::FRAMING_LEN + len, |out| {
+                crate::record::write_record(out, &header, |dst| {
+                    let mut w = Writer::new(dst);
+                    w.put(&schema_id.to_le_bytes());
+                    fill(&mut w);
+                })
+            })
+            .map_err(RecordError::from)
+    }
 }
