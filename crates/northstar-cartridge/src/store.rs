@@ -156,7 +156,7 @@ impl MetricStore for EventManager {
         // What was recorded just before must be visible: drain the rings first (a read-only
         // store has no flusher and nothing pending).
         match self.flush() {
-            Ok(()) | Err(StoreError::Refused(_)) => {}
+            Ok(()) | Err(StoreError::ReadOnly) => {}
             Err(e) => return Err(e),
         }
         let q = Query {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use northstar_core::Visibility;
 use northstar_store::layout::{index_path, segment_path};
-use northstar_store::manager::unix_now_ns;
 use northstar_store::scan::{scan_segment, ScanItem};
+use northstar_store::unix_now_ns;
 use northstar_store::{EventManager, Query, StoreConfig};
 
 const RETENTION_NS: u64 = 3600 * 1_000_000_000;
