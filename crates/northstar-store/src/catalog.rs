@@ -90,8 +90,6 @@ pub struct SealedSegment {
 /// A point-in-time view of the segment being written.
 #[derive(Debug)]
 pub struct ActiveSnapshot {
-    /// Segment id.
-    pub id: u32,
     /// Path.
     pub path: PathBuf,
     /// A read handle (kept open, so the file stays readable whatever happens to its name).

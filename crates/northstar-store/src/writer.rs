@@ -338,7 +338,6 @@ impl Writer {
         if let Some(a) = &self.active {
             let mut cat = self.shared.catalog.write();
             cat.active = Some(Arc::new(ActiveSnapshot {
-                id: a.id,
                 path: a.path.clone(),
                 file: a.file.clone(),
                 index: a.index.clone(),

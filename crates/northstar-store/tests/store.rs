@@ -426,7 +426,7 @@ fn second_writer_is_refused() {
 
 #[test]
 fn sealed_segments_get_session_filters_off_the_drain_path() {
-    use northstar_store::index::{Filter, SegmentIndex};
+    use northstar_store::disk::{Filter, SegmentIndex};
     let dir = tempfile::tempdir().unwrap();
     let m = EventManager::open(dir.path(), small_config()).unwrap();
     for round in 0..6u64 {
