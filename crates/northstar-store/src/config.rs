@@ -47,7 +47,7 @@ pub struct StoreConfig {
     pub write_buffer_bytes: usize,
     /// How long `flush()` waits while writes fail (disk full, I/O errors) before returning
     /// the error, and how long `close()` keeps retrying before giving up (10 s). Writes are
-    /// retried with backoff for as long as the store is open; see [`EventManager::flush`].
+    /// retried with backoff for as long as the store is open; see [`EventManager::flush`](crate::EventManager::flush).
     pub retry_window: Duration,
     /// Test-only fault injection in the writer (stalls, failed writes).
     #[doc(hidden)]

@@ -295,7 +295,7 @@ fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usi
 }
 
 /// Who may see what, for readers that walk blocks themselves (the same rules as
-/// [`EventManager::query`](crate::EventManager::query)).
+/// [`EventManager::query`](crate::StoreReader::query)).
 #[derive(Clone, Debug)]
 pub struct VisibilityFilter {
     viewer: Viewer,

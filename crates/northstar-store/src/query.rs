@@ -260,7 +260,7 @@ pub(crate) fn damage_error(d: &DamagedRegion) -> StoreError {
     }
 }
 
-/// The result of [`EventManager::query_report`](crate::EventManager::query_report): every
+/// The result of [`EventManager::query_report`](crate::StoreReader::query_report): every
 /// undamaged matching event, and every damaged block the query skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueryOutcome {
