@@ -36,6 +36,43 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The store: records through a [`Recorder`], flushes to segment files, answers queries
 /// (through its [`StoreReader`], which it dereferences to).
+///
+/// The API contract (`docs/DESIGN.md`) in one program: open a directory, record, flush,
+/// query with a viewer, close.
+///
+/// ```
+/// use northstar_core::events::ReviewNote;
+/// use northstar_core::{List, Visibility};
+/// use northstar_store::{EventManager, Query, StoreConfig, StoreError, Viewer};
+///
+/// # fn main() -> Result<(), StoreError> {
+/// let dir = tempfile::tempdir().expect("a temporary directory");
+/// let store = EventManager::open(dir.path(), StoreConfig::default())?;
+/// let note = ReviewNote {
+///     target_type: "commit",
+///     target_id: "abc123",
+///     note_text: "looks good",
+///     references: List::EMPTY,
+///     created_at: 1,
+/// };
+/// // Written to the calling thread's ring: no I/O here.
+/// store.record(7, Visibility::Private, &note)?;
+/// // Returns once the event is in its segment file, visible and synced.
+/// store.flush()?;
+/// let as_author = Query { viewer: Viewer::Actor { actor_id: 7 }, ..Query::default() };
+/// assert_eq!(store.query(&as_author)?.len(), 1);
+/// let as_other = Query { viewer: Viewer::Actor { actor_id: 8 }, ..Query::default() };
+/// assert!(store.query(&as_other)?.is_empty(), "private to actor 7");
+/// // A second writer on the same directory is refused with a typed error.
+/// assert!(matches!(
+///     EventManager::open(dir.path(), StoreConfig::default()),
+///     Err(StoreError::Locked { .. })
+/// ));
+/// // Drains everything, seals the segment, stops the threads.
+/// store.close()?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct EventManager {
     reader: StoreReader,
     control: Arc<FlushControl>,
