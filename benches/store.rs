@@ -17,7 +17,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use northstar_core::events::{AgentSessionEnded, CorrelationHints, PerfSample, TimeWindow};
 use northstar_core::recorder::{Recorder, RecorderConfig};
 use northstar_core::{List, Payload, Visibility};
-use northstar_store::manager::unix_now_ns;
+use northstar_store::unix_now_ns;
 use northstar_store::{EventManager, FsyncPolicy, Query, StoreConfig};
 
 const EVENTS_PER_ITER: u64 = 200_000;

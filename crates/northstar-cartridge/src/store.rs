@@ -132,7 +132,7 @@ pub trait MetricStore {
 /// store has no flusher and nothing pending).
 fn drain(em: &EventManager) -> Result<(), StoreError> {
     match em.flush() {
-        Ok(()) | Err(StoreError::Refused(_)) => Ok(()),
+        Ok(()) | Err(StoreError::ReadOnly) => Ok(()),
         Err(e) => Err(e),
     }
 }

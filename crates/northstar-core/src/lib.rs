@@ -72,5 +72,5 @@ impl DisabledGuard {
 pub use codec::{DecodeError, EncodeError, List, StrList, StrMap};
 pub use event_type::{EventType, Visibility};
 pub use events::{Event, Payload};
-pub use record::{decode_record, EventHeader, RecordError, RecordKind, RecordView, Trailer};
+pub use record::{decode_record, EventHeader, FramingError, RecordKind, RecordView, Trailer};
 pub use ring::{Counters, PushError, Refusal};

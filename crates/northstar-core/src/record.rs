@@ -73,7 +73,7 @@ static_assertions::const_assert!(MAX_PAYLOAD_LEN >= crate::limits::DEFAULT_PAYLO
 
 /// Why a byte slice is not a well-formed record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecordError {
+pub enum FramingError {
     /// Fewer bytes than a header, or than the length the header announces.
     Truncated {
         /// Bytes needed.
@@ -96,7 +96,7 @@ pub enum RecordError {
     },
 }
 
-impl core::fmt::Display for RecordError {
+impl core::fmt::Display for FramingError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Truncated { needed, available } => {
@@ -116,7 +116,7 @@ impl core::fmt::Display for RecordError {
     }
 }
 
-impl core::error::Error for RecordError {}
+impl core::error::Error for FramingError {}
 
 impl EventHeader {
     /// Builds a header. `payload_len` must be at most [`MAX_PAYLOAD_LEN`]; callers check the
@@ -162,19 +162,19 @@ impl EventHeader {
     }
 
     /// The event type, if the byte names one.
-    pub fn event_type(&self) -> Result<EventType, RecordError> {
+    pub fn event_type(&self) -> Result<EventType, FramingError> {
         EventType::from_compact(self.type_byte())
-            .ok_or(RecordError::UnknownEventType(self.type_byte()))
+            .ok_or(FramingError::UnknownEventType(self.type_byte()))
     }
 
     /// What the type byte says this record is: a spec event, a user event or a definition.
-    pub fn kind(&self) -> Result<RecordKind, RecordError> {
+    pub fn kind(&self) -> Result<RecordKind, FramingError> {
         match self.type_byte() {
             crate::user_bytes::USER => Ok(RecordKind::User),
             crate::user_bytes::DEFINITION => Ok(RecordKind::Definition),
             b => EventType::from_compact(b)
                 .map(RecordKind::Spec)
-                .ok_or(RecordError::UnknownEventType(b)),
+                .ok_or(FramingError::UnknownEventType(b)),
         }
     }
 
@@ -200,9 +200,9 @@ impl EventHeader {
     }
 
     /// The visibility, if the bits hold a defined value.
-    pub fn visibility(&self) -> Result<Visibility, RecordError> {
+    pub fn visibility(&self) -> Result<Visibility, FramingError> {
         let bits = (self.packed.get() >> VISIBILITY_SHIFT) as u8;
-        Visibility::from_bits(bits).ok_or(RecordError::BadVisibility(bits))
+        Visibility::from_bits(bits).ok_or(FramingError::BadVisibility(bits))
     }
 
     /// Replaces the timestamp (the flusher converts ring ticks to Unix nanoseconds).
@@ -305,8 +305,8 @@ impl<'a> RecordView<'a> {
 /// Reads one record from the front of `bytes`: checks the header, the event type, the
 /// visibility, the trailer's magic and its length. Returns the view and the number of bytes it
 /// spans. Never panics, whatever the input.
-pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, RecordError> {
-    let (header, _) = EventHeader::ref_from_prefix(bytes).map_err(|_| RecordError::Truncated {
+pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, FramingError> {
+    let (header, _) = EventHeader::ref_from_prefix(bytes).map_err(|_| FramingError::Truncated {
         needed: HEADER_LEN,
         available: bytes.len(),
     })?;
@@ -314,24 +314,24 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, RecordError> {
     header.visibility()?;
     let total = header.record_len();
     if bytes.len() < total {
-        return Err(RecordError::Truncated {
+        return Err(FramingError::Truncated {
             needed: total,
             available: bytes.len(),
         });
     }
     let record = &bytes[..total];
     let (trailer, _) = Trailer::ref_from_prefix(&record[total - TRAILER_LEN..]).map_err(|_| {
-        RecordError::Truncated {
+        FramingError::Truncated {
             needed: total,
             available: bytes.len(),
         }
     })?;
     if trailer.magic != TRAILER_MAGIC {
-        return Err(RecordError::BadMagic(trailer.magic));
+        return Err(FramingError::BadMagic(trailer.magic));
     }
     let stated = trailer.total_len.get() as usize;
     if stated != total {
-        return Err(RecordError::LengthMismatch {
+        return Err(FramingError::LengthMismatch {
             header: total,
             trailer: stated,
         });
@@ -362,7 +362,7 @@ pub struct Records<'a> {
 }
 
 impl<'a> Iterator for Records<'a> {
-    type Item = Result<RecordView<'a>, (usize, RecordError)>;
+    type Item = Result<RecordView<'a>, (usize, FramingError)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed || self.offset >= self.bytes.len() {

@@ -157,7 +157,7 @@ impl BlockSummary {
                 self.type_bits |= u32::from(t.bit());
                 self.per_type[t.index()] += 1;
             }
-            RecordKind::User => self.type_bits |= crate::interning::USER_EVENT_BIT,
+            RecordKind::User => self.type_bits |= crate::format::USER_EVENT_BIT,
             RecordKind::Definition => return,
         }
         let actor = r.actor_id();

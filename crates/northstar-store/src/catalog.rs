@@ -49,8 +49,10 @@ impl SegmentBytes {
                 reason: format!("segment file is {on_disk} bytes, {len} were written"),
             });
         }
-        let len = usize::try_from(len)
-            .map_err(|_| StoreError::Refused(format!("{}: too large to map", path.display())))?;
+        let len = usize::try_from(len).map_err(|_| StoreError::TooLargeToMap {
+            path: path.to_owned(),
+            len,
+        })?;
         if len == 0 {
             return Ok(Self::Owned(Vec::new()));
         }
@@ -88,8 +90,6 @@ pub struct SealedSegment {
 /// A point-in-time view of the segment being written.
 #[derive(Debug)]
 pub struct ActiveSnapshot {
-    /// Segment id.
-    pub id: u32,
     /// Path.
     pub path: PathBuf,
     /// A read handle (kept open, so the file stays readable whatever happens to its name).
@@ -133,8 +133,8 @@ impl SegRef {
         offset: u64,
         len: u64,
         reason: impl ToString,
-    ) -> crate::recovery::DamagedRegion {
-        crate::recovery::DamagedRegion {
+    ) -> crate::report::DamagedRegion {
+        crate::report::DamagedRegion {
             segment_id: self.id(),
             path: self.path().to_owned(),
             offset,
@@ -198,5 +198,62 @@ impl Catalog {
             v.push(SegRef::Active(a.clone()));
         }
         v
+    }
+}
+
+/// The catalog as the store's threads share it: what readers see, the writer's published
+/// horizon, and the lock that keeps compaction, indexing and verification apart. The writer
+/// publishes segments into it, readers snapshot it, the indexer and compaction swap sealed
+/// segments in it.
+#[derive(Debug, Default)]
+pub(crate) struct SharedCatalog {
+    catalog: std::sync::RwLock<Catalog>,
+    /// The writer's published horizon: the newest segment id it has created (or is creating)
+    /// and how many of its bytes are complete (header, whole blocks). Set before the file
+    /// exists and advanced only after each write returns, so a reader that looks at the
+    /// horizon after listing the directory never reads a byte still being written.
+    horizon: std::sync::Mutex<Option<(u32, u64)>>,
+    /// Held while a sealed segment's file or index is rewritten or checked (compaction,
+    /// indexing, verify).
+    compacting: std::sync::Mutex<()>,
+}
+
+impl SharedCatalog {
+    /// A catalog holding the segments recovery loaded.
+    pub(crate) fn new(sealed: BTreeMap<u32, Arc<SealedSegment>>) -> Self {
+        Self {
+            catalog: std::sync::RwLock::new(Catalog {
+                sealed,
+                active: None,
+            }),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        self.catalog.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.catalog.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every segment readers can see now, in id order.
+    pub(crate) fn segments(&self) -> Vec<SegRef> {
+        self.read().segments()
+    }
+
+    /// Writer: segment `id` is complete up to `committed_len` bytes (0: being created).
+    pub(crate) fn publish_horizon(&self, id: u32, committed_len: u64) {
+        *self.horizon.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, committed_len));
+    }
+
+    /// The writer's horizon (`None`: no writer in this process, or nothing written yet).
+    pub(crate) fn horizon(&self) -> Option<(u32, u64)> {
+        *self.horizon.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn lock_compacting(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.compacting.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -10,6 +10,7 @@ use crc::{Crc, CRC_32_ISCSI};
 static TABLE: Crc<u32, crc::Table<16>> = Crc::<u32, crc::Table<16>>::new(&CRC_32_ISCSI);
 
 /// The CRC-32C checksum of `bytes`.
+#[derive(Clone, Copy, Debug)]
 pub struct Crc32c;
 
 impl Crc32c {

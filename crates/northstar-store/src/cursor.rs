@@ -97,6 +97,15 @@ pub struct BlockCursor {
     current: Option<OpenSegment>,
 }
 
+impl std::fmt::Debug for BlockCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockCursor")
+            .field("dir", &self.dir)
+            .field("position", &self.pos)
+            .finish_non_exhaustive()
+    }
+}
+
 impl BlockCursor {
     /// A cursor over `dir` starting at `from`. Fails only when `dir` cannot be listed.
     pub fn new(dir: impl AsRef<Path>, from: Position) -> Result<Self> {
@@ -286,7 +295,7 @@ fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usi
 }
 
 /// Who may see what, for readers that walk blocks themselves (the same rules as
-/// [`EventManager::query`](crate::EventManager::query)).
+/// [`EventManager::query`](crate::StoreReader::query)).
 #[derive(Clone, Debug)]
 pub struct VisibilityFilter {
     viewer: Viewer,

@@ -18,10 +18,9 @@ use std::path::Path;
 
 use crate::error::{Result, StoreError};
 use crate::fsread::read_regular;
-use crate::recovery::{SkipKind, Skipped};
+use crate::layout::DAMAGE_LOG;
+use crate::report::{SkipKind, Skipped};
 
-/// File name of the damage log in a data directory.
-pub const DAMAGE_LOG: &str = "damage.log";
 /// Largest damage log a reader accepts (about 100 000 lines).
 const MAX_LOG_BYTES: u64 = 16 << 20;
 
@@ -104,10 +103,7 @@ pub(crate) fn append(dir: &Path, entries: &[LoggedDamage]) -> Result<()> {
         .map_err(|e| StoreError::io(&path, e))?
         .is_file()
     {
-        return Err(StoreError::Refused(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
+        return Err(StoreError::NotAFile { path });
     }
     f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
@@ -115,8 +111,8 @@ pub(crate) fn append(dir: &Path, entries: &[LoggedDamage]) -> Result<()> {
 }
 
 /// The log entries for the tails a writable open truncated.
-pub(crate) fn truncations(report: &crate::recovery::OpenReport) -> Vec<LoggedDamage> {
-    let now = crate::manager::unix_now_ns();
+pub(crate) fn truncations(report: &crate::report::OpenReport) -> Vec<LoggedDamage> {
+    let now = crate::clock::unix_now_ns();
     report
         .truncated
         .iter()
@@ -133,8 +129,8 @@ pub(crate) fn truncations(report: &crate::recovery::OpenReport) -> Vec<LoggedDam
 }
 
 /// The log entries for the damaged regions a compaction left out.
-pub(crate) fn compaction_drops(report: &crate::manager::CompactReport) -> Vec<LoggedDamage> {
-    let now = crate::manager::unix_now_ns();
+pub(crate) fn compaction_drops(report: &crate::retention::CompactReport) -> Vec<LoggedDamage> {
+    let now = crate::clock::unix_now_ns();
     report
         .dropped_damage
         .iter()

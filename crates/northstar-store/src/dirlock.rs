@@ -22,16 +22,14 @@ pub(crate) struct DirLock {
 /// Takes the writer's lock on `dir`, or refuses naming the reason.
 pub(crate) fn lock(dir: &Path) -> Result<DirLock> {
     let d = File::open(dir).map_err(|e| StoreError::io(dir, e))?;
-    d.try_lock().map_err(|_| {
-        StoreError::Refused(format!("{} is open for writing elsewhere", dir.display()))
+    d.try_lock().map_err(|source| StoreError::Locked {
+        dir: dir.to_owned(),
+        source,
     })?;
     let lock_path = dir.join(LOCK_FILE);
     if let Ok(m) = std::fs::metadata(&lock_path) {
         if !m.is_file() {
-            return Err(StoreError::Refused(format!(
-                "{} is not a regular file",
-                lock_path.display()
-            )));
+            return Err(StoreError::NotAFile { path: lock_path });
         }
     }
     let mut opts = OpenOptions::new();
@@ -49,13 +47,11 @@ pub(crate) fn lock(dir: &Path) -> Result<DirLock> {
         .map_err(|e| StoreError::io(&lock_path, e))?
         .is_file()
     {
-        return Err(StoreError::Refused(format!(
-            "{} is not a regular file",
-            lock_path.display()
-        )));
+        return Err(StoreError::NotAFile { path: lock_path });
     }
-    f.try_lock().map_err(|_| {
-        StoreError::Refused(format!("{} is open for writing elsewhere", dir.display()))
+    f.try_lock().map_err(|source| StoreError::Locked {
+        dir: dir.to_owned(),
+        source,
     })?;
     Ok(DirLock { _dir: d, _file: f })
 }

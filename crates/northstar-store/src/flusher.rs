@@ -15,9 +15,10 @@ use northstar_core::record::{decode_record, RecordView};
 use northstar_core::recorder::Recorder;
 
 use crate::block::BlockBuilder;
-use crate::error::{Result, StoreError};
+use crate::clock::unix_now_ns;
+use crate::control::FlushControl;
+use crate::error::{RecordOrigin, Result, StoreError};
 use crate::format::SEGMENT_HEADER_LEN;
-use crate::manager::{unix_now_ns, Shared};
 use crate::pipe::{Finished, Msg, Pipe};
 use crate::writer::{PanicGuard, Writer};
 
@@ -124,8 +125,10 @@ impl FlushCore {
         }
         let mut n = 0;
         for r in northstar_core::record::records(records) {
-            let r = r.map_err(|(at, e)| {
-                StoreError::Flusher(format!("malformed imported record at +{at}: {e}"))
+            let r = r.map_err(|(at, e)| StoreError::MalformedRecord {
+                origin: RecordOrigin::Import,
+                at: Some(at),
+                source: e,
             })?;
             // Counted before the push, which may cut the block with this record in it.
             self.block_imports += 1;
@@ -148,21 +151,21 @@ impl FlushCore {
             self.block_started = Some(Instant::now());
         }
         let Some(a) = self.seg.as_mut() else {
-            return Err(StoreError::Refused("no active segment".into()));
+            return Err(StoreError::BlockRefused("no active segment".into()));
         };
         let seq = a.next_seq;
         // --- interning hook: a user event's definition goes first into each block ---
         if !self
             .defs
             .before_record(&mut self.builder, record, unix_ts, seq)
-            .map_err(|e| StoreError::Flusher(format!("definition refused: {e}")))?
+            .map_err(|e| StoreError::BlockRefused(e.into()))?
         {
             return Ok(());
         }
         // --- end of hook ---
         self.builder
             .push_view(record, unix_ts, seq)
-            .map_err(|e| StoreError::Flusher(format!("record from a ring refused: {e}")))?;
+            .map_err(|e| StoreError::BlockRefused(e.into()))?;
         a.next_seq += 1;
         let room = self.max_bytes.saturating_sub(a.len) as usize;
         if self.builder.body_len() >= BLOCK_TARGET.min(room) || a.next_seq >= u32::MAX - 1 {
@@ -276,16 +279,17 @@ impl FlushCore {
 /// The thread body: starts the writer thread, drains until shutdown, then drains everything,
 /// seals, and waits for the writer to finish.
 pub(crate) fn run(
-    shared: Arc<Shared>,
+    shared: Arc<FlushControl>,
     recorder: Recorder,
     mut core: FlushCore,
     writer: Writer,
     interval: Duration,
 ) {
     let Some(mut drainer) = recorder.drainer() else {
-        shared.stop(Some("another consumer holds the recorder's rings".into()));
+        shared.stop(Some(Arc::new(StoreError::RecorderTaken)));
         return;
     };
+    shared.started();
     let pipe = core.pipe.clone();
     let s = shared.clone();
     let writer = match std::thread::Builder::new()
@@ -296,7 +300,10 @@ pub(crate) fn run(
         }) {
         Ok(h) => h,
         Err(e) => {
-            shared.stop(Some(format!("cannot start the writer thread: {e}")));
+            shared.stop(Some(Arc::new(StoreError::Spawn {
+                thread: "writer",
+                source: e,
+            })));
             return;
         }
     };
@@ -351,9 +358,11 @@ pub(crate) fn run(
                 }
                 let r = match decode_record(record) {
                     Ok(view) => core.push(&view, conv.unix_nanos(view.timestamp())),
-                    Err(e) => Err(StoreError::Flusher(format!(
-                        "malformed record from a ring: {e}"
-                    ))),
+                    Err(e) => Err(StoreError::MalformedRecord {
+                        origin: RecordOrigin::Ring,
+                        at: None,
+                        source: e,
+                    }),
                 };
                 if let Err(e) = r {
                     error = Some(e);
@@ -379,8 +388,8 @@ pub(crate) fn run(
             pipe.send(Msg::Shutdown);
             let joined = writer.join();
             let error = match (error, joined) {
-                (Some(e), _) => Some(e.to_string()),
-                (None, Err(_)) => Some("writer thread panicked".into()),
+                (Some(e), _) => Some(Arc::new(e)),
+                (None, Err(_)) => Some(Arc::new(StoreError::Panicked { thread: "writer" })),
                 (None, Ok(())) => None,
             };
             shared.finish_ticket(ticket, error.clone());
@@ -397,11 +406,11 @@ pub(crate) fn run(
             match error {
                 // The writer completes the ticket once every block before it is written.
                 None => pipe.send(Msg::Flush { ticket }),
-                Some(e) => shared.finish_ticket(ticket, Some(e.to_string())),
+                Some(e) => shared.finish_ticket(ticket, Some(Arc::new(e))),
             }
             completed = ticket;
         } else if let Some(e) = error {
-            shared.finish_ticket(completed, Some(e.to_string()));
+            shared.finish_ticket(completed, Some(Arc::new(e)));
         }
     }
 }

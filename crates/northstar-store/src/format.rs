@@ -144,3 +144,6 @@ impl SegmentHeader {
         Ok(h)
     }
 }
+
+/// The index's type bit for "this block (segment) holds user events" (`crate::interning`).
+pub const USER_EVENT_BIT: u32 = 1 << 11;

@@ -334,7 +334,7 @@ impl SegmentIndex {
                     types |= u32::from(t.bit());
                     self.per_type[t.index()] += 1;
                 }
-                northstar_core::RecordKind::User => types |= crate::interning::USER_EVENT_BIT,
+                northstar_core::RecordKind::User => types |= crate::format::USER_EVENT_BIT,
                 northstar_core::RecordKind::Definition => continue,
             }
             // Runs of one actor are common (one thread, one actor): hash each run once.

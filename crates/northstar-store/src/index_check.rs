@@ -129,7 +129,7 @@ pub(crate) fn compare_with_scan(
 /// (crate::interning) they add up to at most `records`, without them to exactly `records`.
 fn typed_totals_fit(index: &crate::index::SegmentIndex, records: u64) -> bool {
     let typed = index.per_type.iter().sum::<u64>();
-    if index.type_bits & crate::interning::USER_EVENT_BIT != 0 {
+    if index.type_bits & crate::format::USER_EVENT_BIT != 0 {
         typed <= records
     } else {
         typed == records

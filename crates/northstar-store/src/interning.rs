@@ -21,8 +21,7 @@ use northstar_core::Visibility;
 
 use crate::block::{BlockBuilder, BlockError, BlockView};
 
-/// The index's type bit for "this block (segment) holds user events".
-pub const USER_EVENT_BIT: u32 = 1 << 11;
+pub use crate::format::USER_EVENT_BIT;
 
 /// Where the writer finds a schema's definition.
 #[derive(Debug)]

@@ -20,6 +20,8 @@ pub fn index_path(dir: &Path, id: u32) -> PathBuf {
 pub const TEAMS_FILE: &str = "teams";
 /// The lock file a writer holds (advisory `flock`).
 pub const LOCK_FILE: &str = "LOCK";
+/// File name of the damage log in a data directory.
+pub const DAMAGE_LOG: &str = "damage.log";
 /// Suffix of files being written before their atomic rename.
 pub const TMP_SUFFIX: &str = ".tmp";
 
@@ -43,7 +45,7 @@ pub fn classify(name: &str) -> Entry {
     if name.ends_with(TMP_SUFFIX) {
         return Entry::Temp;
     }
-    if name == TEAMS_FILE || name == LOCK_FILE || name == crate::damage_log::DAMAGE_LOG {
+    if name == TEAMS_FILE || name == LOCK_FILE || name == DAMAGE_LOG {
         return Entry::Meta;
     }
     let parse = |ext: &str| -> Option<u32> {

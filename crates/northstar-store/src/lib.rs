@@ -5,53 +5,71 @@
 //! [`EventManager`] adds recovery, queries with visibility, verification and retention.
 //!
 //! Where to look:
-//! - [`format`], [`block`], [`scan`]: the bytes on disk (`docs/FORMAT.md`) and how they are
-//!   checked and walked.
-//! - [`index`]: per-segment sparse index, rebuilt from the data when missing or damaged.
-//! - [`manager`]: the spec's `EventManager` API; [`query`]: queries and visibility.
+//! - [`EventManager`]: the spec's API (open, record, flush, query, close); [`StoreReader`]:
+//!   everything that reads, for a directory opened read-only; [`BlockCursor`]: checked
+//!   block-by-block reading for exporters.
+//! - [`disk`]: the bytes on disk (`docs/FORMAT.md`), for readers and checkers of the format.
+//! - [`error`]: the typed errors.
 //! - [`fuzzing`]: entry points of the fuzz targets.
-#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod block;
-pub mod catalog;
-pub mod checksum;
+pub(crate) mod active;
+pub(crate) mod block;
+pub(crate) mod catalog;
+pub(crate) mod checksum;
+pub(crate) mod clock;
+pub(crate) mod config;
+pub(crate) mod control;
 pub(crate) mod crc_range;
-pub mod cursor;
-pub mod damage_log;
+pub(crate) mod cursor;
+pub(crate) mod damage_log;
 pub(crate) mod dirlock;
+pub mod disk;
 pub(crate) mod drops;
 pub mod error;
 pub(crate) mod flusher;
-pub mod format;
+pub(crate) mod follow;
+pub(crate) mod format;
 pub(crate) mod fsread;
 pub mod fuzzing;
-pub mod index;
+pub(crate) mod health;
+pub(crate) mod index;
 pub(crate) mod index_check;
 pub(crate) mod indexer;
 pub mod interning;
-pub mod layout;
-pub mod manager;
-pub mod parallel_scan;
+pub(crate) mod layout;
+pub(crate) mod manager;
+pub(crate) mod parallel_scan;
 pub(crate) mod pipe;
-pub mod query;
-pub mod recovery;
+pub(crate) mod query;
+pub(crate) mod reader;
+pub(crate) mod recovery;
+pub(crate) mod report;
 pub(crate) mod retention;
-pub mod scan;
+pub(crate) mod scan;
+pub(crate) mod stats;
+pub(crate) mod syncer;
+pub(crate) mod teams;
 pub(crate) mod verify;
-pub mod writer;
+pub(crate) mod writer;
 
+pub use clock::unix_now_ns;
+pub use config::{FsyncPolicy, StoreConfig};
+#[doc(hidden)]
+pub use config::{WriteHook, WriteSite};
 pub use cursor::{BlockCursor, CursorBlock, CursorItem, Position, VisibilityFilter};
-pub use error::StoreError;
-pub use manager::{
-    CompactDamage, CompactReport, EventManager, FsyncPolicy, StoreConfig, StoreStats, VerifyReport,
-};
+pub use damage_log::{DamageAction, LoggedDamage};
+pub use error::{RecordOrigin, StoreError};
+pub use health::WriteHealth;
+pub use manager::EventManager;
 pub use parallel_scan::ScanSummary;
 pub use query::{Query, QueryOutcome, StoredEvent, Viewer};
-pub use recovery::{DamagedRegion, OpenReport, SkipKind, Skipped};
-pub use writer::WriteHealth;
-#[doc(hidden)]
-pub use writer::{WriteHook, WriteSite};
+pub use reader::StoreReader;
+pub use report::{DamagedRegion, OpenReport, SkipKind, Skipped};
+pub use retention::{CompactDamage, CompactReport};
+pub use stats::StoreStats;
+pub use verify::VerifyReport;
 
 /// Block target size and other tuning constants.
 pub use flusher::BLOCK_TARGET;

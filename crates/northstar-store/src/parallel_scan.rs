@@ -14,7 +14,7 @@ use crate::index::BlockEntry;
 use crate::query::{record_matches, Access, Query};
 use crate::recovery::DamagedRegion;
 
-/// What a [`scan`](crate::EventManager::scan) read.
+/// What a [`scan`](crate::StoreReader::scan) read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScanSummary {
     /// Blocks read and checked.

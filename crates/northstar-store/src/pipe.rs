@@ -62,10 +62,14 @@ pub(crate) struct Pipe {
     to_writer: Condvar,
     to_flusher: Condvar,
     capacity: usize,
+    /// Capacity of a new block buffer (a block's target size and some room).
+    block_capacity: usize,
 }
 
 impl Pipe {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A pipe holding up to `capacity` bytes of finished blocks; new block buffers are made
+    /// with `block_capacity` bytes.
+    pub(crate) fn new(capacity: usize, block_capacity: usize) -> Self {
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -75,6 +79,7 @@ impl Pipe {
             to_writer: Condvar::new(),
             to_flusher: Condvar::new(),
             capacity,
+            block_capacity,
         }
     }
 
@@ -113,7 +118,7 @@ impl Pipe {
         self.lock()
             .free
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(crate::flusher::BLOCK_TARGET + 4096))
+            .unwrap_or_else(|| Vec::with_capacity(self.block_capacity))
     }
 
     /// Writer: the next message, waiting up to `timeout`.

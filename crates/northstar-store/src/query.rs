@@ -15,7 +15,7 @@ use crate::error::{Result, StoreError};
 use crate::format::BLOCK_HEADER_LEN;
 use crate::index::{record_sessions, Filter};
 use crate::interning::{BlockSchemas, UserSchema};
-use crate::recovery::DamagedRegion;
+use crate::report::DamagedRegion;
 use northstar_core::user::FieldValue;
 use northstar_core::RecordKind;
 
@@ -77,7 +77,7 @@ impl Query {
                 | if self.user_types.is_empty() && self.fields.is_empty() {
                     0
                 } else {
-                    crate::interning::USER_EVENT_BIT
+                    crate::format::USER_EVENT_BIT
                 },
             actor: self.actor_id,
             session: self.session_id,
@@ -260,7 +260,7 @@ pub(crate) fn damage_error(d: &DamagedRegion) -> StoreError {
     }
 }
 
-/// The result of [`EventManager::query_report`](crate::EventManager::query_report): every
+/// The result of [`EventManager::query_report`](crate::StoreReader::query_report): every
 /// undamaged matching event, and every damaged block the query skipped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueryOutcome {
@@ -343,7 +343,7 @@ pub(crate) fn find(
 /// `after`, when given) into `hits`; user records whose schema cannot be resolved in the
 /// block are listed in `damaged`, never decoded with a wrong schema.
 #[allow(clippy::too_many_arguments)]
-fn collect_block(
+pub(crate) fn collect_block(
     seg: &SegRef,
     entry: &crate::index::BlockEntry,
     bytes: &BlockBytes,
@@ -358,7 +358,7 @@ fn collect_block(
     let mut block: Option<Arc<FoundBlock>> = None;
     let mut off = BLOCK_HEADER_LEN;
     // User events resolve their schema in their own block (crate::interning).
-    let schemas = (entry.type_bits.get() & crate::interning::USER_EVENT_BIT != 0)
+    let schemas = (entry.type_bits.get() & crate::format::USER_EVENT_BIT != 0)
         .then(|| BlockSchemas::of(view));
     for r in view.records() {
         let start = off;
@@ -439,7 +439,10 @@ fn user_matches(s: &UserSchema, payload: &[u8], q: &Query) -> bool {
 }
 
 /// First and last event id of the records in an indexed block, from its header.
-fn block_id_range(seg: &SegRef, entry: &crate::index::BlockEntry) -> Result<Option<(u64, u64)>> {
+pub(crate) fn block_id_range(
+    seg: &SegRef,
+    entry: &crate::index::BlockEntry,
+) -> Result<Option<(u64, u64)>> {
     let n = entry.record_count.get();
     if n == 0 {
         return Ok(None);
@@ -456,127 +459,6 @@ fn block_id_range(seg: &SegRef, entry: &crate::index::BlockEntry) -> Result<Opti
     Ok(Some((base | u64::from(first), base | u64::from(last))))
 }
 
-/// The store position at the end of `segments`: the highest event id stored (`None`: no
-/// event yet).
-pub(crate) fn end_position(segments: &[SegRef]) -> Result<Option<u64>> {
-    for seg in segments.iter().rev() {
-        for entry in seg.index().blocks.iter().rev() {
-            if let Some((_, last)) = block_id_range(seg, entry)? {
-                return Ok(Some(last));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Every visible record matching `q` stored after position `after` (an event id; `None`: from
-/// the start), in store order (event id order), whatever their timestamps: how a follower
-/// (`northstar tail`) reads new events. The time filter of `q` still applies to each record;
-/// `q.limit` is ignored.
-pub(crate) fn find_after(
-    segments: &[SegRef],
-    q: &Query,
-    access: &Access<'_>,
-    after: Option<u64>,
-) -> Result<Found> {
-    let f = q.filter();
-    let mut hits = Vec::new();
-    let mut damaged = Vec::new();
-    for seg in segments {
-        if after.is_some_and(|a| u64::from(seg.id()) < a >> 32) || !seg.index().may_match(&f) {
-            continue;
-        }
-        for entry in &seg.index().blocks {
-            if !f.block_may_match(entry) {
-                continue;
-            }
-            if let Some(a) = after {
-                if u64::from(seg.id()) == a >> 32 {
-                    match block_id_range(seg, entry)? {
-                        Some((_, last)) if last > a => {}
-                        _ => continue,
-                    }
-                }
-            }
-            let bytes = seg.block(entry)?;
-            let view = match decode_block(bytes.as_slice()) {
-                Ok(v) => v,
-                Err(e) => {
-                    damaged.push(seg.damaged(entry.offset.get(), u64::from(entry.len.get()), e));
-                    continue;
-                }
-            };
-            collect_block(
-                seg,
-                entry,
-                &bytes,
-                &view,
-                q,
-                &f,
-                access,
-                after,
-                &mut hits,
-                &mut damaged,
-            );
-        }
-    }
-    hits.sort_unstable_by_key(|h| h.event_id);
-    Ok(Found { hits, damaged })
-}
-
-/// What [`count_visible`] found.
-#[derive(Debug, Default)]
-pub(crate) struct VisibleCounts {
-    pub events: u64,
-    pub per_type: [u64; 11],
-    /// Visible user-defined events (all names together).
-    pub user_events: u64,
-    pub min_ts: Option<u64>,
-    pub max_ts: Option<u64>,
-    pub damaged: Vec<DamagedRegion>,
-}
-
-/// Counts the events of `segments` that `access` allows, reading and checking every block
-/// (no record is copied); damaged blocks are listed, not counted.
-pub(crate) fn count_visible(segments: &[SegRef], access: &Access<'_>) -> Result<VisibleCounts> {
-    let mut c = VisibleCounts::default();
-    for seg in segments {
-        for entry in &seg.index().blocks {
-            if entry.record_count.get() == 0 {
-                continue;
-            }
-            let bytes = seg.block(entry)?;
-            let view = match decode_block(bytes.as_slice()) {
-                Ok(v) => v,
-                Err(e) => {
-                    c.damaged
-                        .push(seg.damaged(entry.offset.get(), u64::from(entry.len.get()), e));
-                    continue;
-                }
-            };
-            for r in view.records() {
-                let spec = match r.kind() {
-                    RecordKind::Definition => continue,
-                    RecordKind::Spec(t) => Some(t),
-                    RecordKind::User => None,
-                };
-                if !access.allows(r.actor_id(), r.visibility()) {
-                    continue;
-                }
-                let ts = r.timestamp();
-                c.events += 1;
-                match spec {
-                    Some(t) => c.per_type[t.index()] += 1,
-                    None => c.user_events += 1,
-                }
-                c.min_ts = Some(c.min_ts.map_or(ts, |m| m.min(ts)));
-                c.max_ts = Some(c.max_ts.map_or(ts, |m| m.max(ts)));
-            }
-        }
-    }
-    Ok(c)
-}
-
 pub(crate) fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>) -> bool {
     let ts = r.timestamp();
     if ts < f.start || ts > f.end {
@@ -584,7 +466,7 @@ pub(crate) fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>
     }
     let bit = match r.kind() {
         RecordKind::Spec(t) => u32::from(t.bit()),
-        RecordKind::User => crate::interning::USER_EVENT_BIT,
+        RecordKind::User => crate::format::USER_EVENT_BIT,
         RecordKind::Definition => return false,
     };
     if f.type_bits != 0 && bit & f.type_bits == 0 {

@@ -14,83 +14,17 @@ use crate::format::{
 use crate::fsread::{open_regular, read_regular, segment_bytes};
 use crate::index::SegmentIndex;
 use crate::layout::{classify, index_path, sync_dir, write_atomic, Entry};
+pub use crate::report::{DamagedRegion, OpenReport, SkipKind, Skipped};
 use crate::scan::{scan_segment, Damage};
 
-/// A file that was not used, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Skipped {
-    /// The file.
-    pub path: PathBuf,
-    /// Why it was skipped.
-    pub reason: String,
-    /// What skipping it means for the data.
-    pub kind: SkipKind,
-}
-
-/// What a skipped file means for the data: only an unreadable Northstar file is a finding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SkipKind {
-    /// Not a Northstar file (anything else in the directory): nothing is lost.
-    Foreign,
-    /// An index that will be rebuilt from its segment: nothing is lost.
-    Rebuilt,
-    /// A Northstar file that cannot be read (a segment whose header is damaged, the team
-    /// directory): its contents are lost or ignored, so `verify` reports it.
-    Unreadable,
-    /// An index whose checksum is valid but which disagrees with its segment (it could hide
-    /// events from queries and stats): a finding; not used, and rebuilt by a writable open.
-    IndexMismatch,
-}
-
-impl SkipKind {
-    /// Whether `verify` counts it as damage.
-    pub fn is_finding(self) -> bool {
-        matches!(self, Self::Unreadable | Self::IndexMismatch)
+fn damaged_region(segment_id: u32, path: &Path, d: Damage) -> DamagedRegion {
+    DamagedRegion {
+        segment_id,
+        path: path.to_owned(),
+        offset: d.offset,
+        len: d.len,
+        reason: d.reason,
     }
-}
-
-/// A damaged region of a segment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DamagedRegion {
-    /// Segment id.
-    pub segment_id: u32,
-    /// Segment file.
-    pub path: PathBuf,
-    /// Offset of the damage in the file.
-    pub offset: u64,
-    /// Bytes skipped.
-    pub len: u64,
-    /// The check that failed.
-    pub reason: String,
-}
-
-impl DamagedRegion {
-    fn new(segment_id: u32, path: &Path, d: Damage) -> Self {
-        Self {
-            segment_id,
-            path: path.to_owned(),
-            offset: d.offset,
-            len: d.len,
-            reason: d.reason,
-        }
-    }
-}
-
-/// What opening a directory found and did.
-#[derive(Clone, Debug, Default)]
-pub struct OpenReport {
-    /// Files not used: foreign files, unreadable or damaged headers.
-    pub skipped: Vec<Skipped>,
-    /// Damaged blocks in the middle of segments, skipped (the rest stays readable).
-    pub damaged: Vec<DamagedRegion>,
-    /// Torn tails cut off the last segment: (segment id, new length, bytes removed).
-    pub truncated: Vec<(u32, u64, u64)>,
-    /// Why each of `truncated` was cut (the check its first byte failed), in the same order.
-    pub truncated_reasons: Vec<String>,
-    /// Segments whose index was missing or damaged and was rebuilt.
-    pub indexes_rebuilt: Vec<u32>,
-    /// Leftovers of interrupted atomic writes that were removed.
-    pub temp_removed: Vec<PathBuf>,
 }
 
 /// The loaded directory.
@@ -219,9 +153,11 @@ pub(crate) fn check_segment_max(segment_max_bytes: u64) -> Result<()> {
     let limit =
         MAX_SEGMENT_LEN - (crate::format::MAX_BLOCK_BODY + crate::format::BLOCK_HEADER_LEN) as u64;
     if segment_max_bytes > limit {
-        return Err(StoreError::Refused(format!(
-            "segment_max_bytes {segment_max_bytes} is above {limit} (segments are at most {MAX_SEGMENT_LEN} bytes)"
-        )));
+        return Err(StoreError::SegmentMaxTooLarge {
+            requested: segment_max_bytes,
+            limit,
+            max_segment: MAX_SEGMENT_LEN,
+        });
     }
     Ok(())
 }
@@ -281,7 +217,9 @@ pub(crate) fn load(dir: &Path, writable: bool) -> Result<Loaded> {
     let next_id = match last {
         Some(id) if id >= RESERVED_SEGMENT_ID - 1 => {
             if writable {
-                return Err(StoreError::Refused("segment ids exhausted".into()));
+                return Err(StoreError::IdsExhausted {
+                    dir: dir.to_owned(),
+                });
             }
             RESERVED_SEGMENT_ID
         }
@@ -390,12 +328,12 @@ fn load_segment(
                 report.truncated.push((id, d.offset, d.len));
                 report.truncated_reasons.push(d.reason.clone());
             } else {
-                let mut r = DamagedRegion::new(id, path, d);
+                let mut r = damaged_region(id, path, d);
                 r.reason = format!("torn tail (a writer may still be writing it): {}", r.reason);
                 report.damaged.push(r);
             }
         } else {
-            report.damaged.push(DamagedRegion::new(id, path, d));
+            report.damaged.push(damaged_region(id, path, d));
         }
     }
     if writable {

@@ -6,24 +6,49 @@
 //! segment's mapping, which stays valid after the rename or unlink.
 
 use std::fs;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::block::BlockBuilder;
+use crate::catalog::SharedCatalog;
 use crate::catalog::{SealedSegment, SegmentBytes};
 use crate::error::{Result, StoreError};
 use crate::flusher::BLOCK_TARGET;
 use crate::format::SegmentHeader;
 use crate::index::SegmentIndex;
 use crate::layout::{index_path, segment_path, sync_dir, write_atomic};
-use crate::manager::{catalog_of, CompactDamage, CompactReport, Shared};
-use crate::recovery::DamagedRegion;
+use crate::report::DamagedRegion;
 use crate::scan::{scan_segment, Damage, ScanItem};
 use zerocopy::IntoBytes;
 
-pub(crate) fn compact(shared: &Shared, cutoff: u64) -> Result<CompactReport> {
+/// What a compaction did.
+#[derive(Clone, Debug, Default)]
+pub struct CompactReport {
+    /// Segments deleted whole (every event expired).
+    pub deleted: Vec<u32>,
+    /// Segments rewritten without their expired events: (id, events kept, events removed).
+    pub rewritten: Vec<(u32, u64, u64)>,
+    /// Damaged regions of rewritten segments: their bytes fail their checks, so they could
+    /// not be copied and are gone from the rewritten segment.
+    pub dropped_damage: Vec<CompactDamage>,
+}
+
+/// A damaged region a compaction rewrite could not copy (its events are lost for good).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompactDamage {
+    /// Segment, offset, length and the check that failed.
+    pub region: DamagedRegion,
+    /// Records the segment's index counted in the region (whether expired or not), when the
+    /// index was built before the damage; `None` when the index does not describe it (the
+    /// damage was found when the directory was opened, see [`OpenReport::damaged`](crate::OpenReport::damaged)).
+    pub records: Option<u64>,
+    /// Ring drop counts carried by the blocks in the region, when the index knew them.
+    pub dropped_counts: Option<u64>,
+}
+
+pub(crate) fn compact(dir: &Path, catalog: &SharedCatalog, cutoff: u64) -> Result<CompactReport> {
     let mut report = CompactReport::default();
-    let sealed: Vec<Arc<SealedSegment>> = catalog_of(shared).sealed.values().cloned().collect();
-    let dir = &shared.dir;
+    let sealed: Vec<Arc<SealedSegment>> = catalog.read().sealed.values().cloned().collect();
     for seg in sealed {
         let idx = &seg.index;
         let whole = if idx.record_count == 0 {
@@ -32,7 +57,7 @@ pub(crate) fn compact(shared: &Shared, cutoff: u64) -> Result<CompactReport> {
             idx.max_ts < cutoff
         };
         if whole {
-            shared.write_catalog().sealed.remove(&seg.id);
+            catalog.write().sealed.remove(&seg.id);
             for p in [index_path(dir, seg.id), segment_path(dir, seg.id)] {
                 match fs::remove_file(&p) {
                     Ok(()) => {}
@@ -43,7 +68,7 @@ pub(crate) fn compact(shared: &Shared, cutoff: u64) -> Result<CompactReport> {
             sync_dir(dir)?;
             report.deleted.push(seg.id);
         } else if idx.min_ts < cutoff {
-            let (kept, removed) = rewrite(shared, &seg, cutoff, &mut report.dropped_damage)?;
+            let (kept, removed) = rewrite(dir, catalog, &seg, cutoff, &mut report.dropped_damage)?;
             report.rewritten.push((seg.id, kept, removed));
         }
     }
@@ -53,12 +78,12 @@ pub(crate) fn compact(shared: &Shared, cutoff: u64) -> Result<CompactReport> {
 /// Rewrites `seg` without its records older than `cutoff`. Damaged regions cannot be copied:
 /// each one is listed in `damage` (with the records the index counted in it, if it did).
 fn rewrite(
-    shared: &Shared,
+    dir: &Path,
+    catalog: &SharedCatalog,
     seg: &SealedSegment,
     cutoff: u64,
     damage: &mut Vec<CompactDamage>,
 ) -> Result<(u64, u64)> {
-    let dir = &shared.dir;
     let (header, scanner) = scan_segment(seg.data.as_slice()).map_err(|e| StoreError::Corrupt {
         path: seg.path.clone(),
         offset: 0,
@@ -139,7 +164,7 @@ fn rewrite(
     write_atomic(&ipath, &index.encode())?;
     let file = fs::File::open(&spath).map_err(|e| StoreError::io(&spath, e))?;
     let data = SegmentBytes::map(&file, &spath)?;
-    shared.write_catalog().sealed.insert(
+    catalog.write().sealed.insert(
         seg.id,
         Arc::new(SealedSegment {
             id: seg.id,

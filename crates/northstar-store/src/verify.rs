@@ -8,11 +8,37 @@ use crate::fsread::segment_bytes;
 use crate::index::SegmentIndex;
 use crate::index_check::compare_with_scan;
 use crate::layout::{index_path, segment_path};
-use crate::manager::VerifyReport;
 use crate::recovery::{
     list, open_segment, usable_index, DamagedRegion, SkipKind, Skipped, RESERVED_SEGMENT_ID,
 };
 use crate::scan::{BlockScanner, ScanItem};
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    /// Segment files checked.
+    pub segments: usize,
+    /// Well-formed blocks.
+    pub blocks: u64,
+    /// Records in them.
+    pub records: u64,
+    /// Every damaged region.
+    pub damaged: Vec<DamagedRegion>,
+    /// Files that are not readable segments (foreign, bad header, future version) and index
+    /// files that are damaged or stale (rebuilt on the next writable open).
+    pub skipped: Vec<Skipped>,
+    /// Damage removed earlier (truncated tails, regions compaction left out), from the
+    /// store's damage log: not damage any more, but events that were lost.
+    pub logged: Vec<crate::damage_log::LoggedDamage>,
+}
+
+impl VerifyReport {
+    /// No damage and no unreadable Northstar file (foreign files and indexes to rebuild are
+    /// reported but lose nothing).
+    pub fn is_clean(&self) -> bool {
+        self.damaged.is_empty() && !self.skipped.iter().any(|s| s.kind.is_finding())
+    }
+}
 
 /// Checks every segment of `dir`. `horizon` reads the writer's published horizon (its newest
 /// segment and that segment's committed length; `None` without a writer in this process).

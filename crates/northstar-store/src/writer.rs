@@ -16,404 +16,43 @@
 //! store is closed and writes still fail after `retry_window` does the writer give up: it
 //! counts every event it held and tries to store that count as a drop-only block.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use zerocopy::{FromBytes, IntoBytes};
-
-use crate::block::{BlockBuilder, BlockSummary};
-use crate::catalog::{ActiveSnapshot, SealedSegment, SegmentBytes};
+use crate::active::{append_drop_only, ActiveSegment, CreateFailed};
+use crate::catalog::{ActiveSnapshot, SealedSegment, SegmentBytes, SharedCatalog};
+use crate::config::{FsyncPolicy, WriteHook, WriteSite};
+use crate::control::FlushControl;
 use crate::error::StoreError;
-use crate::format::{BlockHeader, SegmentHeader, BLOCK_HEADER_LEN, SEGMENT_HEADER_LEN};
-use crate::index::SegmentIndex;
+use crate::health::WriteShared;
+use crate::indexer::IndexSender;
 use crate::layout::segment_path;
-use crate::manager::{unix_now_ns, FsyncPolicy, Shared};
 use crate::pipe::{Finished, Msg, Pipe};
-
-/// Where the writer is about to touch the disk, as passed to a [`WriteHook`].
-#[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteSite {
-    /// Creating segment `segment`.
-    Create {
-        /// Segment id.
-        segment: u32,
-    },
-    /// Writing a block of `len` bytes at `offset` of segment `segment`.
-    Block {
-        /// Segment id.
-        segment: u32,
-        /// Offset in the file.
-        offset: u64,
-        /// Block length.
-        len: usize,
-    },
-    /// Syncing segment `segment`.
-    Sync {
-        /// Segment id.
-        segment: u32,
-    },
-}
-
-/// Test-only fault injection: called before each create, block write and sync. Sleeping in it
-/// stalls the writer; an `Err` makes that operation fail with the error (as the disk would).
-#[doc(hidden)]
-pub type WriteHook = Arc<dyn Fn(WriteSite) -> io::Result<()> + Send + Sync>;
-
-/// How the writer is doing (see [`EventManager::write_health`](crate::EventManager::write_health)).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WriteHealth {
-    /// The error writes fail with now; `None` once an attempt succeeds again.
-    pub failing: Option<String>,
-    /// Times writing started to fail: one per episode, however many retries it took.
-    pub episodes: u64,
-    /// The first error of each episode, oldest first (at most the last 16 episodes).
-    pub episode_errors: Vec<String>,
-    /// Failed attempts (writes, segment creations) in all, retries included.
-    pub failed_attempts: u64,
-    /// Failed fsyncs (each is also returned by the `flush()` waiting for it).
-    pub sync_failures: u64,
-    /// Events from the rings the writer gave up on at close (disk still failing after
-    /// `retry_window`), including the drop counts their blocks carried.
-    pub lost_events: u64,
-    /// Imported events (`record_event_at`) given up on at close.
-    pub lost_imports: u64,
-    /// Whether `lost_events` is recorded in the store as a drop-only block (so that stored +
-    /// dropped = recorded still holds on disk).
-    pub lost_counted_in_store: bool,
-}
-
-/// The writer's state shared with the manager.
-#[derive(Debug, Default)]
-pub(crate) struct WriteShared {
-    health: Mutex<HealthState>,
-    /// Events queued by `record_event_at` since open.
-    pub(crate) imports_queued: AtomicU64,
-    /// Of those, how many are written to a segment (a prefix, in call order).
-    pub(crate) imports_stored: AtomicU64,
-    /// How long `flush()` and `close()` wait while writes fail.
-    pub(crate) retry_window: Mutex<Duration>,
-}
-
-#[derive(Debug, Default)]
-struct HealthState {
-    public: WriteHealth,
-    failing_since: Option<Instant>,
-    /// When the latest failed attempt happened.
-    last_failure: Option<Instant>,
-    /// The latest failure: path, error (kept to rebuild a typed `io::Error`).
-    last: Option<(PathBuf, io::ErrorKind, Option<i32>, String)>,
-}
-
-impl WriteShared {
-    fn health(&self) -> MutexGuard<'_, HealthState> {
-        self.health.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn snapshot(&self) -> WriteHealth {
-        self.health().public.clone()
-    }
-
-    pub(crate) fn retry_window(&self) -> Duration {
-        *self.retry_window.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether writes are failing and an attempt failed after `t` (so a flush that began at
-    /// `t` has seen the disk refuse its data, not only an older failure).
-    pub(crate) fn failed_since(&self, t: Instant) -> bool {
-        let h = self.health();
-        h.failing_since.is_some() && h.last_failure.is_some_and(|f| f >= t)
-    }
-
-    fn failed(&self, path: &Path, e: &io::Error) {
-        let mut h = self.health();
-        let text = format!("{}: {e}", path.display());
-        h.public.failed_attempts += 1;
-        h.last_failure = Some(Instant::now());
-        if h.failing_since.is_none() {
-            h.failing_since = Some(Instant::now());
-            h.public.episodes += 1;
-            if h.public.episode_errors.len() == 16 {
-                h.public.episode_errors.remove(0);
-            }
-            h.public.episode_errors.push(text.clone());
-        }
-        h.public.failing = Some(text);
-        h.last = Some((path.to_owned(), e.kind(), e.raw_os_error(), e.to_string()));
-    }
-
-    fn recovered(&self) {
-        let mut h = self.health();
-        if h.failing_since.is_some() {
-            h.failing_since = None;
-            h.public.failing = None;
-        }
-    }
-
-    fn sync_failed(&self, path: &Path, e: &io::Error) {
-        let mut h = self.health();
-        h.public.sync_failures += 1;
-        h.last = Some((path.to_owned(), e.kind(), e.raw_os_error(), e.to_string()));
-    }
-
-    fn gave_up(&self, events: u64, imports: u64, counted: bool) {
-        let mut h = self.health();
-        h.public.lost_events = events;
-        h.public.lost_imports = imports;
-        h.public.lost_counted_in_store = counted;
-    }
-
-    /// The typed error for the latest write failure (with the import counts), if any.
-    pub(crate) fn error(&self) -> Option<StoreError> {
-        let h = self.health();
-        let (path, kind, raw, text) = h.last.clone()?;
-        let source = match raw {
-            Some(code) => io::Error::from_raw_os_error(code),
-            None => io::Error::new(kind, text),
-        };
-        Some(StoreError::WriteFailed {
-            path,
-            source,
-            imports: self.imports_queued.load(Ordering::Acquire),
-            imports_stored: self.imports_stored.load(Ordering::Acquire),
-            lost_events: h.public.lost_events,
-            lost_counted_in_store: h.public.lost_counted_in_store,
-        })
-    }
-
-    /// Whether the writer gave up on anything (close only).
-    pub(crate) fn lost_anything(&self) -> bool {
-        let h = self.health();
-        h.public.lost_events > 0 || h.public.lost_imports > 0
-    }
-}
-
-/// The active segment: its file, committed length and growing index.
-#[derive(Debug)]
-pub struct ActiveSegment {
-    /// Segment id.
-    pub id: u32,
-    /// File path.
-    pub path: PathBuf,
-    file: Arc<File>,
-    /// Bytes written (every byte up to here is a whole block or the header).
-    pub len: u64,
-    /// Creation time, Unix ns.
-    pub created_unix_ns: u64,
-    /// Index of the blocks written so far.
-    pub index: SegmentIndex,
-    /// Bytes written since the last fsync request.
-    pub unsynced: bool,
-}
-
-/// Why creating a segment failed, and whether its file is left behind (it could not be
-/// removed), so the next attempt reuses it instead of failing with "File exists".
-#[derive(Debug)]
-pub struct CreateFailed {
-    /// The error.
-    pub error: io::Error,
-    /// The file exists (created by this attempt, not removable).
-    pub left_behind: bool,
-}
-
-impl ActiveSegment {
-    /// Creates `seg-<id>.nss` with its header; `durable`: sync the file and the directory
-    /// entry now (every policy but `FsyncPolicy::None`). `reuse`: the file was left by a failed
-    /// attempt of ours and is truncated and rewritten; otherwise it must not exist. A failure
-    /// removes the file it created (when it can), so nothing is left behind.
-    pub fn create(
-        dir: &Path,
-        id: u32,
-        now_unix_ns: u64,
-        durable: bool,
-        reuse: bool,
-    ) -> std::result::Result<Self, CreateFailed> {
-        let path = segment_path(dir, id);
-        let mut opts = OpenOptions::new();
-        opts.write(true).read(true);
-        if reuse {
-            opts.create(true).truncate(true);
-        } else {
-            opts.create_new(true);
-        }
-        let file = opts.open(&path).map_err(|error| CreateFailed {
-            error,
-            left_behind: false,
-        })?;
-        let header = SegmentHeader::new(id, now_unix_ns);
-        let written = file
-            .write_all_at(header.as_bytes(), 0)
-            .and_then(|_| if durable { file.sync_all() } else { Ok(()) })
-            .and_then(|_| {
-                if durable {
-                    File::open(dir).and_then(|d| d.sync_all())
-                } else {
-                    Ok(())
-                }
-            });
-        if let Err(error) = written {
-            drop(file);
-            let left_behind = std::fs::remove_file(&path).is_err() && path.exists();
-            return Err(CreateFailed { error, left_behind });
-        }
-        Ok(Self {
-            id,
-            path,
-            file: Arc::new(file),
-            len: SEGMENT_HEADER_LEN as u64,
-            created_unix_ns: now_unix_ns,
-            index: SegmentIndex::new(id, now_unix_ns, SEGMENT_HEADER_LEN as u64),
-            unsynced: false,
-        })
-    }
-
-    /// Appends one finished block (from [`crate::block::BlockBuilder::finish`]) with the
-    /// summary collected while it was built: one positioned write at the committed length. On
-    /// failure the file is cut back to that length, so the segment is exactly as before (and
-    /// a retry writes the same bytes at the same offset).
-    pub fn append(&mut self, block: &[u8], summary: &BlockSummary) -> io::Result<()> {
-        if let Err(e) = self.file.write_all_at(block, self.len) {
-            let _ = self.file.set_len(self.len);
-            return Err(e);
-        }
-        if let Ok((header, _)) = BlockHeader::ref_from_prefix(block) {
-            self.index.add_block_summary(self.len, header, summary);
-        }
-        debug_assert!(block.len() >= BLOCK_HEADER_LEN);
-        self.len += block.len() as u64;
-        self.index.segment_len = self.len;
-        self.unsynced = true;
-        Ok(())
-    }
-
-    /// Flushes written blocks to stable storage.
-    pub fn sync(&mut self) -> io::Result<()> {
-        if self.unsynced {
-            self.file.sync_data()?;
-            self.unsynced = false;
-        }
-        Ok(())
-    }
-
-    fn sync_file(&self) -> SyncFile {
-        SyncFile {
-            file: self.file.clone(),
-            path: self.path.clone(),
-            segment: self.id,
-        }
-    }
-}
-
-/// A file the syncer is to sync.
-#[derive(Debug)]
-pub(crate) struct SyncFile {
-    file: Arc<File>,
-    path: PathBuf,
-    segment: u32,
-}
-
-struct SyncReq {
-    files: Vec<SyncFile>,
-    ticket: Option<u64>,
-}
-
-#[derive(Default)]
-struct SyncQueue {
-    reqs: Mutex<(std::collections::VecDeque<SyncReq>, bool)>,
-    wake: Condvar,
-    /// Requests queued or running.
-    pending: AtomicUsize,
-}
-
-/// The syncer thread: runs fsyncs in request order, then completes the request's flush ticket.
-struct Syncer {
-    queue: Arc<SyncQueue>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Syncer {
-    fn spawn(shared: Arc<Shared>, hook: Option<WriteHook>) -> io::Result<Self> {
-        let queue = Arc::new(SyncQueue::default());
-        let q = queue.clone();
-        let handle = std::thread::Builder::new()
-            .name("northstar-syncer".into())
-            .spawn(move || sync_thread(&shared, &q, hook.as_ref()))?;
-        Ok(Self {
-            queue,
-            handle: Some(handle),
-        })
-    }
-
-    fn request(&self, files: Vec<SyncFile>, ticket: Option<u64>) {
-        self.queue.pending.fetch_add(1, Ordering::AcqRel);
-        let mut q = self.queue.reqs.lock().unwrap_or_else(|p| p.into_inner());
-        q.0.push_back(SyncReq { files, ticket });
-        drop(q);
-        self.queue.wake.notify_one();
-    }
-
-    fn idle(&self) -> bool {
-        self.queue.pending.load(Ordering::Acquire) == 0
-    }
-
-    /// Runs what is queued, then ends the thread.
-    fn stop(&mut self) {
-        {
-            let mut q = self.queue.reqs.lock().unwrap_or_else(|p| p.into_inner());
-            q.1 = true;
-        }
-        self.queue.wake.notify_all();
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn sync_thread(shared: &Shared, q: &SyncQueue, hook: Option<&WriteHook>) {
-    loop {
-        let req = {
-            let mut g = q.reqs.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                if let Some(r) = g.0.pop_front() {
-                    break r;
-                }
-                if g.1 {
-                    return;
-                }
-                g = q.wake.wait(g).unwrap_or_else(|p| p.into_inner());
-            }
-        };
-        let mut error: Option<String> = None;
-        for f in &req.files {
-            let r = match hook {
-                Some(h) => h(WriteSite::Sync { segment: f.segment }),
-                None => Ok(()),
-            }
-            .and_then(|_| f.file.sync_data());
-            if let Err(e) = r {
-                shared.write.sync_failed(&f.path, &e);
-                error.get_or_insert_with(|| format!("fsync of {} failed: {e}", f.path.display()));
-            }
-        }
-        if let Some(t) = req.ticket {
-            shared.finish_ticket(t, error);
-        }
-        q.pending.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+use crate::syncer::{SyncFile, Syncer};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(1);
 const MAX_BACKOFF: Duration = Duration::from_millis(250);
 
+/// What the writer thread reaches: the flusher's control (to complete flush tickets, or stop
+/// the store when it cannot go on), its own health record, the catalog it publishes segments
+/// to, and the indexer's queue of sealed segments.
+pub(crate) struct WriterHandles {
+    /// The data directory.
+    pub(crate) dir: PathBuf,
+    pub(crate) control: Arc<FlushControl>,
+    pub(crate) health: Arc<WriteShared>,
+    pub(crate) catalog: Arc<SharedCatalog>,
+    pub(crate) index: IndexSender,
+}
+
 /// The writer thread's state.
 pub(crate) struct Writer {
-    shared: Arc<Shared>,
+    shared: WriterHandles,
     pipe: Arc<Pipe>,
     fsync: FsyncPolicy,
     max_delay: Duration,
@@ -440,7 +79,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(
-        shared: Arc<Shared>,
+        shared: WriterHandles,
         pipe: Arc<Pipe>,
         fsync: FsyncPolicy,
         next_id: u32,
@@ -480,11 +119,17 @@ impl Writer {
     /// The thread body: runs the flusher's requests in order until `Shutdown`.
     pub(crate) fn run(mut self) {
         if self.fsync != FsyncPolicy::None {
-            match Syncer::spawn(self.shared.clone(), self.hook.clone()) {
+            match Syncer::spawn(
+                self.shared.control.clone(),
+                self.shared.health.clone(),
+                self.hook.clone(),
+            ) {
                 Ok(s) => self.syncer = Some(s),
                 Err(e) => {
-                    self.shared
-                        .stop(Some(format!("cannot start the syncer thread: {e}")));
+                    self.shared.control.stop(Some(Arc::new(StoreError::Spawn {
+                        thread: "syncer",
+                        source: e,
+                    })));
                     return;
                 }
             }
@@ -509,10 +154,10 @@ impl Writer {
     /// After a failed attempt: records it, waits the backoff. Returns true when the writer
     /// must give up: the store is closing and writes have failed for `retry_window` since.
     fn failed(&mut self, path: &Path, e: &io::Error) -> bool {
-        self.shared.write.failed(path, e);
-        if self.shared.shutting_down() {
+        self.shared.health.failed(path, e);
+        if self.shared.control.shutting_down() {
             let since = *self.shutdown_seen.get_or_insert_with(Instant::now);
-            if since.elapsed() >= self.shared.write.retry_window() {
+            if since.elapsed() >= self.shared.health.retry_window() {
                 return true;
             }
         }
@@ -527,7 +172,7 @@ impl Writer {
         if self.backoff != MIN_BACKOFF {
             self.backoff = MIN_BACKOFF;
         }
-        self.shared.write.recovered();
+        self.shared.health.recovered();
     }
 
     fn give_up(&mut self) {
@@ -541,9 +186,11 @@ impl Writer {
         loop {
             let id = self.next_id;
             if id == u32::MAX {
-                self.shared.stop(Some(
-                    "segment ids exhausted: no segment can be created".into(),
-                ));
+                self.shared
+                    .control
+                    .stop(Some(Arc::new(StoreError::IdsExhausted {
+                        dir: self.shared.dir.clone(),
+                    })));
                 self.give_up();
                 return;
             }
@@ -552,7 +199,7 @@ impl Writer {
             let reuse = self.leftover == Some(id);
             // Readers (verify) learn of the segment before it exists, and of its bytes only
             // once they are whole.
-            self.shared.publish_horizon(id, 0);
+            self.shared.catalog.publish_horizon(id, 0);
             let r = self
                 .hook(WriteSite::Create { segment: id })
                 .map_err(|error| CreateFailed {
@@ -566,7 +213,7 @@ impl Writer {
                 Ok(a) => {
                     self.succeeded();
                     self.leftover = None;
-                    self.shared.publish_horizon(id, a.len);
+                    self.shared.catalog.publish_horizon(id, a.len);
                     self.last_segment = Some((a.file.clone(), a.path.clone(), a.len));
                     self.active = Some(a);
                     self.next_id = id + 1;
@@ -575,7 +222,7 @@ impl Writer {
                 Err(f) if f.error.kind() == io::ErrorKind::AlreadyExists && !reuse => {
                     // Not ours (ids only grow and this one was free at open): never touch
                     // it, take the next id.
-                    self.shared.write.failed(&path, &f.error);
+                    self.shared.health.failed(&path, &f.error);
                     self.next_id = id + 1;
                 }
                 Err(f) => {
@@ -628,12 +275,12 @@ impl Writer {
                 Ok(()) => {
                     self.succeeded();
                     if let Some(a) = &self.active {
-                        self.shared.publish_horizon(a.id, a.len);
+                        self.shared.catalog.publish_horizon(a.id, a.len);
                         self.last_segment = Some((a.file.clone(), a.path.clone(), a.len));
                     }
                     if *imports > 0 {
                         self.shared
-                            .write
+                            .health
                             .imports_stored
                             .fetch_add(*imports, Ordering::AcqRel);
                     }
@@ -675,7 +322,7 @@ impl Writer {
             match r {
                 Ok(()) => return,
                 Err(e) => {
-                    self.shared.write.sync_failed(&path, &e);
+                    self.shared.health.sync_failed(&path, &e);
                     if self.failed(&path, &e) {
                         return;
                     }
@@ -689,9 +336,8 @@ impl Writer {
             return;
         }
         if let Some(a) = &self.active {
-            let mut cat = self.shared.write_catalog();
+            let mut cat = self.shared.catalog.write();
             cat.active = Some(Arc::new(ActiveSnapshot {
-                id: a.id,
                 path: a.path.clone(),
                 file: a.file.clone(),
                 index: a.index.clone(),
@@ -729,7 +375,7 @@ impl Writer {
                 }
                 Err(e) => {
                     self.shared
-                        .write
+                        .health
                         .failed(&a.path, &io::Error::other(e.to_string()));
                     let mut buf = vec![0u8; a.len as usize];
                     let _ = a.file.read_exact_at(&mut buf, 0);
@@ -741,7 +387,7 @@ impl Writer {
             id, path, index, ..
         } = a;
         {
-            let mut cat = self.shared.write_catalog();
+            let mut cat = self.shared.catalog.write();
             cat.sealed.insert(
                 id,
                 Arc::new(SealedSegment {
@@ -755,7 +401,7 @@ impl Writer {
         }
         self.dirty = false;
         // Queued only once the catalog holds the segment, where the indexer looks it up.
-        self.shared.index_queue.push(id);
+        self.shared.index.send(id);
     }
 
     fn sync_files(&mut self) -> Vec<SyncFile> {
@@ -772,7 +418,7 @@ impl Writer {
     fn flush(&mut self, ticket: u64) {
         self.publish();
         match &self.syncer {
-            None => self.shared.finish_ticket(ticket, None),
+            None => self.shared.control.finish_ticket(ticket, None),
             Some(_) => {
                 let files = self.sync_files();
                 self.last_sync_request = Instant::now();
@@ -812,7 +458,7 @@ impl Writer {
         if self.gave_up {
             let counted = self.lost_events > 0 && self.store_lost_count();
             self.shared
-                .write
+                .health
                 .gave_up(self.lost_events, self.lost_imports, counted);
         }
         if self.syncer.is_some() {
@@ -826,33 +472,29 @@ impl Writer {
         }
     }
 
-    /// Appends one drop-only block (no record; `dropped` = the ring events given up) to the
-    /// last segment written, so stored + dropped = recorded holds on disk. Tried once: the
-    /// disk is failing. The segment's index then no longer matches its length and is rebuilt
-    /// by the next writable open.
+    /// Stores the count of ring events given up as a drop-only block (see
+    /// [`append_drop_only`]).
     fn store_lost_count(&mut self) -> bool {
-        let Some((file, path, len)) = self.last_segment.clone() else {
+        let Some((file, _, len)) = self.last_segment.clone() else {
             return false;
         };
-        let mut b = BlockBuilder::new();
-        let bytes = b.finish(self.lost_events, unix_now_ns()).to_vec();
-        let ok = file.write_all_at(&bytes, len).is_ok()
-            && (self.fsync == FsyncPolicy::None || file.sync_data().is_ok());
-        if !ok {
-            let _ = file.set_len(len);
-            let _ = path;
-        }
-        ok
+        append_drop_only(
+            &file,
+            len,
+            self.lost_events,
+            self.fsync != FsyncPolicy::None,
+        )
     }
 }
 
 /// Marks the store stopped if the writer thread panics, so no `flush()` waits forever.
-pub(crate) struct PanicGuard(pub(crate) Arc<Shared>);
+pub(crate) struct PanicGuard(pub(crate) Arc<FlushControl>);
 
 impl Drop for PanicGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.0.stop(Some("writer thread panicked".into()));
+            self.0
+                .stop(Some(Arc::new(StoreError::Panicked { thread: "writer" })));
         }
     }
 }

@@ -6,8 +6,8 @@ mod common;
 use std::path::Path;
 
 use northstar_core::Visibility;
-use northstar_store::format::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_LEN};
-use northstar_store::layout::segment_path;
+use northstar_store::disk::segment_path;
+use northstar_store::disk::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_LEN};
 use northstar_store::{EventManager, Query, SkipKind, StoreError};
 use zerocopy::IntoBytes;
 
@@ -126,7 +126,7 @@ fn future_format_version_is_refused_with_a_typed_error() {
     store_with_events(dir.path(), 10);
     let mut header = SegmentHeader::new(77, 1);
     header.version = (FORMAT_VERSION + 1).into();
-    header.crc = northstar_store::format::CRC32C
+    header.crc = northstar_store::disk::CRC32C
         .checksum(&header.as_bytes()[..28])
         .into();
     std::fs::write(segment_path(dir.path(), 77), header.as_bytes()).unwrap();

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use northstar_core::Visibility;
-use northstar_store::layout::{index_path, segment_path};
-use northstar_store::manager::unix_now_ns;
-use northstar_store::scan::{scan_segment, ScanItem};
+use northstar_store::disk::{index_path, segment_path};
+use northstar_store::disk::{scan_segment, ScanItem};
+use northstar_store::unix_now_ns;
 use northstar_store::{EventManager, Query, StoreConfig};
 
 const RETENTION_NS: u64 = 3600 * 1_000_000_000;
@@ -98,7 +98,7 @@ fn rewrite_reports_the_damaged_block_it_drops_with_its_record_count() {
     assert_eq!(v.logged.len(), 1, "{v:?}");
     assert_eq!(
         v.logged[0].action,
-        northstar_store::damage_log::DamageAction::CompactionDropped
+        northstar_store::DamageAction::CompactionDropped
     );
     assert_eq!((v.logged[0].segment_id, v.logged[0].offset), (1, offset));
     drop(m);

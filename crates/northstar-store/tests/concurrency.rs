@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use northstar_core::events::AgentSessionEnded;
 use northstar_core::Visibility;
-use northstar_store::manager::unix_now_ns;
+use northstar_store::unix_now_ns;
 use northstar_store::{EventManager, Query, StoreConfig};
 
 #[test]
@@ -20,10 +20,7 @@ fn deleting_lock_under_a_writer_lets_no_second_writer_in() {
     first.flush().unwrap();
     std::fs::remove_file(dir.path().join("LOCK")).unwrap();
     let second = EventManager::open(dir.path(), common::small_config());
-    let err = second
-        .err()
-        .expect("a second writer is refused")
-        .to_string();
+    let err = second.expect_err("a second writer is refused").to_string();
     assert!(err.contains("open for writing elsewhere"), "{err}");
     // The first writer's segment is intact and it keeps writing.
     common::operation(&first, 1, Visibility::Public, 1, 2);

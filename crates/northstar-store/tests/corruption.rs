@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use northstar_core::Visibility;
-use northstar_store::format::SEGMENT_HEADER_LEN;
-use northstar_store::scan::{scan_segment, ScanItem};
+use northstar_store::disk::SEGMENT_HEADER_LEN;
+use northstar_store::disk::{scan_segment, ScanItem};
 use northstar_store::{EventManager, Query, StoredEvent};
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -8,10 +8,10 @@ mod common;
 use std::path::Path;
 
 use northstar_core::Visibility;
-use northstar_store::damage_log::DamageAction;
-use northstar_store::index::SegmentIndex;
-use northstar_store::layout::{index_path, segment_path};
-use northstar_store::scan::{scan_segment, ScanItem};
+use northstar_store::disk::SegmentIndex;
+use northstar_store::disk::{index_path, segment_path};
+use northstar_store::disk::{scan_segment, ScanItem};
+use northstar_store::DamageAction;
 use northstar_store::{EventManager, Query, SkipKind};
 
 fn store(dir: &Path, batches: u64) {
@@ -136,8 +136,8 @@ fn an_index_whose_content_disagrees_is_a_verify_finding() {
 
 #[test]
 fn drop_totals_saturate_and_say_so() {
-    use northstar_store::block::BlockBuilder;
-    use northstar_store::format::SegmentHeader;
+    use northstar_store::disk::BlockBuilder;
+    use northstar_store::disk::SegmentHeader;
     use zerocopy::IntoBytes;
     let dir = tempfile::tempdir().unwrap();
     let mut seg = SegmentHeader::new(1, 1).as_bytes().to_vec();

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use northstar_core::events::{AgentOperation, PerfSample, ReviewNote};
 use northstar_core::record::{write_record, EventHeader, FRAMING_LEN};
 use northstar_core::{List, Payload, Visibility};
-use northstar_store::block::BlockBuilder;
-use northstar_store::format::{SegmentHeader, CRC32C, FORMAT_VERSION};
+use northstar_store::disk::BlockBuilder;
+use northstar_store::disk::{SegmentHeader, CRC32C, FORMAT_VERSION};
 use northstar_store::fuzzing;
 use zerocopy::IntoBytes;
 

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use northstar_core::Visibility;
-use northstar_store::layout::{index_path, segment_path, TEAMS_FILE};
+use northstar_store::disk::{index_path, segment_path, TEAMS_FILE};
 use northstar_store::{EventManager, Query, SkipKind};
 
 fn store(dir: &Path) -> usize {
@@ -157,7 +157,7 @@ fn peak_rss_kib() -> u64 {
 
 #[test]
 fn a_sparse_4_gib_segment_is_refused_unread() {
-    use northstar_store::format::SegmentHeader;
+    use northstar_store::disk::SegmentHeader;
     use zerocopy::IntoBytes;
     let dir = tempfile::tempdir().unwrap();
     let total = store(dir.path());

@@ -6,9 +6,9 @@
 use northstar_core::events::AgentSessionEnded;
 use northstar_core::record::{write_record, EventHeader, FRAMING_LEN};
 use northstar_core::{EventType, Payload, Visibility};
-use northstar_store::block::{decode_block, BlockBuilder};
-use northstar_store::format::{SegmentHeader, BLOCK_MAGIC, SEGMENT_HEADER_LEN};
-use northstar_store::scan::{scan_segment, BlockScanner, ScanItem};
+use northstar_store::disk::{decode_block, BlockBuilder};
+use northstar_store::disk::{scan_segment, BlockScanner, ScanItem};
+use northstar_store::disk::{SegmentHeader, BLOCK_MAGIC, SEGMENT_HEADER_LEN};
 use zerocopy::IntoBytes;
 
 fn record(ts: u64, session: u64) -> Vec<u8> {
@@ -164,7 +164,7 @@ fn forged_checksums_over_bad_records_are_bounded_too() {
     }
     for k in (0..N).rev() {
         let at = start + k * STEP;
-        let crc = northstar_store::format::CRC32C.checksum(&seg[at + 8..]);
+        let crc = northstar_store::disk::CRC32C.checksum(&seg[at + 8..]);
         seg[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
     }
     let (_, mut scan) = scan_segment(&seg).unwrap();

@@ -63,7 +63,7 @@ fn parallel_scan_skips_and_lists_a_damaged_block() {
         common::operation(&m, 1, Visibility::Public, 1, i);
     }
     m.close().unwrap();
-    let seg = northstar_store::layout::segment_path(dir.path(), 1);
+    let seg = northstar_store::disk::segment_path(dir.path(), 1);
     let mut b = std::fs::read(&seg).unwrap();
     b[200] ^= 0x01;
     std::fs::write(&seg, b).unwrap();

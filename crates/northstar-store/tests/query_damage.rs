@@ -7,8 +7,8 @@ mod common;
 use std::path::PathBuf;
 
 use northstar_core::Visibility;
-use northstar_store::format::SEGMENT_HEADER_LEN;
-use northstar_store::scan::{scan_segment, ScanItem};
+use northstar_store::disk::SEGMENT_HEADER_LEN;
+use northstar_store::disk::{scan_segment, ScanItem};
 use northstar_store::{EventManager, Query, StoreError, Viewer};
 
 /// A closed store of a few segments; returns (dir, path of a segment, offset of its second

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use northstar_core::events::PerfSample;
 use northstar_core::{Event, EventType, Visibility};
-use northstar_store::manager::unix_now_ns;
+use northstar_store::unix_now_ns;
 use northstar_store::{EventManager, Query, StoreConfig, Viewer};
 
 fn perf_value(e: &northstar_store::StoredEvent) -> f64 {
@@ -420,13 +420,13 @@ fn second_writer_is_refused() {
     let _m = EventManager::open(dir.path(), small_config()).unwrap();
     assert!(matches!(
         EventManager::open(dir.path(), small_config()),
-        Err(northstar_store::StoreError::Refused(_))
+        Err(northstar_store::StoreError::Locked { .. })
     ));
 }
 
 #[test]
 fn sealed_segments_get_session_filters_off_the_drain_path() {
-    use northstar_store::index::{Filter, SegmentIndex};
+    use northstar_store::disk::{Filter, SegmentIndex};
     let dir = tempfile::tempdir().unwrap();
     let m = EventManager::open(dir.path(), small_config()).unwrap();
     for round in 0..6u64 {
@@ -562,7 +562,7 @@ fn imported_events_keep_their_own_timestamps() {
     // Refusals are typed: read-only store, oversize payload.
     assert!(matches!(
         ro.record_at(base, 1, Visibility::Public, &note("x")),
-        Err(northstar_store::StoreError::Refused(_))
+        Err(northstar_store::StoreError::ReadOnly)
     ));
     let m = EventManager::open(dir.path(), small_config()).unwrap();
     let big = "x".repeat(2 << 20);

@@ -9,10 +9,10 @@ use common::*;
 use northstar_core::event;
 use northstar_core::user::FieldValue;
 use northstar_core::EventType;
-use northstar_store::block::{decode_block, BlockBuilder};
-use northstar_store::format::{SegmentHeader, SEGMENT_HEADER_LEN};
+use northstar_store::disk::{decode_block, BlockBuilder};
+use northstar_store::disk::{SegmentHeader, SEGMENT_HEADER_LEN};
 use northstar_store::interning::check_block;
-use northstar_store::manager::unix_now_ns;
+use northstar_store::unix_now_ns;
 use northstar_store::{EventManager, Query, StoreConfig};
 use zerocopy::IntoBytes;
 

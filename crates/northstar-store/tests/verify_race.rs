@@ -7,8 +7,8 @@ mod common;
 use std::io::Write;
 
 use northstar_core::Visibility;
-use northstar_store::format::SegmentHeader;
-use northstar_store::layout::segment_path;
+use northstar_store::disk::segment_path;
+use northstar_store::disk::SegmentHeader;
 use northstar_store::EventManager;
 use zerocopy::IntoBytes;
 

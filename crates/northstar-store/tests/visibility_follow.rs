@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use northstar_core::events::AgentSessionEnded;
 use northstar_core::Visibility;
-use northstar_store::manager::unix_now_ns;
+use northstar_store::unix_now_ns;
 use northstar_store::{EventManager, Query, Viewer};
 
 fn ids(events: &[northstar_store::StoredEvent]) -> Vec<u64> {

@@ -74,7 +74,7 @@ impl Builder {
 
     /// Size of the global recorder's rings. Only takes effect if nothing has recorded yet
     /// (the global recorder is created by the first macro call); otherwise `init` fails with
-    /// [`StoreError::Refused`] rather than silently ignoring it.
+    /// [`StoreError::Recorder`] rather than silently ignoring it.
     pub fn recorder(mut self, config: RecorderConfig) -> Self {
         self.recorder = Some(config);
         self
@@ -94,14 +94,11 @@ impl Builder {
         // recorder (the second flusher would find the rings taken only after `open` returned).
         let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
         if active.is_some() {
-            return Err(StoreError::Refused(
-                "a store already drains the global recorder: one northstar::init at a time (drop or close its guard first)"
-                    .into(),
-            ));
+            // One northstar::init at a time: drop or close the first guard first.
+            return Err(StoreError::RecorderTaken);
         }
         if let Some(rc) = self.recorder {
-            Recorder::configure_global(rc)
-                .map_err(|e| StoreError::Refused(format!("recorder config: {e}")))?;
+            Recorder::configure_global(rc).map_err(StoreError::Recorder)?;
         }
         let mut config = self.config;
         config.recorder = Some(Recorder::global().clone());
