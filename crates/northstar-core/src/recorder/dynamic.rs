@@ -24,7 +24,7 @@ impl Recorder {
         fill: impl FnOnce(&mut Writer<'_>),
     ) -> Result<(), RecordError> {
         let mut producer = self.producer()?;
-        let inner = &*self.inner;
+        let inner = self.inner();
         if !inner.sampler.keeps_all() && !self.sample() {
             producer.count(Refusal::SampledOut);
             return Err(RecordError::Refused(Refusal::SampledOut));
