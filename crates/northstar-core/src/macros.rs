@@ -94,7 +94,7 @@ macro_rules! __user_event_emit {
     }};
 }
 
-#[cfg(all(not(feature = "off"), not(loom)))]
+#[cfg(not(feature = "off"))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __user_event_site {
@@ -104,10 +104,34 @@ macro_rules! __user_event_site {
             fields: &[$(stringify!($rk)),*],
             consts: &[$((stringify!($ck), $cv)),*],
         };
-        static __NORTHSTAR_SITE: $crate::user::Callsite =
-            $crate::user::Callsite::new(&__NORTHSTAR_META);
+        $crate::__static!(__NORTHSTAR_SITE: $crate::user::Callsite =
+            $crate::user::Callsite::new(&__NORTHSTAR_META));
         &__NORTHSTAR_SITE
     }};
+}
+
+/// A call site's `static` holding atomics: a plain `static` normally; under `--cfg loom`, whose
+/// atomics are not `const`, a loom lazy static, built afresh in every explored execution (its
+/// `&` derefs to the value where a reference to it is passed).
+#[cfg(not(loom))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static {
+    ($name:ident: $t:ty = $init:expr) => {
+        static $name: $t = $init;
+    };
+}
+
+/// A call site's `static` holding atomics (loom: built lazily per execution).
+#[cfg(loom)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static {
+    ($name:ident: $t:ty = $init:expr) => {
+        $crate::__loom::lazy_static! {
+            static ref $name: $t = $init;
+        }
+    };
 }
 
 #[doc(hidden)]
@@ -158,7 +182,7 @@ macro_rules! event {
 #[macro_export]
 macro_rules! perf_sample {
     (rate = $rate:expr; $name:expr, $value:expr, $unit:expr $(, $k:expr => $v:expr)* $(,)?) => {{
-        static __NORTHSTAR_BUCKET: $crate::limits::TokenBucket = $crate::limits::TokenBucket::new($rate, $rate);
+        $crate::__static!(__NORTHSTAR_BUCKET: $crate::limits::TokenBucket = $crate::limits::TokenBucket::new($rate, $rate));
         let __dims: &[(&str, &str)] = &[$(($k, $v)),*];
         let _ = $crate::recorder::Recorder::global().record_limited(
             &__NORTHSTAR_BUCKET,

@@ -75,9 +75,9 @@ pub const GLOBAL_RING_BYTES: usize = DEFAULT_RING_BYTES;
 #[cfg(loom)]
 pub const GLOBAL_RINGS: usize = 4;
 /// Bytes per ring of the global recorder under `--cfg loom`: every byte is a loom cell, so
-/// rings are small (records up to 128 bytes).
+/// rings are small (about ten events per thread between drains; records up to 128 bytes).
 #[cfg(loom)]
-pub const GLOBAL_RING_BYTES: usize = 256;
+pub const GLOBAL_RING_BYTES: usize = 1024;
 
 /// Recorders a thread can hold a ring of at once. A thread's claim on a recorder dropped by
 /// everyone else is let go to make room; past that, the event is dropped and counted (as for
@@ -581,7 +581,12 @@ impl Recorder {
             registry,
             _slots: Some(slots),
             _storage: Some(storage),
+            // Under loom, no calibration sleep in every explored execution: the clock is not
+            // what a model checks.
+            #[cfg(not(loom))]
             clock: StdClock::new(),
+            #[cfg(loom)]
+            clock: StdClock::lazy(),
             payload_limit: config.payload_limit,
             sampler: Sampler::new(config.sampling_rate),
             config,
@@ -949,7 +954,8 @@ mod at_exit {
         if INSTALLED.swap(true, Ordering::AcqRel) {
             return;
         }
-        #[cfg(unix)]
+        // Miri runs the `.init_array` constructor but has no `atexit`.
+        #[cfg(all(unix, not(miri)))]
         // SAFETY: `check` is an `extern "C" fn()` that never unwinds (it catches nothing and
         // calls nothing that panics: formatting to stderr ignores errors).
         unsafe {
@@ -993,6 +999,7 @@ mod at_exit {
     }
 
     #[cfg(unix)]
+    #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn check() {
         if DISABLED.load(Ordering::Relaxed) {
             return;
