@@ -2,8 +2,9 @@
 //! and cells): every macro records inside `loom::model`, and `capture` returns what it recorded.
 //! Two threads making the first call of one user-event call site at once both get their event
 //! recorded with the call site's one schema, and captured, in every interleaving: the
-//! registration path (`user::Callsite`), each thread's ring claim (`registry`), the ring's
-//! publish and the capture's drain and table lookup are all explored together.
+//! registration path (`user::Callsite`) and each thread's ring claim (`registry`) race; the
+//! capture drains after joining the threads (a consumer racing a publish: `callsite.rs`,
+//! `ring.rs`).
 #![cfg(loom)]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
