@@ -830,17 +830,42 @@ impl Recorder {
         values: &V,
     ) -> Result<(), RecordError> {
         let mut producer = self.producer()?;
-        let inner = self.inner();
         let Ok(id) = callsite.id::<V>() else {
             // The id table is full: refused and counted, never recorded with a wrong schema.
             producer.count(Refusal::Oversize);
             return Err(RecordError::Refused(Refusal::Oversize));
         };
+        // Sized by the same values: the encoding cannot overflow; if it ever did, the record
+        // would fail its own decode rather than corrupt the ring.
+        self.push_user(
+            producer,
+            id,
+            actor_id,
+            visibility,
+            values.encoded_len(),
+            |w| values.encode(w),
+        )
+    }
+
+    /// The one push path of every user record (`record_user` and `record_user_dyn`): sampling,
+    /// the payload limit, then `[header | schema id | values | trailer]` written in place,
+    /// `fill` writing the `values_len` bytes of values.
+    #[inline(always)]
+    fn push_user(
+        &self,
+        mut producer: Producer<'_>,
+        schema_id: u32,
+        actor_id: u64,
+        visibility: Visibility,
+        values_len: usize,
+        fill: impl FnOnce(&mut crate::codec::Writer<'_>),
+    ) -> Result<(), RecordError> {
+        let inner = self.inner();
         if !inner.sampler.keeps_all() && !self.sample() {
             producer.count(Refusal::SampledOut);
             return Err(RecordError::Refused(Refusal::SampledOut));
         }
-        let len = 4 + values.encoded_len();
+        let len = 4 + values_len;
         if !inner.payload_limit.allows(len) || len > crate::record::MAX_PAYLOAD_LEN {
             producer.count(Refusal::Oversize);
             return Err(RecordError::Refused(Refusal::Oversize));
@@ -858,11 +883,8 @@ impl Recorder {
             .push_with(crate::record::FRAMING_LEN + len, |out| {
                 crate::record::write_record(out, &header, |dst| {
                     let mut w = crate::codec::Writer::new(dst);
-                    w.put(&id.to_le_bytes());
-                    values.encode(&mut w);
-                    // Sized by the same values: cannot overflow; if it ever did, the record
-                    // would fail its own decode rather than corrupt the ring.
-                    let _ = w.finish(len);
+                    w.put(&schema_id.to_le_bytes());
+                    fill(&mut w);
                 })
             })
             .map_err(RecordError::from)
