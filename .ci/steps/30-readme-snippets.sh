@@ -3,8 +3,8 @@
 # (a ```toml Cargo.toml and a ```rust main.rs) is copied into a fresh crate next to a
 # `northstar` checkout (the path its [dependencies] line names), built and run; then the
 # `northstar` tool must find its events (at least two types, the user-defined one with typed
-# fields) and verify the store clean. docs/TESTING.md's snippets run the same way (the loom one
-# under --cfg loom). Bounded: each cargo call builds a handful of crates.
+# fields) and verify the store clean. docs/TESTING.md's capture snippet runs the same way (its
+# loom one: 32-loom-snippet.sh). Bounded: each cargo call builds a handful of crates.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo="$(pwd)"
@@ -13,26 +13,8 @@ trap 'rm -rf "$work"' EXIT
 # The snippets' crates build apart from the workspace (their own lock file and target).
 snippets_target="$repo/target/snippets"
 
-# extract FILE SECTION N LANG OUT: the N-th ```LANG block (0-based) of the section of FILE
-# whose heading is SECTION (up to the next heading of the same or a higher level).
-extract() {
-    python3 - "$@" <<'PY'
-import re, sys
-path, section, n, lang, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-text = open(path).read()
-m = re.search(r'^(#+) ' + re.escape(section) + r'\s*$', text, re.M)
-if not m:
-    sys.exit(f"{path}: no section {section!r}")
-level = len(m.group(1))
-rest = text[m.end():]
-end = re.search(r'^#{1,%d} ' % level, rest, re.M)
-body = rest[:end.start()] if end else rest
-blocks = re.findall(r'^```' + re.escape(lang) + r'[^\n]*\n(.*?)^```', body, re.M | re.S)
-if len(blocks) <= n:
-    sys.exit(f"{path}: section {section!r} has {len(blocks)} ```{lang} blocks, wanted #{n}")
-open(out, 'w').write(blocks[n])
-PY
-}
+# extract FILE SECTION N LANG OUT (shared with the other snippet steps).
+source .ci/steps/lib/extract.sh
 
 ln -s "$repo" "$work/northstar"
 
@@ -74,7 +56,8 @@ print("query:", lines[0])
 PY
 
 if [ -f docs/TESTING.md ]; then
-    for section in "Capturing events in a test" "Inside a loom model"; do
+    # "Inside a loom model" runs in .ci/steps/32-loom-snippet.sh.
+    for section in "Capturing events in a test"; do
         grep -q "^## $section$" docs/TESTING.md || continue
         echo "--- docs/TESTING.md: $section"
         t="$work/testing-$(echo "$section" | tr ' ' '-')"
@@ -82,12 +65,7 @@ if [ -f docs/TESTING.md ]; then
         extract docs/TESTING.md "$section" 0 toml "$t/Cargo.toml"
         extract docs/TESTING.md "$section" 0 rust "$t/tests/capture.rs"
         mkdir -p "$t/src" && : > "$t/src/lib.rs"
-        if [ "$section" = "Inside a loom model" ]; then
-            (cd "$t" && RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$repo/target/snippets-loom" \
-                cargo test -j2 --release --quiet)
-        else
-            (cd "$t" && CARGO_TARGET_DIR="$snippets_target" cargo test -j2 --quiet)
-        fi
+        (cd "$t" && CARGO_TARGET_DIR="$snippets_target" cargo test -j2 --quiet)
     done
 fi
 echo "snippets ok"

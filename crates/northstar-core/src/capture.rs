@@ -6,8 +6,13 @@
 //! (captures in parallel tests wait for each other). Events that other threads of the process
 //! record during the closure are captured too: a test that shares its process with
 //! instrumented tests running in parallel filters by name (`Captured::named`).
+//!
+//! Under `--cfg loom` it works inside `loom::model`: the global recorder is then built afresh
+//! in every explored execution (`recorder::GLOBAL_RINGS` rings of `GLOBAL_RING_BYTES`), so a
+//! model's assertions on the captured events hold in every interleaving loom explores.
 
 use std::string::String;
+#[cfg(not(loom))]
 use std::sync::Mutex;
 use std::vec::Vec;
 
@@ -16,6 +21,7 @@ use crate::recorder::Recorder;
 use crate::user::{self, FieldValue};
 use crate::{Event, Visibility};
 
+#[cfg(not(loom))]
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Why nothing could be captured.
@@ -114,6 +120,10 @@ impl Captured {
 
 /// Runs `f` and returns its result with every event the macros recorded meanwhile, decoded.
 pub fn capture<R>(f: impl FnOnce() -> R) -> Result<(R, Captured), CaptureError> {
+    // Under loom every explored execution has its own global recorder, and a std mutex held
+    // across the closure would block the one OS thread loom runs the model's threads on: a
+    // second capture in one model fails with `StoreAttached` instead of waiting.
+    #[cfg(not(loom))]
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let recorder = Recorder::global();
     let mut drainer = recorder.drainer().ok_or(CaptureError::StoreAttached)?;

@@ -58,69 +58,82 @@ pub use self::std_clock::{StdClock, TickConverter};
 #[cfg(feature = "std")]
 mod std_clock {
     use super::Clock;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+    use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    /// How long the TSC is compared against the OS clock before its first use.
+    /// How long the TSC is compared against the OS clock before a converter first uses it.
     const CALIBRATION: Duration = Duration::from_millis(5);
+    /// Shortest span over which a rate measured on the hot path is kept for good.
+    const MIN_KEPT_SPAN_NS: u64 = 1_000_000;
+
+    const SOURCE_UNKNOWN: u8 = 0;
+    const SOURCE_TSC: u8 = 1;
+    const SOURCE_MONOTONIC: u8 = 2;
+
+    const ANCHOR_NONE: u8 = 0;
+    const ANCHOR_TAKING: u8 = 1;
+    const ANCHOR_SET: u8 = 2;
 
     /// The std clock: the CPU's time-stamp counter where it is invariant (x86-64 with the
-    /// invariant-TSC CPUID bit), calibrated against the OS clock; otherwise the OS monotonic
-    /// clock (`Instant`, served by the vDSO without a system call on Linux).
+    /// invariant-TSC CPUID bit), calibrated against the OS monotonic clock; otherwise the OS
+    /// monotonic clock itself (`CLOCK_MONOTONIC`, served by the vDSO without a system call on
+    /// Linux), in nanoseconds.
+    ///
+    /// A clock can be built in a `const` ([`StdClock::lazy`], what the global recorder's
+    /// `static` uses): its source is chosen by the first reading (one CPUID, no system call) and
+    /// its anchor (a paired tick / Unix-time reading) is taken by the first conversion, or
+    /// earlier by [`StdClock::anchor_now`]. [`StdClock::new`] does both at once and calibrates.
     pub struct StdClock {
-        source: Source,
-        anchor_instant: Instant,
-        anchor_unix_ns: u64,
-        anchor_ticks: u64,
+        source: AtomicU8,
+        anchor_state: AtomicU8,
+        anchor_ticks: AtomicU64,
+        anchor_mono_ns: AtomicU64,
+        anchor_unix_ns: AtomicU64,
         /// Ticks per nanosecond, as `f64` bits; refined by the consumer as time passes.
         ticks_per_ns: AtomicU64,
-        /// Nanoseconds since the anchor when `ticks_per_ns` was last measured.
+        /// Nanoseconds since the anchor when `ticks_per_ns` was last measured; 0: not yet.
         calibrated_at_ns: AtomicU64,
     }
 
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    enum Source {
-        Tsc,
-        Monotonic,
-    }
-
     impl StdClock {
-        /// The best clock for this machine. Calibrating the TSC takes a few milliseconds: do it
-        /// once at start-up (the recorder does), not on a hot path.
+        /// The best clock for this machine, anchored and calibrated now. Calibrating the TSC
+        /// takes a few milliseconds: do it once at start-up (a private recorder does), not on a
+        /// hot path.
         pub fn new() -> Self {
-            if tsc_is_invariant() {
-                Self::with_source(Source::Tsc)
-            } else {
-                Self::monotonic()
+            let clock = Self::lazy();
+            clock.anchor_now();
+            clock.calibrate();
+            clock
+        }
+
+        /// A clock that does nothing until it is used: no CPUID, no clock reading, no sleep.
+        /// The first [`Clock::now_ticks`] picks the source (one CPUID on x86-64); the first
+        /// conversion (or [`StdClock::anchor_now`]) takes the anchor; the first
+        /// [`StdClock::converter`] calibrates the TSC.
+        pub const fn lazy() -> Self {
+            Self {
+                source: AtomicU8::new(SOURCE_UNKNOWN),
+                anchor_state: AtomicU8::new(ANCHOR_NONE),
+                anchor_ticks: AtomicU64::new(0),
+                anchor_mono_ns: AtomicU64::new(0),
+                anchor_unix_ns: AtomicU64::new(0),
+                ticks_per_ns: AtomicU64::new(0x3FF0_0000_0000_0000), // 1.0f64
+                calibrated_at_ns: AtomicU64::new(0),
             }
         }
 
         /// The OS monotonic clock, whatever the CPU (useful for tests and comparisons).
         pub fn monotonic() -> Self {
-            Self::with_source(Source::Monotonic)
-        }
-
-        fn with_source(source: Source) -> Self {
-            let anchor_unix_ns = unix_now_ns();
-            let (anchor_ticks, anchor_instant) = paired_reading(source, None);
-            let clock = Self {
-                source,
-                anchor_instant,
-                anchor_unix_ns,
-                anchor_ticks,
-                ticks_per_ns: AtomicU64::new(1f64.to_bits()),
-                calibrated_at_ns: AtomicU64::new(0),
-            };
-            if source == Source::Tsc {
-                std::thread::sleep(CALIBRATION);
-                clock.recalibrate();
-            }
+            let clock = Self::lazy();
+            clock.source.store(SOURCE_MONOTONIC, Ordering::Relaxed);
+            clock.calibrated_at_ns.store(u64::MAX, Ordering::Relaxed);
+            clock.anchor_now();
             clock
         }
 
         /// Whether ticks come from the TSC.
         pub fn is_tsc(&self) -> bool {
-            self.source == Source::Tsc
+            self.source() == SOURCE_TSC
         }
 
         /// Measured TSC ticks per nanosecond (1.0 for the monotonic clock).
@@ -128,37 +141,130 @@ mod std_clock {
             f64::from_bits(self.ticks_per_ns.load(Ordering::Relaxed))
         }
 
-        /// Re-measures the tick rate over the whole time since the anchor (more precise as
-        /// time passes). Called from the consumer side.
-        fn recalibrate(&self) {
-            let (now_ticks, now) = paired_reading(self.source, Some(self.anchor_instant));
-            let elapsed = now.saturating_duration_since(self.anchor_instant);
-            let ticks = now_ticks.wrapping_sub(self.anchor_ticks);
-            let ns = elapsed.as_nanos() as f64;
-            if ns > 0.0 && ticks > 0 {
-                self.ticks_per_ns
-                    .store((ticks as f64 / ns).to_bits(), Ordering::Relaxed);
-                self.calibrated_at_ns
-                    .store(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        #[inline(always)]
+        fn source(&self) -> u8 {
+            match self.source.load(Ordering::Relaxed) {
+                SOURCE_UNKNOWN => self.pick_source(),
+                s => s,
             }
+        }
+
+        /// Chooses the source (deterministic: racing callers store the same value).
+        #[cold]
+        #[inline(never)]
+        fn pick_source(&self) -> u8 {
+            let s = if tsc_is_invariant() {
+                SOURCE_TSC
+            } else {
+                SOURCE_MONOTONIC
+            };
+            self.source.store(s, Ordering::Relaxed);
+            if s == SOURCE_MONOTONIC {
+                // Nanoseconds already: nothing to calibrate.
+                self.calibrated_at_ns.store(u64::MAX, Ordering::Relaxed);
+            }
+            s
+        }
+
+        /// Takes the anchor (a paired tick, monotonic and Unix reading) if no one has: no
+        /// allocation, no lock, no system call (the clocks are read through the vDSO). A caller
+        /// racing another one that is taking it waits for it (a few hundred nanoseconds).
+        pub fn anchor_now(&self) {
+            if self.anchor_state.load(Ordering::Acquire) == ANCHOR_SET {
+                return;
+            }
+            if self
+                .anchor_state
+                .compare_exchange(
+                    ANCHOR_NONE,
+                    ANCHOR_TAKING,
+                    Ordering::Acquire,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+            {
+                let source = self.source();
+                let unix = unix_now_ns();
+                let (ticks, mono) = paired_reading(source);
+                self.anchor_ticks.store(ticks, Ordering::Relaxed);
+                self.anchor_mono_ns.store(mono, Ordering::Relaxed);
+                self.anchor_unix_ns.store(unix, Ordering::Relaxed);
+                self.anchor_state.store(ANCHOR_SET, Ordering::Release);
+                return;
+            }
+            while self.anchor_state.load(Ordering::Acquire) != ANCHOR_SET {
+                core::hint::spin_loop();
+            }
+        }
+
+        /// Makes sure the TSC rate was measured over at least [`CALIBRATION`] (sleeping for the
+        /// rest of it if the anchor is younger). Consumer side only.
+        fn calibrate(&self) {
+            self.anchor_now();
+            if self.source() != SOURCE_TSC {
+                return;
+            }
+            let since = mono_ns().saturating_sub(self.anchor_mono_ns.load(Ordering::Relaxed));
+            let wanted = CALIBRATION.as_nanos() as u64;
+            if self.calibrated_at_ns.load(Ordering::Relaxed) < wanted {
+                if since < wanted {
+                    std::thread::sleep(Duration::from_nanos(wanted - since));
+                }
+                self.recalibrate();
+            }
+        }
+
+        /// Re-measures the tick rate over the whole time since the anchor (more precise as
+        /// time passes). Called from the consumer side (and once, on the hot path, by a lazy
+        /// clock's first duration conversion: two vDSO/TSC reads, no system call).
+        fn recalibrate(&self) {
+            let (now_ticks, now_mono) = paired_reading(self.source());
+            let ns = now_mono.saturating_sub(self.anchor_mono_ns.load(Ordering::Relaxed));
+            let ticks = now_ticks.wrapping_sub(self.anchor_ticks.load(Ordering::Relaxed));
+            if ns > 0 && ticks > 0 {
+                self.ticks_per_ns
+                    .store((ticks as f64 / ns as f64).to_bits(), Ordering::Relaxed);
+                self.calibrated_at_ns.store(ns, Ordering::Relaxed);
+            }
+        }
+
+        /// The rate for converting durations, measured from the anchor now if it never was
+        /// over a long enough span (a lazy clock's first use; cold).
+        #[cold]
+        #[inline(never)]
+        fn measure_rate(&self) -> f64 {
+            self.anchor_now();
+            let (now_ticks, now_mono) = paired_reading(self.source());
+            let ns = now_mono.saturating_sub(self.anchor_mono_ns.load(Ordering::Relaxed));
+            let ticks = now_ticks.wrapping_sub(self.anchor_ticks.load(Ordering::Relaxed));
+            if ns == 0 || ticks == 0 {
+                return self.ticks_per_ns();
+            }
+            let rate = ticks as f64 / ns as f64;
+            if ns >= MIN_KEPT_SPAN_NS {
+                self.ticks_per_ns.store(rate.to_bits(), Ordering::Relaxed);
+                self.calibrated_at_ns.store(ns, Ordering::Relaxed);
+            }
+            rate
         }
 
         /// A snapshot of the current conversion, refining the rate first when it is due, for
         /// converting many readings without reading the OS clock for each (the flusher takes
         /// one per pass). `converter().unix_nanos(t)` equals `ticks_to_unix_nanos(t)`.
         pub fn converter(&self) -> TickConverter {
-            if self.source == Source::Tsc {
+            self.calibrate();
+            if self.source() == SOURCE_TSC {
                 // Refine the rate when the anchor span has grown tenfold since the last
                 // measurement: cheap, and the error shrinks with the span.
-                let since = self.anchor_instant.elapsed().as_nanos() as u64;
+                let since = mono_ns().saturating_sub(self.anchor_mono_ns.load(Ordering::Relaxed));
                 if since > 10 * self.calibrated_at_ns.load(Ordering::Relaxed).max(1) {
                     self.recalibrate();
                 }
             }
             let rate = self.ticks_per_ns();
             TickConverter {
-                anchor_ticks: self.anchor_ticks,
-                anchor_unix_ns: self.anchor_unix_ns,
+                anchor_ticks: self.anchor_ticks.load(Ordering::Relaxed),
+                anchor_unix_ns: self.anchor_unix_ns.load(Ordering::Relaxed),
                 ticks_per_ns: if rate.is_finite() && rate > 0.0 {
                     rate
                 } else {
@@ -177,7 +283,7 @@ mod std_clock {
     impl Clock for StdClock {
         #[inline(always)]
         fn now_ticks(&self) -> u64 {
-            read(self.source, self.anchor_instant)
+            read(self.source())
         }
 
         fn ticks_to_unix_nanos(&self, ticks: u64) -> u64 {
@@ -186,7 +292,12 @@ mod std_clock {
 
         #[inline]
         fn ticks_to_nanos(&self, ticks: u64) -> u64 {
-            (ticks as f64 / self.ticks_per_ns()) as u64
+            let rate = if self.calibrated_at_ns.load(Ordering::Relaxed) != 0 {
+                self.ticks_per_ns()
+            } else {
+                self.measure_rate()
+            };
+            (ticks as f64 / rate) as u64
         }
     }
 
@@ -208,40 +319,61 @@ mod std_clock {
         }
     }
 
-    /// A tick reading and an `Instant` taken together. For the TSC, the `Instant` is read
-    /// between two TSC reads and the tightest of several tries is kept, its tick value the
-    /// midpoint: a preemption between the two clocks would otherwise skew the calibration.
-    /// `anchor` is the monotonic clock's origin (`None` while creating the clock).
-    fn paired_reading(source: Source, anchor: Option<Instant>) -> (u64, Instant) {
-        if source == Source::Monotonic {
-            let now = Instant::now();
-            let origin = anchor.unwrap_or(now);
-            return (now.saturating_duration_since(origin).as_nanos() as u64, now);
+    /// A tick reading and a monotonic reading taken together. For the TSC, the monotonic clock
+    /// is read between two TSC reads and the tightest of several tries is kept, its tick value
+    /// the midpoint: a preemption between the two clocks would otherwise skew the calibration.
+    fn paired_reading(source: u8) -> (u64, u64) {
+        if source != SOURCE_TSC {
+            let now = mono_ns();
+            return (now, now);
         }
-        let origin = anchor.unwrap_or_else(Instant::now);
-        let mut best: Option<(u64, u64, Instant)> = None;
+        let mut best: Option<(u64, u64, u64)> = None;
         for _ in 0..16 {
-            let before = read(source, origin);
-            let now = Instant::now();
-            let after = read(source, origin);
+            let before = read(source);
+            let now = mono_ns();
+            let after = read(source);
             let gap = after.wrapping_sub(before);
             if best.is_none_or(|(g, _, _)| gap < g) {
                 best = Some((gap, before.wrapping_add(gap / 2), now));
             }
         }
-        let (_, ticks, now) = best.unwrap_or((0, read(source, origin), Instant::now()));
+        let (_, ticks, now) = best.unwrap_or((0, read(source), mono_ns()));
         (ticks, now)
     }
 
     #[inline(always)]
-    fn read(source: Source, anchor: Instant) -> u64 {
+    fn read(source: u8) -> u64 {
         match source {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: rdtsc has no preconditions; `Source::Tsc` is only chosen on x86-64 CPUs
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            // SAFETY: rdtsc has no preconditions; `SOURCE_TSC` is only chosen on x86-64 CPUs
             // that report an invariant TSC.
-            Source::Tsc => unsafe { core::arch::x86_64::_rdtsc() },
-            _ => anchor.elapsed().as_nanos() as u64,
+            SOURCE_TSC => unsafe { core::arch::x86_64::_rdtsc() },
+            _ => mono_ns(),
         }
+    }
+
+    /// `CLOCK_MONOTONIC` in nanoseconds: the vDSO on Linux, no system call.
+    #[cfg(unix)]
+    #[inline(always)]
+    fn mono_ns() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC is always supported.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        (ts.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec as u64)
+    }
+
+    /// Nanoseconds of `Instant` since the first reading (not a `const` origin: the first call
+    /// takes a lock once; off Unix only).
+    #[cfg(not(unix))]
+    fn mono_ns() -> u64 {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+        origin.elapsed().as_nanos() as u64 + 1
     }
 
     fn unix_now_ns() -> u64 {
@@ -259,7 +391,7 @@ mod std_clock {
         max_ext >= 0x8000_0007 && (__cpuid(0x8000_0007).edx & (1 << 8)) != 0
     }
 
-    // Miri does not run CPUID or RDTSC: it checks the `Instant` fallback path instead.
+    // Miri does not run CPUID or RDTSC: it checks the monotonic path instead.
     #[cfg(any(not(target_arch = "x86_64"), miri))]
     fn tsc_is_invariant() -> bool {
         false
@@ -275,7 +407,11 @@ mod std_clock {
             ignore = "compares against the wall clock; time under Miri is interpreted"
         )]
         fn converted_ticks_track_the_wall_clock() {
-            for clock in [StdClock::new(), StdClock::monotonic()] {
+            // A lazy clock (the global recorder's) converts as well as an eager one, once its
+            // first conversion has anchored and calibrated it.
+            let lazy = StdClock::lazy();
+            let _ = lazy.now_ticks();
+            for clock in [StdClock::new(), StdClock::monotonic(), lazy] {
                 let before = unix_now_ns();
                 let t = clock.now_ticks();
                 let after = unix_now_ns();

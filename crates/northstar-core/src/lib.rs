@@ -24,7 +24,7 @@ extern crate std;
 #[macro_use]
 mod macros;
 
-#[cfg(all(feature = "std", northstar_cas, not(loom)))]
+#[cfg(all(feature = "std", northstar_cas))]
 pub mod capture;
 pub mod clock;
 pub mod codec;
@@ -37,12 +37,12 @@ pub mod fuzzing;
 pub mod interned;
 pub mod limits;
 pub mod record;
-#[cfg(all(feature = "std", northstar_cas, not(loom)))]
+#[cfg(all(feature = "std", northstar_cas))]
 pub mod recorder;
 #[cfg(northstar_cas)]
 pub mod registry;
 pub mod ring;
-#[cfg(all(feature = "std", northstar_cas, not(loom)))]
+#[cfg(all(feature = "std", northstar_cas))]
 pub mod scope;
 mod sync;
 #[cfg(northstar_cas)]
@@ -68,6 +68,11 @@ impl DisabledGuard {
         0
     }
 }
+
+/// Loom, for the macros' call-site statics under `--cfg loom` (built lazily per execution).
+#[cfg(loom)]
+#[doc(hidden)]
+pub use loom as __loom;
 
 pub use codec::{DecodeError, EncodeError, List, StrList, StrMap};
 pub use event_type::{EventType, Visibility};

@@ -38,7 +38,7 @@ pub struct Sampler {
 
 impl Sampler {
     /// A sampler keeping about `rate` of events (clamped to 0..=1; NaN keeps none).
-    pub fn new(rate: f64) -> Self {
+    pub const fn new(rate: f64) -> Self {
         let threshold = if rate >= 1.0 {
             u64::MAX
         } else if rate > 0.0 {

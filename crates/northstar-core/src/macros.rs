@@ -94,7 +94,7 @@ macro_rules! __user_event_emit {
     }};
 }
 
-#[cfg(all(not(feature = "off"), not(loom)))]
+#[cfg(not(feature = "off"))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __user_event_site {
@@ -104,10 +104,34 @@ macro_rules! __user_event_site {
             fields: &[$(stringify!($rk)),*],
             consts: &[$((stringify!($ck), $cv)),*],
         };
-        static __NORTHSTAR_SITE: $crate::user::Callsite =
-            $crate::user::Callsite::new(&__NORTHSTAR_META);
+        $crate::__static!(__NORTHSTAR_SITE: $crate::user::Callsite =
+            $crate::user::Callsite::new(&__NORTHSTAR_META));
         &__NORTHSTAR_SITE
     }};
+}
+
+/// A call site's `static` holding atomics: a plain `static` normally; under `--cfg loom`, whose
+/// atomics are not `const`, a loom lazy static, built afresh in every explored execution (its
+/// `&` derefs to the value where a reference to it is passed).
+#[cfg(not(loom))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static {
+    ($name:ident: $t:ty = $init:expr) => {
+        static $name: $t = $init;
+    };
+}
+
+/// A call site's `static` holding atomics (loom: built lazily per execution).
+#[cfg(loom)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __static {
+    ($name:ident: $t:ty = $init:expr) => {
+        $crate::__loom::lazy_static! {
+            static ref $name: $t = $init;
+        }
+    };
 }
 
 #[doc(hidden)]
@@ -195,8 +219,8 @@ macro_rules! __perf_sample {
             unit: $us,
             dims: &[$(($ks, $xs)),*],
         };
-        static __NORTHSTAR_SITE: $crate::interned::Site =
-            $crate::interned::Site::perf(&__NORTHSTAR_PERF);
+        $crate::__static!(__NORTHSTAR_SITE: $crate::interned::Site =
+            $crate::interned::Site::perf(&__NORTHSTAR_PERF));
         $crate::__perf_sample!(@call $b &__NORTHSTAR_SITE, &__NORTHSTAR_PERF,
             &$crate::interned::PerfArgs { name: $n, unit: $u, dims: [$(($k, $x)),*] },
             $v as f64)
@@ -217,8 +241,8 @@ macro_rules! __perf_sample {
         let _ = $crate::recorder::Recorder::global().record_perf($($args)*);
     }};
     (@call (rate $rate:expr) $($args:tt)*) => {{
-        static __NORTHSTAR_BUCKET: $crate::limits::TokenBucket =
-            $crate::limits::TokenBucket::new($rate, $rate);
+        $crate::__static!(__NORTHSTAR_BUCKET: $crate::limits::TokenBucket =
+            $crate::limits::TokenBucket::new($rate, $rate));
         let _ = $crate::recorder::Recorder::global()
             .record_perf_limited(&__NORTHSTAR_BUCKET, $($args)*);
     }};
@@ -300,8 +324,8 @@ macro_rules! __operation {
                     target_type: $ts,
                     target_id: $is,
                 };
-                static __NORTHSTAR_SITE: $crate::interned::Site =
-                    $crate::interned::Site::op(&__NORTHSTAR_OP);
+                $crate::__static!(__NORTHSTAR_SITE: $crate::interned::Site =
+                    $crate::interned::Site::op(&__NORTHSTAR_OP));
                 &__NORTHSTAR_SITE
             },
             $agent,

@@ -1,17 +1,50 @@
-//! The std recorder: rings claimed per thread through a thread-local, the TSC clock, and the
-//! spec's limits in front of the ring. This is what the macros call.
+//! The std recorder: rings claimed per thread, the TSC clock, and the spec's limits in front of
+//! the ring. This is what the macros call.
 //!
 //! The hot path is [`Recorder::record`]: one `const` thread-local load to find the thread's
-//! ring, the limits, one clock read, then [`Producer::record`]. The first event of a thread
-//! claims a ring (one compare-and-swap) and registers a thread-exit destructor that retires it;
-//! that one-time step may allocate, every later event does not.
+//! ring, the limits, one clock read, then [`Producer::record`].
+//!
+//! # The first call
+//!
+//! The first macro call of a process, and the first event of each thread, are on the hot path
+//! too: no allocation, no lock, no system call, no wait.
+//!
+//! - The global recorder ([`Recorder::global`]) is a `static`: its ring table and its
+//!   [`GLOBAL_RINGS`] x [`GLOBAL_RING_BYTES`] of ring memory are zero-initialised statics (in
+//!   `.bss`: the OS maps the pages on first touch, untouched ring memory costs nothing), built
+//!   at compile time. Nothing is created on first use. [`Recorder::configure_global`] (what
+//!   `northstar::init`'s `Builder::recorder` calls) may still replace it by a recorder of
+//!   another size, before anything recorded.
+//! - A thread's first event claims a ring (one compare-and-swap) and notes the claim in a
+//!   fixed array of a `const` thread-local without a destructor ([`MAX_THREAD_RECORDERS`]
+//!   recorders per thread). The claim is retired at thread exit by a POSIX thread-specific
+//!   key's destructor: `pthread_key_create` (once per process, a compare-and-swap in libc)
+//!   and `pthread_setspecific` (once per thread) neither allocate, lock nor call the kernel
+//!   while the key is one of the first 32 of the process. A Rust `thread_local!` with a
+//!   destructor would instead register it through glibc's `__cxa_thread_atexit_impl`, which
+//!   takes the dynamic loader's lock and `calloc`s outside Rust's allocator.
+//! - The global clock is [`StdClock::lazy`]: the first reading picks its source (one CPUID
+//!   instruction); its anchor is taken before `main` (Linux: an `.init_array` constructor,
+//!   which also registers the exit check with `atexit`) or else by the first conversion, which
+//!   reads the clocks through the vDSO; the consumer calibrates the TSC rate.
+//! - A user event's call site registers itself in a static table (`crate::user`).
+//!
+//! Caveats, off the common case: a thread-specific key numbered 32 or more makes glibc
+//! `calloc` a second-level key table on the thread's first event; on targets other than Linux,
+//! the exit check is registered by the global recorder's first claim (`atexit` takes a lock);
+//! off Unix, the thread-exit hook is a `thread_local!` destructor; and a library `dlopen`ed at
+//! run time gets its thread-locals from glibc's `__tls_get_addr`, which allocates them on a
+//! thread's first access.
 
 use std::boxed::Box;
 use std::cell::{Cell, RefCell};
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicU8;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread_local;
-use std::vec;
+use std::sync::Arc;
+#[cfg(not(loom))]
+use std::sync::OnceLock;
+#[cfg(test)]
 use std::vec::Vec;
 
 use crate::clock::{Clock, StdClock};
@@ -30,6 +63,27 @@ pub const DEFAULT_RINGS: usize = 32;
 /// Default bytes per ring: 4 MiB, so a ring holds a spec-maximum 1 MiB payload (a ring takes
 /// records up to half its size) and about 40 ms of events at 1 million 100-byte events/s.
 pub const DEFAULT_RING_BYTES: usize = 4 << 20;
+
+/// Rings of the built-in global recorder (fixed at compile time; `configure_global` replaces
+/// the recorder to change it).
+#[cfg(not(loom))]
+pub const GLOBAL_RINGS: usize = DEFAULT_RINGS;
+/// Bytes per ring of the built-in global recorder: [`GLOBAL_RINGS`] x 4 MiB = 128 MiB of
+/// zero-initialised static memory (`.bss`), mapped by the OS page by page as rings are used.
+#[cfg(not(loom))]
+pub const GLOBAL_RING_BYTES: usize = DEFAULT_RING_BYTES;
+/// Rings of the global recorder under `--cfg loom` (one per loom thread; loom allows four).
+#[cfg(loom)]
+pub const GLOBAL_RINGS: usize = 4;
+/// Bytes per ring of the global recorder under `--cfg loom`: every byte is a loom cell, so
+/// rings are small (about ten events per thread between drains; records up to 128 bytes).
+#[cfg(loom)]
+pub const GLOBAL_RING_BYTES: usize = 1024;
+
+/// Recorders a thread can hold a ring of at once. A thread's claim on a recorder dropped by
+/// everyone else is let go to make room; past that, the event is dropped and counted (as for
+/// [`RecordError::NoRing`]).
+pub const MAX_THREAD_RECORDERS: usize = 16;
 
 /// How a recorder is sized and limited.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -124,8 +178,9 @@ struct Inner {
     id: usize,
     // Borrows `_slots` and `_storage`: declared first so it is dropped first.
     registry: Registry<'static>,
-    _slots: OwnedSlice<Slot>,
-    _storage: OwnedSlice<UnsafeCell<u8>>,
+    /// `None` for the built-in global recorder, whose storage is static.
+    _slots: Option<OwnedSlice<Slot>>,
+    _storage: Option<OwnedSlice<UnsafeCell<u8>>>,
     clock: StdClock,
     payload_limit: PayloadLimit,
     sampler: Sampler,
@@ -168,32 +223,214 @@ impl<T> Drop for OwnedSlice<T> {
     }
 }
 
-/// Records events into per-thread rings. Cheap to clone (an `Arc`).
-#[derive(Clone)]
-pub struct Recorder {
-    inner: Arc<Inner>,
+/// `bytes` zeroed cells on the heap. Zeroed allocation: pages are mapped lazily, so untouched
+/// ring memory costs nothing.
+#[cfg(not(loom))]
+fn zeroed_cells(bytes: usize) -> Box<[UnsafeCell<u8>]> {
+    let zeroed: Box<[u8]> = std::vec![0u8; bytes].into_boxed_slice();
+    // SAFETY: `UnsafeCell<u8>` is `repr(transparent)` over `u8`, so the slice layouts are
+    // identical; the box's ownership moves to the new pointer.
+    unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [UnsafeCell<u8>]) }
 }
 
-static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
-static GLOBAL: OnceLock<Recorder> = OnceLock::new();
+/// Loom's cells are tracked objects, not bytes: built one by one.
+#[cfg(loom)]
+fn zeroed_cells(bytes: usize) -> Box<[UnsafeCell<u8>]> {
+    (0..bytes).map(|_| UnsafeCell::new(0)).collect()
+}
 
-thread_local! {
-    /// The thread's current (recorder id, slot): read on every event, no destructor.
-    static CURRENT: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+/// Records events into per-thread rings. Cheap to clone (a pointer, plus an `Arc` count for a
+/// recorder built by [`Recorder::new`]; the built-in global recorder is a `static`).
+pub struct Recorder {
+    inner: core::ptr::NonNull<Inner>,
+    /// Keeps a heap recorder alive; `None` for the static global one.
+    owner: Option<Arc<Inner>>,
+}
+
+// SAFETY: `inner` points at an `Inner` (Sync and Send) that lives as long as `owner` (or
+// forever, for the static one); the pointer is only ever read.
+unsafe impl Sync for Recorder {}
+// SAFETY: as for Sync.
+unsafe impl Send for Recorder {}
+
+impl Clone for Recorder {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner,
+            owner: self.owner.clone(),
+        }
+    }
+}
+
+/// The built-in global recorder's id; [`Recorder::new`] hands out the ids after it.
+const GLOBAL_ID: usize = 1;
+static NEXT_ID: AtomicUsize = AtomicUsize::new(GLOBAL_ID + 1);
+
+/// `GLOBAL_STATE` bits: the built-in recorder has had a ring claimed; it was replaced by
+/// `configure_global`.
+#[cfg(not(loom))]
+const SEALED: u8 = 1;
+#[cfg(not(loom))]
+const REPLACED: u8 = 2;
+#[cfg(not(loom))]
+static GLOBAL_STATE: AtomicU8 = AtomicU8::new(0);
+/// The recorder `configure_global` put in place of the built-in one.
+#[cfg(not(loom))]
+static CONFIGURED: OnceLock<Recorder> = OnceLock::new();
+
+/// The built-in global recorder: every part `const`-built, its ring memory zero-initialised.
+#[cfg(not(loom))]
+mod builtin {
+    use super::*;
+    use core::mem::MaybeUninit;
+
+    /// `N` zeroed bytes seen as cells. Built from a `MaybeUninit<[u8; N]>` rather than an
+    /// array of cells: compile-time evaluation of a 128 MiB array of cells takes a minute, of a
+    /// zeroed byte array a second.
+    pub(super) struct ZeroedCells<const N: usize>(core::cell::UnsafeCell<MaybeUninit<[u8; N]>>);
+
+    // SAFETY: the bytes are only reached through the registry's rings, whose producer/consumer
+    // protocol gives each byte a single writer at a time and orders writes before reads.
+    unsafe impl<const N: usize> Sync for ZeroedCells<N> {}
+
+    impl<const N: usize> ZeroedCells<N> {
+        pub(super) const fn new() -> Self {
+            Self(core::cell::UnsafeCell::new(MaybeUninit::zeroed()))
+        }
+
+        pub(super) const fn cells(&'static self) -> &'static [UnsafeCell<u8>] {
+            // SAFETY: the `N` bytes are initialised (zeroed) and live forever (a static);
+            // `UnsafeCell<u8>` is `repr(transparent)` over `u8`, and the outer `UnsafeCell`
+            // makes writing through the cells sound.
+            unsafe { core::slice::from_raw_parts(self.0.get() as *const UnsafeCell<u8>, N) }
+        }
+    }
+
+    static SLOTS: [Slot; GLOBAL_RINGS] = [const { Slot::new() }; GLOBAL_RINGS];
+    static STORAGE: ZeroedCells<{ GLOBAL_RINGS * GLOBAL_RING_BYTES }> = ZeroedCells::new();
+    const _: () = assert!(GLOBAL_RING_BYTES.is_power_of_two() && GLOBAL_RING_BYTES >= 64);
+
+    pub(super) static INNER: Inner = Inner {
+        id: GLOBAL_ID,
+        registry: Registry::new_unchecked_sizes(&SLOTS, STORAGE.cells(), GLOBAL_RING_BYTES),
+        _slots: None,
+        _storage: None,
+        clock: StdClock::lazy(),
+        payload_limit: PayloadLimit(crate::limits::DEFAULT_PAYLOAD_LIMIT),
+        sampler: Sampler::new(1.0),
+        config: RecorderConfig {
+            rings: GLOBAL_RINGS,
+            ring_bytes: GLOBAL_RING_BYTES,
+            payload_limit: PayloadLimit(crate::limits::DEFAULT_PAYLOAD_LIMIT),
+            sampling_rate: 1.0,
+        },
+        no_ring: AtomicU64::new(0),
+    };
+
+    pub(super) static BUILTIN: Recorder = Recorder {
+        inner: core::ptr::NonNull::from_ref(&INNER),
+        owner: None,
+    };
+
+    /// Runs before `main` (an ELF constructor): registers the exit check and anchors the
+    /// global clock, so neither happens on a macro call. In this module so that it is linked
+    /// whenever the built-in recorder is.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[used]
+    #[link_section = ".init_array"]
+    static AT_START: extern "C" fn() = at_start;
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    extern "C" fn at_start() {
+        super::at_exit::install();
+        INNER.clock.anchor_now();
+    }
+}
+
+#[cfg(loom)]
+loom::lazy_static! {
+    /// Under loom the global recorder is built in every explored execution (loom's atomics
+    /// and cells are not `const`, and each execution starts afresh).
+    static ref LOOM_GLOBAL: Recorder = Recorder::new(RecorderConfig {
+        rings: GLOBAL_RINGS,
+        ring_bytes: GLOBAL_RING_BYTES,
+        ..RecorderConfig::default()
+    })
+    .expect("the loom global recorder's config is valid");
+}
+
+/// Thread-locals: `const`, without destructors (a destructor would be registered through
+/// glibc's allocating `__cxa_thread_atexit_impl`); loom's per-model-thread ones under loom.
+macro_rules! thread_locals {
+    ($($(#[$m:meta])* static $name:ident: $t:ty = $init:expr;)*) => {
+        #[cfg(not(loom))]
+        std::thread_local! { $($(#[$m])* static $name: $t = const { $init };)* }
+        #[cfg(loom)]
+        loom::thread_local! { $($(#[$m])* static $name: $t = $init;)* }
+    };
+}
+
+#[cfg(not(loom))]
+type ClaimsCell = RefCell<core::mem::ManuallyDrop<Claims>>;
+#[cfg(loom)]
+type ClaimsCell = RefCell<Claims>;
+
+#[cfg(not(loom))]
+const fn new_claims() -> ClaimsCell {
+    RefCell::new(core::mem::ManuallyDrop::new(Claims::EMPTY))
+}
+#[cfg(loom)]
+fn new_claims() -> ClaimsCell {
+    RefCell::new(Claims::EMPTY)
+}
+
+thread_locals! {
+    /// The thread's current (recorder id, slot): read on every event.
+    static CURRENT: Cell<(usize, usize)> = Cell::new((0, 0));
     /// The thread's sampling generator.
-    static RNG: Cell<FastRng> = const { Cell::new(FastRng::new(0)) };
-    /// Every ring this thread claimed; dropping retires them (thread exit).
-    static CLAIMS: RefCell<Vec<ThreadClaim>> = const { RefCell::new(Vec::new()) };
+    static RNG: Cell<FastRng> = Cell::new(FastRng::new(0));
+    /// Every ring this thread claimed; retired at thread exit (`thread_exit`).
+    static CLAIMS: ClaimsCell = new_claims();
+    static NEXT_OPERATION: Cell<u64> = Cell::new(0);
+}
+
+/// The rings a thread holds, one per recorder.
+struct Claims {
+    list: [Option<ThreadClaim>; MAX_THREAD_RECORDERS],
+    /// Whether the thread-exit hook is armed.
+    armed: bool,
+}
+
+impl Claims {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Self = Self {
+        list: [const { None }; MAX_THREAD_RECORDERS],
+        armed: false,
+    };
+
+    /// A free entry, letting go of a claim on a recorder no one else holds if need be.
+    fn free_entry(&mut self) -> Option<usize> {
+        if let Some(i) = self.list.iter().position(Option::is_none) {
+            return Some(i);
+        }
+        let dead = self.list.iter().position(|c| {
+            c.as_ref()
+                .and_then(|c| c.recorder.owner.as_ref())
+                .is_some_and(|arc| Arc::strong_count(arc) == 1)
+        })?;
+        self.list[dead] = None;
+        Some(dead)
+    }
 }
 
 struct ThreadClaim {
-    recorder: Arc<Inner>,
+    recorder: Recorder,
     slot: usize,
 }
 
 impl Drop for ThreadClaim {
     fn drop(&mut self) {
-        let id = self.recorder.id;
+        let id = self.recorder.inner().id;
         let slot = self.slot;
         let _ = CURRENT.try_with(|c| {
             if c.get() == (id, slot) {
@@ -202,100 +439,253 @@ impl Drop for ThreadClaim {
         });
         // SAFETY: this thread claimed `slot` (it is in CLAIMS) and, CURRENT being cleared, will
         // not use its producer again.
-        unsafe { self.recorder.registry.retire(slot) };
+        unsafe { self.recorder.inner().registry.retire(slot) };
+    }
+}
+
+/// Lets go of every ring the calling thread holds (its exit).
+#[cfg_attr(loom, allow(dead_code))]
+fn retire_thread_claims() {
+    let _ = CLAIMS.try_with(|claims| {
+        if let Ok(mut claims) = claims.try_borrow_mut() {
+            for claim in claims.list.iter_mut() {
+                drop(claim.take());
+            }
+            claims.armed = false;
+        }
+    });
+}
+
+/// The thread-exit hook that retires a thread's rings.
+#[cfg(all(unix, not(loom)))]
+mod thread_exit {
+    use core::ffi::c_void;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The process's key, plus one (0: not created yet).
+    static KEY: AtomicUsize = AtomicUsize::new(0);
+
+    fn key() -> Option<libc::pthread_key_t> {
+        let k = KEY.load(Ordering::Acquire);
+        if k != 0 {
+            return Some((k - 1) as libc::pthread_key_t);
+        }
+        let mut new: libc::pthread_key_t = 0;
+        // SAFETY: `new` is a valid out-pointer; `on_exit` is an `extern "C"` function that
+        // never unwinds.
+        if unsafe { libc::pthread_key_create(&mut new, Some(on_exit)) } != 0 {
+            return None;
+        }
+        match KEY.compare_exchange(0, new as usize + 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Some(new),
+            Err(winner) => {
+                // Another thread created one first: use it, give ours back.
+                // SAFETY: `new` was created just above and never given a value.
+                unsafe { libc::pthread_key_delete(new) };
+                Some((winner - 1) as libc::pthread_key_t)
+            }
+        }
+    }
+
+    /// Arms the calling thread's exit hook; `false` if the key cannot be had.
+    pub(super) fn arm() -> bool {
+        let Some(key) = key() else {
+            return false;
+        };
+        // A non-null value is what makes the destructor run; it is never dereferenced.
+        // SAFETY: `key` is a live key of this process.
+        unsafe {
+            libc::pthread_setspecific(
+                key,
+                core::ptr::NonNull::<u8>::dangling().as_ptr() as *const c_void,
+            ) == 0
+        }
+    }
+
+    /// Runs at thread exit, after the thread's Rust `thread_local!` destructors (which may
+    /// still record): the thread-locals it reads are `const` and have no destructor, so they
+    /// are still valid.
+    extern "C" fn on_exit(_: *mut c_void) {
+        super::retire_thread_claims();
+    }
+}
+
+/// Off Unix: a `thread_local!` destructor (allocates on some platforms; see the module docs).
+#[cfg(all(not(unix), not(loom)))]
+mod thread_exit {
+    struct Hook;
+    impl Drop for Hook {
+        fn drop(&mut self) {
+            super::retire_thread_claims();
+        }
+    }
+    std::thread_local! { static HOOK: Hook = const { Hook }; }
+
+    pub(super) fn arm() -> bool {
+        HOOK.try_with(|_| ()).is_ok()
+    }
+}
+
+/// Under loom the claims are in a loom thread-local, dropped when the model's thread ends.
+#[cfg(loom)]
+mod thread_exit {
+    pub(super) fn arm() -> bool {
+        true
     }
 }
 
 impl Recorder {
+    #[inline(always)]
+    fn inner(&self) -> &Inner {
+        // SAFETY: `inner` points at the static built-in recorder or at the `Arc` that `owner`
+        // keeps alive for as long as `self`.
+        unsafe { self.inner.as_ref() }
+    }
+
+    /// Whether two handles are the same recorder.
+    pub fn same_as(&self, other: &Recorder) -> bool {
+        self.inner == other.inner
+    }
+
+    /// Checks a config as [`Recorder::new`] would, without allocating.
+    fn check_config(config: &RecorderConfig) -> Result<(), ConfigError> {
+        let bad = ConfigError::Registry(RegistryError::BadRingSize {
+            storage: config.rings.saturating_mul(config.ring_bytes),
+            slots: config.rings,
+        });
+        if config.rings == 0 {
+            return Err(ConfigError::Registry(RegistryError::NoSlots));
+        }
+        if !config.ring_bytes.is_power_of_two()
+            || config.ring_bytes < 64
+            || config.rings.checked_mul(config.ring_bytes).is_none()
+        {
+            return Err(bad);
+        }
+        Ok(())
+    }
+
     /// A recorder with its own rings.
     pub fn new(config: RecorderConfig) -> Result<Self, ConfigError> {
+        Self::check_config(&config)?;
         let rings = config.rings;
         let slots = OwnedSlice::new((0..rings).map(|_| Slot::new()).collect());
         let bytes = rings.checked_mul(config.ring_bytes).unwrap_or(0);
-        // Zeroed allocation: pages are mapped lazily, so untouched ring memory costs nothing.
-        let zeroed: Box<[u8]> = vec![0u8; bytes].into_boxed_slice();
-        // SAFETY: `UnsafeCell<u8>` is `repr(transparent)` over `u8`, so the slice layouts are
-        // identical; the box's ownership moves to the new pointer.
-        let storage = OwnedSlice::new(unsafe {
-            Box::from_raw(Box::into_raw(zeroed) as *mut [UnsafeCell<u8>])
-        });
+        let storage = OwnedSlice::new(zeroed_cells(bytes));
         // SAFETY: `Inner` keeps both slices alive for as long as the registry, which is declared
         // first and so dropped before them; no `'static` reference escapes: every accessor ties
         // its result to `&self`.
         let (slots_ref, storage_ref) = unsafe { (slots.as_static(), storage.as_static()) };
         let registry = Registry::new(slots_ref, storage_ref).map_err(ConfigError::Registry)?;
+        let inner = Arc::new(Inner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            registry,
+            _slots: Some(slots),
+            _storage: Some(storage),
+            // Under loom, no calibration sleep in every explored execution: the clock is not
+            // what a model checks.
+            #[cfg(not(loom))]
+            clock: StdClock::new(),
+            #[cfg(loom)]
+            clock: StdClock::lazy(),
+            payload_limit: config.payload_limit,
+            sampler: Sampler::new(config.sampling_rate),
+            config,
+            no_ring: AtomicU64::new(0),
+        });
         Ok(Self {
-            inner: Arc::new(Inner {
-                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                registry,
-                _slots: slots,
-                _storage: storage,
-                clock: StdClock::new(),
-                payload_limit: config.payload_limit,
-                sampler: Sampler::new(config.sampling_rate),
-                config,
-                no_ring: AtomicU64::new(0),
-            }),
+            inner: core::ptr::NonNull::from(&*inner),
+            owner: Some(inner),
         })
     }
 
-    /// The process-wide recorder the macros use, created with the default config (or the one
-    /// given to [`Recorder::configure_global`]) on first use.
+    /// The process-wide recorder the macros use: the built-in static one (sized
+    /// [`GLOBAL_RINGS`] x [`GLOBAL_RING_BYTES`]), or the one [`Recorder::configure_global`]
+    /// put in its place. Never creates anything: no allocation, no lock, no system call.
     #[inline(always)]
     pub fn global() -> &'static Recorder {
-        GLOBAL.get_or_init(|| {
-            at_exit::install();
-            Recorder::new(RecorderConfig::default()).expect("default recorder config is valid")
-        })
+        #[cfg(not(loom))]
+        {
+            match CONFIGURED.get() {
+                Some(configured) => configured,
+                None => &builtin::BUILTIN,
+            }
+        }
+        #[cfg(loom)]
+        {
+            &LOOM_GLOBAL
+        }
     }
 
-    /// The global recorder if something has created it (never creates it).
+    /// The global recorder if something has recorded into it or configured it.
     pub fn global_if_created() -> Option<&'static Recorder> {
-        GLOBAL.get()
+        #[cfg(not(loom))]
+        {
+            if let Some(configured) = CONFIGURED.get() {
+                return Some(configured);
+            }
+            (GLOBAL_STATE.load(Ordering::Acquire) & SEALED != 0).then_some(&builtin::BUILTIN)
+        }
+        #[cfg(loom)]
+        {
+            Some(&LOOM_GLOBAL)
+        }
     }
 
     /// Whether a drainer (a store's flusher) currently holds this recorder's rings.
     pub fn is_drained_by_store(&self) -> bool {
-        self.inner.registry.has_drainer()
+        self.inner().registry.has_drainer()
     }
 
-    /// Sets the global recorder's config; fails once the global recorder exists.
+    /// Puts a recorder built with `config` in place of the built-in global one; fails once
+    /// anything has recorded into the global recorder, or once it was configured.
+    #[cfg(not(loom))]
     pub fn configure_global(config: RecorderConfig) -> Result<(), ConfigError> {
         // Check first: building a recorder allocates rings and calibrates the clock.
-        if GLOBAL.get().is_some() {
+        Self::check_config(&config)?;
+        if GLOBAL_STATE
+            .compare_exchange(0, REPLACED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return Err(ConfigError::AlreadyInitialized);
         }
-        at_exit::install();
         let recorder = Recorder::new(config)?;
-        GLOBAL
+        CONFIGURED
             .set(recorder)
             .map_err(|_| ConfigError::AlreadyInitialized)
     }
 
+    /// Under loom the global recorder is rebuilt in every execution with the loom sizes: it
+    /// cannot be configured.
+    #[cfg(loom)]
+    pub fn configure_global(_config: RecorderConfig) -> Result<(), ConfigError> {
+        Err(ConfigError::AlreadyInitialized)
+    }
+
     /// The config this recorder was built with.
     pub fn config(&self) -> &RecorderConfig {
-        &self.inner.config
+        &self.inner().config
     }
 
     /// The clock stamping records (ring records carry its raw ticks).
     pub fn clock(&self) -> &StdClock {
-        &self.inner.clock
+        &self.inner().clock
     }
 
     /// The registry of rings.
     pub fn registry(&self) -> &Registry<'_> {
-        &self.inner.registry
+        &self.inner().registry
     }
 
     /// The one consumer of every ring (the flusher), or `None` while another exists.
     pub fn drainer(&self) -> Option<Drainer<'_>> {
-        self.inner.registry.drainer()
+        self.inner().registry.drainer()
     }
 
     /// Counters over every ring, plus events lost for want of a ring (in `dropped_full`).
     pub fn counters(&self) -> Counters {
-        let mut c = self.inner.registry.counters();
-        c.dropped_full += self.inner.no_ring.load(Ordering::Relaxed);
+        let mut c = self.inner().registry.counters();
+        c.dropped_full += self.inner().no_ring.load(Ordering::Relaxed);
         c
     }
 
@@ -308,7 +698,7 @@ impl Recorder {
     #[inline(always)]
     fn slot(&self) -> Result<usize, RecordError> {
         let (id, slot) = CURRENT.with(Cell::get);
-        if id == self.inner.id {
+        if id == self.inner().id {
             Ok(slot)
         } else {
             self.claim_slow()
@@ -320,39 +710,78 @@ impl Recorder {
     fn claim_slow(&self) -> Result<usize, RecordError> {
         let result = self.claim_uncounted();
         if result.is_err() {
-            self.inner.no_ring.fetch_add(1, Ordering::Relaxed);
+            self.inner().no_ring.fetch_add(1, Ordering::Relaxed);
         }
         result
     }
 
     /// Claims a ring for this thread (or finds its claim); a failure is not counted (the
-    /// caller counts the event it could not record).
+    /// caller counts the event it could not record). No allocation, no lock, no system call.
     #[cold]
     #[inline(never)]
     fn claim_uncounted(&self) -> Result<usize, RecordError> {
+        let id = self.inner().id;
         let claimed = CLAIMS.try_with(|claims| {
-            let mut claims = claims.borrow_mut();
-            let slot = match claims.iter().find(|c| c.recorder.id == self.inner.id) {
-                Some(c) => c.slot,
+            // Busy only if a thread-exit hook is retiring this thread's claims right now.
+            let Ok(mut claims) = claims.try_borrow_mut() else {
+                return Err(RecordError::ThreadExiting);
+            };
+            let found = claims
+                .list
+                .iter()
+                .flatten()
+                .find(|c| c.recorder.inner().id == id)
+                .map(|c| c.slot);
+            let slot = match found {
+                Some(slot) => slot,
                 None => {
-                    let Some(claim) = self.inner.registry.claim() else {
-                        return Err(RecordError::NoRing);
-                    };
+                    let entry = claims.free_entry().ok_or(RecordError::NoRing)?;
+                    if !claims.armed {
+                        claims.armed = thread_exit::arm();
+                        if !claims.armed {
+                            // No way to retire a ring at this thread's exit: do not take one.
+                            return Err(RecordError::NoRing);
+                        }
+                    }
+                    if id == GLOBAL_ID {
+                        self.seal_builtin()?;
+                    }
+                    let claim = self.inner().registry.claim().ok_or(RecordError::NoRing)?;
                     let slot = claim.into_index();
-                    claims.push(ThreadClaim {
-                        recorder: Arc::clone(&self.inner),
+                    claims.list[entry] = Some(ThreadClaim {
+                        recorder: self.clone(),
                         slot,
                     });
                     let seed = (slot as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                        ^ self.inner.clock.now_ticks();
+                        ^ self.inner().clock.now_ticks();
                     RNG.with(|r| r.set(FastRng::new(seed)));
                     slot
                 }
             };
-            CURRENT.with(|c| c.set((self.inner.id, slot)));
+            CURRENT.with(|c| c.set((id, slot)));
             Ok(slot)
         });
         claimed.unwrap_or(Err(RecordError::ThreadExiting))
+    }
+
+    /// Marks the built-in global recorder as in use, so `configure_global` can no longer
+    /// replace it; fails if it was replaced (by a `configure_global` racing this thread's
+    /// first event, which found the built-in recorder just before).
+    #[cfg(not(loom))]
+    fn seal_builtin(&self) -> Result<(), RecordError> {
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        at_exit::install();
+        if GLOBAL_STATE.load(Ordering::Relaxed) & SEALED == 0
+            && GLOBAL_STATE.fetch_or(SEALED, Ordering::AcqRel) & REPLACED != 0
+        {
+            return Err(RecordError::NoRing);
+        }
+        Ok(())
+    }
+
+    #[cfg(loom)]
+    fn seal_builtin(&self) -> Result<(), RecordError> {
+        Ok(())
     }
 
     #[inline(always)]
@@ -361,7 +790,7 @@ impl Recorder {
         // SAFETY: `slot` was claimed by this thread (CURRENT only ever holds this thread's own
         // claims, and is cleared before a claim is retired), and producers are only used
         // within one call on this thread.
-        Ok(unsafe { self.inner.registry.producer_of(slot) })
+        Ok(unsafe { self.inner().registry.producer_of(slot) })
     }
 
     /// Records an event: checks sampling and the payload limit, stamps it with the clock and
@@ -374,7 +803,7 @@ impl Recorder {
         payload: &P,
     ) -> Result<(), RecordError> {
         let mut producer = self.producer()?;
-        let inner = &*self.inner;
+        let inner = self.inner();
         if !inner.sampler.keeps_all() && !self.sample() {
             producer.count(Refusal::SampledOut);
             return Err(RecordError::Refused(Refusal::SampledOut));
@@ -402,17 +831,42 @@ impl Recorder {
         values: &V,
     ) -> Result<(), RecordError> {
         let mut producer = self.producer()?;
-        let inner = &*self.inner;
         let Ok(id) = callsite.id::<V>() else {
             // The id table is full: refused and counted, never recorded with a wrong schema.
             producer.count(Refusal::Oversize);
             return Err(RecordError::Refused(Refusal::Oversize));
         };
+        // Sized by the same values: the encoding cannot overflow; if it ever did, the record
+        // would fail its own decode rather than corrupt the ring.
+        self.push_user(
+            producer,
+            id,
+            actor_id,
+            visibility,
+            values.encoded_len(),
+            |w| values.encode(w),
+        )
+    }
+
+    /// The one push path of every user record (`record_user` and `record_user_dyn`): sampling,
+    /// the payload limit, then `[header | schema id | values | trailer]` written in place,
+    /// `fill` writing the `values_len` bytes of values.
+    #[inline(always)]
+    fn push_user(
+        &self,
+        mut producer: Producer<'_>,
+        schema_id: u32,
+        actor_id: u64,
+        visibility: Visibility,
+        values_len: usize,
+        fill: impl FnOnce(&mut crate::codec::Writer<'_>),
+    ) -> Result<(), RecordError> {
+        let inner = self.inner();
         if !inner.sampler.keeps_all() && !self.sample() {
             producer.count(Refusal::SampledOut);
             return Err(RecordError::Refused(Refusal::SampledOut));
         }
-        let len = 4 + values.encoded_len();
+        let len = 4 + values_len;
         if !inner.payload_limit.allows(len) || len > crate::record::MAX_PAYLOAD_LEN {
             producer.count(Refusal::Oversize);
             return Err(RecordError::Refused(Refusal::Oversize));
@@ -430,11 +884,8 @@ impl Recorder {
             .push_with(crate::record::FRAMING_LEN + len, |out| {
                 crate::record::write_record(out, &header, |dst| {
                     let mut w = crate::codec::Writer::new(dst);
-                    w.put(&id.to_le_bytes());
-                    values.encode(&mut w);
-                    // Sized by the same values: cannot overflow; if it ever did, the record
-                    // would fail its own decode rather than corrupt the ring.
-                    let _ = w.finish(len);
+                    w.put(&schema_id.to_le_bytes());
+                    fill(&mut w);
                 })
             })
             .map_err(RecordError::from)
@@ -450,10 +901,8 @@ impl Recorder {
         visibility: Visibility,
         payload: &P,
     ) -> Result<(), RecordError> {
-        let now_ns = self
-            .inner
-            .clock
-            .ticks_to_nanos(self.inner.clock.now_ticks());
+        let clock = &self.inner().clock;
+        let now_ns = clock.ticks_to_nanos(clock.now_ticks());
         if !bucket.try_acquire(now_ns) {
             self.count(Refusal::RateLimited)?;
             return Err(RecordError::Refused(Refusal::RateLimited));
@@ -498,7 +947,7 @@ impl Recorder {
     fn sample(&self) -> bool {
         RNG.with(|cell| {
             let mut rng = cell.get();
-            let keep = self.inner.sampler.keep(&mut rng);
+            let keep = self.inner().sampler.keep(&mut rng);
             cell.set(rng);
             keep
         })
@@ -507,26 +956,29 @@ impl Recorder {
     /// Raw clock ticks now (for scope guards measuring durations).
     #[inline(always)]
     pub fn now_ticks(&self) -> u64 {
-        self.inner.clock.now_ticks()
+        self.inner().clock.now_ticks()
     }
 }
 
 /// The process-exit check of the global recorder: events the macros recorded that no store
 /// took out of the rings are reported on stderr, once, so a program that records without
 /// storing (no `northstar::init`, or a store draining a private recorder) is never silent.
+// Under loom nothing registers the check (the global recorder lives in one execution).
+#[cfg_attr(loom, allow(dead_code))]
 mod at_exit {
-    use super::GLOBAL;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     static INSTALLED: AtomicBool = AtomicBool::new(false);
     static DISABLED: AtomicBool = AtomicBool::new(false);
 
-    /// Registers the exit check once (cold: runs when the global recorder is created).
+    /// Registers the exit check once (before `main` on Linux, see `builtin`; else on the
+    /// built-in recorder's first claim).
     pub(super) fn install() {
         if INSTALLED.swap(true, Ordering::AcqRel) {
             return;
         }
-        #[cfg(unix)]
+        // Miri runs the `.init_array` constructor but has no `atexit`.
+        #[cfg(all(unix, not(miri)))]
         // SAFETY: `check` is an `extern "C" fn()` that never unwinds (it catches nothing and
         // calls nothing that panics: formatting to stderr ignores errors).
         unsafe {
@@ -542,7 +994,7 @@ mod at_exit {
     /// What the exit check would say now: `Some(message)` when the global recorder's rings
     /// hold events no store took, or events were lost (dropped or refused).
     pub fn report() -> Option<std::string::String> {
-        let r = GLOBAL.get()?;
+        let r = super::Recorder::global_if_created()?;
         let c = r.counters();
         let reg = r.registry();
         // Not `is_drained`: a retired ring the flusher emptied may wait for its next pass to
@@ -570,6 +1022,7 @@ mod at_exit {
     }
 
     #[cfg(unix)]
+    #[cfg_attr(miri, allow(dead_code))]
     extern "C" fn check() {
         if DISABLED.load(Ordering::Relaxed) {
             return;
@@ -582,10 +1035,6 @@ mod at_exit {
 }
 
 pub use at_exit::{disable_warning as disable_exit_warning, report as exit_report};
-
-thread_local! {
-    static NEXT_OPERATION: Cell<u64> = const { Cell::new(0) };
-}
 
 /// The high bits of an operation id taken on a thread that has no ring of this recorder (all
 /// rings taken, or the thread exiting): its operation cannot be recorded anyway.
@@ -600,7 +1049,7 @@ impl Recorder {
     #[inline(always)]
     pub fn next_operation_id(&self) -> u64 {
         let prefix = match CURRENT.with(Cell::get) {
-            (id, slot) if id == self.inner.id => slot as u64,
+            (id, slot) if id == self.inner().id => slot as u64,
             _ => self
                 .claim_uncounted()
                 .map_or(NO_RING_OPERATION_PREFIX, |slot| slot as u64),

@@ -12,7 +12,7 @@ use northstar_core::codec::EncodeError;
 use northstar_core::events::{CorrelationHints, PerfSample, TimeWindow};
 use northstar_core::record::{EventHeader, MAX_PAYLOAD_LEN};
 use northstar_core::recorder::{Recorder, RecorderConfig};
-use northstar_core::{Event, EventType, List, Payload, Visibility};
+use northstar_core::{Event, List, Payload, Visibility};
 
 use crate::catalog::SharedCatalog;
 use crate::clock::unix_now_ns;

@@ -73,8 +73,9 @@ impl Builder {
     }
 
     /// Size of the global recorder's rings. Only takes effect if nothing has recorded yet
-    /// (the global recorder is created by the first macro call); otherwise `init` fails with
-    /// [`StoreError::Recorder`] rather than silently ignoring it.
+    /// (the built-in global recorder, a `static` of 32 rings of 4 MiB, is replaced by one of
+    /// this size); otherwise `init` fails with [`StoreError::Recorder`] rather than silently
+    /// ignoring it.
     pub fn recorder(mut self, config: RecorderConfig) -> Self {
         self.recorder = Some(config);
         self

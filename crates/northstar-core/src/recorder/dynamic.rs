@@ -2,7 +2,6 @@
 //! are known only at run time: `crate::user::dynamic`).
 
 use super::{RecordError, Recorder};
-use crate::clock::Clock;
 use crate::codec::Writer;
 use crate::event_type::Visibility;
 use crate::ring::Refusal;
@@ -23,35 +22,8 @@ impl Recorder {
         values_len: usize,
         fill: impl FnOnce(&mut Writer<'_>),
     ) -> Result<(), RecordError> {
-        let mut producer = self.producer()?;
-        let inner = &*self.inner;
-        if !inner.sampler.keeps_all() && !self.sample() {
-            producer.count(Refusal::SampledOut);
-            return Err(RecordError::Refused(Refusal::SampledOut));
-        }
-        let len = 4 + values_len;
-        if !inner.payload_limit.allows(len) || len > crate::record::MAX_PAYLOAD_LEN {
-            producer.count(Refusal::Oversize);
-            return Err(RecordError::Refused(Refusal::Oversize));
-        }
-        let ticks = inner.clock.now_ticks();
-        let header = crate::record::EventHeader::with_type_byte(
-            crate::user::USER_TYPE_BYTE,
-            visibility,
-            ticks,
-            actor_id,
-            0,
-            len,
-        );
-        producer
-            .push_with(crate::record::FRAMING_LEN + len, |out| {
-                crate::record::write_record(out, &header, |dst| {
-                    let mut w = Writer::new(dst);
-                    w.put(&schema_id.to_le_bytes());
-                    fill(&mut w);
-                })
-            })
-            .map_err(RecordError::from)
+        let producer = self.producer()?;
+        self.push_user(producer, schema_id, actor_id, visibility, values_len, fill)
     }
 
     /// Counts a refusal on the calling thread's ring without returning an error (a bridge that
@@ -77,7 +49,7 @@ impl Recorder {
         fill: impl FnOnce(&mut Writer<'_>),
     ) -> Result<(), RecordError> {
         let mut producer = self.producer()?;
-        let inner = &*self.inner;
+        let inner = self.inner();
         if !inner.sampler.keeps_all() && !self.sample() {
             producer.count(Refusal::SampledOut);
             return Err(RecordError::Refused(Refusal::SampledOut));

@@ -30,7 +30,7 @@ impl Recorder {
             _ => return self.record_perf_standard(args, value),
         };
         let mut producer = self.producer()?;
-        let inner = &*self.inner;
+        let inner = self.inner();
         if !inner.sampler.keeps_all() && !self.sample() {
             producer.count(Refusal::SampledOut);
             return Err(RecordError::Refused(Refusal::SampledOut));
@@ -67,10 +67,8 @@ impl Recorder {
         args: &PerfArgs<'_, N>,
         value: f64,
     ) -> Result<(), RecordError> {
-        let now_ns = self
-            .inner
-            .clock
-            .ticks_to_nanos(self.inner.clock.now_ticks());
+        let clock = &self.inner().clock;
+        let now_ns = clock.ticks_to_nanos(clock.now_ticks());
         if !bucket.try_acquire(now_ns) {
             self.count(Refusal::RateLimited)?;
             return Err(RecordError::Refused(Refusal::RateLimited));
@@ -128,7 +126,7 @@ impl Recorder {
             }
         };
         let mut producer = self.producer()?;
-        let inner = &*self.inner;
+        let inner = self.inner();
         if !inner.sampler.keeps_all() && !self.sample() {
             producer.count(Refusal::SampledOut);
             return Err(RecordError::Refused(Refusal::SampledOut));
