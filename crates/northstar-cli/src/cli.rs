@@ -41,6 +41,9 @@ pub enum ExportFormat {
     OtlpProto,
     /// A Perfetto trace (protobuf) for ui.perfetto.dev.
     Perfetto,
+    /// Apache Parquet (zstd): the ClickHouse rows' columns, the payload as a JSON string, one
+    /// row group per type at a time, each sorted by time.
+    Parquet,
 }
 
 /// Regression detection mode.

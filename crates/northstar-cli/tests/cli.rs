@@ -686,7 +686,6 @@ fn export_to_clickhouse_and_otlp() {
     for args in [
         vec!["export", "--dir", d, "--format", "otlp", "--schema"],
         vec!["export", "--dir", d, "--format", "otlp", "--batch", "0"],
-        vec!["export", "--dir", d, "--format", "parquet"],
     ] {
         let out = northstar(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -696,5 +695,119 @@ fn export_to_clickhouse_and_otlp() {
             "{args:?}: {}",
             text(&out.stderr)
         );
+    }
+}
+
+/// A Parquet field as an unsigned integer (`UINT_64` columns read as `ULong`, the
+/// nanosecond timestamp as `Long`).
+fn field_u64(f: &parquet::record::Field) -> u64 {
+    use parquet::record::Field;
+    match f {
+        Field::ULong(v) => *v,
+        Field::Long(v) => *v as u64,
+        Field::UInt(v) => u64::from(*v),
+        Field::UShort(v) => u64::from(*v),
+        Field::Int(v) => *v as u64,
+        other => panic!("not an integer: {other:?}"),
+    }
+}
+
+#[test]
+fn export_to_parquet() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, format!("{ALL_TYPES}{}", SPEC.concat())).unwrap();
+    ok(&["record", "--dir", d, input.to_str().unwrap()]);
+    let mut queried = json_lines(&ok(&["query", "--dir", d, "--format", "json"]));
+    queried.sort_by_key(|q| q["event_id"].as_u64().unwrap());
+    let out = dir.path().join("events.parquet");
+    ok(&[
+        "export",
+        "--dir",
+        d,
+        "--format",
+        "parquet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let reader = SerializedFileReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let meta = reader.metadata();
+    let columns: Vec<String> = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.path().parts()[0].clone())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "event_id",
+            "event_type",
+            "event_code",
+            "timestamp",
+            "timestamp_ns",
+            "actor_id",
+            "session_ids",
+            "visibility",
+            "payload"
+        ]
+    );
+    assert_eq!(meta.file_metadata().num_rows() as usize, queried.len());
+    // One row per event, with the ClickHouse rows' values; every row group one type, sorted
+    // by time.
+    let mut rows = Vec::new();
+    let mut group_types = Vec::new();
+    for g in 0..meta.num_row_groups() {
+        let group = reader.get_row_group(g).unwrap();
+        let mut types = Vec::new();
+        let mut last = (0u64, 0u64);
+        for row in group.get_row_iter(None).unwrap() {
+            let row = row.unwrap();
+            let f: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
+            let Field::Str(ty) = f[1] else {
+                panic!("event_type {:?}", f[1])
+            };
+            types.push(ty.clone());
+            let key = (field_u64(f[4]), field_u64(f[0]));
+            assert!(key >= last, "row group {g} not sorted by time");
+            last = key;
+            rows.push(row);
+        }
+        types.dedup();
+        assert_eq!(types.len(), 1, "row group {g} holds {types:?}");
+        group_types.push(types.pop().unwrap());
+    }
+    let mut distinct = group_types.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), group_types.len(), "{group_types:?}");
+    assert!(group_types.len() >= 10, "{group_types:?}");
+    rows.sort_by_key(|r| field_u64(r.get_column_iter().next().unwrap().1));
+    assert_eq!(rows.len(), queried.len());
+    for (row, q) in rows.iter().zip(&queried) {
+        let f: Vec<&Field> = row.get_column_iter().map(|(_, f)| f).collect();
+        assert_eq!(field_u64(f[0]), q["event_id"].as_u64().unwrap());
+        assert_eq!(f[1], &Field::Str(q["event_type"].as_str().unwrap().into()));
+        assert_eq!(field_u64(f[3]), q["timestamp"].as_u64().unwrap());
+        assert_eq!(field_u64(f[4]), q["timestamp"].as_u64().unwrap());
+        let Field::Str(payload) = f[8] else {
+            panic!("payload {:?}", f[8])
+        };
+        let payload: Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(payload, q["payload"], "{q}");
+        if let Some(s) = q.get("session_id").and_then(Value::as_u64) {
+            let Field::ListInternal(list) = f[6] else {
+                panic!("session_ids {:?}", f[6])
+            };
+            assert!(
+                list.elements().iter().any(|e| field_u64(e) == s),
+                "{q}: {:?}",
+                f[6]
+            );
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`perfetto`]: a Perfetto trace (`Trace { repeated TracePacket }`) for ui.perfetto.dev.
 //! - [`otlp`]: OpenTelemetry traces, metrics and logs, as protobuf or OTLP/JSON.
 //! - [`clickhouse`]: `JSONEachRow` rows of the table `--schema` prints.
+//! - [`parquet`]: one Parquet file (zstd, dictionary-encoded strings), row groups per type.
 //! - [`ship`]: live, resumable shipping (`northstar ship`).
 //!
 //! Everything reads the store through [`northstar_store::BlockCursor`], one checked block at a
@@ -20,6 +21,7 @@ pub mod clickhouse;
 pub mod fields;
 pub mod json;
 pub mod otlp;
+pub mod parquet;
 pub mod pb;
 pub mod perfetto;
 pub mod ship;

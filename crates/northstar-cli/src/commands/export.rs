@@ -7,6 +7,8 @@
 //!   metrics, every other event as logs (the OpenTelemetry collector's JSON file format).
 //! - `--format otlp-proto`: the same as protobuf, three files of length-delimited requests.
 //! - `--format perfetto`: a Perfetto trace for ui.perfetto.dev.
+//! - `--format parquet`: one Parquet file (see `northstar_export::parquet` for its columns and
+//!   row order).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -95,7 +97,7 @@ pub fn export(
     super::report_open(&em, true);
     drop(em);
     let sel = selection(q);
-    let output: Box<dyn Write> = match (format, out) {
+    let output: Box<dyn Write + Send> = match (format, out) {
         (ExportFormat::OtlpProto, None) => {
             return Err(CliError::usage(
                 "--format otlp-proto needs --out PREFIX (it writes PREFIX.traces.pb, PREFIX.metrics.pb, PREFIX.logs.pb)",
@@ -103,7 +105,7 @@ pub fn export(
         }
         (ExportFormat::OtlpProto, Some(_)) => Box::new(std::io::sink()),
         (_, Some(path)) => Box::new(create(path)?),
-        (_, None) => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout().lock())),
+        (_, None) => Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout())),
     };
     let total = northstar_export::store_bytes(dir);
     let mut progress = crate::progress::Progress::new("exporting", total);
@@ -135,6 +137,17 @@ pub fn export(
             let detail = format!(
                 ": {} slices ({} tracing spans), {} instants ({} user-defined), {} counter values, {} drop markers on {} tracks ({} extra tracks for overlapping slices)",
                 s.slices, s.tracing_spans, s.instants, s.user_instants, s.counter_values, s.drops, s.tracks, s.overflow_tracks
+            );
+            (t, detail)
+        }
+        ExportFormat::Parquet => {
+            let mut sink =
+                northstar_export::parquet::ParquetSink::new(output).map_err(export_err)?;
+            let t = run(&mut sink, &mut on_progress, &mut on_problem)?;
+            let s = sink.stats();
+            let detail = format!(
+                ": {} rows in {} row groups ({} types)",
+                s.rows, s.row_groups, s.types
             );
             (t, detail)
         }
