@@ -90,10 +90,21 @@ fn allocations_under(dispatch: tracing::Dispatch) -> u64 {
 #[test]
 fn events_and_spans_do_not_allocate_after_the_first() {
     let dir = tempfile::tempdir().unwrap();
-    let guard = northstar::init(dir.path()).unwrap();
+    // Rings large enough for a whole run (about 10 MB of records each): what this test checks
+    // is allocation and completeness, not whether the flusher keeps up with a debug build on a
+    // busy machine (with the default 4 MiB rings it did not, once, and counted the loss).
+    let guard = northstar::Builder::new(dir.path())
+        .recorder(northstar::RecorderConfig {
+            rings: 4,
+            ring_bytes: 64 << 20,
+            ..northstar::RecorderConfig::default()
+        })
+        .init()
+        .unwrap();
     let layer = allocations_under(tracing::Dispatch::new(
         tracing_subscriber::registry().with(northstar_tracing::layer()),
     ));
+    guard.flush().unwrap();
     let subscriber = allocations_under(tracing::Dispatch::new(northstar_tracing::subscriber()));
     let report = guard.close().unwrap();
     assert_eq!(layer, 0, "allocations on the recording thread, layer");
