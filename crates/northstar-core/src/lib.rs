@@ -52,6 +52,8 @@ pub(crate) mod user_bytes {
     pub(crate) const USER: u8 = 0xE0;
     pub(crate) const DEFINITION: u8 = 0xE1;
     /// An interned `perf_sample!`/`operation!` record (`crate::interned`): in rings only.
+    /// Unused on targets without compare-and-swap, which have no interned call sites.
+    #[cfg_attr(not(northstar_cas), allow(dead_code))]
     pub(crate) const INTERNED: u8 = 0xE2;
 }
 
