@@ -335,12 +335,13 @@ mod builtin {
     /// Runs before `main` (an ELF constructor): registers the exit check and anchors the
     /// global clock, so neither happens on a macro call. In this module so that it is linked
     /// whenever the built-in recorder is.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    /// Not with `off`: nothing records, and the constructor would keep the recorder linked.
+    #[cfg(all(any(target_os = "linux", target_os = "android"), not(feature = "off")))]
     #[used]
     #[link_section = ".init_array"]
     static AT_START: extern "C" fn() = at_start;
 
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(all(any(target_os = "linux", target_os = "android"), not(feature = "off")))]
     extern "C" fn at_start() {
         super::at_exit::install();
         INNER.clock.anchor_now();
@@ -964,7 +965,8 @@ impl Recorder {
 /// took out of the rings are reported on stderr, once, so a program that records without
 /// storing (no `northstar::init`, or a store draining a private recorder) is never silent.
 // Under loom nothing registers the check (the global recorder lives in one execution).
-#[cfg_attr(loom, allow(dead_code))]
+// With `off` on Linux nothing installs it either (no constructor, see `builtin`).
+#[cfg_attr(any(loom, feature = "off"), allow(dead_code))]
 mod at_exit {
     use std::sync::atomic::{AtomicBool, Ordering};
 
