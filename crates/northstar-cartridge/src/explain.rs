@@ -174,9 +174,10 @@ pub fn explain(
                         String::new()
                     };
                     format!(
-                        "{series}: {sure}{what} ({values}{ci}) {}; {} runs after vs {} before, {}, {}",
+                        "{series}: {sure}{what} ({values}{ci}) {}; {} {} after vs {} before, {}, {}",
                         commits_words(f),
                         f.runs.1,
+                        if f.runs.1 == 1 { "run" } else { "runs" },
                         f.runs.0,
                         p_words(f.p_value.unwrap_or(f64::NAN)),
                         noise_words(f, unit)
@@ -219,6 +220,44 @@ mod tests {
         assert_eq!(format_value(1536.0, "bytes"), "1.5 KiB");
         assert_eq!(format_value(12.0, "count"), "12 count");
         assert_eq!(format_value(0.5, ""), "0.5");
+    }
+
+    #[test]
+    fn a_single_run_after_the_change_is_one_run() {
+        let finding = |after: usize| Finding {
+            baseline: 100.0,
+            current: 130.0,
+            regression_percent: 30.0,
+            ci_percent: Some((12.0, 50.0)),
+            ratio_ci: Some((1.12, 1.5)),
+            status: Some(crate::detect::Status::Suspected),
+            p_value: Some(0.002),
+            noise: Some((5.0, true, NoiseSource::BetweenRuns)),
+            runs: (6, after),
+            index: 6,
+            commit_before: Some("c5".into()),
+            commit_after: Some("c6".into()),
+        };
+        let line = |after| {
+            explain(
+                "lat",
+                MetricKind::Latency,
+                "ns",
+                &Verdict::Regression(finding(after)),
+                &DetectConfig::default(),
+            )
+        };
+        let one = line(1);
+        assert!(
+            one.contains("; 1 run after vs 6 before, p = 0.002"),
+            "{one}"
+        );
+        assert!(
+            one.starts_with("lat: suspected: 30.0% slower (100 ns -> 130 ns, 95% interval +12.0%..+50.0%) between c5 (last before) and c6 (first after)"),
+            "{one}"
+        );
+        assert!(one.ends_with("noise ±5.0% per run (between runs)"), "{one}");
+        assert!(line(2).contains("; 2 runs after vs 6 before"));
     }
 
     #[test]
