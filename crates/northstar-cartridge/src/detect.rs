@@ -113,8 +113,9 @@ pub struct Finding {
     pub status: Option<Status>,
     /// Noise mode: p-value of the change (two-sided, against the pooled noise).
     pub p_value: Option<f64>,
-    /// Noise mode: the noise of one run, in percent of the level (log scale), or in the
-    /// values' unit (linear scale), and how it was estimated.
+    /// Noise mode: the noise of one run, in percent of the level (log scale, or linear scale
+    /// with a positive level before the change: `true`), else in the values' unit (`false`),
+    /// and how it was estimated.
     pub noise: Option<(f64, bool, NoiseSource)>,
     /// Runs in the baseline and after the change.
     pub runs: (usize, usize),
@@ -352,6 +353,13 @@ fn assess_shift(
         p_value: Some(shift.p_value),
         noise: Some(match seg.noise.relative_percent(seg.log_scale) {
             Some(p) => (p, true, seg.noise.source),
+            // Linear scale: as a percentage of the level before the change where it is
+            // positive, so the line reads the same whichever scale was chosen.
+            None if shift.level_before > 0.0 => (
+                seg.noise.sigma / shift.level_before * 100.0,
+                true,
+                seg.noise.source,
+            ),
             None => (seg.noise.sigma, false, seg.noise.source),
         }),
         runs: (shift.before_runs.1 - shift.before_runs.0, runs_after),

@@ -115,6 +115,9 @@ pub fn percent(ratio: f64) -> String {
 fn p_words(p: f64) -> String {
     if p < 1e-4 {
         "p < 0.0001".into()
+    } else if p < 1e-3 {
+        // `sig` keeps three decimals below 10, which would print 0.0003 as "0".
+        format!("p = {p:.4}")
     } else {
         format!("p = {}", sig(p))
     }
@@ -258,6 +261,16 @@ mod tests {
         );
         assert!(one.ends_with("noise ±5.0% per run (between runs)"), "{one}");
         assert!(line(2).contains("; 2 runs after vs 6 before"));
+        let mut small = finding(3);
+        small.p_value = Some(0.00031);
+        let small = explain(
+            "lat",
+            MetricKind::Latency,
+            "ns",
+            &Verdict::Regression(small),
+            &DetectConfig::default(),
+        );
+        assert!(small.contains(", p = 0.0003,"), "{small}");
     }
 
     #[test]
