@@ -234,7 +234,7 @@ fn bench_scan_and_query(c: &mut Criterion) {
     g.bench_function("full_scan", |b| {
         b.iter(|| {
             let mut n = 0u64;
-            m.query_visit(&Query::default(), |_, r| n += r.payload.len() as u64)
+            m.query_visit(&Query::default(), |_, r| n += r.payload().len() as u64)
                 .unwrap();
             n
         })
@@ -251,7 +251,7 @@ fn bench_scan_and_query(c: &mut Criterion) {
                 // between the threads): the summary counts what was visited.
                 let s = m
                     .scan(&Query::default(), threads, |id, r| {
-                        std::hint::black_box((id, r.payload.len()));
+                        std::hint::black_box((id, r.payload().len()));
                     })
                     .unwrap();
                 assert_eq!(s.visited, stats.events);
@@ -331,7 +331,7 @@ fn bench_1gib_query(c: &mut Criterion) {
     g.bench_function("query_visit", |b| {
         b.iter(|| {
             let mut n = 0u64;
-            m.query_visit(&Query::default(), |_, r| n += r.payload.len() as u64)
+            m.query_visit(&Query::default(), |_, r| n += r.payload().len() as u64)
                 .unwrap();
             n
         })
@@ -343,7 +343,7 @@ fn bench_1gib_query(c: &mut Criterion) {
                 // between the threads): the summary counts what was visited.
                 let s = m
                     .scan(&Query::default(), threads, |id, r| {
-                        std::hint::black_box((id, r.payload.len()));
+                        std::hint::black_box((id, r.payload().len()));
                     })
                     .unwrap();
                 assert_eq!(s.visited, stats.events);

@@ -263,6 +263,17 @@ pub struct ObservabilityCartridge<'s, S: MetricStore> {
     epoch: Instant,
 }
 
+/// Shows the configuration and the counters; the store, limiter and metric tables are left out
+/// (the store need not be `Debug`, and the tables sit behind locks).
+impl<S: MetricStore> std::fmt::Debug for ObservabilityCartridge<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservabilityCartridge")
+            .field("config", &self.config)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
 fn unix_now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -9,7 +9,7 @@
 //! The algorithms ([`kind`], [`stats`], [`segment`], [`detect`], [`criterion`]) know
 //! nothing of the store and are tested on their own; [`cartridge`] connects them to a
 //! [`MetricStore`](cartridge::MetricStore).
-#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod detect;

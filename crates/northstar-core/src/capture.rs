@@ -71,8 +71,8 @@ impl CapturedEvent {
             return Vec::new();
         };
         match user::decode_definition(d) {
-            Ok(def) if user::check_values(&def, v.payload).is_ok() => {
-                user::values(&def, v.payload).collect()
+            Ok(def) if user::check_values(&def, v.payload()).is_ok() => {
+                user::values(&def, v.payload()).collect()
             }
             _ => Vec::new(),
         }
@@ -150,7 +150,7 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> Result<(R, Captured), CaptureError> 
             .next()
             .and_then(Result::ok)
             .filter(|v| v.kind() == RecordKind::User)
-            .and_then(|v| user::lookup(user::record_schema_id(v.payload).ok()?))
+            .and_then(|v| user::lookup(user::record_schema_id(v.payload()).ok()?))
             .map(|s| {
                 let mut d = std::vec![0u8; user::definition_len(&s)];
                 let _ = user::encode_definition(&s, &mut d);

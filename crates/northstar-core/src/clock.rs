@@ -22,6 +22,15 @@ pub struct CounterClock<F: Fn() -> u64 + Send + Sync> {
     epoch_unix_ns: u64,
 }
 
+impl<F: Fn() -> u64 + Send + Sync> core::fmt::Debug for CounterClock<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CounterClock")
+            .field("hz", &self.hz)
+            .field("epoch_unix_ns", &self.epoch_unix_ns)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<F: Fn() -> u64 + Send + Sync> CounterClock<F> {
     /// A clock reading `read`, which counts `hz` ticks per second from `epoch_unix_ns`.
     pub const fn new(read: F, hz: u64, epoch_unix_ns: u64) -> Self {
@@ -93,6 +102,18 @@ mod std_clock {
         ticks_per_ns: AtomicU64,
         /// Nanoseconds since the anchor when `ticks_per_ns` was last measured; 0: not yet.
         calibrated_at_ns: AtomicU64,
+    }
+
+    impl core::fmt::Debug for StdClock {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("StdClock")
+                .field("source", &self.source.load(Ordering::Relaxed))
+                .field(
+                    "anchored",
+                    &(self.anchor_state.load(Ordering::Relaxed) == ANCHOR_SET),
+                )
+                .finish_non_exhaustive()
+        }
     }
 
     impl StdClock {

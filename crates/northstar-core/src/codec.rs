@@ -99,6 +99,16 @@ pub struct Writer<'b> {
     overflow: bool,
 }
 
+impl fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("written", &(self.capacity - self.rest.len()))
+            .field("capacity", &self.capacity)
+            .field("overflow", &self.overflow)
+            .finish()
+    }
+}
+
 impl<'b> Writer<'b> {
     /// A writer at the start of `buf`.
     #[inline(always)]
@@ -381,6 +391,7 @@ impl<'a, T: Field<'a> + Clone + fmt::Debug> fmt::Debug for List<'a, T> {
 }
 
 /// Iterator over a [`List`].
+#[derive(Debug)]
 pub enum ListIter<'a, T> {
     /// Over a caller's slice.
     Slice(core::slice::Iter<'a, T>),

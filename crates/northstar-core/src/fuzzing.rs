@@ -12,13 +12,13 @@ use crate::{Event, EventType};
 pub fn decode_record(data: &[u8]) {
     for item in records(data) {
         let Ok(view) = item else { break };
-        let _ = view.header.event_type();
+        let _ = view.header().event_type();
         if let Ok(event) = view.event() {
             let mut buf = vec![0u8; event.encoded_len()];
             let n = event
                 .encode_into(&mut buf)
                 .expect("a sized buffer always fits");
-            assert_eq!(&buf[..n], view.payload, "re-encoding changed the payload");
+            assert_eq!(&buf[..n], view.payload(), "re-encoding changed the payload");
             event.for_each_session(|_| {});
         }
     }
@@ -47,20 +47,20 @@ pub fn decode_user_events(data: &[u8]) {
         let Ok(view) = item else { break };
         match view.kind() {
             RecordKind::Definition => {
-                if let Ok(d) = user::decode_definition(view.payload) {
+                if let Ok(d) = user::decode_definition(view.payload()) {
                     assert_eq!(d.fields.iter().count(), d.fields.len());
                     assert_eq!(d.consts.iter().count(), d.consts.len());
                     defs.push(d);
                 }
             }
             RecordKind::User => {
-                let Ok(id) = user::record_schema_id(view.payload) else {
+                let Ok(id) = user::record_schema_id(view.payload()) else {
                     continue;
                 };
                 for d in defs.iter().filter(|d| d.id == id) {
-                    if user::check_values(d, view.payload).is_ok() {
+                    if user::check_values(d, view.payload()).is_ok() {
                         assert_eq!(
-                            user::values(d, view.payload).count(),
+                            user::values(d, view.payload()).count(),
                             d.fields.len(),
                             "a checked record yields one value per field"
                         );
@@ -147,13 +147,13 @@ pub fn decode_interned(data: &[u8]) {
             let n = i.write_record(&mut out).expect("a parsed record expands");
             assert_eq!(n, out.len(), "expansion fills record_len() bytes");
             let view = decode_record(&out).expect("the expansion is a standard record");
-            assert_eq!(view.spec_type(), Some(i.event_type()));
+            assert_eq!(view.event_type(), Some(i.event_type()));
             let event = view.event().expect("the expanded payload decodes");
             let mut again = vec![0u8; event.encoded_len()];
             let m = event.encode_into(&mut again).expect("sized buffer");
             assert_eq!(
                 &again[..m],
-                view.payload,
+                view.payload(),
                 "the expanded payload is canonical"
             );
         }

@@ -13,7 +13,7 @@
 //! - [`clock`]: the clock trait (TSC with `std`, firmware-supplied without).
 //! - the macros ([`event!`], [`perf_sample!`], [`operation!`]): the instrumentation API.
 #![no_std]
-#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 // The std parts (recorder, TSC clock, fuzzing helpers) name std explicitly; everything else

@@ -241,58 +241,90 @@ pub enum RecordKind {
 }
 
 /// A well-formed record viewed in place: header and payload borrow the input bytes.
+///
+/// Only [`decode_record`] (and [`records`]) make one, so every view has passed the framing
+/// checks: its kind and visibility are the decoded values, never a fallback. Its fields are
+/// private, so a view cannot be forged:
+///
+/// ```compile_fail
+/// use northstar_core::record::{EventHeader, RecordView};
+/// fn forge(header: &EventHeader) -> RecordView<'_> {
+///     RecordView { header, payload: &[], bytes: &[] }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordView<'a> {
-    /// The header, borrowed.
-    pub header: &'a EventHeader,
-    /// The payload bytes, borrowed.
-    pub payload: &'a [u8],
-    /// The whole record (header, payload, trailer), borrowed.
-    pub bytes: &'a [u8],
+    header: &'a EventHeader,
+    payload: &'a [u8],
+    bytes: &'a [u8],
+    kind: RecordKind,
+    visibility: Visibility,
 }
 
 impl<'a> RecordView<'a> {
-    /// The event type (validated by [`decode_record`]).
-    pub fn event_type(&self) -> EventType {
-        // decode_record checked the byte; a header is immutable behind `&`.
-        EventType::from_compact(self.header.type_byte()).unwrap_or(EventType::AgentSessionEnded)
-    }
-
-    /// Spec event, user event or definition (validated by [`decode_record`]).
-    pub fn kind(&self) -> RecordKind {
+    /// The header, borrowed from the input.
+    #[inline]
+    pub fn header(&self) -> &'a EventHeader {
         self.header
-            .kind()
-            .unwrap_or(RecordKind::Spec(EventType::AgentSessionEnded))
     }
 
-    /// The spec event type, or `None` for a user event or a definition.
-    pub fn spec_type(&self) -> Option<EventType> {
-        match self.kind() {
+    /// The payload bytes, borrowed from the input.
+    #[inline]
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
+    }
+
+    /// The whole record (header, payload, trailer), borrowed from the input.
+    #[inline]
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The spec event type, or `None` for a user event or a definition (see [`Self::kind`]).
+    #[inline]
+    pub fn event_type(&self) -> Option<EventType> {
+        match self.kind {
             RecordKind::Spec(t) => Some(t),
             _ => None,
         }
     }
 
-    /// The visibility (validated by [`decode_record`]).
+    /// Spec event, user event or definition, as decoded.
+    #[inline]
+    pub fn kind(&self) -> RecordKind {
+        self.kind
+    }
+
+    /// The visibility, as decoded.
+    #[inline]
     pub fn visibility(&self) -> Visibility {
-        self.header.visibility().unwrap_or(Visibility::Private)
+        self.visibility
     }
 
     /// Timestamp in the header.
+    #[inline]
     pub fn timestamp(&self) -> u64 {
         self.header.timestamp.get()
     }
 
     /// Actor id in the header.
+    #[inline]
     pub fn actor_id(&self) -> u64 {
         self.header.actor_id.get()
+    }
+
+    /// The header's sequence field: the record's index in its segment (stored) or the
+    /// producer's sequence number (ring).
+    #[inline]
+    pub fn event_seq(&self) -> u32 {
+        self.header.event_seq.get()
     }
 
     /// Decodes the payload into its typed, borrowed view.
     /// A user event or a definition is not a spec event: `BadTag { at: 0, value: type byte }`
     /// (decode those with `crate::user`).
     pub fn event(&self) -> Result<crate::events::Event<'a>, crate::codec::DecodeError> {
-        match self.kind() {
+        match self.kind {
             RecordKind::Spec(t) => crate::events::Event::decode(t, self.payload),
             _ => Err(crate::codec::DecodeError::BadTag {
                 at: 0,
@@ -310,8 +342,8 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, FramingError> {
         needed: HEADER_LEN,
         available: bytes.len(),
     })?;
-    header.kind()?;
-    header.visibility()?;
+    let kind = header.kind()?;
+    let visibility = header.visibility()?;
     let total = header.record_len();
     if bytes.len() < total {
         return Err(FramingError::Truncated {
@@ -340,6 +372,8 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, FramingError> {
         header,
         payload: &record[HEADER_LEN..total - TRAILER_LEN],
         bytes: record,
+        kind,
+        visibility,
     })
 }
 
@@ -392,4 +426,57 @@ pub fn write_record(out: &mut [u8], header: &EventHeader, encode_payload: impl F
     let (payload, tail) = rest.split_at_mut(total - FRAMING_LEN);
     encode_payload(payload);
     tail.copy_from_slice(Trailer::new(total).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record with type byte `type_byte` and an 8-byte payload, framed by `write_record`.
+    fn framed(type_byte: u8) -> [u8; FRAMING_LEN + 8] {
+        let mut out = [0u8; FRAMING_LEN + 8];
+        let header = EventHeader::with_type_byte(type_byte, Visibility::Team, 1, 2, 3, 8);
+        write_record(&mut out, &header, |p| {
+            p.copy_from_slice(&9u64.to_le_bytes())
+        });
+        out
+    }
+
+    #[test]
+    fn a_user_record_has_no_spec_type() {
+        let bytes = framed(crate::user_bytes::USER);
+        let view = decode_record(&bytes).unwrap();
+        assert_eq!(view.kind(), RecordKind::User);
+        // Used to fall back to AgentSessionEnded.
+        assert_eq!(view.event_type(), None);
+        assert!(view.event().is_err());
+        let bytes = framed(crate::user_bytes::DEFINITION);
+        assert_eq!(decode_record(&bytes).unwrap().event_type(), None);
+    }
+
+    #[test]
+    fn a_spec_record_reports_what_was_decoded() {
+        let t = EventType::AgentSessionEnded;
+        let bytes = framed(t.compact());
+        let view = decode_record(&bytes).unwrap();
+        assert_eq!(view.event_type(), Some(t));
+        assert_eq!(view.kind(), RecordKind::Spec(t));
+        assert_eq!(view.visibility(), Visibility::Team);
+        assert_eq!(
+            (view.timestamp(), view.actor_id(), view.event_seq()),
+            (1, 2, 3)
+        );
+        assert_eq!(view.payload(), &9u64.to_le_bytes()[..]);
+        assert_eq!(view.bytes(), &bytes[..]);
+        assert_eq!(view.header().payload_len(), 8);
+    }
+
+    #[test]
+    fn an_unknown_type_byte_is_refused_not_guessed() {
+        let bytes = framed(0x7f);
+        assert_eq!(
+            decode_record(&bytes),
+            Err(FramingError::UnknownEventType(0x7f))
+        );
+    }
 }

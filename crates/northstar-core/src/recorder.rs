@@ -247,6 +247,14 @@ pub struct Recorder {
     owner: Option<Arc<Inner>>,
 }
 
+impl core::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("global", &self.owner.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
 // SAFETY: `inner` points at an `Inner` (Sync and Send) that lives as long as `owner` (or
 // forever, for the static one); the pointer is only ever read.
 unsafe impl Sync for Recorder {}

@@ -22,6 +22,20 @@ pub struct Slot {
     control: RingControl,
 }
 
+impl core::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let state = match self.state.load(Ordering::Relaxed) {
+            FREE => "free",
+            RETIRED => "retired",
+            _ => "active",
+        };
+        f.debug_struct("Slot")
+            .field("state", &state)
+            .field("control", &self.control)
+            .finish()
+    }
+}
+
 impl Slot {
     const_fn! {
         /// A free slot.
@@ -69,6 +83,19 @@ pub struct Registry<'a> {
     storage: &'a [UnsafeCell<u8>],
     ring_bytes: usize,
     drainer_taken: AtomicU8,
+}
+
+impl core::fmt::Debug for Registry<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Registry")
+            .field("slots", &self.slots.len())
+            .field("ring_bytes", &self.ring_bytes)
+            .field(
+                "drainer_taken",
+                &(self.drainer_taken.load(Ordering::Relaxed) != 0),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: the storage cells are only reached through rings whose producer (one claim per slot,
@@ -194,6 +221,15 @@ pub struct Claim<'r> {
     producer: Producer<'r>,
 }
 
+impl core::fmt::Debug for Claim<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Claim")
+            .field("index", &self.index)
+            .field("producer", &self.producer)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'r> Claim<'r> {
     /// The slot index.
     pub fn index(&self) -> usize {
@@ -251,6 +287,14 @@ impl Registry<'_> {
 /// The one consumer of every ring in a registry.
 pub struct Drainer<'r> {
     registry: &'r Registry<'r>,
+}
+
+impl core::fmt::Debug for Drainer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Drainer")
+            .field("registry", self.registry)
+            .finish()
+    }
 }
 
 impl<'r> Drainer<'r> {

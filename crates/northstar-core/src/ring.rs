@@ -17,7 +17,7 @@
 use crossbeam_utils::CachePadded;
 use zerocopy::{FromZeros, IntoBytes};
 
-use crate::event_type::Visibility;
+use crate::event_type::{EventType, Visibility};
 use crate::events::Payload;
 use crate::record::{EventHeader, FRAMING_LEN, HEADER_LEN, MAX_PAYLOAD_LEN};
 #[cfg(northstar_cas)]
@@ -143,6 +143,15 @@ pub struct RingControl {
     consumer: CachePadded<ConsumerSide>,
 }
 
+impl core::fmt::Debug for RingControl {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RingControl")
+            .field("tail", &self.producer.tail.load(Ordering::Relaxed))
+            .field("head", &self.consumer.head.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl RingControl {
     const_fn! {
         /// A fresh, empty control block.
@@ -173,6 +182,15 @@ impl Default for RingControl {
 /// Byte storage for one ring, usable as a `static` (firmware needs no heap).
 pub struct RingStorage<const N: usize> {
     cells: [UnsafeCell<u8>; N],
+}
+
+/// Shows the size only: the bytes belong to the ring's producer and consumer.
+impl<const N: usize> core::fmt::Debug for RingStorage<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RingStorage")
+            .field("len", &N)
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: the cells are only accessed through a `Ring`, whose producer/consumer protocol gives
@@ -221,6 +239,19 @@ pub struct StaticRing<const N: usize> {
     /// Set by the first [`StaticRing::split`]; never cleared (the handles are `'static`).
     #[cfg(northstar_cas)]
     split_taken: AtomicU8,
+}
+
+impl<const N: usize> core::fmt::Debug for StaticRing<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut d = f.debug_struct("StaticRing");
+        d.field("ring", &self.ring());
+        #[cfg(northstar_cas)]
+        d.field(
+            "split_taken",
+            &(self.split_taken.load(Ordering::Relaxed) != 0),
+        );
+        d.finish()
+    }
 }
 
 impl<const N: usize> StaticRing<N> {
@@ -316,6 +347,18 @@ pub struct Ring<'a> {
     control: &'a RingControl,
     cells: &'a [UnsafeCell<u8>],
     mask: usize,
+}
+
+/// Shows the capacity, the published length and the counters, never the bytes (they may be
+/// being written).
+impl core::fmt::Debug for Ring<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ring")
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .field("counters", &self.counters())
+            .finish()
+    }
 }
 
 impl<'a> Ring<'a> {
@@ -434,6 +477,14 @@ pub struct Producer<'a> {
     ring: Ring<'a>,
 }
 
+impl core::fmt::Debug for Producer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Producer")
+            .field("ring", &self.ring)
+            .finish()
+    }
+}
+
 // SAFETY: a `Producer` is its ring's only writer (every constructor guarantees uniqueness);
 // moving it to another thread or an interrupt context moves that role with it. The storage it
 // shares with the consumer is accessed only under the ring's Release/Acquire protocol (the
@@ -470,8 +521,25 @@ impl<'a> Producer<'a> {
     /// Reserves `len` contiguous bytes, lets `fill` write them, and publishes them with one
     /// `Release` store. `fill` must write a whole record of exactly `len` bytes. On a full ring
     /// the record is dropped and counted; `fill` is not called.
+    ///
+    /// Crate-private: a header written here is trusted by the consumer's walk, so only the
+    /// crate's own encoders (which build it with [`EventHeader::new`] or a type byte the crate
+    /// defines, and the length they reserve) may call it. Outside code uses
+    /// [`Producer::record`] or [`Producer::push_payload`], which write the framing themselves:
+    ///
+    /// ```compile_fail
+    /// # use northstar_core::ring::StaticRing;
+    /// let mut ring = StaticRing::<1024>::new();
+    /// let (mut producer, _consumer) = ring.split_mut();
+    /// // A forged header would make the consumer skip or misread records.
+    /// producer.push_with(64, |out| out.fill(0xff));
+    /// ```
     #[inline(always)]
-    pub fn push_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> Result<(), PushError> {
+    pub(crate) fn push_with(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), PushError> {
         let ring = self.ring;
         let p = &ring.control.producer;
         let max = ring.max_record_len();
@@ -568,16 +636,65 @@ impl<'a> Producer<'a> {
         payload: &P,
         payload_len: usize,
     ) -> Result<(), PushError> {
+        self.push_payload(
+            P::EVENT_TYPE,
+            visibility,
+            timestamp,
+            actor_id,
+            payload_len,
+            |dst| {
+                // The length was computed by the same payload, so this cannot fail; if it ever
+                // did, the record would fail its own decode rather than corrupt the ring.
+                let _ = payload.encode_into(dst);
+            },
+        )
+    }
+
+    /// Pushes one record of `event_type` whose payload `fill` writes in place. The producer
+    /// writes the header (from `event_type`, `visibility`, the timestamp in raw ticks, the
+    /// actor, its own sequence number and `payload_len`) and the trailer itself, and hands
+    /// `fill` exactly the `payload_len` payload bytes: safe code cannot publish a malformed
+    /// frame. The payload bytes are not checked here (a reader's `Event::decode` does that).
+    ///
+    /// ```
+    /// use northstar_core::event_type::{EventType, Visibility};
+    /// use northstar_core::record::decode_record;
+    /// use northstar_core::ring::StaticRing;
+    ///
+    /// let mut ring = StaticRing::<1024>::new();
+    /// let (mut producer, mut consumer) = ring.split_mut();
+    /// // An AgentSessionEnded payload is its session id, a little-endian u64.
+    /// producer
+    ///     .push_payload(EventType::AgentSessionEnded, Visibility::Team, 5, 7, 8, |dst| {
+    ///         dst.copy_from_slice(&42u64.to_le_bytes())
+    ///     })
+    ///     .unwrap();
+    /// consumer.drain(usize::MAX, |bytes| {
+    ///     let view = decode_record(bytes).unwrap();
+    ///     assert_eq!(view.event_type(), Some(EventType::AgentSessionEnded));
+    ///     assert_eq!(view.payload(), &42u64.to_le_bytes()[..]);
+    /// });
+    /// ```
+    #[inline(always)]
+    pub fn push_payload(
+        &mut self,
+        event_type: EventType,
+        visibility: Visibility,
+        timestamp: u64,
+        actor_id: u64,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), PushError> {
         if payload_len > MAX_PAYLOAD_LEN {
             bump_single_writer(&self.ring.control.producer.oversize);
             return Err(PushError::TooLarge {
-                len: payload_len + FRAMING_LEN,
+                len: payload_len.saturating_add(FRAMING_LEN),
                 max: self.ring.max_record_len(),
             });
         }
         let seq = self.next_seq();
         let header = EventHeader::new(
-            P::EVENT_TYPE,
+            event_type,
             visibility,
             timestamp,
             actor_id,
@@ -585,11 +702,7 @@ impl<'a> Producer<'a> {
             payload_len,
         );
         self.push_with(FRAMING_LEN + payload_len, |out| {
-            crate::record::write_record(out, &header, |dst| {
-                // The length was computed by the same payload, so this cannot fail; if it ever
-                // did, the record would fail its own decode rather than corrupt the ring.
-                let _ = payload.encode_into(dst);
-            })
+            crate::record::write_record(out, &header, fill)
         })
     }
 }
@@ -623,6 +736,14 @@ impl Drained {
 /// The consuming end of a ring. Not `Clone`: there is one.
 pub struct Consumer<'a> {
     ring: Ring<'a>,
+}
+
+impl core::fmt::Debug for Consumer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("ring", &self.ring)
+            .finish()
+    }
 }
 
 // SAFETY: as for `Producer`: the consumer is the ring's only reader of published records and
@@ -802,6 +923,45 @@ mod tests {
             Err(PushError::TooLarge { len: 65, max: 64 })
         );
         assert_eq!(ring.ring().counters().oversize, 1);
+    }
+
+    #[test]
+    fn push_payload_writes_the_framing_itself() {
+        let mut ring = StaticRing::<256>::new();
+        let (mut p, mut c) = ring.split_mut();
+        p.push_payload(
+            EventType::PerfSample,
+            Visibility::Public,
+            11,
+            22,
+            5,
+            |dst| {
+                assert_eq!(dst.len(), 5, "the closure sees the payload only");
+                dst.fill(0xff);
+            },
+        )
+        .unwrap();
+        // Larger than the ring takes (and than the header can describe): refused and counted,
+        // the closure never called.
+        for len in [128, MAX_PAYLOAD_LEN + 1, usize::MAX - 4] {
+            assert!(matches!(
+                p.push_payload(EventType::PerfSample, Visibility::Public, 0, 0, len, |_| {
+                    unreachable!()
+                }),
+                Err(PushError::TooLarge { .. })
+            ));
+        }
+        assert_eq!(p.ring().counters().oversize, 3);
+        let mut seen = 0;
+        c.drain(usize::MAX, |bytes| {
+            let view = decode_record(bytes).unwrap();
+            assert_eq!(view.event_type(), Some(EventType::PerfSample));
+            assert_eq!(view.visibility(), Visibility::Public);
+            assert_eq!((view.timestamp(), view.actor_id()), (11, 22));
+            assert_eq!(view.payload(), &[0xff; 5][..]);
+            seen += 1;
+        });
+        assert_eq!(seen, 1);
     }
 
     #[test]

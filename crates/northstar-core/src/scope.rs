@@ -7,6 +7,7 @@ use crate::Visibility;
 
 /// Records an `agent_operation` with its duration when dropped.
 #[must_use = "the operation is recorded when the guard is dropped; bind it to a variable"]
+#[derive(Debug)]
 pub struct OperationGuard<'a> {
     recorder: &'a Recorder,
     start_ticks: u64,

@@ -52,7 +52,7 @@ fn stream() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for rec in recs {
         let view = records(&rec).next().unwrap().unwrap();
-        let s = user::lookup(user::record_schema_id(view.payload).unwrap()).unwrap();
+        let s = user::lookup(user::record_schema_id(view.payload()).unwrap()).unwrap();
         let mut payload = vec![0u8; user::definition_len(&s)];
         user::encode_definition(&s, &mut payload).unwrap();
         let h = EventHeader::with_type_byte(0xE1, Visibility::Public, 1, 0, 0, payload.len());

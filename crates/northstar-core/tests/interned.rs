@@ -59,11 +59,11 @@ fn perf<'a>(
 /// standard encoding of `expected`.
 fn assert_expands_to<'a, P: Payload<'a>>(expanded: &[u8], expected: &P) {
     let view = decode_record(expanded).expect("a standard record");
-    assert_eq!(view.spec_type(), Some(P::EVENT_TYPE));
+    assert_eq!(view.event_type(), Some(P::EVENT_TYPE));
     let mut want = vec![0u8; expected.encoded_len()];
     expected.encode_into(&mut want).unwrap();
     assert_eq!(
-        view.payload,
+        view.payload(),
         &want[..],
         "payload bytes differ from the standard encoding"
     );

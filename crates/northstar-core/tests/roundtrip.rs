@@ -41,7 +41,7 @@ macro_rules! check {
         let mut record = vec![0u8; FRAMING_LEN + len];
         write_record(&mut record, &header, |dst| dst.copy_from_slice(&buf));
         let view = decode_record(&record).expect("record");
-        assert_eq!(view.event_type(), <$ty as Payload>::EVENT_TYPE);
+        assert_eq!(view.event_type(), Some(<$ty as Payload>::EVENT_TYPE));
         assert_eq!(view.visibility(), Visibility::Team);
         assert_eq!(view.event().expect("payload"), Event::from(v));
         // Every strict prefix of the payload is rejected (bounded for big payloads).

@@ -36,14 +36,14 @@ fn typed_fields_round_trip_through_the_ring_with_their_schema() {
     for (i, bytes) in recs.iter().enumerate() {
         let view = records(bytes).next().unwrap().unwrap();
         assert_eq!(view.kind(), RecordKind::User);
-        let id = user::record_schema_id(view.payload).unwrap();
+        let id = user::record_schema_id(view.payload()).unwrap();
         ids.push(id);
         let schema = user::lookup(id).expect("registered");
         assert_eq!(schema.meta().name, "kv.wal_sync");
         let mut buf = [0u8; 512];
         let def = user::definition_of(&schema, &mut buf).unwrap();
-        user::check_values(&def, view.payload).unwrap();
-        let vals: Vec<_> = user::values(&def, view.payload).collect();
+        user::check_values(&def, view.payload()).unwrap();
+        let vals: Vec<_> = user::values(&def, view.payload()).collect();
         assert_eq!(
             vals,
             vec![
@@ -61,7 +61,7 @@ fn typed_fields_round_trip_through_the_ring_with_their_schema() {
             vec![("unit", "bytes")]
         );
         // Only the id and the values are in the record: 4 + 8 + 8 + 8 + (4 + 12) + 1 + (1 + 4) + (4 + 2).
-        assert_eq!(view.payload.len(), 4 + 8 + 8 + 8 + 16 + 1 + 5 + 6);
+        assert_eq!(view.payload().len(), 4 + 8 + 8 + 8 + 16 + 1 + 5 + 6);
     }
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "one id per call site");
 }
@@ -75,14 +75,14 @@ fn optional_absent_and_two_call_sites_get_two_ids() {
     let recs = drain(&r);
     let ids: Vec<u32> = recs
         .iter()
-        .map(|b| user::record_schema_id(records(b).next().unwrap().unwrap().payload).unwrap())
+        .map(|b| user::record_schema_id(records(b).next().unwrap().unwrap().payload()).unwrap())
         .collect();
     assert_ne!(ids[0], ids[1]);
     let a = user::lookup(ids[0]).unwrap();
     assert_eq!(a.types, &[user::FieldType::U64 as u8 | user::OPTIONAL]);
     let mut buf = [0u8; 128];
     let def = user::definition_of(&a, &mut buf).unwrap();
-    let payload = records(&recs[0]).next().unwrap().unwrap().payload;
+    let payload = records(&recs[0]).next().unwrap().unwrap().payload();
     assert_eq!(
         user::values(&def, payload).collect::<Vec<_>>(),
         vec![("x", FieldValue::None)]
@@ -101,7 +101,7 @@ fn a_call_site_in_a_generic_function_keeps_each_instantiation_s_types() {
     let recs = drain(&r);
     let mut seen = Vec::new();
     for b in &recs {
-        let p = records(b).next().unwrap().unwrap().payload;
+        let p = records(b).next().unwrap().unwrap().payload();
         let s = user::lookup(user::record_schema_id(p).unwrap()).unwrap();
         let mut buf = [0u8; 128];
         let def = user::definition_of(&s, &mut buf).unwrap();
@@ -127,7 +127,7 @@ fn first_calls_racing_on_one_call_site_all_record_decodably() {
     let recs = drain(&r);
     assert_eq!(recs.len(), 2);
     for b in &recs {
-        let p = records(b).next().unwrap().unwrap().payload;
+        let p = records(b).next().unwrap().unwrap().payload();
         let s = user::lookup(user::record_schema_id(p).unwrap()).expect("id visible to the reader");
         assert_eq!(s.meta().name, "t.race");
     }
@@ -138,7 +138,7 @@ fn definitions_decode_and_reject_bad_bytes_without_panicking() {
     let r = small();
     event!(to = &r; "t.d", a = 1u64, b = "x", unit = static "ns");
     let recs = drain(&r);
-    let p = records(&recs[0]).next().unwrap().unwrap().payload;
+    let p = records(&recs[0]).next().unwrap().unwrap().payload();
     let s = user::lookup(user::record_schema_id(p).unwrap()).unwrap();
     let mut buf = [0u8; 256];
     let n = user::encode_definition(&s, &mut buf).unwrap();

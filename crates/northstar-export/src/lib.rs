@@ -415,7 +415,7 @@ impl Selector {
         let mut bad_defs: Vec<String> = Vec::new();
         for r in block.view.records() {
             if r.kind() == RecordKind::Definition {
-                match northstar_core::user::decode_definition(r.payload) {
+                match northstar_core::user::decode_definition(r.payload()) {
                     Ok(d) => defs.push(d),
                     Err(e) => bad_defs.push(e.to_string()),
                 }
@@ -427,7 +427,7 @@ impl Selector {
                 // A user event's schema definition is not an event.
                 continue;
             }
-            let event_id = block.event_id(r.header.event_seq.get());
+            let event_id = block.event_id(r.header().event_seq.get());
             if event_id <= self.floor {
                 continue;
             }
@@ -439,7 +439,7 @@ impl Selector {
             let data = match kind {
                 RecordKind::Definition => continue,
                 RecordKind::User => {
-                    let resolved = northstar_core::user::record_schema_id(r.payload)
+                    let resolved = northstar_core::user::record_schema_id(r.payload())
                         .map_err(|_| "user event without a schema id".to_string())
                         .and_then(|id| {
                             let def = defs.iter().find(|d| d.id == id).ok_or_else(|| {
@@ -451,7 +451,7 @@ impl Selector {
                                 }
                                 why
                             })?;
-                            northstar_core::user::check_values(def, r.payload).map_err(|e| {
+                            northstar_core::user::check_values(def, r.payload()).map_err(|e| {
                                 format!(
                                     "user event does not match its schema {id} ({}): {e}",
                                     def.name
@@ -473,7 +473,7 @@ impl Selector {
                     };
                     let u = UserEvent {
                         def,
-                        payload: r.payload,
+                        payload: r.payload(),
                     };
                     if !self.user_ok(&u) {
                         continue;
@@ -484,7 +484,7 @@ impl Selector {
                     if !self.spec_ok(t) {
                         continue;
                     }
-                    let event = match Event::decode(t, r.payload) {
+                    let event = match Event::decode(t, r.payload()) {
                         Ok(e) => e,
                         Err(e) => {
                             totals.problems += 1;

@@ -184,7 +184,7 @@ pub fn block_last_id(b: &northstar_store::CursorBlock<'_>) -> u64 {
     b.view
         .records()
         .filter(|r| r.kind() != northstar_core::RecordKind::Definition)
-        .map(|r| b.event_id(r.header.event_seq.get()))
+        .map(|r| b.event_id(r.header().event_seq.get()))
         .max()
         .unwrap_or(0)
 }

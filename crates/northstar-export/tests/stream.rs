@@ -173,7 +173,7 @@ fn a_cursor_resumes_exactly_after_the_saved_block() {
             panic!("no damage here")
         };
         for r in b.view.records() {
-            ids.push(b.event_id(r.header.event_seq.get()));
+            ids.push(b.event_id(r.header().event_seq.get()));
         }
     }
     assert_eq!(seen + ids.len() as u64, count, "nothing lost or repeated");

@@ -350,7 +350,8 @@ impl<const ARENA: usize, const ENTRIES: usize, const FRAME: usize, const WIRE: u
         let view = decode_record(record).map_err(|_| SchemaError::Truncated)?;
         let (header, _) =
             EventHeader::ref_from_prefix(record).map_err(|_| SchemaError::Truncated)?;
-        let event_type = view.event_type();
+        // A user event or definition has no spec schema to template: it goes RAW.
+        let event_type = view.event_type().ok_or(SchemaError::BadSchema)?;
         let ticks = view.timestamp();
         let record_ns = self
             .epoch_unix_ns

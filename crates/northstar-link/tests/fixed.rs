@@ -87,7 +87,7 @@ fn the_fixed_encoder_writes_the_general_encoders_bytes_and_the_host_reads_them_b
         assert_eq!(view.actor_id(), 7);
         assert_eq!(view.visibility(), Visibility::Team);
         let mut payload = [0u8; 8];
-        payload.copy_from_slice(view.payload);
+        payload.copy_from_slice(view.payload());
         assert_eq!(u64::from_le_bytes(payload), *id);
     }
 }
@@ -127,7 +127,7 @@ fn a_new_actor_or_visibility_gets_a_new_template_and_another_type_is_counted_as_
         .iter()
         .map(|r| {
             let v = decode_record(r).unwrap();
-            (v.actor_id(), v.visibility(), v.payload.to_vec())
+            (v.actor_id(), v.visibility(), v.payload().to_vec())
         })
         .collect();
     let want = |a, v, s: u64| (a, v, s.to_le_bytes().to_vec());

@@ -241,7 +241,7 @@ fn every_event_type_comes_back_byte_for_byte_with_unix_timestamps() {
         assert_eq!(view.timestamp() as i64, ns(*ticks));
         assert_eq!(view.actor_id(), 0xC0FFEE);
         assert_eq!(view.visibility(), Visibility::Team);
-        assert_eq!(view.payload, &payload[..], "{:?}", view.event_type());
+        assert_eq!(view.payload(), &payload[..], "{:?}", view.event_type());
     }
     // The long string went inline; everything else was described by the dictionary.
     let raw = wire.bytes.len() as f64 / expected.len() as f64;
@@ -329,7 +329,7 @@ fn lost_bytes_cost_only_the_frames_they_hit_and_are_counted() {
         let view = decode_record(got).unwrap();
         assert!(expected
             .iter()
-            .any(|(t, p)| ns(*t) == view.timestamp() as i64 && p[..] == *view.payload));
+            .any(|(t, p)| ns(*t) == view.timestamp() as i64 && p[..] == *view.payload()));
     }
 }
 

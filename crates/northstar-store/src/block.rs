@@ -220,10 +220,10 @@ impl BlockBuilder {
     /// one well-formed record is refused.
     pub fn push(&mut self, record: &[u8], timestamp: u64, seq: u32) -> Result<(), BlockError> {
         let view = decode_record(record).map_err(|e| BlockError::Inconsistent(e.to_string()))?;
-        if view.bytes.len() != record.len() {
+        if view.bytes().len() != record.len() {
             return Err(BlockError::Inconsistent(format!(
                 "{} bytes after the record",
-                record.len() - view.bytes.len()
+                record.len() - view.bytes().len()
             )));
         }
         self.push_view(&view, timestamp, seq)
@@ -238,7 +238,7 @@ impl BlockBuilder {
         timestamp: u64,
         seq: u32,
     ) -> Result<(), BlockError> {
-        let bytes = record.bytes;
+        let bytes = record.bytes();
         if self.body_len() + bytes.len() > MAX_BLOCK_BODY {
             return Err(BlockError::TooLong(self.body_len() + bytes.len()));
         }

@@ -159,7 +159,7 @@ pub fn type_has_sessions(t: EventType) -> bool {
 /// Calls `f` with every session id of a record (decoding its payload only if its type has
 /// sessions; an undecodable payload has none).
 pub fn record_sessions(r: &RecordView<'_>, f: impl FnMut(u64)) {
-    if r.spec_type().is_some_and(type_has_sessions) {
+    if r.event_type().is_some_and(type_has_sessions) {
         if let Ok(e) = r.event() {
             e.for_each_session(f);
         }

@@ -74,8 +74,8 @@ impl BlockDefinitions {
         };
         for r in block.records() {
             if r.kind() == RecordKind::Definition {
-                if let Ok(d) = user::decode_definition(r.payload) {
-                    map.insert(d.id, r.payload.to_vec());
+                if let Ok(d) = user::decode_definition(r.payload()) {
+                    map.insert(d.id, r.payload().to_vec());
                 }
             }
         }
@@ -100,7 +100,7 @@ impl BlockDefinitions {
             RecordKind::Definition => return Ok(false),
             RecordKind::User => {}
         }
-        let Ok(id) = user::record_schema_id(record.payload) else {
+        let Ok(id) = user::record_schema_id(record.payload()) else {
             self.skipped += 1;
             return Ok(false);
         };
@@ -195,8 +195,8 @@ impl<'a> BlockSchemas<'a> {
         let mut s = Self::default();
         for r in block.records() {
             if r.kind() == RecordKind::Definition {
-                match user::decode_definition(r.payload) {
-                    Ok(d) => s.defs.push((d, r.payload)),
+                match user::decode_definition(r.payload()) {
+                    Ok(d) => s.defs.push((d, r.payload())),
                     Err(e) => s.bad.push(format!("bad definition record: {e}")),
                 }
             }
@@ -216,13 +216,13 @@ impl<'a> BlockSchemas<'a> {
     }
 
     fn find(&self, r: &RecordView<'_>) -> Result<&(Definition<'a>, &'a [u8]), SchemaError> {
-        let id = user::record_schema_id(r.payload).map_err(|_| SchemaError::NoId)?;
+        let id = user::record_schema_id(r.payload()).map_err(|_| SchemaError::NoId)?;
         let found = self
             .defs
             .iter()
             .find(|(d, _)| d.id == id)
             .ok_or(SchemaError::Missing(id))?;
-        user::check_values(&found.0, r.payload).map_err(|e| SchemaError::Mismatch {
+        user::check_values(&found.0, r.payload()).map_err(|e| SchemaError::Mismatch {
             id,
             name: found.0.name.to_owned(),
             reason: e.to_string(),
@@ -290,7 +290,7 @@ pub fn check_block(view: &BlockView<'_>) -> Vec<(u64, u64, String)> {
     let schemas = BlockSchemas::of(view);
     let mut off = crate::format::BLOCK_HEADER_LEN as u64;
     for r in view.records() {
-        let len = r.bytes.len() as u64;
+        let len = r.bytes().len() as u64;
         match r.kind() {
             RecordKind::User => {
                 if let Err(e) = schemas.resolve(&r) {
@@ -298,7 +298,7 @@ pub fn check_block(view: &BlockView<'_>) -> Vec<(u64, u64, String)> {
                 }
             }
             RecordKind::Definition => {
-                if let Err(e) = user::decode_definition(r.payload) {
+                if let Err(e) = user::decode_definition(r.payload()) {
                     out.push((off, len, format!("bad definition record: {e}")));
                 }
             }

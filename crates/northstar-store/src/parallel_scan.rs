@@ -96,7 +96,7 @@ where
                     s.records += 1;
                     if record_matches(&r, &f, access) {
                         s.visited += 1;
-                        visit(base | u64::from(r.header.event_seq.get()), &r);
+                        visit(base | u64::from(r.header().event_seq.get()), &r);
                     }
                 }
             }

@@ -134,18 +134,20 @@ impl StoredEvent {
     pub(crate) fn from_view(segment_id: u32, r: &RecordView<'_>, user: Option<UserSchema>) -> Self {
         Self {
             event_id: event_id(segment_id, r),
-            event_type: r.event_type(),
+            // A user event has no spec type; `user` is then set and documents `event_type` as
+            // meaningless (a typed `Option` here is left for the store's owner).
+            event_type: r.event_type().unwrap_or(EventType::AgentSessionEnded),
             timestamp: r.timestamp(),
             actor_id: r.actor_id(),
             visibility: r.visibility(),
-            payload: r.payload.to_vec(),
+            payload: r.payload().to_vec(),
             user,
         }
     }
 }
 
 fn event_id(segment_id: u32, r: &RecordView<'_>) -> u64 {
-    (u64::from(segment_id) << 32) | u64::from(r.header.event_seq.get())
+    (u64::from(segment_id) << 32) | u64::from(r.header().event_seq.get())
 }
 
 /// The team directory: which team each actor belongs to.
@@ -362,7 +364,7 @@ pub(crate) fn collect_block(
         .then(|| BlockSchemas::of(view));
     for r in view.records() {
         let start = off;
-        off += r.bytes.len();
+        off += r.bytes().len();
         let id = event_id(seg.id(), &r);
         if after.is_some_and(|a| id <= a) {
             continue;
@@ -380,7 +382,7 @@ pub(crate) fn collect_block(
                 };
                 match resolved {
                     Ok(s) => {
-                        if !user_matches(&s, r.payload, q) {
+                        if !user_matches(&s, r.payload(), q) {
                             continue;
                         }
                         user = Some(s);
@@ -389,7 +391,7 @@ pub(crate) fn collect_block(
                         // Skipped with its reason, never decoded with a wrong schema.
                         damaged.push(seg.damaged(
                             entry.offset.get() + start as u64,
-                            r.bytes.len() as u64,
+                            r.bytes().len() as u64,
                             e,
                         ));
                         continue;

@@ -122,7 +122,7 @@ fn rewrite(
                 reason: e.to_string(),
             };
             if !defs
-                .before_record(&mut builder, &r, r.timestamp(), r.header.event_seq.get())
+                .before_record(&mut builder, &r, r.timestamp(), r.header().event_seq.get())
                 .map_err(corrupt)?
             {
                 // Undecodable (its block had no definition): lost, counted as dropped.
@@ -130,7 +130,7 @@ fn rewrite(
                 continue;
             }
             builder
-                .push(r.bytes, r.timestamp(), r.header.event_seq.get())
+                .push(r.bytes(), r.timestamp(), r.header().event_seq.get())
                 .map_err(|e| StoreError::Corrupt {
                     path: seg.path.clone(),
                     offset: 0,

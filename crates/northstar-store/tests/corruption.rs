@@ -44,7 +44,7 @@ fn ids_lost_by_flip(bytes: &[u8], at: usize, all_in_segment: &[u64]) -> Vec<u64>
             if (off..off + view.len()).contains(&at) {
                 return view
                     .records()
-                    .map(|r| (seg << 32) | u64::from(r.header.event_seq.get()))
+                    .map(|r| (seg << 32) | u64::from(r.header().event_seq.get()))
                     .collect();
             }
         }

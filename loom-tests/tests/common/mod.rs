@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
 use std::sync::Arc as StdArc;
 
-use northstar_core::record::{decode_record, write_record, EventHeader, FRAMING_LEN};
+use northstar_core::record::decode_record;
 use northstar_core::ring::{Consumer, Producer, PushError, StaticRing};
 use northstar_core::{EventType, Visibility};
 
@@ -67,23 +67,20 @@ fn payload_byte(tag: u8, i: usize) -> u8 {
 }
 
 /// Pushes a record of `FRAMING_LEN + payload_len` bytes whose header and payload are all
-/// derived from `tag`.
+/// derived from `tag` (the producer writes the header and trailer; the payload is ours).
 pub fn push_tagged(p: &mut Producer<'_>, tag: u8, payload_len: usize) -> Result<(), PushError> {
-    let header = EventHeader::new(
+    p.push_payload(
         EventType::PerfSample,
         Visibility::Team,
         u64::from(tag) * 1_000_003,
         u64::from(tag) + 7_000,
-        u32::from(tag),
         payload_len,
-    );
-    p.push_with(FRAMING_LEN + payload_len, |out| {
-        write_record(out, &header, |payload| {
+        |payload| {
             for (i, b) in payload.iter_mut().enumerate() {
                 *b = payload_byte(tag, i);
             }
-        })
-    })
+        },
+    )
 }
 
 /// Checks that `bytes` is exactly one intact record written by [`push_tagged`] and returns its
@@ -91,23 +88,26 @@ pub fn push_tagged(p: &mut Producer<'_>, tag: u8, payload_len: usize) -> Result<
 pub fn check_tagged(bytes: &[u8]) -> (u8, usize) {
     let view = decode_record(bytes).unwrap_or_else(|e| panic!("torn record: {e}"));
     assert_eq!(
-        view.bytes.len(),
+        view.bytes().len(),
         bytes.len(),
         "record spans the slice handed out"
     );
-    assert_eq!(view.event_type(), EventType::PerfSample);
+    assert_eq!(view.event_type(), Some(EventType::PerfSample));
     assert_eq!(view.visibility(), Visibility::Team);
-    let tag = u8::try_from(view.header.event_seq.get()).expect("tag fits a byte");
+    let tag = view
+        .actor_id()
+        .checked_sub(7_000)
+        .and_then(|t| u8::try_from(t).ok())
+        .unwrap_or_else(|| panic!("actor {} is no tag's", view.actor_id()));
     assert_eq!(
         view.timestamp(),
         u64::from(tag) * 1_000_003,
         "timestamp of {tag}"
     );
-    assert_eq!(view.actor_id(), u64::from(tag) + 7_000, "actor of {tag}");
-    for (i, b) in view.payload.iter().enumerate() {
+    for (i, b) in view.payload().iter().enumerate() {
         assert_eq!(*b, payload_byte(tag, i), "payload byte {i} of record {tag}");
     }
-    (tag, view.payload.len())
+    (tag, view.payload().len())
 }
 
 /// Drains everything published, checking each record; appends `(tag, payload_len)` to `out`

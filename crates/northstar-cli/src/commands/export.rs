@@ -110,7 +110,7 @@ pub fn export(
     let total = northstar_export::store_bytes(dir);
     let mut progress = crate::progress::Progress::new("exporting", total);
     let mut on_progress = |done: u64| progress.set(done);
-    let mut on_problem = |p: northstar_export::Problem| eprintln!("northstar: {p}");
+    let mut on_problem = |p: northstar_export::Problem| crate::note!("northstar: {p}");
     let limits = BatchLimits {
         items: batch,
         ..BatchLimits::default()
@@ -201,9 +201,10 @@ pub fn export(
         }
     };
     progress.finish();
-    eprintln!(
+    crate::note!(
         "exported {} events ({} user-defined){detail}",
-        totals.events, totals.user_events
+        totals.events,
+        totals.user_events
     );
     Ok(())
 }

@@ -340,7 +340,7 @@ pub fn regressions(
         .max_by_key(|s| *s as u8);
     let n = outcomes.iter().filter(|o| severity(o).is_some()).count();
     if format == Format::Table {
-        eprintln!("{} series, {n} regressions", outcomes.len());
+        crate::note!("{} series, {n} regressions", outcomes.len());
     }
     if let (Some(bar), Some(w)) = (fail_on, worst) {
         let level = match w {
@@ -427,7 +427,7 @@ pub fn plot(dir: &Path, sel: &Selection, out: &Path) -> CliResult {
     std::fs::write(out, svg)
         .map_err(|e| CliError::usage(format!("cannot write {}: {e}", out.display())))?;
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    eprintln!(
+    crate::note!(
         "wrote {} ({}, {})",
         out.display(),
         plural(plot_series.len(), "dimension set"),
@@ -464,7 +464,7 @@ pub fn ingest(
     em.close()
         .map_err(|e| store_err(dir, "closing failed for", e))?;
     for (reason, n) in &report.unknown_reasons {
-        eprintln!("northstar: skipped {n} messages with unknown reason {reason:?}");
+        crate::note!("northstar: skipped {n} messages with unknown reason {reason:?}");
     }
     let samples: usize = report.benchmarks.iter().map(|b| b.samples).sum();
     outln!(

@@ -23,6 +23,15 @@ pub struct TokenBucket {
     tolerance_ns: usize,
 }
 
+impl core::fmt::Debug for TokenBucket {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TokenBucket")
+            .field("interval_ns", &self.interval_ns)
+            .field("tolerance_ns", &self.tolerance_ns)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TokenBucket {
     const_fn! {
         /// A bucket allowing `rate_per_sec` events per second on average and bursts of up to
@@ -94,6 +103,15 @@ pub struct RateLimiter<const N: usize> {
     keys: [AtomicUsize; N],
     buckets: [TokenBucket; N],
     overflow: TokenBucket,
+}
+
+impl<const N: usize> core::fmt::Debug for RateLimiter<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("slots", &N)
+            .field("overflow", &self.overflow)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<const N: usize> RateLimiter<N> {
