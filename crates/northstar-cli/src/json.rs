@@ -951,6 +951,7 @@ pub fn fuzz_round_trip(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// One fully populated event of every type, in the canonical output shape.
     pub(crate) fn full_examples() -> Vec<Value> {
