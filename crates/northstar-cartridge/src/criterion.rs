@@ -6,7 +6,9 @@
 //! expect, is reported as [`CriterionError::UnknownLayout`] naming the file, so a newer
 //! criterion's layout is detected rather than misread.
 
-use serde_json::{Map, Value};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Why criterion output could not be read. Every variant names the file.
@@ -72,8 +74,10 @@ fn line_suffix(line: Option<usize>) -> String {
     line.map(|l| format!(" line {l}")).unwrap_or_default()
 }
 
-/// Work declared per iteration (`Throughput` in criterion).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Work declared per iteration (`Throughput` in criterion; its serde form, an externally
+/// tagged enum, is how benchmark.json writes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum Throughput {
     /// Bytes per iteration.
     Bytes(u64),
@@ -165,81 +169,10 @@ impl Ctx<'_> {
             detail: detail.into(),
         }
     }
-    fn object<'v>(
-        &self,
-        v: &'v Value,
-        what: &str,
-    ) -> Result<&'v Map<String, Value>, CriterionError> {
-        v.as_object()
-            .ok_or_else(|| self.layout(format!("{what} is not an object")))
-    }
-    /// Refuses keys outside `known`: a field we do not know may change the meaning of the rest.
-    fn only_keys(
-        &self,
-        m: &Map<String, Value>,
-        known: &[&str],
-        what: &str,
-    ) -> Result<(), CriterionError> {
-        match m.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(k) => Err(self.layout(format!(
-                "{what} has an unknown field `{k}` (newer criterion?)"
-            ))),
-            None => Ok(()),
-        }
-    }
-    fn field<'v>(
-        &self,
-        m: &'v Map<String, Value>,
-        key: &str,
-        what: &str,
-    ) -> Result<&'v Value, CriterionError> {
-        m.get(key)
-            .ok_or_else(|| self.layout(format!("{what} has no `{key}` field")))
-    }
-    fn string(
-        &self,
-        m: &Map<String, Value>,
-        key: &str,
-        what: &str,
-    ) -> Result<String, CriterionError> {
-        self.field(m, key, what)?
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| self.layout(format!("{what}.{key} is not a string")))
-    }
-    fn opt_string(
-        &self,
-        m: &Map<String, Value>,
-        key: &str,
-        what: &str,
-    ) -> Result<Option<String>, CriterionError> {
-        match m.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(self.layout(format!("{what}.{key} is not a string or null"))),
-        }
-    }
-    fn numbers(
-        &self,
-        m: &Map<String, Value>,
-        key: &str,
-        what: &str,
-    ) -> Result<Vec<f64>, CriterionError> {
-        let arr = self
-            .field(m, key, what)?
-            .as_array()
-            .ok_or_else(|| self.layout(format!("{what}.{key} is not an array")))?;
-        arr.iter()
-            .map(|v| {
-                v.as_f64()
-                    .ok_or_else(|| self.layout(format!("{what}.{key} holds a non-number")))
-            })
-            .collect()
-    }
-    fn number(&self, m: &Map<String, Value>, key: &str, what: &str) -> Result<f64, CriterionError> {
-        self.field(m, key, what)?
-            .as_f64()
-            .ok_or_else(|| self.layout(format!("{what}.{key} is not a number")))
+    /// Reads `v` as `T`; a shape `T` does not describe is an unknown layout (`what` names the
+    /// part of the file).
+    fn read<'v, T: Deserialize<'v>>(&self, v: &'v Value, what: &str) -> Result<T, CriterionError> {
+        T::deserialize(v).map_err(|e| self.layout(format!("{what}: {e}")))
     }
     fn per_iter(&self, iters: &[f64], times: &[f64]) -> Result<Vec<f64>, CriterionError> {
         if iters.len() != times.len() {
@@ -266,36 +199,108 @@ impl Ctx<'_> {
             })
             .collect()
     }
-    /// criterion's serde form of `Throughput` (externally tagged enum).
-    fn throughput(&self, v: &Value, what: &str) -> Result<Option<Throughput>, CriterionError> {
-        if v.is_null() {
-            return Ok(None);
-        }
-        let m = self.object(v, what)?;
-        if m.len() != 1 {
-            return Err(self.layout(format!("{what} is not a one-variant enum")));
-        }
-        let (k, val) = m.iter().next().expect("one entry");
-        let n = |v: &Value| {
-            v.as_u64()
-                .ok_or_else(|| self.layout(format!("{what}.{k} is not an integer")))
-        };
-        Ok(Some(match k.as_str() {
-            "Bytes" => Throughput::Bytes(n(val)?),
-            "BytesDecimal" => Throughput::BytesDecimal(n(val)?),
-            "Elements" => Throughput::Elements(n(val)?),
-            "Bits" => Throughput::Bits(n(val)?),
-            "ElementsAndBytes" => {
-                let o = self.object(val, what)?;
-                self.only_keys(o, &["elements", "bytes"], what)?;
-                Throughput::ElementsAndBytes {
-                    elements: n(self.field(o, "elements", what)?)?,
-                    bytes: n(self.field(o, "bytes", what)?)?,
-                }
-            }
-            other => return Err(self.layout(format!("{what} has unknown kind `{other}`"))),
-        }))
-    }
+}
+
+/// `benchmark.json`. Unknown fields are refused: a field we do not know may change the meaning
+/// of the rest.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BenchmarkFile {
+    group_id: String,
+    #[serde(default)]
+    function_id: Option<String>,
+    #[serde(default)]
+    value_str: Option<String>,
+    #[serde(default)]
+    throughput: Option<Throughput>,
+    full_id: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    directory_name: Option<IgnoredAny>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    title: Option<IgnoredAny>,
+}
+
+/// `sample.json`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SampleFile {
+    sampling_mode: String,
+    iters: Vec<f64>,
+    times: Vec<f64>,
+}
+
+/// `estimates.json`: only the mean is used.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct EstimatesFile {
+    mean: MeanEstimate,
+    #[serde(default)]
+    median: Option<IgnoredAny>,
+    #[serde(default)]
+    median_abs_dev: Option<IgnoredAny>,
+    #[serde(default)]
+    slope: Option<IgnoredAny>,
+    #[serde(default)]
+    std_dev: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MeanEstimate {
+    confidence_interval: Interval,
+    point_estimate: f64,
+    #[serde(default)]
+    standard_error: Option<IgnoredAny>,
+}
+
+/// A confidence interval (its `confidence_level` is not used).
+#[derive(Deserialize)]
+struct Interval {
+    lower_bound: f64,
+    upper_bound: f64,
+}
+
+/// A message's `reason`, which decides how the rest is read.
+#[derive(Deserialize)]
+struct Reason {
+    reason: String,
+}
+
+/// The `benchmark-complete` message (fields not listed here are not used).
+#[derive(Deserialize)]
+struct BenchmarkComplete {
+    id: String,
+    unit: String,
+    iteration_count: Vec<f64>,
+    measured_values: Vec<f64>,
+    throughput: Vec<MessageThroughput>,
+    #[serde(default)]
+    mean: Option<MessageEstimate>,
+}
+
+#[derive(Deserialize)]
+struct MessageThroughput {
+    per_iteration: u64,
+    unit: String,
+}
+
+#[derive(Deserialize)]
+struct MessageEstimate {
+    estimate: f64,
+    lower_bound: f64,
+    upper_bound: f64,
+    unit: String,
+}
+
+/// The `group-complete` message.
+#[derive(Deserialize)]
+struct GroupComplete {
+    group_name: String,
+    benchmarks: Vec<String>,
 }
 
 /// Reads one benchmark from its `new/` directory (holding benchmark.json, estimates.json,
@@ -346,68 +351,35 @@ pub fn parse_benchmark_files(
         path: &bench_path,
         line: None,
     };
-    let b = c.object(&bench, "benchmark.json")?;
-    c.only_keys(
-        b,
-        &[
-            "group_id",
-            "function_id",
-            "value_str",
-            "throughput",
-            "full_id",
-            "directory_name",
-            "title",
-        ],
-        "benchmark.json",
-    )?;
-    let group = c.string(b, "group_id", "benchmark.json")?;
-    let id = c.string(b, "full_id", "benchmark.json")?;
-    let function = c.opt_string(b, "function_id", "benchmark.json")?;
-    let parameter = c.opt_string(b, "value_str", "benchmark.json")?;
-    let throughput = c.throughput(
-        b.get("throughput").unwrap_or(&Value::Null),
-        "benchmark.json throughput",
-    )?;
+    let b: BenchmarkFile = c.read(&bench, "benchmark.json")?;
+    let (group, id, function, parameter, throughput) = (
+        b.group_id,
+        b.full_id,
+        b.function_id,
+        b.value_str,
+        b.throughput,
+    );
 
     let c = Ctx {
         path: &sample_path,
         line: None,
     };
-    let s = c.object(&sample, "sample.json")?;
-    c.only_keys(s, &["sampling_mode", "iters", "times"], "sample.json")?;
-    let mode = c.string(s, "sampling_mode", "sample.json")?;
+    let s: SampleFile = c.read(&sample, "sample.json")?;
+    let mode = s.sampling_mode;
     if mode != "Linear" && mode != "Flat" {
         return Err(c.layout(format!("sampling_mode `{mode}` is not Linear or Flat")));
     }
-    let per_iter_ns = c.per_iter(
-        &c.numbers(s, "iters", "sample.json")?,
-        &c.numbers(s, "times", "sample.json")?,
-    )?;
+    let per_iter_ns = c.per_iter(&s.iters, &s.times)?;
 
     let c = Ctx {
         path: &est_path,
         line: None,
     };
-    let e = c.object(&est, "estimates.json")?;
-    c.only_keys(
-        e,
-        &["mean", "median", "median_abs_dev", "slope", "std_dev"],
-        "estimates.json",
-    )?;
-    let mean = c.object(c.field(e, "mean", "estimates.json")?, "estimates.json mean")?;
-    c.only_keys(
-        mean,
-        &["confidence_interval", "point_estimate", "standard_error"],
-        "estimates.json mean",
-    )?;
-    let ci = c.object(
-        c.field(mean, "confidence_interval", "estimates.json mean")?,
-        "mean.confidence_interval",
-    )?;
+    let e: EstimatesFile = c.read(&est, "estimates.json")?;
     let mean_ns = Some(Estimate {
-        estimate: c.number(mean, "point_estimate", "mean")?,
-        lower: c.number(ci, "lower_bound", "mean.confidence_interval")?,
-        upper: c.number(ci, "upper_bound", "mean.confidence_interval")?,
+        estimate: e.mean.point_estimate,
+        lower: e.mean.confidence_interval.lower_bound,
+        upper: e.mean.confidence_interval.upper_bound,
     });
 
     Ok(Benchmark {
@@ -485,21 +457,13 @@ pub fn parse_messages(text: &str, path: &Path) -> Result<Messages, CriterionErro
             line: Some(i + 1),
             source,
         })?;
-        let m = c.object(&v, "message")?;
-        let reason = c.string(m, "reason", "message")?;
+        let Reason { reason } = c.read(&v, "message")?;
         match reason.as_str() {
-            "benchmark-complete" => out.benchmarks.push(benchmark_complete(&c, m)?),
+            "benchmark-complete" => out.benchmarks.push(benchmark_complete(&c, &v)?),
             "group-complete" => {
-                let group = c.string(m, "group_name", "group-complete")?;
-                let list = c
-                    .field(m, "benchmarks", "group-complete")?
-                    .as_array()
-                    .ok_or_else(|| c.layout("group-complete.benchmarks is not an array"))?;
-                for b in list {
-                    let id = b
-                        .as_str()
-                        .ok_or_else(|| c.layout("group-complete.benchmarks holds a non-string"))?;
-                    group_of.push((id.to_string(), group.clone()));
+                let g: GroupComplete = c.read(&v, "group-complete")?;
+                for id in g.benchmarks {
+                    group_of.push((id, g.group_name.clone()));
                 }
             }
             other => match out.unknown_reasons.iter_mut().find(|(r, _)| r == other) {
@@ -534,49 +498,35 @@ fn ns_per(unit: &str) -> Option<f64> {
     })
 }
 
-fn benchmark_complete(c: &Ctx<'_>, m: &Map<String, Value>) -> Result<Benchmark, CriterionError> {
-    const WHAT: &str = "benchmark-complete";
-    let id = c.string(m, "id", WHAT)?;
-    let unit = c.string(m, "unit", WHAT)?;
+fn benchmark_complete(c: &Ctx<'_>, v: &Value) -> Result<Benchmark, CriterionError> {
+    let m: BenchmarkComplete = c.read(v, "benchmark-complete")?;
+    let (id, unit) = (m.id, m.unit);
     let scale =
         ns_per(&unit).ok_or_else(|| c.layout(format!("unit `{unit}` is not a time unit")))?;
-    let iters = c.numbers(m, "iteration_count", WHAT)?;
-    let times: Vec<f64> = c
-        .numbers(m, "measured_values", WHAT)?
-        .iter()
-        .map(|t| t * scale)
-        .collect();
-    let per_iter_ns = c.per_iter(&iters, &times)?;
-    let throughput = match c.field(m, "throughput", WHAT)?.as_array() {
-        None => return Err(c.layout("throughput is not an array")),
-        Some(list) => match list.first() {
-            None => None,
-            Some(t) => {
-                let t = c.object(t, "throughput")?;
-                let n = c
-                    .field(t, "per_iteration", "throughput")?
-                    .as_u64()
-                    .ok_or_else(|| c.layout("throughput.per_iteration is not an integer"))?;
-                Some(match c.string(t, "unit", "throughput")?.as_str() {
-                    "bytes" => Throughput::Bytes(n),
-                    "elements" => Throughput::Elements(n),
-                    "bits" => Throughput::Bits(n),
-                    other => return Err(c.layout(format!("throughput unit `{other}` is unknown"))),
-                })
-            }
-        },
+    let times: Vec<f64> = m.measured_values.iter().map(|t| t * scale).collect();
+    let per_iter_ns = c.per_iter(&m.iteration_count, &times)?;
+    let throughput = match m.throughput.first() {
+        None => None,
+        Some(t) => {
+            let n = t.per_iteration;
+            Some(match t.unit.as_str() {
+                "bytes" => Throughput::Bytes(n),
+                "elements" => Throughput::Elements(n),
+                "bits" => Throughput::Bits(n),
+                other => return Err(c.layout(format!("throughput unit `{other}` is unknown"))),
+            })
+        }
     };
-    let mean_ns = match m.get("mean") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let e = c.object(v, "mean")?;
-            let u = c.string(e, "unit", "mean")?;
+    let mean_ns = match m.mean {
+        None => None,
+        Some(e) => {
+            let u = e.unit;
             let s = ns_per(&u)
                 .ok_or_else(|| c.layout(format!("mean unit `{u}` is not a time unit")))?;
             Some(Estimate {
-                estimate: c.number(e, "estimate", "mean")? * s,
-                lower: c.number(e, "lower_bound", "mean")? * s,
-                upper: c.number(e, "upper_bound", "mean")? * s,
+                estimate: e.estimate * s,
+                lower: e.lower_bound * s,
+                upper: e.upper_bound * s,
             })
         }
     };
@@ -675,5 +625,30 @@ mod tests {
             parse_messages(text, Path::new("x")),
             Err(CriterionError::UnknownLayout { .. })
         ));
+    }
+
+    #[test]
+    fn derived_readers_refuse_unknown_fields_and_wrong_types_naming_them() {
+        let bench = br#"{"group_id":"g","function_id":null,"value_str":null,"throughput":{"Bytes":64},"full_id":"g/f","directory_name":"g","title":"g"}"#;
+        let est = br#"{"mean":{"confidence_interval":{"confidence_level":0.95,"lower_bound":1.0,"upper_bound":2.0},"point_estimate":1.5,"standard_error":0.1}}"#;
+        let sample = br#"{"sampling_mode":"Linear","iters":[1.0,2.0],"times":[3.0,6.0]}"#;
+        let ok = parse_benchmark_files(Path::new("d"), bench, est, sample).unwrap();
+        assert_eq!(ok.throughput, Some(Throughput::Bytes(64)));
+        assert_eq!(ok.per_iter_ns, vec![3.0, 3.0]);
+        assert_eq!(ok.mean_ns.map(|m| m.estimate), Some(1.5));
+        let unknown = br#"{"sampling_mode":"Linear","iters":[1.0],"times":[3.0],"weights":[1]}"#;
+        let e = parse_benchmark_files(Path::new("d"), bench, est, unknown).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, CriterionError::UnknownLayout { .. }), "{text}");
+        assert!(
+            text.contains("sample.json") && text.contains("`weights`"),
+            "{text}"
+        );
+        let wrong = br#"{"sampling_mode":"Linear","iters":["1"],"times":[3.0]}"#;
+        let e = parse_benchmark_files(Path::new("d"), bench, est, wrong).unwrap_err();
+        assert!(matches!(e, CriterionError::UnknownLayout { .. }), "{e}");
+        let kind = br#"{"group_id":"g","throughput":{"Furlongs":1},"full_id":"g"}"#;
+        let e = parse_benchmark_files(Path::new("d"), kind, est, sample).unwrap_err();
+        assert!(e.to_string().contains("Furlongs"), "{e}");
     }
 }

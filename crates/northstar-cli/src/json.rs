@@ -24,8 +24,8 @@ use northstar_core::events::{
     CorrelationHints, DebugReferences, DebugSession, DebugSnapshot, PerfRegression, PerfSample,
     ReviewNote, ReviewSummary, Severity, StackFrame, TimeWindow, VcsBranch, VcsCommit,
 };
-use northstar_core::{Event, EventType, List, StrList, StrMap, Visibility};
-use serde_json::{json, Map, Value};
+use northstar_core::{Event, EventType, Group, List, Visibility, Visit};
+use serde_json::{Map, Value};
 use std::fmt;
 
 pub mod user;
@@ -311,19 +311,6 @@ fn show(v: &Value) -> String {
     }
 }
 
-/// The name the spec's field list gives the actor inside a payload, for types that have one.
-fn payload_actor_alias(t: EventType) -> Option<&'static str> {
-    match t {
-        EventType::AgentSessionStarted
-        | EventType::AgentSessionEnded
-        | EventType::AgentOperation => Some("agent_id"),
-        EventType::ReviewNote => Some("author"),
-        EventType::ReviewSummary => Some("generator_id"),
-        EventType::VcsCommit => Some("author_id"),
-        _ => None,
-    }
-}
-
 /// Returns the first of several ways to give one value, refusing ones that disagree.
 fn agree(values: &[(String, Option<u64>)]) -> Result<Option<u64>, JsonError> {
     let mut found: Option<(&str, u64)> = None;
@@ -373,7 +360,7 @@ pub fn parse_event<R>(
     let empty = Value::Object(Map::new());
     let p = Obj::new(top.get("payload").unwrap_or(&empty), "payload".into())?;
 
-    let alias = payload_actor_alias(et);
+    let alias = et.payload_actor_name();
     let actor_id = agree(&[
         ("agent_id".into(), top.opt_u64("agent_id")?),
         ("actor_id".into(), top.opt_u64("actor_id")?),
@@ -772,18 +759,6 @@ pub fn parse_value(line: &str) -> Result<Value, JsonError> {
     })
 }
 
-fn str_map_json(m: &StrMap<'_>) -> Value {
-    Value::Object(
-        m.iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-            .collect(),
-    )
-}
-
-fn str_list_json(l: &StrList<'_>) -> Value {
-    Value::Array(l.iter().map(|s| Value::String(s.to_string())).collect())
-}
-
 /// An f32 as the shortest decimal that reads back as the same f32 (`0.87`, not
 /// `0.8700000047683716`).
 fn f32_json(x: f32) -> Value {
@@ -799,102 +774,70 @@ fn f64_json(x: f64) -> Value {
 }
 
 /// The payload of an event as the spec's JSON object (without the fields lifted to the top
-/// level: actor, session_id, visibility).
+/// level: actor, session_id, visibility), walked field by field from the core's definition.
 pub fn payload_json(event: &Event<'_>) -> Value {
-    match event {
-        Event::AgentSessionStarted(p) => json!({
-            "agent_version": p.agent_version,
-            "session_purpose": p.session_purpose,
-            "metadata": str_map_json(&p.metadata),
-        }),
-        Event::AgentSessionEnded(_) => json!({}),
-        Event::AgentOperation(p) => json!({
-            "operation_type": p.operation_type,
-            "operation_id": p.operation_id,
-            "target_type": p.target_type,
-            "target_id": p.target_id,
-            "status": p.status,
-            "duration_ns": p.duration_ns,
-            "metadata": str_map_json(&p.metadata),
-        }),
-        Event::ReviewNote(p) => json!({
-            "target_type": p.target_type,
-            "target_id": p.target_id,
-            "note_text": p.note_text,
-            "references": str_list_json(&p.references),
-            "created_at": p.created_at,
-        }),
-        Event::ReviewSummary(p) => json!({
-            "target_type": p.target_type,
-            "target_id": p.target_id,
-            "summary_text": p.summary_text,
-            "confidence": f32_json(p.confidence),
-            "model_id": p.model_id,
-            "prompt_hash": p.prompt_hash,
-            "created_at": p.created_at,
-        }),
-        Event::PerfSample(p) => json!({
-            "metric_name": p.metric_name,
-            "dimensions": str_map_json(&p.dimensions),
-            "value": f64_json(p.value),
-            "unit": p.unit,
-            "timestamp_window": {"start": p.timestamp_window.start, "end": p.timestamp_window.end},
-            "correlation_hints": {
-                "commit_range": p.correlation_hints.commit_range,
-                "session_ids": p.correlation_hints.session_ids.iter().collect::<Vec<u64>>(),
-            },
-        }),
-        Event::PerfRegression(p) => json!({
-            "metric_name": p.metric_name,
-            "baseline_value": f64_json(p.baseline_value),
-            "current_value": f64_json(p.current_value),
-            "regression_percent": f32_json(p.regression_percent),
-            "severity": p.severity.name(),
-            "detected_at": p.detected_at,
-            "likely_cause": p.likely_cause,
-            "correlated_commits": str_list_json(&p.correlated_commits),
-        }),
-        Event::DebugSession(p) => json!({
-            "tool": p.tool,
-            "breakpoints": p.breakpoints.iter().map(|b| json!({
-                "file_path": b.file_path,
-                "line": b.line,
-                "condition": b.condition,
-                "hit_count": b.hit_count,
-            })).collect::<Vec<_>>(),
-            "stack_summary": p.stack_summary,
-            "references": {
-                "commit_ids": str_list_json(&p.references.commit_ids),
-                "symbol_names": str_list_json(&p.references.symbol_names),
-            },
-        }),
-        Event::DebugSnapshot(p) => json!({
-            "snapshot_id": p.snapshot_id,
-            "reason": p.reason,
-            "thread_id": p.thread_id,
-            "frames": p.frames.iter().map(|fr| json!({
-                "function": fr.function,
-                "file_path": fr.file_path,
-                "line": fr.line,
-            })).collect::<Vec<_>>(),
-            "variables": str_map_json(&p.variables),
-        }),
-        Event::VcsCommit(p) => json!({
-            "commit_hash": p.commit_hash,
-            "commit_message": p.commit_message,
-            "changed_files": str_list_json(&p.changed_files),
-            "parent_commits": str_list_json(&p.parent_commits),
-            "branch": p.branch,
-            "timestamp": p.timestamp,
-        }),
-        Event::VcsBranch(p) => json!({
-            "branch": p.branch,
-            "action": p.action.name(),
-            "head_commit": p.head_commit,
-            "base_branch": p.base_branch,
-            "ahead": p.ahead,
-            "behind": p.behind,
-        }),
+    let mut b = PayloadJson {
+        lift_session_id: event.event_type().has_session_id(),
+        stack: vec![(String::new(), Value::Object(Map::new()))],
+    };
+    event.visit(&mut b);
+    b.stack.pop().map_or(Value::Null, |(_, v)| v)
+}
+
+/// Builds [`payload_json`]'s tree from [`Visit`] calls.
+struct PayloadJson {
+    /// Leave the top-level `session_id` out (it is written at the event's top level).
+    lift_session_id: bool,
+    /// The open groups, the payload object first.
+    stack: Vec<(String, Value)>,
+}
+
+impl PayloadJson {
+    fn put(&mut self, name: &str, v: Value) {
+        match self.stack.last_mut() {
+            Some((_, Value::Object(m))) => {
+                m.insert(name.to_string(), v);
+            }
+            Some((_, Value::Array(a))) => a.push(v),
+            _ => {}
+        }
+    }
+}
+
+impl<'a> Visit<'a> for PayloadJson {
+    fn visit_u64(&mut self, name: &str, value: u64) {
+        if !(self.lift_session_id && self.stack.len() == 1 && name == "session_id") {
+            self.put(name, value.into());
+        }
+    }
+    fn visit_i64(&mut self, name: &str, value: i64) {
+        self.put(name, value.into());
+    }
+    fn visit_f64(&mut self, name: &str, value: f64) {
+        self.put(name, f64_json(value));
+    }
+    fn visit_f32(&mut self, name: &str, value: f32) {
+        self.put(name, f32_json(value));
+    }
+    fn visit_str(&mut self, name: &str, value: &'a str) {
+        self.put(name, value.into());
+    }
+    fn visit_absent(&mut self, name: &str) {
+        self.put(name, Value::Null);
+    }
+    fn begin(&mut self, name: &str, group: Group) {
+        let v = match group {
+            Group::List => Value::Array(Vec::new()),
+            Group::Struct | Group::Map => Value::Object(Map::new()),
+        };
+        self.stack.push((name.to_string(), v));
+    }
+    fn end(&mut self) {
+        if self.stack.len() > 1 {
+            if let Some((name, v)) = self.stack.pop() {
+                self.put(&name, v);
+            }
+        }
     }
 }
 
@@ -1008,6 +951,7 @@ pub fn fuzz_round_trip(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     /// One fully populated event of every type, in the canonical output shape.
     pub(crate) fn full_examples() -> Vec<Value> {

@@ -501,5 +501,12 @@ macro_rules! __enum_field {
         impl core::fmt::Display for $name {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result { f.write_str(self.name()) }
         }
+
+        impl<'a> $crate::visit::VisitField<'a> for $name {
+            const KIND: $crate::visit::Kind = $crate::visit::Kind::Enum(&[$($text),*]);
+            fn visit_field<V: $crate::visit::Visit<'a> + ?Sized>(&self, name: &str, v: &mut V) {
+                v.visit_enum(name, self.name())
+            }
+        }
     };
 }

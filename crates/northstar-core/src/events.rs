@@ -1,4 +1,5 @@
-//! The payloads of the eleven event types.
+//! The payloads of the event types, and the one table that defines the types ([`EventType`],
+//! [`Event`]).
 //!
 //! Each payload holds the spec's fields except the ones the record header already carries: the
 //! actor (`agent_id`, `author`, `generator_id`, `author_id`) is the header's `actor_id`, and
@@ -8,7 +9,7 @@
 //! `docs/FORMAT.md`.
 
 use crate::codec::{DecodeError, EncodeError, Field, List, Reader, StrList, StrMap, Writer};
-use crate::event_type::EventType;
+use crate::visit::{is_session_field, FieldInfo, Group, Kind, Sessions, Visit, VisitField};
 
 /// A typed event payload.
 pub trait Payload<'a>: Sized {
@@ -23,6 +24,22 @@ pub trait Payload<'a>: Sized {
 
     /// Decodes and validates a payload that must span `bytes` exactly.
     fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError>;
+
+    /// The payload's fields, in encoding order, with their spec names and kinds.
+    const FIELDS: &'static [FieldInfo];
+
+    /// Whether the payload has its own `session_id` field.
+    const HAS_SESSION_ID: bool;
+
+    /// Whether the payload names sessions at all (a `session_id` field, or a `session_ids`
+    /// list at any depth).
+    const HAS_SESSIONS: bool;
+
+    /// Walks every field, in encoding order, under its spec name.
+    fn visit_fields<V: Visit<'a> + ?Sized>(&self, v: &mut V);
+
+    /// The payload's own `session_id` field, if it has one.
+    fn session_id(&self) -> Option<u64>;
 }
 
 macro_rules! payload {
@@ -32,27 +49,18 @@ macro_rules! payload {
             $( $(#[$fm:meta])* pub $field:ident : $fty:ty ),* $(,)?
         }
     ) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq)]
-        pub struct $name $(<$lt>)? {
-            $( $(#[$fm])* pub $field: $fty, )*
-        }
-
-        impl<'a> Field<'a> for $name $(<$lt>)? {
-            #[inline(always)]
-            fn encoded_len(&self) -> usize { 0 $( + self.$field.encoded_len() )* }
-            #[inline(always)]
-            fn encode(&self, w: &mut Writer<'_>) { $( self.$field.encode(w); )* }
-            fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-                Ok(Self { $( $field: <$fty as Field<'a>>::decode(r)?, )* })
-            }
-        }
-
-        payload!(@payload $name $(<$lt>)? : $ty);
+        payload!(@field $(#[$m])* pub struct $name $(<$lt>)? { $( $(#[$fm])* pub $field: $fty, )* });
+        payload!(@payload $name $(<$lt>)? : $ty { $($field),* });
     };
-    (@payload $name:ident $(<$lt:lifetime>)? : $ty:ident) => {
+    (@payload $name:ident $(<$lt:lifetime>)? : $ty:ident { $($field:ident),* }) => {
         impl<'a> Payload<'a> for $name $(<$lt>)? {
             const EVENT_TYPE: EventType = EventType::$ty;
+            const FIELDS: &'static [FieldInfo] = match <Self as VisitField<'a>>::KIND {
+                Kind::Struct(fields) => fields,
+                _ => &[],
+            };
+            const HAS_SESSIONS: bool = <Self as VisitField<'a>>::HAS_SESSIONS;
+            const HAS_SESSION_ID: bool = false $( || has_session_id!($field) )*;
             #[inline(always)]
             fn encoded_len(&self) -> usize { Field::encoded_len(self) }
             #[inline(always)]
@@ -67,6 +75,12 @@ macro_rules! payload {
                 let v = <Self as Field<'a>>::decode(&mut r)?;
                 r.finish()?;
                 Ok(v)
+            }
+            fn visit_fields<V: Visit<'a> + ?Sized>(&self, v: &mut V) {
+                $( VisitField::visit_field(&self.$field, stringify!($field), v); )*
+            }
+            fn session_id(&self) -> Option<u64> {
+                None::<u64> $( .or(session_id_of!($field, self)) )*
             }
         }
     };
@@ -89,6 +103,44 @@ macro_rules! payload {
                 Ok(Self { $( $field: <$fty as Field<'a>>::decode(r)?, )* })
             }
         }
+
+        impl<'a> VisitField<'a> for $name $(<$lt>)? {
+            const KIND: Kind = Kind::Struct(&[
+                $( FieldInfo { name: stringify!($field), kind: <$fty as VisitField<'a>>::KIND }, )*
+            ]);
+            const HAS_SESSIONS: bool = false $(
+                || is_session_field(stringify!($field), <$fty as VisitField<'a>>::KIND)
+                || <$fty as VisitField<'a>>::HAS_SESSIONS
+            )*;
+            fn visit_field<V: Visit<'a> + ?Sized>(&self, name: &str, v: &mut V) {
+                if !v.wants(name, Group::Struct) {
+                    return;
+                }
+                v.begin(name, Group::Struct);
+                $( VisitField::visit_field(&self.$field, stringify!($field), v); )*
+                v.end();
+            }
+        }
+    };
+}
+
+/// Whether a payload field is its own `session_id`.
+macro_rules! has_session_id {
+    (session_id) => {
+        true
+    };
+    ($other:ident) => {
+        false
+    };
+}
+
+/// Reads a payload's `session_id` field, for the payloads that have one.
+macro_rules! session_id_of {
+    (session_id, $s:ident) => {
+        Some($s.session_id)
+    };
+    ($other:ident, $s:ident) => {
+        None
     };
 }
 
@@ -403,13 +455,79 @@ payload! {
 
 // ---------------------------------------------------------------- any event
 
-macro_rules! event_enum {
-    ($($ty:ident $(<$lt:lifetime>)?),* $(,)?) => {
+/// Generates [`EventType`], [`Event`] and every per-type list from the one table below.
+macro_rules! events {
+    ($(
+        $(#[$doc:meta])*
+        $ty:ident $(<$lt:lifetime>)? = $code:literal, $name:literal, actor: $actor:expr;
+    )*) => {
+        /// Every event type the spec defines, with its code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u16)]
+        pub enum EventType {
+            $( $(#[$doc])* $ty = $code, )*
+        }
+
+        /// Positions in [`EventType::ALL`], counted by the compiler.
+        #[allow(dead_code)]
+        enum Position { $($ty),* }
+
+        impl EventType {
+            /// How many event types there are.
+            pub const COUNT: usize = [$(Position::$ty),*].len();
+
+            /// All event types, in code order.
+            pub const ALL: [EventType; EventType::COUNT] = [$(Self::$ty),*];
+
+            /// Position in [`EventType::ALL`].
+            #[inline]
+            pub const fn index(self) -> usize {
+                match self { $(Self::$ty => Position::$ty as usize),* }
+            }
+
+            /// The spec's snake_case name, as used in JSON (`"perf_sample"`).
+            pub const fn name(self) -> &'static str {
+                match self { $(Self::$ty => $name),* }
+            }
+
+            /// The type with exactly this spec code.
+            pub(crate) const fn from_exact_code(code: u16) -> Option<Self> {
+                match code {
+                    $($code => Some(Self::$ty),)*
+                    _ => None,
+                }
+            }
+
+            /// The name the spec's field list gives the actor inside this type's payload
+            /// (`agent_id`, `author`, `generator_id`, `author_id`), if it names one.
+            pub const fn payload_actor_name(self) -> Option<&'static str> {
+                match self { $(Self::$ty => $actor),* }
+            }
+
+            /// The payload's fields, in encoding order, with their spec names and kinds.
+            pub const fn fields(self) -> &'static [FieldInfo] {
+                match self { $(Self::$ty => <$ty as Payload>::FIELDS),* }
+            }
+
+            /// Whether the payload has its own `session_id` field (the spec's JSON shows it at
+            /// the top level). Perf samples name sessions in `correlation_hints.session_ids`
+            /// instead (see [`EventType::has_sessions`]).
+            pub const fn has_session_id(self) -> bool {
+                match self { $(Self::$ty => <$ty as Payload>::HAS_SESSION_ID),* }
+            }
+
+            /// Whether events of this type name sessions at all: a `session_id` field or a
+            /// `session_ids` list (what [`Event::for_each_session`] reports).
+            pub const fn has_sessions(self) -> bool {
+                match self { $(Self::$ty => <$ty as Payload>::HAS_SESSIONS),* }
+            }
+        }
+
         /// Any event's payload, decoded.
         #[derive(Clone, Copy, Debug, PartialEq)]
         pub enum Event<'a> {
             $(
-                #[doc = concat!("A `", stringify!($ty), "` payload.")]
+                #[doc = concat!("A `", $name, "` payload.")]
                 $ty($ty $(<$lt>)?),
             )*
         }
@@ -436,6 +554,22 @@ macro_rules! event_enum {
             pub fn encode_into(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
                 match self { $(Self::$ty(p) => p.encode_into(out),)* }
             }
+
+            /// Walks every payload field, in encoding order, under its spec name.
+            pub fn visit<V: Visit<'a> + ?Sized>(&self, v: &mut V) {
+                match self { $(Self::$ty(p) => p.visit_fields(v),)* }
+            }
+
+            /// Calls `f` with the typed payload (for code generic over [`Payload`]).
+            pub fn with_payload<F: WithPayload>(&self, f: F) -> F::Output {
+                match self { $(Self::$ty(p) => f.call(p),)* }
+            }
+
+            /// The event's own `session_id` field, for the types that have one (JSON puts it
+            /// at the top level, as the spec's examples do).
+            pub fn session_id(&self) -> Option<u64> {
+                match self { $(Self::$ty(p) => p.session_id(),)* }
+            }
         }
 
         $(
@@ -446,45 +580,48 @@ macro_rules! event_enum {
     };
 }
 
-event_enum!(
-    AgentSessionStarted<'a>,
-    AgentSessionEnded,
-    AgentOperation<'a>,
-    ReviewNote<'a>,
-    ReviewSummary<'a>,
-    PerfSample<'a>,
-    PerfRegression<'a>,
-    DebugSession<'a>,
-    DebugSnapshot<'a>,
-    VcsCommit<'a>,
-    VcsBranch<'a>,
-);
+// The one definition of the event types: variant and payload struct, spec code, spec name, and
+// the actor's name inside the spec's payload field list. Everything else (fields, sessions) is
+// read from the payload definitions above.
+events! {
+    /// An agent starts a session.
+    AgentSessionStarted<'a> = 0x1000, "agent_session_started", actor: Some("agent_id");
+    /// An agent session ends.
+    AgentSessionEnded = 0x1001, "agent_session_ended", actor: Some("agent_id");
+    /// An agent performs an operation (read, write, commit, query...).
+    AgentOperation<'a> = 0x1002, "agent_operation", actor: Some("agent_id");
+    /// A review note linked to a code artifact.
+    ReviewNote<'a> = 0x2000, "review_note", actor: Some("author");
+    /// A generated summary of code changes.
+    ReviewSummary<'a> = 0x2001, "review_summary", actor: Some("generator_id");
+    /// A performance metric sample.
+    PerfSample<'a> = 0x3000, "perf_sample", actor: None;
+    /// A detected performance regression.
+    PerfRegression<'a> = 0x3001, "perf_regression", actor: None;
+    /// A debugging session.
+    DebugSession<'a> = 0x4000, "debug_session", actor: None;
+    /// A snapshot of debug state at a point in time.
+    DebugSnapshot<'a> = 0x4001, "debug_snapshot", actor: None;
+    /// A VCS commit.
+    VcsCommit<'a> = 0x5000, "vcs_commit", actor: Some("author_id");
+    /// A VCS branch and where it points.
+    VcsBranch<'a> = 0x5001, "vcs_branch", actor: None;
+}
+
+/// A function generic over the payload type, for [`Event::with_payload`].
+pub trait WithPayload {
+    /// What the function returns.
+    type Output;
+    /// Calls the function with one typed payload.
+    fn call<'p, P: Payload<'p>>(self, payload: &P) -> Self::Output;
+}
 
 impl Event<'_> {
-    /// Calls `f` with every session id the event belongs to: the `session_id` field of the
-    /// agent and debug events, and the `correlation_hints.session_ids` of a perf sample.
-    pub fn for_each_session(&self, mut f: impl FnMut(u64)) {
-        match self {
-            Self::AgentSessionStarted(p) => f(p.session_id),
-            Self::AgentSessionEnded(p) => f(p.session_id),
-            Self::AgentOperation(p) => f(p.session_id),
-            Self::DebugSession(p) => f(p.session_id),
-            Self::DebugSnapshot(p) => f(p.session_id),
-            Self::PerfSample(p) => p.correlation_hints.session_ids.iter().for_each(f),
-            _ => {}
-        }
-    }
-
-    /// The event's own `session_id` field, for the types that have one (JSON puts it at the
-    /// top level, as the spec's examples do).
-    pub fn session_id(&self) -> Option<u64> {
-        match self {
-            Self::AgentSessionStarted(p) => Some(p.session_id),
-            Self::AgentSessionEnded(p) => Some(p.session_id),
-            Self::AgentOperation(p) => Some(p.session_id),
-            Self::DebugSession(p) => Some(p.session_id),
-            Self::DebugSnapshot(p) => Some(p.session_id),
-            _ => None,
+    /// Calls `f` with every session id the event belongs to: `session_id` fields and the items
+    /// of `session_ids` lists (a perf sample's `correlation_hints.session_ids`).
+    pub fn for_each_session(&self, f: impl FnMut(u64)) {
+        if self.event_type().has_sessions() {
+            self.visit(&mut Sessions::new(f));
         }
     }
 }

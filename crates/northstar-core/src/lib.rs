@@ -7,7 +7,7 @@
 //!
 //! Where to look:
 //! - [`record`]: the record framing, viewed in place from untrusted bytes.
-//! - [`event_type`], [`events`], [`codec`]: the eleven event types and their payload codecs.
+//! - [`event_type`], [`events`], [`codec`]: the event types (defined once, in [`events`]), their payload codecs and [`visit`], the generic field walk.
 //! - [`ring`]: the SPSC byte ring (the hot path); [`registry`]: rings claimed by threads.
 //! - [`limits`]: payload limit, token-bucket rate limiting, sampling, refusal counters.
 //! - [`clock`]: the clock trait (TSC with `std`, firmware-supplied without).
@@ -47,6 +47,7 @@ pub mod scope;
 mod sync;
 #[cfg(northstar_cas)]
 pub mod user;
+pub mod visit;
 /// The type bytes of user events and definitions, known to the record reader on every target.
 pub(crate) mod user_bytes {
     pub(crate) const USER: u8 = 0xE0;
@@ -78,6 +79,7 @@ pub use loom as __loom;
 
 pub use codec::{DecodeError, EncodeError, List, StrList, StrMap};
 pub use event_type::{EventType, Visibility};
-pub use events::{Event, Payload};
+pub use events::{Event, Payload, WithPayload};
 pub use record::{decode_record, EventHeader, FramingError, RecordKind, RecordView, Trailer};
 pub use ring::{Counters, PushError, Refusal};
+pub use visit::{FieldInfo, Group, Kind, Visit, VisitField};

@@ -49,7 +49,7 @@ use std::vec::Vec;
 
 use crate::clock::{Clock, StdClock};
 use crate::event_type::Visibility;
-use crate::events::{Event, Payload};
+use crate::events::{Event, Payload, WithPayload};
 use crate::limits::{FastRng, PayloadLimit, Sampler, TokenBucket};
 use crate::registry::{Drainer, Registry, RegistryError, Slot};
 use crate::ring::{Counters, Producer, PushError, Refusal};
@@ -933,24 +933,23 @@ impl Recorder {
         visibility: Visibility,
         event: &Event<'_>,
     ) -> Result<(), RecordError> {
-        macro_rules! each {
-            ($($ty:ident),*) => {
-                match event { $(Event::$ty(p) => self.record(actor_id, visibility, p),)* }
-            };
+        struct Record<'r> {
+            recorder: &'r Recorder,
+            actor_id: u64,
+            visibility: Visibility,
         }
-        each!(
-            AgentSessionStarted,
-            AgentSessionEnded,
-            AgentOperation,
-            ReviewNote,
-            ReviewSummary,
-            PerfSample,
-            PerfRegression,
-            DebugSession,
-            DebugSnapshot,
-            VcsCommit,
-            VcsBranch
-        )
+        impl WithPayload for Record<'_> {
+            type Output = Result<(), RecordError>;
+            fn call<'p, P: Payload<'p>>(self, payload: &P) -> Self::Output {
+                self.recorder
+                    .record(self.actor_id, self.visibility, payload)
+            }
+        }
+        event.with_payload(Record {
+            recorder: self,
+            actor_id,
+            visibility,
+        })
     }
 
     fn sample(&self) -> bool {

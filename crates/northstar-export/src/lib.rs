@@ -115,7 +115,7 @@ pub struct Item<'a> {
 /// An event's payload.
 #[derive(Clone, Copy, Debug)]
 pub enum Data<'a> {
-    /// One of the spec's eleven types.
+    /// One of the spec's types.
     Spec(Event<'a>),
     /// A user-defined event (`event!("name", ...)`, or a tracing event or span record).
     User(UserEvent<'a>),

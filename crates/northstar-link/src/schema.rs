@@ -199,6 +199,55 @@ pub fn ticks_to_nanos(ticks: u64, hz: u64) -> u64 {
 mod tests {
     use super::*;
 
+    /// Writes the schema the core's field kinds imply; an `i64` is written `i` (the link also
+    /// writes Unix-time fields as `t`, relative to the record's time).
+    fn render(kind: &northstar_core::Kind, out: &mut [u8; MAX_SCHEMA_LEN], n: &mut usize) {
+        use northstar_core::Kind;
+        let mut put = |c: u8, n: &mut usize| {
+            out[*n] = c;
+            *n += 1;
+        };
+        match *kind {
+            Kind::U32 => put(b'w', n),
+            Kind::U64 => put(b'q', n),
+            Kind::I64 => put(b'i', n),
+            Kind::F32 => put(b'f', n),
+            Kind::F64 => put(b'd', n),
+            Kind::Str => put(b's', n),
+            Kind::Enum(_) => put(b'b', n),
+            Kind::Map => put(b'm', n),
+            Kind::Option(k) => {
+                put(b'?', n);
+                render(k, out, n);
+            }
+            Kind::List(k) => {
+                put(b'[', n);
+                render(k, out, n);
+                out[*n] = b']';
+                *n += 1;
+            }
+            Kind::Struct(fields) => fields.iter().for_each(|f| render(&f.kind, out, n)),
+        }
+    }
+
+    #[test]
+    fn builtin_schemas_follow_the_core_field_definitions() {
+        for t in EventType::ALL {
+            let mut out = [0u8; MAX_SCHEMA_LEN];
+            let mut n = 0;
+            render(&northstar_core::Kind::Struct(t.fields()), &mut out, &mut n);
+            let schema = of(t);
+            assert_eq!(schema.len(), n, "{t:?}");
+            for (&have, &want) in schema.iter().zip(&out[..n]) {
+                assert!(
+                    have == want || (want == b'i' && have == b't'),
+                    "{t:?}: {:?}",
+                    core::str::from_utf8(schema)
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_builtin_schema_is_valid() {
         for t in EventType::ALL {

@@ -136,7 +136,7 @@ pub struct BlockSummary {
     /// Bit set of the event types present ([`EventType::bit`](northstar_core::EventType::bit)).
     pub type_bits: u32,
     /// Records per type, in [`EventType::ALL`](northstar_core::EventType::ALL) order.
-    pub per_type: [u32; 11],
+    pub per_type: [u32; northstar_core::EventType::COUNT],
     /// The actor of each run of consecutive records with one actor (one thread usually
     /// records as one actor, so this is short).
     pub actor_runs: Vec<u64>,
@@ -145,7 +145,7 @@ pub struct BlockSummary {
 impl BlockSummary {
     fn clear(&mut self) {
         self.type_bits = 0;
-        self.per_type = [0; 11];
+        self.per_type = [0; northstar_core::EventType::COUNT];
         self.actor_runs.clear();
     }
 

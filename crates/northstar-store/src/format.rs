@@ -145,5 +145,6 @@ impl SegmentHeader {
     }
 }
 
-/// The index's type bit for "this block (segment) holds user events" (`crate::interning`).
-pub const USER_EVENT_BIT: u32 = 1 << 11;
+/// The index's type bit for "this block (segment) holds user events" (`crate::interning`): the
+/// bit after the spec types' [`EventType::bit`](northstar_core::EventType::bit)s.
+pub const USER_EVENT_BIT: u32 = 1 << northstar_core::EventType::COUNT;

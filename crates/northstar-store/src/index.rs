@@ -34,7 +34,9 @@ struct IndexHeader {
     dropped: U64,
     type_bits: U32,
     block_count: U32,
-    per_type: [U64; 11],
+    // One slot per event type: adding a type changes this layout (bump the index version;
+    // indexes are rebuilt from their segments).
+    per_type: [U64; EventType::COUNT],
     actor_filter: [u8; FILTER_BYTES],
     session_filter: [u8; FILTER_BYTES],
 }
@@ -151,15 +153,10 @@ fn filter_has(f: &[u8; FILTER_BYTES], x: u64) -> bool {
         .all(|&p| f[(p / 8) as usize] & (1 << (p % 8)) != 0)
 }
 
-/// Whether records of this type carry session ids (decoding other payloads is wasted work).
-pub fn type_has_sessions(t: EventType) -> bool {
-    t.has_session_id() || t == EventType::PerfSample
-}
-
 /// Calls `f` with every session id of a record (decoding its payload only if its type has
-/// sessions; an undecodable payload has none).
+/// sessions, [`EventType::has_sessions`]; an undecodable payload has none).
 pub fn record_sessions(r: &RecordView<'_>, f: impl FnMut(u64)) {
-    if r.event_type().is_some_and(type_has_sessions) {
+    if r.event_type().is_some_and(EventType::has_sessions) {
         if let Ok(e) = r.event() {
             e.for_each_session(f);
         }
@@ -190,7 +187,7 @@ pub struct SegmentIndex {
     /// Well-formed blocks, in file order.
     pub blocks: Vec<BlockEntry>,
     /// Record counts per type, in [`EventType::ALL`] order.
-    pub per_type: [u64; 11],
+    pub per_type: [u64; EventType::COUNT],
     /// Blocks added by [`add_block_summary`](Self::add_block_summary) have no session
     /// information yet (their masks match every session) until
     /// [`index_sessions`](Self::index_sessions) runs.
@@ -212,7 +209,7 @@ impl SegmentIndex {
             actor_filter: [0; FILTER_BYTES],
             session_filter: [0; FILTER_BYTES],
             blocks: Vec::new(),
-            per_type: [0; 11],
+            per_type: [0; EventType::COUNT],
             sessions_pending: false,
         }
     }
@@ -239,7 +236,7 @@ impl SegmentIndex {
         let has_sessions = EventType::ALL
             .iter()
             .zip(summary.per_type)
-            .any(|(t, n)| n > 0 && type_has_sessions(*t));
+            .any(|(t, n)| n > 0 && t.has_sessions());
         self.sessions_pending |= has_sessions;
         self.blocks.push(BlockEntry {
             offset: U64::new(offset),

@@ -50,7 +50,7 @@ pub(crate) fn stats_for(
     viewer: &Viewer,
 ) -> Result<StoreStats> {
     let mut s = StoreStats::default();
-    let mut per_type = [0u64; 11];
+    let mut per_type = [0u64; EventType::COUNT];
     for seg in segments {
         let idx = seg.index();
         s.segments += 1;
@@ -100,7 +100,7 @@ pub(crate) fn stats_for(
 #[derive(Debug, Default)]
 pub(crate) struct VisibleCounts {
     pub events: u64,
-    pub per_type: [u64; 11],
+    pub per_type: [u64; EventType::COUNT],
     /// Visible user-defined events (all names together).
     pub user_events: u64,
     pub min_ts: Option<u64>,
