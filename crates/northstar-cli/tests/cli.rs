@@ -25,6 +25,14 @@ fn demo_then_query_then_verify() {
     assert!(out.contains("recorded on the hot path"), "{out}");
     assert!(out.contains("ns per perf_sample!"), "{out}");
     assert!(out.contains("first run"), "{out}");
+    // The binary's allocator counts while the workload runs: "..., N allocations (B bytes)".
+    let allocs: u64 = out
+        .split(" allocations (")
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("an allocation count");
+    assert!(allocs > 0, "{out}");
     let sessions = json_lines(&ok(&[
         "query",
         "--dir",
