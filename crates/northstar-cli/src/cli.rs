@@ -321,7 +321,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Plot a metric's history as SVG.
+    /// Plot a metric's history as SVG or PNG.
     Plot {
         #[command(flatten)]
         #[allow(missing_docs)]
@@ -334,8 +334,8 @@ pub enum Command {
         #[command(flatten)]
         #[allow(missing_docs)]
         window: PerfWindow,
-        /// Output file.
-        #[arg(long, value_name = "FILE.svg")]
+        /// Output file: an SVG (FILE.svg) or a PNG image (FILE.png), by its extension.
+        #[arg(long, value_name = "FILE.svg|FILE.png")]
         out: PathBuf,
     },
     /// Store a firmware's link stream (northstar-link frames from a UART) as events.

@@ -36,19 +36,16 @@ macro_rules! note {
     };
 }
 
-pub mod alloc_count;
 pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod json;
-pub mod kv;
 pub mod output;
 pub mod plot;
 pub mod progress;
 mod strict_json;
 pub mod table;
 pub mod timespec;
-pub mod workload;
 
 use clap::error::ErrorKind;
 use clap::Parser;

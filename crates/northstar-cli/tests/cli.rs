@@ -25,6 +25,14 @@ fn demo_then_query_then_verify() {
     assert!(out.contains("recorded on the hot path"), "{out}");
     assert!(out.contains("ns per perf_sample!"), "{out}");
     assert!(out.contains("first run"), "{out}");
+    // The binary's allocator counts while the workload runs: "..., N allocations (B bytes)".
+    let allocs: u64 = out
+        .split(" allocations (")
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("an allocation count");
+    assert!(allocs > 0, "{out}");
     let sessions = json_lines(&ok(&[
         "query",
         "--dir",
@@ -269,6 +277,43 @@ fn regressions_fail_on_exits_1_and_plot_marks_it() {
         svg.contains("severe") && svg.contains("benchmark=get"),
         "{svg}"
     );
+    // `--out x.png` writes a PNG image, not SVG text under a .png name.
+    let png_path = dir.path().join("plot.png");
+    ok(&[
+        "plot",
+        "--dir",
+        dd,
+        "--metric",
+        "get_latency_ns",
+        "--out",
+        png_path.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&png_path).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert!(info.width >= 800 && info.height >= 400, "{info:?}");
+    // Any other extension is refused before anything is written.
+    let jpg = dir.path().join("plot.jpg");
+    let out = northstar(&[
+        "plot",
+        "--dir",
+        dd,
+        "--metric",
+        "get_latency_ns",
+        "--out",
+        jpg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unknown image format") && err.contains(".png"),
+        "{err}"
+    );
+    assert!(!jpg.exists());
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use super::{build_query, open_read, report_damage, store_err};
 use crate::cli::{Filters, Format};
 use crate::error::{CliError, CliResult};
-use crate::json::user::{is_user_event, UserBatch};
+use crate::json::user::{is_user_event, Resolved, UserBatch};
 use crate::json::{parse_event, parse_line, parse_value, Envelope};
 use crate::output::{event_line, event_row, EVENT_HEADERS};
 use crate::timespec::now_unix_ns;
@@ -93,24 +93,7 @@ pub fn query(dir: &Path, f: &Filters, limit: Option<usize>, format: Format) -> C
 /// User-defined events get their field types from all their lines (`json::user`) and are
 /// stored with their definitions.
 pub fn record(dir: &Path, file: &str, from_line: Option<usize>) -> CliResult {
-    let (name, text) = if file == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .lock()
-            .read_to_string_checked(&mut s)
-            .map_err(|e| CliError::usage(format!("cannot read standard input: {e}")))?;
-        ("<stdin>".to_string(), s)
-    } else {
-        let bytes =
-            std::fs::read(file).map_err(|e| CliError::usage(format!("cannot read {file}: {e}")))?;
-        let s = String::from_utf8(bytes).map_err(|e| {
-            CliError::usage(format!(
-                "{file}: not UTF-8 text at byte {}",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        (file.to_string(), s)
-    };
+    let (name, text) = read_input(file)?;
     let first_line = from_line.unwrap_or(1);
     if first_line == 0 {
         return Err(CliError::usage("--from-line counts from 1"));
@@ -122,129 +105,217 @@ pub fn record(dir: &Path, file: &str, from_line: Option<usize>) -> CliResult {
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|&(no, l)| no >= first_line && !l.is_empty())
         .collect();
+    let batch = Batch {
+        name: &name,
+        lines: &lines,
+        first_line,
+        now,
+    };
     // Pass 1: nothing is stored unless every line would be.
-    let limit = northstar_core::recorder::RecorderConfig::default()
-        .payload_limit
-        .0
-        .min(northstar_core::record::MAX_PAYLOAD_LEN);
-    let mut scratch = Vec::new();
-    // User-defined events: their field types come from all their lines, so they are
-    // collected here and encoded once every line is read.
-    let mut users = UserBatch::default();
-    let mut is_user = vec![false; lines.len()];
-    let refuse = |no: usize, e: &dyn std::fmt::Display| {
-        CliError::usage(format!("{name}:{no}: {e} (nothing stored)"))
-    };
-    for (i, (no, line)) in lines.iter().enumerate() {
-        let v = parse_value(line).map_err(|e| refuse(*no, &e))?;
-        if is_user_event(&v) {
-            users.add(*no, &v, now).map_err(|e| refuse(*no, &e))?;
-            is_user[i] = true;
-            continue;
-        }
-        parse_event(&v, now, |_, ev| check_storable(ev, limit, &mut scratch))
-            .map_err(|e| refuse(*no, &e))?
-            .map_err(|e| refuse(*no, &e))?;
-    }
-    let users = users.resolve().map_err(|(no, e)| refuse(no, &e))?;
-    for ev in &users.events {
-        let len = 4 + ev.values.len();
-        if len > limit {
-            return Err(refuse(
-                ev.line,
-                &format!("payload of {len} bytes is over the store's limit of {limit}"),
-            ));
-        }
-    }
-    // Pass 2: store them. Events reach the store in order, so what is stored when a write
-    // fails is a prefix of `lines`.
-    let em = EventManager::open(dir, StoreConfig::default())
-        .map_err(|e| store_err(dir, "cannot open", e))?;
-    super::report_open(&em, true);
-    let schema_ids = users
-        .types
-        .iter()
-        .map(|t| {
-            t.register()
-                .map_err(|e| CliError::usage(format!("{name}: {}: {e} (nothing stored)", t.name)))
-        })
-        .collect::<CliResult<Vec<u32>>>()?;
-    let mut user_events = users.events.iter();
-    let before = em
-        .stats()
-        .map_err(|e| store_err(dir, "cannot read", e))?
-        .events;
-    let mut progress = crate::progress::Progress::new("recording", lines.len() as u64);
-    // Events a successful flush has confirmed written.
-    let mut confirmed = 0usize;
-    let mut failure = None;
-    for (i, (no, line)) in lines.iter().enumerate() {
-        let result = if is_user[i] {
-            match user_events.next() {
-                Some(ev) => em.record_user_at(
-                    ev.env.timestamp,
-                    ev.env.actor_id,
-                    ev.env.visibility,
-                    schema_ids[ev.ty],
-                    &ev.values,
-                ),
-                None => return Err(CliError::usage(format!("{name}:{no}: user event lost"))),
-            }
-        } else {
-            parse_line(line, now, |env, ev| record_one(&em, env, ev))
-                .map_err(|e| CliError::usage(format!("{name}:{no}: {e}")))?
-        };
-        if let Err(e) = result {
-            failure = Some((*no, e));
-            break;
-        }
-        if i % 1024 == 1023 {
-            if let Err(e) = em.flush() {
-                failure = Some((*no, e));
-                break;
-            }
-            confirmed = i + 1;
-            progress.set(i as u64 + 1);
-        }
-    }
-    progress.finish();
-    let failure = match (failure, em.close()) {
-        (None, Ok(())) => None,
-        (Some(f), _) => Some(f),
-        (None, Err(e)) => Some((lines.last().map_or(first_line, |l| l.0), e)),
-    };
-    let Some((at_line, e)) = failure else {
+    let (users, is_user) = batch.check()?;
+    // Pass 2: store them.
+    let Some(failure) = batch.store(dir, &users, &is_user)? else {
         note!("recorded {} events into {}", lines.len(), dir.display());
         return Ok(());
     };
-    // Count what the store holds now: it is what this run stored (the store was locked for
-    // this run, so no other writer added to it).
-    let observed = EventManager::open_read_only(dir)
-        .and_then(|r| r.stats())
-        .ok()
-        .map(|s| s.events.saturating_sub(before) as usize)
-        .filter(|&n| n >= confirmed && n <= lines.len());
-    let (stored, exact) = match observed {
-        Some(n) => (n, true),
-        None => (confirmed, false),
-    };
-    let resume = lines.get(stored).map(|l| l.0);
-    let what = if exact { "" } else { "at least " };
-    let next = match resume {
-        Some(line) => format!(
-            "; after fixing the cause, resume with `northstar record --dir {} --from-line {line} {file}`",
-            dir.display()
-        ),
-        None => String::new(),
-    };
-    Err(CliError::usage(format!(
-        "{name}:{at_line}: the store failed: {e}; {what}{stored} of {} events were stored{}{next}",
-        lines.len(),
-        match stored {
-            0 => String::new(),
-            n => format!(" (through line {})", lines[n - 1].0),
-        },
-    )))
+    Err(batch.failure_message(dir, file, &failure))
+}
+
+/// The text to record: a file's, or standard input's for `-`; with the name errors use.
+fn read_input(file: &str) -> CliResult<(String, String)> {
+    if file == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .lock()
+            .read_to_string_checked(&mut s)
+            .map_err(|e| CliError::usage(format!("cannot read standard input: {e}")))?;
+        return Ok(("<stdin>".to_string(), s));
+    }
+    let bytes =
+        std::fs::read(file).map_err(|e| CliError::usage(format!("cannot read {file}: {e}")))?;
+    let s = String::from_utf8(bytes).map_err(|e| {
+        CliError::usage(format!(
+            "{file}: not UTF-8 text at byte {}",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    Ok((file.to_string(), s))
+}
+
+/// The lines `record` stores: `(line number, text)`, blank lines and those before
+/// `--from-line` left out.
+struct Batch<'a> {
+    name: &'a str,
+    lines: &'a [(usize, &'a str)],
+    /// `--from-line`.
+    first_line: usize,
+    /// The timestamp of events whose line has none.
+    now: u64,
+}
+
+/// How pass 2 ended early: the line, the store's error, and what the store held before.
+struct StoreFailure {
+    at_line: usize,
+    error: StoreError,
+    /// Events in the store before this run.
+    before: u64,
+    /// Events a successful flush has confirmed written.
+    confirmed: usize,
+}
+
+impl Batch<'_> {
+    fn refuse(&self, no: usize, e: &dyn std::fmt::Display) -> CliError {
+        CliError::usage(format!("{}:{no}: {e} (nothing stored)", self.name))
+    }
+
+    /// Pass 1: every line parsed and checked against the store's limits, nothing stored.
+    /// Returns the user-defined events with their resolved types, and which lines they are.
+    fn check(&self) -> CliResult<(Resolved, Vec<bool>)> {
+        let limit = northstar_core::recorder::RecorderConfig::default()
+            .payload_limit
+            .0
+            .min(northstar_core::record::MAX_PAYLOAD_LEN);
+        let mut scratch = Vec::new();
+        // User-defined events: their field types come from all their lines, so they are
+        // collected here and encoded once every line is read.
+        let mut users = UserBatch::default();
+        let mut is_user = vec![false; self.lines.len()];
+        for (i, (no, line)) in self.lines.iter().enumerate() {
+            let v = parse_value(line).map_err(|e| self.refuse(*no, &e))?;
+            if is_user_event(&v) {
+                users
+                    .add(*no, &v, self.now)
+                    .map_err(|e| self.refuse(*no, &e))?;
+                is_user[i] = true;
+                continue;
+            }
+            parse_event(&v, self.now, |_, ev| {
+                check_storable(ev, limit, &mut scratch)
+            })
+            .map_err(|e| self.refuse(*no, &e))?
+            .map_err(|e| self.refuse(*no, &e))?;
+        }
+        let users = users.resolve().map_err(|(no, e)| self.refuse(no, &e))?;
+        for ev in &users.events {
+            let len = 4 + ev.values.len();
+            if len > limit {
+                return Err(self.refuse(
+                    ev.line,
+                    &format!("payload of {len} bytes is over the store's limit of {limit}"),
+                ));
+            }
+        }
+        Ok((users, is_user))
+    }
+
+    /// Pass 2: records every line, flushing every 1024. Events reach the store in order, so
+    /// what is stored when a write fails is a prefix of the lines.
+    fn store(
+        &self,
+        dir: &Path,
+        users: &Resolved,
+        is_user: &[bool],
+    ) -> CliResult<Option<StoreFailure>> {
+        let name = self.name;
+        let em = EventManager::open(dir, StoreConfig::default())
+            .map_err(|e| store_err(dir, "cannot open", e))?;
+        super::report_open(&em, true);
+        let schema_ids = users
+            .types
+            .iter()
+            .map(|t| {
+                t.register().map_err(|e| {
+                    CliError::usage(format!("{name}: {}: {e} (nothing stored)", t.name))
+                })
+            })
+            .collect::<CliResult<Vec<u32>>>()?;
+        let mut user_events = users.events.iter();
+        let before = em
+            .stats()
+            .map_err(|e| store_err(dir, "cannot read", e))?
+            .events;
+        let mut progress = crate::progress::Progress::new("recording", self.lines.len() as u64);
+        let mut confirmed = 0usize;
+        let mut failure = None;
+        for (i, (no, line)) in self.lines.iter().enumerate() {
+            let result = if is_user[i] {
+                match user_events.next() {
+                    Some(ev) => em.record_user_at(
+                        ev.env.timestamp,
+                        ev.env.actor_id,
+                        ev.env.visibility,
+                        schema_ids[ev.ty],
+                        &ev.values,
+                    ),
+                    None => return Err(CliError::usage(format!("{name}:{no}: user event lost"))),
+                }
+            } else {
+                parse_line(line, self.now, |env, ev| record_one(&em, env, ev))
+                    .map_err(|e| CliError::usage(format!("{name}:{no}: {e}")))?
+            };
+            if let Err(e) = result {
+                failure = Some((*no, e));
+                break;
+            }
+            if i % 1024 == 1023 {
+                if let Err(e) = em.flush() {
+                    failure = Some((*no, e));
+                    break;
+                }
+                confirmed = i + 1;
+                progress.set(i as u64 + 1);
+            }
+        }
+        progress.finish();
+        let (at_line, error) = match (failure, em.close()) {
+            (None, Ok(())) => return Ok(None),
+            (Some(f), _) => f,
+            (None, Err(e)) => (self.lines.last().map_or(self.first_line, |l| l.0), e),
+        };
+        Ok(Some(StoreFailure {
+            at_line,
+            error,
+            before,
+            confirmed,
+        }))
+    }
+
+    /// What a failed pass 2 stored, exactly when the store can be read back, and the line to
+    /// resume from.
+    fn failure_message(&self, dir: &Path, file: &str, f: &StoreFailure) -> CliError {
+        let lines = self.lines;
+        // Count what the store holds now: it is what this run stored (the store was locked
+        // for this run, so no other writer added to it).
+        let observed = EventManager::open_read_only(dir)
+            .and_then(|r| r.stats())
+            .ok()
+            .map(|s| s.events.saturating_sub(f.before) as usize)
+            .filter(|&n| n >= f.confirmed && n <= lines.len());
+        let (stored, exact) = match observed {
+            Some(n) => (n, true),
+            None => (f.confirmed, false),
+        };
+        let resume = lines.get(stored).map(|l| l.0);
+        let what = if exact { "" } else { "at least " };
+        let next = match resume {
+            Some(line) => format!(
+                "; after fixing the cause, resume with `northstar record --dir {} --from-line {line} {file}`",
+                dir.display()
+            ),
+            None => String::new(),
+        };
+        CliError::usage(format!(
+            "{}:{}: the store failed: {}; {what}{stored} of {} events were stored{}{next}",
+            self.name,
+            f.at_line,
+            f.error,
+            lines.len(),
+            match stored {
+                0 => String::new(),
+                n => format!(" (through line {})", lines[n - 1].0),
+            },
+        ))
+    }
 }
 
 /// Whether the store would take this event: within its payload limit, and encodable.
@@ -311,7 +382,7 @@ pub fn tail(
     };
     // Start at the end of the store unless --since says otherwise (then from the start,
     // keeping events stamped at or after --since).
-    let mut position = if f.since.is_none() {
+    let position = if f.since.is_none() {
         let em = open_read(dir)?;
         super::report_open(&em, true);
         em.end_position()
@@ -319,10 +390,36 @@ pub fn tail(
     } else {
         None
     };
-    let mut header = true;
-    let mut damage_reported: HashSet<(std::path::PathBuf, u64)> = HashSet::new();
-    let mut skipped_reported: HashSet<(std::path::PathBuf, String)> = HashSet::new();
+    let mut follower = Follower {
+        position,
+        header: format == Format::Table,
+        damage_reported: HashSet::new(),
+        skipped_reported: HashSet::new(),
+    };
     loop {
+        follower.poll(dir, &q, format)?;
+        if stop.is_some_and(|s| Instant::now() >= s) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(interval_ms.max(10)));
+    }
+}
+
+/// What `tail` remembers between polls.
+struct Follower {
+    /// The id of the last event printed.
+    position: Option<u64>,
+    /// Whether the table's header is still to print.
+    header: bool,
+    /// Damaged blocks and skipped files already reported, each reported once.
+    damage_reported: HashSet<(std::path::PathBuf, u64)>,
+    skipped_reported: HashSet<(std::path::PathBuf, String)>,
+}
+
+impl Follower {
+    /// One poll: reopens the store, reports new damage, prints the events stored since the
+    /// last one printed.
+    fn poll(&mut self, dir: &Path, q: &northstar_store::Query, format: Format) -> CliResult {
         let em = open_read(dir)?;
         for s in em
             .open_report()
@@ -330,12 +427,15 @@ pub fn tail(
             .iter()
             .filter(|s| s.kind.is_finding())
         {
-            if skipped_reported.insert((s.path.clone(), s.reason.clone())) {
+            if self
+                .skipped_reported
+                .insert((s.path.clone(), s.reason.clone()))
+            {
                 eprintln!("northstar: skipped {}: {}", s.path.display(), s.reason);
             }
         }
         let outcome = em
-            .query_after(&q, position)
+            .query_after(q, self.position)
             .map_err(|e| store_err(dir, "query failed in", e))?;
         // Damage met while opening, except the newest segment's tail (a block in flight).
         let open_damage = em
@@ -347,19 +447,16 @@ pub fn tail(
             .collect::<Vec<_>>();
         drop(em);
         for d in open_damage.into_iter().chain(outcome.damaged) {
-            if damage_reported.insert((d.path.clone(), d.offset)) {
+            if self.damage_reported.insert((d.path.clone(), d.offset)) {
                 report_damage(&d);
             }
         }
         let fresh = outcome.events;
         if let Some(last) = fresh.last() {
-            position = Some(last.event_id);
+            self.position = Some(last.event_id);
         }
-        print_events(&fresh, format, header && format == Format::Table)?;
-        header = false;
-        if stop.is_some_and(|s| Instant::now() >= s) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(interval_ms.max(10)));
+        print_events(&fresh, format, self.header)?;
+        self.header = false;
+        Ok(())
     }
 }

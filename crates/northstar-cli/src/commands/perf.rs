@@ -7,7 +7,7 @@
 use super::{open_read, store_err};
 use crate::cli::{FailOn, Format, Mode};
 use crate::error::{CliError, CliResult};
-use crate::plot::{render_svg, Marker, MarkerKind, Series as PlotSeries};
+use crate::plot::{render, ImageFormat, Marker, MarkerKind, Series as PlotSeries};
 use crate::timespec::{now_unix_ns, parse_time};
 use northstar_cartridge::cartridge::{assess_series, group_series, SeriesVerdict};
 use northstar_cartridge::detect::{runs, shifts, DetectConfig, Verdict};
@@ -359,8 +359,11 @@ pub fn regressions(
 }
 
 /// `northstar plot`: one line per dimension set through each run's mean, a whisker for the
-/// run's spread, the cartridge's regressions and change points marked.
+/// run's spread, the cartridge's regressions and change points marked; SVG or PNG by the output
+/// file's extension.
 pub fn plot(dir: &Path, sel: &Selection, out: &Path) -> CliResult {
+    // Check the file name before reading the store: a bad one fails fast.
+    let format = ImageFormat::from_path(out).map_err(|e| CliError::usage(e.to_string()))?;
     let em = open_read(dir)?;
     let config = DetectConfig::default();
     let outcomes = sel.assess(&em, &config)?;
@@ -372,59 +375,15 @@ pub fn plot(dir: &Path, sel: &Selection, out: &Path) -> CliResult {
         .last()
         .map(|o| o.series.unit.clone())
         .unwrap_or_default();
-    let mut plot_series = Vec::new();
-    let mut markers = Vec::new();
-    for (i, o) in outcomes.iter().enumerate() {
-        let s = &o.series;
-        let rs = runs(&s.points);
-        let mut points = Vec::new();
-        let mut spread = Vec::new();
-        for &(a, b) in &rs {
-            let vals: Vec<f64> = s.points[a..b].iter().map(|p| p.value).collect();
-            let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-            let t = s.points[a].timestamp;
-            points.push((t, mean));
-            if vals.len() > 1 {
-                let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                spread.push((t, lo, hi));
-            }
-        }
-        if let Verdict::Regression(f) = &o.verdict {
-            markers.push(Marker {
-                series: i,
-                timestamp: s.points[f.index].timestamp,
-                kind: MarkerKind::Regression,
-                text: format!(
-                    "{} {}{}",
-                    change_words(f.ratio(), s.kind),
-                    Severity::from_percent(f.regression_percent).name(),
-                    f.status
-                        .map(|st| format!(" ({})", st.name()))
-                        .unwrap_or_default()
-                ),
-            });
-        }
-        for sh in shifts(&s.points, &config.segments) {
-            markers.push(Marker {
-                series: i,
-                timestamp: sh.timestamp,
-                kind: MarkerKind::ChangePoint,
-                text: format!(
-                    "{} -> {}",
-                    format_value(sh.levels.0, &s.unit),
-                    format_value(sh.levels.1, &s.unit)
-                ),
-            });
-        }
-        plot_series.push(PlotSeries {
-            label: dims_label(s),
-            points,
-            spread,
-        });
-    }
-    let svg = render_svg(&metric, &unit, &plot_series, &markers);
-    std::fs::write(out, svg)
+    let plot_series: Vec<PlotSeries> = outcomes.iter().map(run_means).collect();
+    let markers: Vec<Marker> = outcomes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| outcome_markers(i, o, &config))
+        .collect();
+    let image = render(format, &metric, &unit, &plot_series, &markers)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    std::fs::write(out, image)
         .map_err(|e| CliError::usage(format!("cannot write {}: {e}", out.display())))?;
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     crate::note!(
@@ -434,6 +393,64 @@ pub fn plot(dir: &Path, sel: &Selection, out: &Path) -> CliResult {
         plural(markers.len(), "marker")
     );
     Ok(())
+}
+
+/// A series as the plot draws it: each run's mean at the run's first timestamp, and the run's
+/// minimum and maximum as a whisker when it has more than one sample.
+fn run_means(o: &Outcome) -> PlotSeries {
+    let s = &o.series;
+    let mut points = Vec::new();
+    let mut spread = Vec::new();
+    for (a, b) in runs(&s.points) {
+        let vals: Vec<f64> = s.points[a..b].iter().map(|p| p.value).collect();
+        let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+        let t = s.points[a].timestamp;
+        points.push((t, mean));
+        if vals.len() > 1 {
+            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            spread.push((t, lo, hi));
+        }
+    }
+    PlotSeries {
+        label: dims_label(s),
+        points,
+        spread,
+    }
+}
+
+/// The cartridge's regression (if any) and change points of series `i`, as plot markers.
+fn outcome_markers(i: usize, o: &Outcome, config: &DetectConfig) -> Vec<Marker> {
+    let s = &o.series;
+    let mut markers = Vec::new();
+    if let Verdict::Regression(f) = &o.verdict {
+        markers.push(Marker {
+            series: i,
+            timestamp: s.points[f.index].timestamp,
+            kind: MarkerKind::Regression,
+            text: format!(
+                "{} {}{}",
+                change_words(f.ratio(), s.kind),
+                Severity::from_percent(f.regression_percent).name(),
+                f.status
+                    .map(|st| format!(" ({})", st.name()))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    for sh in shifts(&s.points, &config.segments) {
+        markers.push(Marker {
+            series: i,
+            timestamp: sh.timestamp,
+            kind: MarkerKind::ChangePoint,
+            text: format!(
+                "{} -> {}",
+                format_value(sh.levels.0, &s.unit),
+                format_value(sh.levels.1, &s.unit)
+            ),
+        });
+    }
+    markers
 }
 
 /// `northstar ingest-criterion`: the cartridge reads criterion's output and records each

@@ -191,29 +191,31 @@ pub fn run(
 ) -> std::io::Result<WorkloadResult> {
     let start = Instant::now();
     let deadline = start + duration;
-    let allocs_before = crate::alloc_count::counts();
     let fsyncs_before = kv.fsync_count();
     let failed = AtomicU64::new(0);
-    let hists: Vec<([Histogram; 3], Vec<Window>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let failed = &failed;
-                s.spawn(move || {
-                    worker(
-                        kv,
-                        t,
-                        session_base + u64::from(t),
-                        deadline,
-                        failed,
-                        progress,
-                    )
+    // Allocations are counted only while the workload's threads run (`alloc_count`).
+    let (hists, allocs) = crate::alloc_count::count_while(|| {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let failed = &failed;
+                    s.spawn(move || {
+                        worker(
+                            kv,
+                            t,
+                            session_base + u64::from(t),
+                            deadline,
+                            failed,
+                            progress,
+                        )
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect::<Vec<([Histogram; 3], Vec<Window>)>>()
+        })
     });
     let elapsed = start.elapsed();
     if failed.load(Relaxed) > 0 {
@@ -222,15 +224,11 @@ pub fn run(
             failed.load(Relaxed)
         )));
     }
-    let allocs_after = crate::alloc_count::counts();
     let mut result = WorkloadResult {
         elapsed,
         sessions: (0..threads).map(|t| session_base + u64::from(t)).collect(),
         fsyncs: kv.fsync_count() - fsyncs_before,
-        allocs: (
-            allocs_after.0 - allocs_before.0,
-            allocs_after.1 - allocs_before.1,
-        ),
+        allocs,
         keys: kv.len(),
         ..Default::default()
     };
