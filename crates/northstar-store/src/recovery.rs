@@ -6,9 +6,9 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::block::decode_block;
 use crate::catalog::{ActiveSnapshot, SealedSegment, SegmentBytes};
 use crate::error::{Result, StoreError};
-use crate::block::decode_block;
 use crate::format::{
     BlockHeader, HeaderError, SegmentHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, FORMAT_VERSION,
     MAX_BLOCK_BODY, MAX_SEGMENT_LEN, SEGMENT_HEADER_LEN,
@@ -370,23 +370,26 @@ fn load_segment(
     let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
     let ipath = index_path(dir, id);
     // A segment a writer may still change (the last one, in a read-only open) is read by
-    // blocks when they are all whole and good (its index file, if any, is checked against
-    // the blocks read); otherwise it is read into memory when small. Every other one is mapped.
+    // blocks when they are all whole and good and its index file, if any, agrees with them;
+    // otherwise (a rare case: the checks and reports below need the bytes) it is read into
+    // memory when small. Every other one is mapped.
     let may_change = is_last && !writable;
     if may_change {
         if let Some(index) = walk_blocks(&file, id, created, len) {
-            let why = read_index(&ipath, id, created, len).and_then(|i| {
-                crate::index_check::compare_with_scan(&i, &index)
-                    .map_err(|e| format!("disagrees with its segment: {e}"))
-            });
-            if let Err(why) = why {
-                report_unusable(report, &ipath, &why, writable);
+            let agrees = match read_index(&ipath, id, created, len) {
+                Ok(i) => crate::index_check::compare_with_scan(&i, &index).is_ok(),
+                Err(why) => {
+                    report_unusable(report, &ipath, &why, writable);
+                    true
+                }
+            };
+            if agrees {
+                return Ok(LoadedSegment::ByBlocks(ActiveSnapshot {
+                    path: path.to_owned(),
+                    file: Arc::new(file),
+                    index,
+                }));
             }
-            return Ok(LoadedSegment::ByBlocks(ActiveSnapshot {
-                path: path.to_owned(),
-                file: Arc::new(file),
-                index,
-            }));
         }
     }
     let data = segment_bytes(&file, path, len, may_change)?;

@@ -35,7 +35,12 @@ fn segment_maps() -> (u64, usize) {
             maps += usize::from(in_seg);
         } else if in_seg {
             if let Some(v) = line.strip_prefix("Rss:") {
-                rss_kb += v.trim().trim_end_matches(" kB").trim().parse::<u64>().unwrap();
+                rss_kb += v
+                    .trim()
+                    .trim_end_matches(" kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap();
             }
         }
     }
