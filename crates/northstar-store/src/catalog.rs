@@ -65,6 +65,34 @@ impl SegmentBytes {
         Ok(Self::Map(map))
     }
 
+    /// Gives back the process's mapping of the pages of `range` (clamped to the bytes; its
+    /// first page rounded down): the pages leave the process's resident set and stay in the
+    /// page cache, and a later read of them maps them again from the file. For a reader done
+    /// with a part of a segment (an open that has checked it), so resident memory does not
+    /// grow with the store. Nothing to do for bytes read into memory. Advice the kernel
+    /// refuses changes nothing (the pages then stay mapped, as before).
+    pub fn release(&self, range: Range<usize>) {
+        let Self::Map(m) = self else { return };
+        let end = range.end.min(m.len());
+        if range.start >= end {
+            return;
+        }
+        // SAFETY: `MADV_DONTNEED` on part of this read-only, shared (`MAP_SHARED`) mapping of
+        // a sealed segment file only removes the page-table entries: no byte of the file is
+        // changed or discarded (nothing is written through a read-only mapping), and the next
+        // access faults the same bytes back in from the page cache or the file. The bytes a
+        // `&[u8]` borrowed from this mapping sees are therefore unchanged, under the invariant
+        // `map` documents (a sealed segment file is never written while mapped). The range is
+        // within the mapping (clamped above; memmap2 rounds its start down to a page).
+        let _ = unsafe {
+            m.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                range.start,
+                end - range.start,
+            )
+        };
+    }
+
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
         match self {
@@ -186,7 +214,8 @@ impl SegRef {
 pub struct Catalog {
     /// Sealed segments by id.
     pub sealed: BTreeMap<u32, Arc<SealedSegment>>,
-    /// The active segment, if one has been written to.
+    /// The active segment, if one has been written to (in a read-only open: the last
+    /// segment, read by blocks, when it holds only whole, good blocks).
     pub active: Option<Arc<ActiveSnapshot>>,
 }
 

@@ -9,8 +9,9 @@ use std::path::Path;
 use crate::catalog::SegmentBytes;
 use crate::error::{Result, StoreError};
 
-/// Segments up to this size with no usable index are read into memory by read-only opens
-/// (the last one may still be written or truncated by a writer); larger ones are mapped, so a
+/// Segments up to this size that a writer may still change (the last one, in a read-only open)
+/// are read into memory when they cannot be read by blocks (a torn or damaged block: the scan
+/// that classifies the damage needs the bytes); larger ones are mapped, so a
 /// huge or sparse file costs page cache, not heap. A writer's segment is at most its
 /// configured size (64 MiB by default) plus one block (16 MiB at most).
 pub(crate) const OWNED_SEGMENT_LIMIT: u64 = 96 << 20;

@@ -18,7 +18,14 @@ use crate::index::SegmentIndex;
 use crate::scan::{BlockScanner, ScanItem};
 
 /// Cheap structural check of `index` against the segment's bytes. `Err`: what disagrees.
-pub(crate) fn check_structure(index: &SegmentIndex, data: &[u8]) -> Result<(), String> {
+/// `passed(end)` is called after each entry is checked with the end of its block: the entries
+/// are read in order, so only a damaged gap (scanned at the end) reads bytes before `end` again
+/// (a mapped segment's caller may give those pages back as it goes).
+pub(crate) fn check_structure(
+    index: &SegmentIndex,
+    data: &[u8],
+    mut passed: impl FnMut(usize),
+) -> Result<(), String> {
     let len = data.len() as u64;
     let mut pos = SEGMENT_HEADER_LEN as u64;
     let (mut records, mut dropped) = (0u64, 0u64);
@@ -55,6 +62,7 @@ pub(crate) fn check_structure(index: &SegmentIndex, data: &[u8]) -> Result<(), S
             max_ts = max_ts.max(e.max_ts.get());
         }
         pos = off + elen;
+        passed(pos as usize);
     }
     if pos < len {
         gaps.push((pos, len));

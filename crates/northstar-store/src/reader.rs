@@ -43,8 +43,10 @@ impl StoreReader {
         let loaded = crate::recovery::load(&dir, false)?;
         let mut report = loaded.report;
         let teams = TeamDirectory::load(&dir, &mut report);
+        let catalog = SharedCatalog::new(loaded.sealed);
+        catalog.write().active = loaded.active;
         Ok(StoreReader {
-            catalog: Arc::new(SharedCatalog::new(loaded.sealed)),
+            catalog: Arc::new(catalog),
             teams: Arc::new(teams),
             dir,
             report,

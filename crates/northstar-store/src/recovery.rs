@@ -6,10 +6,12 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::catalog::{SealedSegment, SegmentBytes};
+use crate::block::decode_block;
+use crate::catalog::{ActiveSnapshot, SealedSegment, SegmentBytes};
 use crate::error::{Result, StoreError};
 use crate::format::{
-    HeaderError, SegmentHeader, FORMAT_VERSION, MAX_SEGMENT_LEN, SEGMENT_HEADER_LEN,
+    BlockHeader, HeaderError, SegmentHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, FORMAT_VERSION,
+    MAX_BLOCK_BODY, MAX_SEGMENT_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::fsread::{open_regular, read_regular, segment_bytes};
 use crate::index::SegmentIndex;
@@ -30,6 +32,9 @@ fn damaged_region(segment_id: u32, path: &Path, d: Damage) -> DamagedRegion {
 /// The loaded directory.
 pub(crate) struct Loaded {
     pub sealed: BTreeMap<u32, Arc<SealedSegment>>,
+    /// A read-only open's last segment when it held only whole, good blocks: read by blocks
+    /// (`pread`) rather than copied or mapped, since a writer may still change it.
+    pub active: Option<Arc<ActiveSnapshot>>,
     pub next_id: u32,
     pub report: OpenReport,
 }
@@ -192,6 +197,7 @@ pub(crate) fn load(dir: &Path, writable: bool) -> Result<Loaded> {
     }
     let last = segs.last().copied();
     let mut sealed = BTreeMap::new();
+    let mut active = None;
     for &id in &segs {
         let path = crate::layout::segment_path(dir, id);
         let is_last = Some(id) == last;
@@ -211,8 +217,12 @@ pub(crate) fn load(dir: &Path, writable: bool) -> Result<Loaded> {
             }
             continue;
         };
-        let seg = load_segment(dir, &path, file, &header, is_last, writable, &mut report)?;
-        sealed.insert(id, Arc::new(seg));
+        match load_segment(dir, &path, file, &header, is_last, writable, &mut report)? {
+            LoadedSegment::Sealed(seg) => {
+                sealed.insert(id, Arc::new(seg));
+            }
+            LoadedSegment::ByBlocks(snap) => active = Some(Arc::new(snap)),
+        }
     }
     let next_id = match last {
         Some(id) if id >= RESERVED_SEGMENT_ID - 1 => {
@@ -228,6 +238,7 @@ pub(crate) fn load(dir: &Path, writable: bool) -> Result<Loaded> {
     };
     Ok(Loaded {
         sealed,
+        active,
         next_id,
         report,
     })
@@ -246,8 +257,23 @@ pub(crate) fn usable_index(
     id: u32,
     created: u64,
     data: &[u8],
+    passed: impl FnMut(usize),
 ) -> std::result::Result<SegmentIndex, String> {
-    let bytes = match read_regular(ipath, max_index_len(data.len() as u64)) {
+    let index = read_index(ipath, id, created, data.len() as u64)?;
+    crate::index_check::check_structure(&index, data, passed)
+        .map_err(|e| format!("disagrees with its segment: {e}"))?;
+    Ok(index)
+}
+
+/// Reads the index of segment `id` (`len` bytes) if it decodes and names that segment at that
+/// length; otherwise says why not. Not yet checked against the segment's blocks.
+fn read_index(
+    ipath: &Path,
+    id: u32,
+    created: u64,
+    len: u64,
+) -> std::result::Result<SegmentIndex, String> {
+    let bytes = match read_regular(ipath, max_index_len(len)) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("missing".into()),
         Err(e) => return Err(e.to_string()),
@@ -256,16 +282,78 @@ pub(crate) fn usable_index(
     if index.segment_id != id || index.created_unix_ns != created {
         return Err("describes another segment".into());
     }
-    if index.segment_len != data.len() as u64 {
+    if index.segment_len != len {
         return Err(format!(
-            "stale (describes {} bytes, the segment has {})",
+            "stale (describes {} bytes, the segment has {len})",
             index.segment_len,
-            data.len()
         ));
     }
-    crate::index_check::check_structure(&index, data)
-        .map_err(|e| format!("disagrees with its segment: {e}"))?;
     Ok(index)
+}
+
+/// A loaded segment: mapped (or read whole), or, for a read-only open's last segment that
+/// holds only good blocks, left on disk and read by blocks.
+enum LoadedSegment {
+    Sealed(SealedSegment),
+    ByBlocks(ActiveSnapshot),
+}
+
+/// How far a check of a mapped segment goes before it gives the pages it has passed back
+/// (resident memory of an open stays near this, whatever the segment or store sizes).
+const RELEASE_STEP: usize = 4 << 20;
+
+/// Reports an index file that is not used.
+fn report_unusable(report: &mut OpenReport, ipath: &Path, why: &str, writable: bool) {
+    if why == "missing" {
+        return;
+    }
+    let mismatch = why.starts_with("disagrees");
+    report.skipped.push(Skipped {
+        path: ipath.to_owned(),
+        reason: if writable {
+            format!("index {why}: rebuilt from the segment")
+        } else {
+            format!("index {why}: not used, the segment was scanned instead")
+        },
+        kind: if mismatch {
+            SkipKind::IndexMismatch
+        } else {
+            SkipKind::Rebuilt
+        },
+    });
+}
+
+/// Walks a segment a writer may still change (the last one, in a read-only open) block by
+/// block with `pread` into one block's buffer, building its index: `Some` when it holds only
+/// whole, good blocks up to `len` (the usual case: a writer writes whole blocks). `None` at the
+/// first block that is torn, damaged, or changed under the walk (a short read after a
+/// truncation): the caller then reads the segment whole, as before, so damage is classified
+/// and reported by the one scanner.
+fn walk_blocks(file: &File, id: u32, created: u64, len: u64) -> Option<SegmentIndex> {
+    use std::os::unix::fs::FileExt;
+    use zerocopy::FromBytes;
+    let mut index = SegmentIndex::new(id, created, SEGMENT_HEADER_LEN as u64);
+    let mut buf = Vec::new();
+    let mut pos = SEGMENT_HEADER_LEN as u64;
+    while pos < len {
+        let mut head = [0u8; BLOCK_HEADER_LEN];
+        if pos + BLOCK_HEADER_LEN as u64 > len || file.read_exact_at(&mut head, pos).is_err() {
+            return None;
+        }
+        let h = BlockHeader::ref_from_bytes(&head[..]).ok()?;
+        let body = h.body_len.get() as usize;
+        let total = BLOCK_HEADER_LEN + body;
+        if h.magic != BLOCK_MAGIC || body > MAX_BLOCK_BODY || pos + total as u64 > len {
+            return None;
+        }
+        buf.resize(total, 0);
+        file.read_exact_at(&mut buf, pos).ok()?;
+        let view = decode_block(&buf).ok()?;
+        index.add_block(pos, &view);
+        pos += total as u64;
+    }
+    index.segment_len = len;
+    Some(index)
 }
 
 fn load_segment(
@@ -276,41 +364,58 @@ fn load_segment(
     is_last: bool,
     writable: bool,
     report: &mut OpenReport,
-) -> Result<SealedSegment> {
+) -> Result<LoadedSegment> {
     let id = header.segment_id.get();
     let created = header.created_unix_ns.get();
     let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
-    // A segment a writer may still change (the last one, in a read-only open) is read into
-    // memory when small; every other one is mapped.
-    let data = segment_bytes(&file, path, len, is_last && !writable)?;
     let ipath = index_path(dir, id);
-    let why = match usable_index(&ipath, id, created, data.as_slice()) {
+    // A segment a writer may still change (the last one, in a read-only open) is read by
+    // blocks when they are all whole and good and its index file, if any, agrees with them;
+    // otherwise (a rare case: the checks and reports below need the bytes) it is read into
+    // memory when small. Every other one is mapped.
+    let may_change = is_last && !writable;
+    if may_change {
+        if let Some(index) = walk_blocks(&file, id, created, len) {
+            let agrees = match read_index(&ipath, id, created, len) {
+                Ok(i) => crate::index_check::compare_with_scan(&i, &index).is_ok(),
+                Err(why) => {
+                    report_unusable(report, &ipath, &why, writable);
+                    true
+                }
+            };
+            if agrees {
+                return Ok(LoadedSegment::ByBlocks(ActiveSnapshot {
+                    path: path.to_owned(),
+                    file: Arc::new(file),
+                    index,
+                }));
+            }
+        }
+    }
+    let data = segment_bytes(&file, path, len, may_change)?;
+    // Pages of a mapped segment are given back as the check passes them and once it is
+    // loaded: an open's resident memory does not grow with the store (queries map again
+    // what they read).
+    let mut released = 0usize;
+    let checked = usable_index(&ipath, id, created, data.as_slice(), |end| {
+        if end - released >= RELEASE_STEP {
+            data.release(released..end);
+            released = end;
+        }
+    });
+    let why = match checked {
         Ok(index) => {
-            return Ok(SealedSegment {
+            data.release(0..data.as_slice().len());
+            return Ok(LoadedSegment::Sealed(SealedSegment {
                 id,
                 path: path.to_owned(),
                 data,
                 index,
-            })
+            }));
         }
         Err(why) => why,
     };
-    if why != "missing" {
-        let mismatch = why.starts_with("disagrees");
-        report.skipped.push(Skipped {
-            path: ipath.clone(),
-            reason: if writable {
-                format!("index {why}: rebuilt from the segment")
-            } else {
-                format!("index {why}: not used, the segment was scanned instead")
-            },
-            kind: if mismatch {
-                SkipKind::IndexMismatch
-            } else {
-                SkipKind::Rebuilt
-            },
-        });
-    }
+    report_unusable(report, &ipath, &why, writable);
     // No usable index: scan the data.
     let bytes = data.as_slice();
     let (_, scanner) = scan_segment(bytes).map_err(|e| StoreError::Corrupt {
@@ -352,17 +457,18 @@ fn load_segment(
         report.indexes_rebuilt.push(id);
         let file = open_regular(path).map_err(|e| StoreError::io(path, e))?;
         let data = SegmentBytes::map(&file, path)?;
-        return Ok(SealedSegment {
+        return Ok(LoadedSegment::Sealed(SealedSegment {
             id,
             path: path.to_owned(),
             data,
             index,
-        });
+        }));
     }
-    Ok(SealedSegment {
+    data.release(0..data.as_slice().len());
+    Ok(LoadedSegment::Sealed(SealedSegment {
         id,
         path: path.to_owned(),
         data,
         index,
-    })
+    }))
 }

@@ -153,7 +153,7 @@ pub(crate) fn verify_dir(
             continue;
         }
         let ipath = index_path(dir, id);
-        match usable_index(&ipath, id, header.created_unix_ns.get(), data) {
+        match usable_index(&ipath, id, header.created_unix_ns.get(), data, |_| {}) {
             Ok(idx) => {
                 if let Err(why) = compare_with_scan(&idx, &rebuilt) {
                     report.skipped.push(Skipped {
