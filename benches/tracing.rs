@@ -4,6 +4,9 @@
 //!   recorder's ring (drained untimed between batches, as in `hot_path`);
 //! - `northstar_subscriber`: `northstar_tracing::subscriber()`, the bridge's own subscriber
 //!   (no `Registry`), the same records into the same ring;
+//! - `northstar_subscriber_global`: the same subscriber installed with `set_global_default`
+//!   (as a program does), measured last because that cannot be undone; every other row uses
+//!   `with_default`, whose scoped-dispatcher lookup each event and span pays;
 //! - `perfetto_file`: `registry().with(tracing_perfetto_file::PerfettoLayer)` with debug
 //!   annotations (so the fields are kept), writing to `io::sink()` on its own thread;
 //! - `fmt_json_nonblocking`: `tracing_subscriber::fmt().json()` through
@@ -197,6 +200,22 @@ fn tracing_bridge(c: &mut Criterion) {
             )
         })
     });
+    // Last, because a global default cannot be taken back: the subscriber installed as a
+    // program installs it (`.init()`), so tracing finds it without the scoped-dispatcher
+    // lookup that `with_default` costs every subscriber above.
+    tracing::subscriber::set_global_default(northstar_tracing::subscriber())
+        .expect("no global default yet");
+    g.bench_function("event3/northstar_subscriber_global", |b| {
+        b.iter_custom(|iters| batched(iters, event3, drain_ours))
+    });
+    g.bench_function("span/northstar_subscriber_global", |b| {
+        b.iter_custom(|iters| batched(iters, span, drain_ours))
+    });
+    assert_eq!(
+        rec.counters().lost(),
+        0,
+        "the bridge lost events: the numbers would be wrong"
+    );
     g.finish();
 }
 

@@ -3,7 +3,8 @@
 //! `perf stat -e instructions:u target/release/examples/tracing_loop subscriber span 200000`
 //! or `valgrind --tool=callgrind target/release/examples/tracing_loop layer event3 100000`.
 //! Subscribers: `layer` (`registry().with(northstar_tracing::layer())`), `subscriber`
-//! (`northstar_tracing::subscriber()`), `noop` (`registry()` with a layer that does nothing).
+//! (`northstar_tracing::subscriber()`), `subscriber_global` (the same, installed with
+//! `set_global_default` as a program does, instead of `with_default`), `noop` (`registry()` with a layer that does nothing).
 //! The same callsites as `benches/tracing.rs`.
 use northstar_core::recorder::{Recorder, RecorderConfig};
 use tracing_subscriber::prelude::*;
@@ -57,6 +58,12 @@ fn main() {
             impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Noop {}
             let s = tracing_subscriber::registry().with(Noop);
             tracing::subscriber::with_default(s, || run(&what, n));
+        }
+        "subscriber_global" => {
+            // As a program installs it (`.init()`): no scoped dispatcher to look up.
+            tracing::subscriber::set_global_default(northstar_tracing::subscriber())
+                .expect("first global default");
+            run(&what, n);
         }
         _ => {
             let s = northstar_tracing::subscriber();

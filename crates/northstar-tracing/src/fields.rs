@@ -4,10 +4,13 @@
 //! twice (once to count its bytes, once into the ring) instead of through a buffer.
 
 use core::fmt::{self, Write as _};
+use core::mem::MaybeUninit;
 
 use northstar_core::codec::Writer;
 use northstar_core::user::{FieldType, OPTIONAL};
 use tracing_core::field::{Field, Visit};
+
+use crate::site::{Key, CODE_BOOL, CODE_BYTES, CODE_F64, CODE_I64, CODE_STR, CODE_U64};
 
 /// Most fields of a tracing callsite (tracing's own limit).
 pub(crate) const MAX_TRACING_FIELDS: usize = 32;
@@ -241,27 +244,38 @@ impl Visit for Encode<'_, '_, '_> {
 /// passes instead ([`Measure`], [`Encode`]).
 pub(crate) const INLINE: usize = 256;
 
-/// One pass over the values: types learnt and values encoded into a stack buffer at the same
-/// time, then copied into the ring in one piece. The buffer starts zeroed, so a field without
-/// a value is already its absent marker (one zero byte).
-pub(crate) struct Inline {
-    buf: [u8; INLINE],
+/// The stack buffer of [`Inline`], given by the caller (so the small state moves, not this).
+pub(crate) type InlineBuf = [MaybeUninit<u8>; INLINE];
+
+/// An uninitialised [`InlineBuf`].
+#[inline(always)]
+pub(crate) fn inline_buf() -> InlineBuf {
+    [MaybeUninit::uninit(); INLINE]
+}
+
+/// One pass over the values: types learnt (as the [`Key`] of the record's type list) and
+/// values encoded into a stack buffer at the same time, then copied into the ring in one
+/// piece. Nothing is zeroed up front: a field without a value gets its absent marker (one zero
+/// byte) when a later field or [`Inline::finish`] skips it.
+pub(crate) struct Inline<'b> {
+    /// Initialised from 0 to `pos`.
+    buf: &'b mut InlineBuf,
     pos: usize,
-    types: [u8; MAX],
-    extra: usize,
-    count: usize,
+    key: Key,
+    /// The callsite's tracing fields.
+    fields: usize,
+    /// `fields` while all is well, 0 once not (so the fast path of [`Inline::at`] fails).
+    limit: usize,
+    /// The next tracing field expected (values come in field order).
     next: usize,
-    /// False when values came out of field order, or from an unknown field: not recordable.
-    ok: bool,
-    /// False when the values did not fit in the buffer (or a `Debug` value failed to format):
-    /// take the two-pass path.
-    fits: bool,
+    /// [`Outcome::Done`] until something goes wrong.
+    outcome: Outcome,
 }
 
 /// What [`Inline::finish`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// Encoded: [`Inline::bytes`] and [`Inline::types`] are the record.
+    /// Encoded: [`Inline::bytes`] and [`Inline::key`] are the record.
     Done,
     /// Recordable, but not in one pass on the stack.
     TooBig,
@@ -269,193 +283,274 @@ pub(crate) enum Outcome {
     Refused,
 }
 
-impl Inline {
-    /// The bridge's `extras` (`u64`s) first, then room for `fields` tracing fields.
+impl<'b> Inline<'b> {
+    /// The bridge's `extras` (`u64`s, at most [`MAX_EXTRA`]) first, then room for `fields`
+    /// tracing fields.
     #[inline(always)]
-    pub(crate) fn new(extras: &[u64], fields: usize) -> Self {
-        let ok = extras.len() <= MAX_EXTRA && fields <= MAX_TRACING_FIELDS;
-        let extra = extras.len().min(MAX_EXTRA);
+    pub(crate) fn new(buf: &'b mut InlineBuf, extras: &[u64], fields: usize) -> Self {
         let mut s = Self {
-            buf: [0; INLINE],
-            pos: 8 * extra,
-            types: [ABSENT; MAX],
-            extra,
-            count: extra + fields.min(MAX_TRACING_FIELDS),
+            buf,
+            pos: 0,
+            key: Key::default(),
+            fields,
+            limit: fields,
             next: 0,
-            ok,
-            fits: true,
+            outcome: Outcome::Done,
         };
-        for (k, e) in extras.iter().take(extra).enumerate() {
-            s.buf[8 * k..8 * k + 8].copy_from_slice(&e.to_le_bytes());
-            s.types[k] = U64;
+        if extras.len() <= MAX_EXTRA && fields <= MAX_TRACING_FIELDS {
+            for e in extras {
+                s.write(&e.to_le_bytes());
+            }
+        } else {
+            s.fail(Outcome::Refused);
         }
         s
+    }
+
+    #[cold]
+    fn fail(&mut self, why: Outcome) {
+        if self.outcome != Outcome::Refused {
+            self.outcome = why;
+        }
+        self.limit = 0;
     }
 
     /// Absent markers after the last value; whether the record is complete.
     #[inline(always)]
     pub(crate) fn finish(&mut self) -> Outcome {
-        if !self.ok {
-            return Outcome::Refused;
+        if self.next < self.fields && self.outcome == Outcome::Done {
+            let tail = self.fields - self.next;
+            if self.pos + tail > INLINE {
+                self.fail(Outcome::TooBig);
+            } else {
+                self.zeros(tail);
+                self.next = self.fields;
+            }
         }
-        let tail = self.count - self.extra - self.next;
-        if !self.fits || self.pos + tail > INLINE {
-            return Outcome::TooBig;
-        }
-        self.pos += tail;
-        self.next = self.count - self.extra;
-        Outcome::Done
+        self.outcome
     }
 
     /// The encoded values (after [`Inline::finish`] said `Done`).
     #[inline(always)]
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.buf[..self.pos]
+        // SAFETY: `buf[..pos]` is initialised: `pos` only advances past bytes written by
+        // `write` or `zeros`, and `pos <= INLINE` (every advance is checked against it).
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.pos) }
     }
 
-    /// The type bytes, one per field of the schema.
+    /// The record's list of tracing field types.
     #[inline(always)]
-    pub(crate) fn types(&self) -> &[u8] {
-        &self.types[..self.count]
+    pub(crate) fn key(&self) -> Key {
+        self.key
     }
 
-    /// [`crate::site::key_of`] of [`Inline::types`], with one load when the list is short.
+    /// Appends `bytes` (the caller checked `pos + bytes.len() <= INLINE`).
     #[inline(always)]
-    pub(crate) fn key(&self) -> u64 {
-        const { assert!(crate::site::PACKED < 8 && MAX >= 8) };
-        if self.count <= crate::site::PACKED {
-            let mut head = [0u8; 8];
-            head.copy_from_slice(&self.types[..8]);
-            let mask = (1u64 << (8 * self.count)) - 1;
-            (u64::from_le_bytes(head) & mask) | (0x40 | self.count as u64) << 56
-        } else {
-            crate::site::key_of(self.types())
+    fn write(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        assert!(end <= INLINE);
+        // SAFETY: `pos..end` is inside `buf` (checked above); `u8` and `MaybeUninit<u8>`
+        // have the same layout, and the source cannot overlap our own buffer (`&mut`).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.buf.as_mut_ptr().add(self.pos).cast::<u8>(),
+                bytes.len(),
+            );
         }
+        self.pos = end;
     }
 
-    /// Makes room for field `field` of type `ty` taking at least `len` bytes: skips the
-    /// fields before it (already absent markers), or says why not.
+    /// `n` absent markers (the caller checked the room).
+    #[cold]
+    fn zeros(&mut self, n: usize) {
+        for b in &mut self.buf[self.pos..self.pos + n] {
+            b.write(0);
+        }
+        self.pos += n;
+    }
+
+    /// Makes room for tracing field `field` with code `code` and `len` bytes: `true` when
+    /// the value is to be written now at `pos`.
     #[inline(always)]
-    fn at(&mut self, field: &Field, ty: u8, len: usize) -> bool {
+    fn at(&mut self, field: &Field, code: u64, len: usize) -> bool {
         let i = field.index();
-        if i < self.next || self.extra + i >= self.count {
-            self.ok = false;
+        // The common case: the next field in order, room for it, nothing wrong so far.
+        if i == self.next && i < self.limit && self.pos + len <= INLINE {
+            self.next = i + 1;
+            self.key.set(i, code);
+            return true;
+        }
+        self.at_slow(i, code, len)
+    }
+
+    /// [`Inline::at`] when fields were skipped, or something is wrong.
+    #[cold]
+    #[inline(never)]
+    fn at_slow(&mut self, i: usize, code: u64, len: usize) -> bool {
+        if self.outcome != Outcome::Done {
             return false;
         }
-        let start = self.pos + (i - self.next);
-        if !self.fits || start + len > INLINE {
-            self.fits = false;
+        if i < self.next || i >= self.fields {
+            self.fail(Outcome::Refused);
             return false;
         }
-        self.pos = start;
+        let gap = i - self.next;
+        if self.pos + gap + len > INLINE {
+            self.fail(Outcome::TooBig);
+            return false;
+        }
+        self.zeros(gap);
         self.next = i + 1;
-        self.types[self.extra + i] = ty;
+        self.key.set(i, code);
         true
     }
 
     #[inline(always)]
-    fn put(&mut self, bytes: &[u8]) {
-        // `at` checked the room for fixed-size values; text checks its own.
-        if let Some(dst) = self.buf.get_mut(self.pos..self.pos + bytes.len()) {
-            dst.copy_from_slice(bytes);
-            self.pos += bytes.len();
-        } else {
-            self.fits = false;
-        }
-    }
-
-    #[inline(always)]
-    fn text(&mut self, field: &Field, ty: u8, bytes: &[u8]) {
-        if self.at(field, ty, 4 + bytes.len()) {
-            self.put(&(bytes.len() as u32).to_le_bytes());
-            self.put(bytes);
+    fn text(&mut self, field: &Field, code: u64, bytes: &[u8]) {
+        if self.at(field, code, 4 + bytes.len()) {
+            self.write(&(bytes.len() as u32).to_le_bytes());
+            self.write(bytes);
         }
     }
 }
 
-impl fmt::Write for Inline {
+impl fmt::Write for Inline<'_> {
     #[inline]
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.put(s.as_bytes());
-        if self.fits {
-            Ok(())
-        } else {
-            Err(fmt::Error)
+        if self.pos + s.len() > INLINE {
+            return Err(fmt::Error);
         }
+        self.write(s.as_bytes());
+        Ok(())
     }
 }
 
-impl Visit for Inline {
+impl Visit for Inline<'_> {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.at(field, FieldType::U64 as u8, 8) {
-            self.put(&value.to_le_bytes());
+        if self.at(field, CODE_U64, 8) {
+            self.write(&value.to_le_bytes());
         }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.at(field, FieldType::I64 as u8, 8) {
-            self.put(&value.to_le_bytes());
+        if self.at(field, CODE_I64, 8) {
+            self.write(&value.to_le_bytes());
         }
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if self.at(field, FieldType::F64 as u8, 8) {
-            self.put(&value.to_le_bytes());
+        if self.at(field, CODE_F64, 8) {
+            self.write(&value.to_le_bytes());
         }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.at(field, FieldType::Bool as u8, 1) {
-            self.put(&[value as u8]);
+        if self.at(field, CODE_BOOL, 1) {
+            self.write(&[value as u8]);
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.text(field, FieldType::Str as u8, value.as_bytes());
+        self.text(field, CODE_STR, value.as_bytes());
     }
     fn record_bytes(&mut self, field: &Field, value: &[u8]) {
-        self.text(field, FieldType::Bytes as u8, value);
+        self.text(field, CODE_BYTES, value);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if !self.at(field, FieldType::Str as u8, 4) {
+        if !self.at(field, CODE_STR, 4) {
             return;
         }
         let start = self.pos;
-        self.pos += 4;
+        self.write(&[0; 4]);
         if write!(self, "{value:?}").is_err() {
             // Too long for the stack buffer (or the value's `Debug` failed): two passes.
-            self.fits = false;
+            self.fail(Outcome::TooBig);
             return;
         }
         let n = (self.pos - start - 4) as u32;
-        self.buf[start..start + 4].copy_from_slice(&n.to_le_bytes());
+        for (k, b) in n.to_le_bytes().into_iter().enumerate() {
+            self.buf[start + k].write(b);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::site::key_of;
+    use tracing_core::field::Value;
 
+    static CS: tracing_core::callsite::DefaultCallsite =
+        tracing_core::callsite::DefaultCallsite::new(&META);
+    static META: tracing_core::Metadata<'static> = tracing_core::metadata!(
+        name: "fields.test",
+        target: "fields",
+        level: tracing_core::Level::INFO,
+        fields: &["a", "b", "c", "d"],
+        callsite: &CS,
+        kind: tracing_core::metadata::Kind::EVENT,
+    );
+
+    /// One pass and two passes give the same bytes and the same key, fields skipped or not.
     #[test]
-    fn the_one_load_key_is_the_key_of_the_types() {
-        for extras in 0..=MAX_EXTRA {
-            for fields in 0..=12 {
-                let mut inline = Inline::new(&[7; MAX_EXTRA][..extras], fields);
-                // Some fields given a type, the others absent.
-                for i in (0..fields).step_by(2) {
-                    inline.types[extras + i] = FieldType::Str as u8;
+    fn one_pass_matches_two_passes() {
+        let fs = META.fields();
+        let f: Vec<_> = fs.iter().collect();
+        let dbg = tracing_core::field::debug(vec![1, 2]);
+        let cases: Vec<Vec<(usize, &dyn Value)>> = vec![
+            vec![(0, &7u64), (1, &"s1"), (2, &true), (3, &-3i64)],
+            vec![(1, &"only b")],
+            vec![(0, &1.5f64), (3, &dbg)],
+            vec![],
+        ];
+        for values in cases {
+            let visit = |v: &mut dyn Visit| {
+                for (i, val) in &values {
+                    val.record(&f[*i], v);
                 }
-                assert_eq!(inline.key(), key_of(inline.types()), "{extras} + {fields}");
+            };
+            let mut buf = inline_buf();
+            let mut inline = Inline::new(&mut buf, &[9, 10], 4);
+            visit(&mut inline);
+            assert_eq!(inline.finish(), Outcome::Done);
+            let mut shape = Shape::new(2, 4);
+            visit(&mut Measure(&mut shape));
+            assert!(shape.ok);
+            assert_eq!(inline.bytes().len(), shape.len);
+            assert_eq!(Some(inline.key()), Key::of_types(&shape.types()[2..]));
+            let mut out = vec![0u8; shape.len];
+            let mut w = Writer::new(&mut out);
+            for e in [9u64, 10] {
+                w.put(&e.to_le_bytes());
             }
+            let mut enc = Encode {
+                shape: &shape,
+                w: &mut w,
+                next: 0,
+            };
+            visit(&mut enc);
+            enc.finish();
+            assert_eq!(inline.bytes(), &out[..]);
         }
     }
 
     #[test]
-    fn keys_differ_for_different_type_lists() {
-        let lists: [&[u8]; 6] = [&[1, 2], &[2, 1], &[1, 2, 0], &[1; 7], &[1; 8], &[1; 9]];
-        for (i, a) in lists.iter().enumerate() {
-            for b in &lists[i + 1..] {
-                assert_ne!(key_of(a), key_of(b), "{a:?} {b:?}");
-            }
-            assert_ne!(key_of(a), 0);
-            assert_ne!(key_of(a), u64::MAX);
+    fn keys_are_exact_for_32_fields() {
+        let mut k = Key::default();
+        for i in 0..32 {
+            k.set(i, (i % 7) as u64);
         }
+        for i in 0..32 {
+            assert_eq!(k.get(i), (i % 7) as u64, "{i}");
+        }
+        let mut other = k;
+        other.hi ^= 1 << 30;
+        assert_ne!(k, other);
+    }
+
+    #[test]
+    fn out_of_order_values_are_refused() {
+        let f: Vec<_> = META.fields().iter().collect();
+        let mut buf = inline_buf();
+        let mut inline = Inline::new(&mut buf, &[], 4);
+        2u64.record(&f[2], &mut inline);
+        1u64.record(&f[1], &mut inline);
+        assert_eq!(inline.finish(), Outcome::Refused);
     }
 }

@@ -166,11 +166,12 @@ fn record(
     extras: &[u64],
     visit: impl Fn(&mut dyn Visit),
 ) {
-    let mut inline = Inline::new(extras, fields);
+    let mut buf = fields::inline_buf();
+    let mut inline = Inline::new(&mut buf, extras, fields);
     visit(&mut inline);
     match inline.finish() {
         Outcome::Done => {
-            let Some(id) = variants.id(inline.key(), inline.types()) else {
+            let Some(id) = variants.id(inline.key()) else {
                 return refuse();
             };
             let bytes = inline.bytes();
@@ -200,8 +201,8 @@ fn record_two_pass(
     if !shape.ok {
         return refuse();
     }
-    let types = shape.types();
-    let Some(id) = variants.id(site::key_of(types), types) else {
+    let Some(id) = site::Key::of_types(&shape.types()[extras.len()..]).and_then(|k| variants.id(k))
+    else {
         return refuse();
     };
     let _ = rec.record_user_dyn_at(ticks, id, 0, Visibility::Public, shape.len, |w| {

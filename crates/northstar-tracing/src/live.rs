@@ -118,7 +118,10 @@ pub(crate) fn release(id: u64) -> Release {
     let Some(s) = find(id) else {
         return Release::Unknown;
     };
-    if s.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+    // The last reference (the common case: a span dropped where it was made) needs no
+    // read-modify-write: holding the only reference, no one else can clone or drop one
+    // meanwhile, and the Acquire load sees every other holder's earlier release.
+    if s.refs.load(Ordering::Acquire) != 1 && s.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
         return Release::Kept;
     }
     let start = s.start.load(Ordering::Relaxed);

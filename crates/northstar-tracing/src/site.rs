@@ -12,102 +12,160 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use northstar_core::user::{dynamic, Callsite, Meta};
+use northstar_core::user::{dynamic, Callsite, FieldType, Meta};
+
+use crate::fields::ABSENT;
 use tracing_core::Metadata;
 
 /// Slots of type variants cached per call site, compared on every record.
 const SLOTS: usize = 8;
-/// A slot being filled (never a real key: keys are remapped away from 0 and this).
-const RESERVED: u64 = u64::MAX;
+/// A slot being filled (never a schema id: ids are table indices, far below it).
+const CLAIMED: u32 = u32::MAX;
 
 struct Slot {
-    key: AtomicU64,
+    /// The schema id; 0 while the slot is empty. Published last (Release): a reader that
+    /// sees an id sees the key words written before it.
     id: AtomicU32,
+    lo: AtomicU64,
+    hi: AtomicU64,
+}
+
+/// The bridge's field types as codes (0: absent), so a record's list of types is two
+/// words built while the values are visited: [`Key`].
+pub(crate) const CODES: [u8; 7] = [
+    ABSENT,
+    FieldType::U64 as u8,
+    FieldType::I64 as u8,
+    FieldType::F64 as u8,
+    FieldType::Bool as u8,
+    FieldType::Str as u8,
+    FieldType::Bytes as u8,
+];
+pub(crate) const CODE_U64: u64 = 1;
+pub(crate) const CODE_I64: u64 = 2;
+pub(crate) const CODE_F64: u64 = 3;
+pub(crate) const CODE_BOOL: u64 = 4;
+pub(crate) const CODE_STR: u64 = 5;
+pub(crate) const CODE_BYTES: u64 = 6;
+/// The exact list of a record's tracing field types (the bridge's own fields are fixed per
+/// [`Variants`]): field `i`'s code (4 bits, [`CODES`]) at bit `4 * (i % 16)` of word `i / 16`.
+/// No hash, no collision: tracing's 32 fields take the 128 bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    pub(crate) lo: u64,
+    pub(crate) hi: u64,
+}
+
+impl Key {
+    /// Sets field `i`'s code (`i` < 32, the field's code still 0).
+    #[inline(always)]
+    pub(crate) fn set(&mut self, i: usize, code: u64) {
+        let bits = code << (4 * (i & 15));
+        if i < 16 {
+            self.lo |= bits;
+        } else {
+            self.hi |= bits;
+        }
+    }
+
+    /// Field `i`'s code.
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> u64 {
+        let w = if i < 16 { self.lo } else { self.hi };
+        w >> (4 * (i & 15)) & 15
+    }
+
+    /// The key of a list of type bytes (the two-pass path's [`crate::fields::Shape`]);
+    /// `None` for a type the bridge never writes, or more than 32 fields.
+    pub(crate) fn of_types(types: &[u8]) -> Option<Self> {
+        if types.len() > 32 {
+            return None;
+        }
+        let mut k = Self::default();
+        for (i, &t) in types.iter().enumerate() {
+            let code = CODES.iter().position(|&c| c == t)?;
+            k.set(i, code as u64);
+        }
+        Some(k)
+    }
 }
 
 /// The schema ids of one Northstar call site, one per list of field types seen.
 pub(crate) struct Variants {
     callsite: &'static Callsite,
+    /// The bridge's own `u64` fields before the tracing fields.
+    extra: usize,
+    /// The tracing fields.
+    fields: usize,
     slots: [Slot; SLOTS],
     /// Variants beyond the slots (a call site whose fields change types more than `SLOTS`
     /// times: never in ordinary tracing code). The only lock, and only in that case.
-    overflow: Mutex<HashMap<u64, u32>>,
-}
-
-/// Type lists of at most this many bytes are their own key (packed); longer ones are hashed.
-pub(crate) const PACKED: usize = 7;
-
-/// The key of a list of type bytes, never 0 or [`RESERVED`]: for at most [`PACKED`] types the
-/// bytes themselves with the length in the top byte (`0x40 | len`: exact, no collision);
-/// longer lists a digest (FNV-1a with the length) with the top bit set, so the two kinds never
-/// meet. [`crate::fields::Inline::key`] computes the same key with one load.
-#[inline(always)]
-pub(crate) fn key_of(types: &[u8]) -> u64 {
-    if types.len() <= PACKED {
-        let mut v = 0u64;
-        for (k, &t) in types.iter().enumerate() {
-            v |= (t as u64) << (8 * k);
-        }
-        return v | (0x40 | types.len() as u64) << 56;
-    }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ types.len() as u64;
-    for &t in types {
-        h ^= t as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    match h | 1 << 63 {
-        RESERVED => RESERVED - 1,
-        h => h,
-    }
+    overflow: Mutex<HashMap<Key, u32>>,
 }
 
 impl Variants {
-    fn new(meta: Meta) -> Self {
+    fn new(meta: Meta, extra: usize) -> Self {
         let meta: &'static Meta = Box::leak(Box::new(meta));
         Self {
             callsite: Box::leak(Box::new(Callsite::new(meta))),
+            extra,
+            fields: meta.fields.len() - extra,
             slots: std::array::from_fn(|_| Slot {
-                key: AtomicU64::new(0),
                 id: AtomicU32::new(0),
+                lo: AtomicU64::new(0),
+                hi: AtomicU64::new(0),
             }),
             overflow: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The schema id for values of these types (`key == key_of(types)`): a few atomic loads
-    /// once this list of types was seen; registers it otherwise (cold, allocates once).
+    /// The schema id for values of these types: a few atomic loads once this list of types
+    /// was seen; registers it otherwise (cold, allocates once).
     #[inline(always)]
-    pub(crate) fn id(&self, key: u64, types: &[u8]) -> Option<u32> {
+    pub(crate) fn id(&self, key: Key) -> Option<u32> {
         for s in &self.slots {
-            if s.key.load(Ordering::Acquire) == key {
-                return Some(s.id.load(Ordering::Relaxed));
+            let id = s.id.load(Ordering::Acquire);
+            if id == 0 {
+                // Slots fill in order: no later one is taken.
+                break;
+            }
+            if s.lo.load(Ordering::Relaxed) == key.lo
+                && s.hi.load(Ordering::Relaxed) == key.hi
+                && id != CLAIMED
+            {
+                return Some(id);
             }
         }
-        self.register(key, types)
+        self.register(key)
     }
 
     #[cold]
     #[inline(never)]
-    fn register(&self, key: u64, types: &[u8]) -> Option<u32> {
+    fn register(&self, key: Key) -> Option<u32> {
         if let Ok(map) = self.overflow.lock() {
             if let Some(&id) = map.get(&key) {
                 return Some(id);
             }
         }
-        let types: &'static [u8] = Box::leak(types.to_vec().into_boxed_slice());
+        let mut types = vec![FieldType::U64 as u8; self.extra];
+        types.extend(
+            (0..self.fields).map(|i| CODES.get(key.get(i) as usize).copied().unwrap_or(ABSENT)),
+        );
+        let types: &'static [u8] = Box::leak(types.into_boxed_slice());
+        // Finds the id when another thread registered the same list meanwhile.
         let id = dynamic::register(self.callsite, types).ok()?;
         for s in &self.slots {
-            if s.key
-                .compare_exchange(0, RESERVED, Ordering::AcqRel, Ordering::Relaxed)
+            if s.id
+                .compare_exchange(0, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                s.id.store(id, Ordering::Relaxed);
-                s.key.store(key, Ordering::Release);
+                s.lo.store(key.lo, Ordering::Relaxed);
+                s.hi.store(key.hi, Ordering::Relaxed);
+                s.id.store(id, Ordering::Release);
                 return Some(id);
             }
-            if s.key.load(Ordering::Acquire) == key {
-                // Another thread cached the same list meanwhile: same types, same id
-                // (`register` found it), nothing more to do.
+            if s.id.load(Ordering::Acquire) == id {
+                // Another thread cached the same list meanwhile: nothing more to do.
                 return Some(id);
             }
         }
@@ -184,20 +242,21 @@ impl Site {
             Self {
                 md,
                 kind: Kind::Span,
-                main: Variants::new(meta_for(md, BEGIN_EXTRA, "span_begin", true)),
-                update: Some(Variants::new(meta_for(
-                    md,
-                    RECORD_EXTRA,
-                    "span_record",
-                    true,
-                ))),
+                main: Variants::new(
+                    meta_for(md, BEGIN_EXTRA, "span_begin", true),
+                    BEGIN_EXTRA.len(),
+                ),
+                update: Some(Variants::new(
+                    meta_for(md, RECORD_EXTRA, "span_record", true),
+                    RECORD_EXTRA.len(),
+                )),
                 end,
             }
         } else {
             Self {
                 md,
                 kind: Kind::Event,
-                main: Variants::new(meta_for(md, EVENT_EXTRA, "event", true)),
+                main: Variants::new(meta_for(md, EVENT_EXTRA, "event", true), EVENT_EXTRA.len()),
                 update: None,
                 end: 0,
             }
