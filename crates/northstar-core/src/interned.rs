@@ -218,6 +218,33 @@ fn put_str(w: &mut Writer<'_>, s: &str) {
     w.put(s.as_bytes());
 }
 
+/// Writes `s` with its `u32` length prefix at the front of `out` and returns the rest (empty,
+/// with nothing written, if it does not fit). A string of 4 to 16 bytes (a typical key) is
+/// copied with two overlapping fixed-size moves instead of a call to `memcpy`.
+#[inline(always)]
+fn put_str_inline<'o>(out: &'o mut [u8], s: &str) -> &'o mut [u8] {
+    let b = s.as_bytes();
+    let n = b.len();
+    let Ok(prefix) = u32::try_from(n) else {
+        return &mut [];
+    };
+    let Some((dst, rest)) = out.split_at_mut_checked(4 + n) else {
+        return &mut [];
+    };
+    let (len, dst) = dst.split_at_mut(4);
+    len.copy_from_slice(&prefix.to_le_bytes());
+    if (8..=16).contains(&n) {
+        dst[..8].copy_from_slice(&b[..8]);
+        dst[n - 8..].copy_from_slice(&b[n - 8..]);
+    } else if (4..8).contains(&n) {
+        dst[..4].copy_from_slice(&b[..4]);
+        dst[n - 4..].copy_from_slice(&b[n - 4..]);
+    } else {
+        dst.copy_from_slice(b);
+    }
+    rest
+}
+
 #[inline(always)]
 fn dyn_len(slot: Slot, s: &str) -> usize {
     if slot.is_none() {
@@ -317,21 +344,20 @@ impl OpArgs<'_> {
         fixed[12..20].copy_from_slice(&nums[1].to_le_bytes());
         fixed[20..28].copy_from_slice(&nums[2].to_le_bytes());
         fixed[28] = self.failed as u8;
-        let Some((head, rest)) = out.split_at_mut_checked(OP_RING_FIXED) else {
+        let Some((head, mut rest)) = out.split_at_mut_checked(OP_RING_FIXED) else {
             return;
         };
         head.copy_from_slice(&fixed);
         // Only the run-time strings; a literal's slot is `Some` and folds away in the macro's
         // inlined call.
-        let mut w = Writer::new(rest);
         if meta.operation_type.is_none() {
-            put_str(&mut w, self.operation_type);
+            rest = put_str_inline(rest, self.operation_type);
         }
         if meta.target_type.is_none() {
-            put_str(&mut w, self.target_type);
+            rest = put_str_inline(rest, self.target_type);
         }
         if meta.target_id.is_none() {
-            put_str(&mut w, self.target_id);
+            put_str_inline(rest, self.target_id);
         }
     }
 }

@@ -118,13 +118,16 @@ impl Recorder {
     ) -> Result<(), RecordError> {
         let id = match (site.id(), site.meta()) {
             (Some(id), SiteMeta::Operation(m)) if core::ptr::eq(m, meta) => id,
+            // The strings go by value: the hot path need not build an `OpArgs` in memory for
+            // this cold call.
             _ => {
                 return self.record_op_standard(
-                    agent_id,
-                    session_id,
-                    operation_id,
+                    [agent_id, session_id, operation_id],
                     end_ticks.wrapping_sub(start_ticks),
-                    args,
+                    args.operation_type,
+                    args.target_type,
+                    args.target_id,
+                    args.failed,
                 )
             }
         };
@@ -161,11 +164,12 @@ impl Recorder {
     #[inline(never)]
     fn record_op_standard(
         &self,
-        agent_id: u64,
-        session_id: u64,
-        operation_id: u64,
+        [agent_id, session_id, operation_id]: [u64; 3],
         ticks: u64,
-        args: &OpArgs<'_>,
+        operation_type: &str,
+        target_type: &str,
+        target_id: &str,
+        failed: bool,
     ) -> Result<(), RecordError> {
         let duration_ns = self.inner().clock.ticks_to_nanos(ticks) as i64;
         self.record(
@@ -173,11 +177,11 @@ impl Recorder {
             Visibility::Public,
             &AgentOperation {
                 session_id,
-                operation_type: args.operation_type,
+                operation_type,
                 operation_id,
-                target_type: args.target_type,
-                target_id: args.target_id,
-                status: if args.failed { "failed" } else { "completed" },
+                target_type,
+                target_id,
+                status: if failed { "failed" } else { "completed" },
                 duration_ns: Some(duration_ns),
                 metadata: List::EMPTY,
             },
