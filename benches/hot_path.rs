@@ -388,17 +388,20 @@ fn percentiles() {
     );
     let mut floor_buf = vec![0u8; 1 << 20];
     let mut at = 0usize;
-    let mut floor = |len: usize, i: u64| {
+    // `two_reads`: the operation guard's floor reads the clock at start and at end.
+    let mut floor = |len: usize, i: u64, two_reads: bool| {
+        let t0 = if two_reads { ticks() } else { 0 };
         if at + len > floor_buf.len() {
             at = 0;
         }
         let dst = &mut floor_buf[at..at + len];
-        dst[..8].copy_from_slice(&ticks().to_le_bytes());
+        dst[..8].copy_from_slice(&(ticks() - t0).to_le_bytes());
         dst[8..16].copy_from_slice(&i.to_le_bytes());
         dst[16..].fill(0x5a);
         at += len;
         black_box(&floor_buf);
     };
+    let op_len = OP_LEN.load(Ordering::Relaxed);
     let rows = [
         (
             "fixed/northstar",
@@ -406,7 +409,11 @@ fn percentiles() {
         ),
         (
             "fixed/floor",
-            distribution(&mut samples, &mut |i| floor(FIXED_LEN, i), &mut || {}),
+            distribution(
+                &mut samples,
+                &mut |i| floor(FIXED_LEN, i, false),
+                &mut || {},
+            ),
         ),
         (
             "perf_sample/northstar",
@@ -414,7 +421,19 @@ fn percentiles() {
         ),
         (
             "perf_sample/floor",
-            distribution(&mut samples, &mut |i| floor(SAMPLE_LEN, i), &mut || {}),
+            distribution(
+                &mut samples,
+                &mut |i| floor(SAMPLE_LEN, i, false),
+                &mut || {},
+            ),
+        ),
+        (
+            "operation/northstar",
+            distribution(&mut samples, &mut record_op, &mut drain_ours),
+        ),
+        (
+            "operation/floor",
+            distribution(&mut samples, &mut |i| floor(op_len, i, true), &mut || {}),
         ),
     ];
     println!("\nper-event latency, each event timed alone with the TSC (timing overhead p50 {:.1} ns subtracted)", empty[0]);

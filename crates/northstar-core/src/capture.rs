@@ -139,7 +139,10 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> Result<(R, Captured), CaptureError> 
         let bytes = match crate::interned::Interned::parse(bytes) {
             Ok(i) => {
                 expanded.resize(i.record_len(), 0);
-                match i.write_record(&mut expanded) {
+                // An operation's duration: its start and end ticks at the clock's rate.
+                match i.write_record(&mut expanded, |t| {
+                    crate::clock::Clock::ticks_to_nanos(recorder.clock(), t)
+                }) {
                     Ok(n) => &expanded[..n],
                     Err(_) => bytes,
                 }

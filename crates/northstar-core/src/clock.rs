@@ -338,6 +338,14 @@ mod std_clock {
             let ns = delta as f64 / self.ticks_per_ns;
             (self.anchor_unix_ns as i128 + ns as i128).clamp(0, u64::MAX as i128) as u64
         }
+
+        /// Converts a span of ticks to nanoseconds at this snapshot's rate (what
+        /// [`Clock::ticks_to_nanos`] computes with the clock's rate at the time; the drain uses
+        /// it for the durations of interned operation records).
+        #[inline]
+        pub fn nanos(&self, ticks: u64) -> u64 {
+            (ticks as f64 / self.ticks_per_ns) as u64
+        }
     }
 
     /// A tick reading and a monotonic reading taken together. For the TSC, the monotonic clock

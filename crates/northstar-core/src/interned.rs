@@ -17,7 +17,12 @@
 //! | kind | fields |
 //! |---|---|
 //! | perf_sample | `site_id u32, value f64`, then each `None` slot in order `name, unit, key1, value1, ...` as `str` |
-//! | agent_operation | `site_id u32, session_id u64, operation_id u64, duration_ns i64, status u8` (0 completed, 1 failed), then each `None` slot in order `operation_type, target_type, target_id` as `str` |
+//! | agent_operation | `site_id u32, session_id u64, operation_id u64, start_ticks u64, status u8` (0 completed, 1 failed), then each `None` slot in order `operation_type, target_type, target_id` as `str` |
+//!
+//! An operation's record is stamped with the guard's end-of-operation clock read (the header's
+//! timestamp, in ticks like every ring record) and carries its start-of-operation read: the
+//! duration is `end - start` ticks, converted to nanoseconds by the drain with the clock's rate
+//! ([`Interned::write_record`]'s `ticks_to_nanos`), so the guard does no float arithmetic.
 //!
 //! # Registration (the first call of a call site)
 //!
@@ -213,6 +218,33 @@ fn put_str(w: &mut Writer<'_>, s: &str) {
     w.put(s.as_bytes());
 }
 
+/// Writes `s` with its `u32` length prefix at the front of `out` and returns the rest (empty,
+/// with nothing written, if it does not fit). A string of 4 to 16 bytes (a typical key) is
+/// copied with two overlapping fixed-size moves instead of a call to `memcpy`.
+#[inline(always)]
+fn put_str_inline<'o>(out: &'o mut [u8], s: &str) -> &'o mut [u8] {
+    let b = s.as_bytes();
+    let n = b.len();
+    let Ok(prefix) = u32::try_from(n) else {
+        return &mut [];
+    };
+    let Some((dst, rest)) = out.split_at_mut_checked(4 + n) else {
+        return &mut [];
+    };
+    let (len, dst) = dst.split_at_mut(4);
+    len.copy_from_slice(&prefix.to_le_bytes());
+    if (8..=16).contains(&n) {
+        dst[..8].copy_from_slice(&b[..8]);
+        dst[n - 8..].copy_from_slice(&b[n - 8..]);
+    } else if (4..8).contains(&n) {
+        dst[..4].copy_from_slice(&b[..4]);
+        dst[n - 4..].copy_from_slice(&b[n - 4..]);
+    } else {
+        dst.copy_from_slice(b);
+    }
+    rest
+}
+
 #[inline(always)]
 fn dyn_len(slot: Slot, s: &str) -> usize {
     if slot.is_none() {
@@ -301,22 +333,31 @@ impl OpArgs<'_> {
             + STATUS[self.failed as usize].len()
     }
 
-    /// Writes the interned ring payload.
+    /// Writes the interned ring payload: `nums` are the session id, the operation id and the
+    /// start-of-operation clock ticks. `out` must be exactly [`OpArgs::ring_len`] bytes (a
+    /// shorter one gets a prefix of the record, never an out-of-bounds write).
     #[inline(always)]
-    pub fn encode(&self, meta: &OpMeta, id: u32, nums: [u64; 3], w: &mut Writer<'_>) {
-        w.put(&id.to_le_bytes());
-        w.put(&nums[0].to_le_bytes());
-        w.put(&nums[1].to_le_bytes());
-        w.put(&nums[2].to_le_bytes());
-        w.put(&[self.failed as u8]);
+    pub fn encode(&self, meta: &OpMeta, id: u32, nums: [u64; 3], out: &mut [u8]) {
+        let mut fixed = [0u8; OP_RING_FIXED];
+        fixed[..4].copy_from_slice(&id.to_le_bytes());
+        fixed[4..12].copy_from_slice(&nums[0].to_le_bytes());
+        fixed[12..20].copy_from_slice(&nums[1].to_le_bytes());
+        fixed[20..28].copy_from_slice(&nums[2].to_le_bytes());
+        fixed[28] = self.failed as u8;
+        let Some((head, mut rest)) = out.split_at_mut_checked(OP_RING_FIXED) else {
+            return;
+        };
+        head.copy_from_slice(&fixed);
+        // Only the run-time strings; a literal's slot is `Some` and folds away in the macro's
+        // inlined call.
         if meta.operation_type.is_none() {
-            put_str(w, self.operation_type);
+            rest = put_str_inline(rest, self.operation_type);
         }
         if meta.target_type.is_none() {
-            put_str(w, self.target_type);
+            rest = put_str_inline(rest, self.target_type);
         }
         if meta.target_id.is_none() {
-            put_str(w, self.target_id);
+            put_str_inline(rest, self.target_id);
         }
     }
 }
@@ -390,8 +431,15 @@ fn slot_str<'a>(slot: Slot, r: &mut Reader<'a>) -> Result<&'a str, DecodeError> 
 }
 
 /// Walks an interned payload (after the site id) with its site, handing each standard-payload
-/// piece to `out` in the standard order. Validates everything; never panics.
-fn walk(meta: SiteMeta, body: &[u8], mut out: impl FnMut(&[u8])) -> Result<(), DecodeError> {
+/// piece to `out` in the standard order. An operation's duration is
+/// `ticks_to_nanos(end_ticks - start_ticks)`. Validates everything; never panics.
+fn walk(
+    meta: SiteMeta,
+    body: &[u8],
+    end_ticks: u64,
+    ticks_to_nanos: impl FnOnce(u64) -> u64,
+    mut out: impl FnMut(&[u8]),
+) -> Result<(), DecodeError> {
     fn put_str(out: &mut impl FnMut(&[u8]), s: &str) {
         out(&(s.len() as u32).to_le_bytes());
         out(s.as_bytes());
@@ -419,7 +467,7 @@ fn walk(meta: SiteMeta, body: &[u8], mut out: impl FnMut(&[u8])) -> Result<(), D
         SiteMeta::Operation(m) => {
             let session: [u8; 8] = r.array()?;
             let op_id: [u8; 8] = r.array()?;
-            let duration: [u8; 8] = r.array()?;
+            let start = u64::from_le_bytes(r.array()?);
             let at = r.position();
             let status = match r.array::<1>()?[0] {
                 b @ (0 | 1) => STATUS[b as usize],
@@ -435,7 +483,9 @@ fn walk(meta: SiteMeta, body: &[u8], mut out: impl FnMut(&[u8])) -> Result<(), D
             put_str(&mut out, tid);
             put_str(&mut out, status);
             out(&[1]);
-            out(&duration);
+            // The guard's `duration_ns` before the conversion moved here: same expression.
+            let duration_ns = ticks_to_nanos(end_ticks.wrapping_sub(start)) as i64;
+            out(&duration_ns.to_le_bytes());
             out(&[0u8; 4]);
         }
     }
@@ -464,7 +514,8 @@ impl<'a> Interned<'a> {
         let site = lookup(id).ok_or(InternError::UnknownSite(id))?;
         let body = &payload[4..];
         let mut standard_len = 0usize;
-        walk(site.meta, body, |b| standard_len += b.len())?;
+        // Lengths only: the duration's 8 bytes do not depend on the conversion.
+        walk(site.meta, body, 0, |_| 0, |b| standard_len += b.len())?;
         if standard_len > crate::record::MAX_PAYLOAD_LEN {
             return Err(InternError::Encode(EncodeError::TooLong));
         }
@@ -489,9 +540,31 @@ impl<'a> Interned<'a> {
         FRAMING_LEN + self.standard_len
     }
 
+    /// For an operation: its duration in clock ticks (end-of-operation timestamp minus the
+    /// start recorded in the ring); `None` for a `perf_sample` or a payload too short.
+    pub fn duration_ticks(&self) -> Option<u64> {
+        match self.meta {
+            SiteMeta::Perf(_) => None,
+            SiteMeta::Operation(_) => {
+                let start = self.body.get(16..24)?;
+                let start = u64::from_le_bytes(start.try_into().ok()?);
+                Some(self.header.timestamp.get().wrapping_sub(start))
+            }
+        }
+    }
+
     /// Writes the standard record (same timestamp, actor, sequence and visibility) into
     /// `out`, which must be at least [`Interned::record_len`] bytes; returns the bytes written.
-    pub fn write_record(&self, out: &mut [u8]) -> Result<usize, InternError> {
+    /// `ticks_to_nanos` converts an operation's duration from the ticks of the clock that
+    /// stamped the record (the recorder's: [`Clock::ticks_to_nanos`], or the drain's
+    /// `TickConverter::nanos` snapshot of it); it is not called for a `perf_sample`.
+    ///
+    /// [`Clock::ticks_to_nanos`]: crate::clock::Clock::ticks_to_nanos
+    pub fn write_record(
+        &self,
+        out: &mut [u8],
+        ticks_to_nanos: impl FnOnce(u64) -> u64,
+    ) -> Result<usize, InternError> {
         let total = self.record_len();
         let Some(out) = out.get_mut(..total) else {
             return Err(InternError::Encode(EncodeError::BufferTooSmall {
@@ -511,7 +584,14 @@ impl<'a> Interned<'a> {
         let mut result = Ok(());
         crate::record::write_record(out, &header, |dst| {
             let mut w = Writer::new(dst);
-            result = walk(self.meta, self.body, |b| w.put(b)).map_err(InternError::from);
+            result = walk(
+                self.meta,
+                self.body,
+                h.timestamp.get(),
+                ticks_to_nanos,
+                |b| w.put(b),
+            )
+            .map_err(InternError::from);
             if result.is_ok() {
                 result = w
                     .finish(self.standard_len)

@@ -2,6 +2,7 @@
 
 use crate::codec::List;
 use crate::events::AgentOperation;
+use crate::interned::{OpArgs, OpMeta, Site};
 use crate::recorder::Recorder;
 use crate::Visibility;
 
@@ -18,8 +19,8 @@ pub struct OperationGuard<'a> {
     target_type: &'a str,
     target_id: &'a str,
     failed: bool,
-    /// The `operation!` call site: the record is interned (`crate::interned`).
-    site: Option<&'static crate::interned::Site>,
+    /// The `operation!` call site and its strings: the record is interned (`crate::interned`).
+    site: Option<(&'static Site, &'static OpMeta)>,
 }
 
 impl<'a> OperationGuard<'a> {
@@ -48,11 +49,13 @@ impl<'a> OperationGuard<'a> {
     }
 
     /// Starts timing an operation of an interned call site (what `operation!` calls): its
-    /// record carries the site id instead of the site's literal strings.
+    /// record carries the site id instead of the site's literal strings, and its start and end
+    /// clock ticks instead of a duration (the drain converts them). `meta` is the site's own
+    /// strings (a mismatch records the standard record instead).
     #[inline(always)]
     pub fn start_interned(
         recorder: &'a Recorder,
-        site: &'static crate::interned::Site,
+        site: (&'static Site, &'static OpMeta),
         agent_id: u64,
         session_id: u64,
         operation_type: &'a str,
@@ -87,17 +90,16 @@ impl Drop for OperationGuard<'_> {
     fn drop(&mut self) {
         use crate::clock::Clock;
         let end = self.recorder.now_ticks();
-        let ticks = end.wrapping_sub(self.start_ticks);
-        let duration_ns = self.recorder.clock().ticks_to_nanos(ticks) as i64;
-        if let Some(site) = self.site {
+        if let Some((site, meta)) = self.site {
             let _ = self.recorder.record_op(
                 site,
+                meta,
+                self.start_ticks,
                 end,
                 self.agent_id,
                 self.session_id,
                 self.operation_id,
-                duration_ns,
-                &crate::interned::OpArgs {
+                &OpArgs {
                     operation_type: self.operation_type,
                     target_type: self.target_type,
                     target_id: self.target_id,
@@ -106,6 +108,8 @@ impl Drop for OperationGuard<'_> {
             );
             return;
         }
+        let ticks = end.wrapping_sub(self.start_ticks);
+        let duration_ns = self.recorder.clock().ticks_to_nanos(ticks) as i64;
         let _ = self.recorder.record(
             self.agent_id,
             Visibility::Public,

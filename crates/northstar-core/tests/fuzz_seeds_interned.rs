@@ -68,7 +68,11 @@ fn records() -> Vec<Vec<u8>> {
         target_id: "user:42",
         failed: true,
     };
-    r.record_op(&sites[2], 1000, 7, 100, 5, 1234, &args)
+    let SiteMeta::Operation(op_meta) = sites[2].meta() else {
+        unreachable!()
+    };
+    // Start 766, end 2000 ticks (1234 ticks), agent 7, session 100, op id 5.
+    r.record_op(&sites[2], op_meta, 766, 2000, 7, 100, 5, &args)
         .unwrap();
     let mut out = Vec::new();
     r.drainer()
@@ -84,7 +88,7 @@ fn real_records_parse_and_expand() {
     for rec in &recs {
         let i = Interned::parse(rec).expect("a real record parses");
         let mut out = vec![0u8; i.record_len()];
-        i.write_record(&mut out).unwrap();
+        i.write_record(&mut out, |t| t).unwrap();
         decode_interned(rec);
     }
 }

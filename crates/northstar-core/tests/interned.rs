@@ -23,6 +23,13 @@ fn global() -> &'static Recorder {
     Recorder::global()
 }
 
+/// The global recorder's tick-to-nanosecond conversion (what the drain applies to an
+/// operation's duration).
+fn to_nanos(ticks: u64) -> u64 {
+    use northstar_core::clock::Clock;
+    global().clock().ticks_to_nanos(ticks)
+}
+
 /// Drains the global recorder: (ring record, expanded standard record).
 fn drain() -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
@@ -32,7 +39,7 @@ fn drain() -> Vec<(Vec<u8>, Vec<u8>)> {
         .drain(usize::MAX, |_, rec| {
             let i = Interned::parse(rec).expect("an interned record");
             let mut buf = vec![0u8; i.record_len()];
-            let n = i.write_record(&mut buf).expect("expands");
+            let n = i.write_record(&mut buf, to_nanos).expect("expands");
             assert_eq!(n, buf.len());
             out.push((rec.to_vec(), buf));
         });
@@ -143,14 +150,18 @@ fn operation_guards_expand_to_the_standard_agent_operation() {
     let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
     let _ = drain();
     let key = String::from("user:42");
+    let before = global().now_ticks();
     let ids = {
         let a = operation!("get", "btree", key.as_str(), agent = 9, session = 100);
         let mut b = operation!("commit", "wal", "wal.log", agent = 9, session = 100);
         b.fail();
         let op = String::from("scan");
         let c = operation!(op.as_str(), "btree", &key);
+        // A measurable duration for `a` (dropped last).
+        std::thread::sleep(std::time::Duration::from_millis(2));
         [a.operation_id(), b.operation_id(), c.operation_id()]
     };
+    let after = global().now_ticks();
     let recs = drain();
     assert_eq!(recs.len(), 3);
     // Dropped in reverse order: c, b, a.
@@ -159,15 +170,26 @@ fn operation_guards_expand_to_the_standard_agent_operation() {
         ("commit", "wal", "wal.log", "failed", ids[1], 9, 100),
         ("get", "btree", "user:42", "completed", ids[0], 9, 100),
     ];
-    // Ring: header 24, id 4, session 8, op id 8, duration 8, status 1, trailer 8, run-time strings.
+    // Ring: header 24, id 4, session 8, op id 8, start ticks 8, status 1, trailer 8, run-time
+    // strings.
     let ring_lens = [61 + (4 + 4) + (4 + 7), 61, 61 + (4 + 7)];
     for (((ring, expanded), e), ring_len) in recs.iter().zip(expect).zip(ring_lens) {
         assert_eq!(ring.len(), ring_len);
+        // The ring record holds the start and end clock reads: end in the header's
+        // timestamp, start at payload offset 20 (after site id, session, op id).
+        let end = u64::from_le_bytes(ring[..8].try_into().unwrap());
+        let start = u64::from_le_bytes(ring[44..52].try_into().unwrap());
+        assert!(before <= start && start <= end && end <= after);
+        assert_eq!(
+            Interned::parse(ring).unwrap().duration_ticks(),
+            Some(end - start)
+        );
         let view = decode_record(expanded).unwrap();
         assert_eq!(view.actor_id(), e.5);
-        let Ok(Event::AgentOperation(got)) = view.event() else {
-            panic!("not an agent_operation");
-        };
+        // Same timestamp (the end-of-operation read) and actor as the ring record.
+        assert_eq!(&expanded[..16], &ring[..16]);
+        // Byte for byte the record the guard wrote before interning, its duration converted
+        // from the same two clock reads with the clock's rate.
         let want = AgentOperation {
             session_id: e.6,
             operation_type: e.0,
@@ -175,12 +197,71 @@ fn operation_guards_expand_to_the_standard_agent_operation() {
             target_type: e.1,
             target_id: e.2,
             status: e.3,
-            duration_ns: got.duration_ns,
+            duration_ns: Some(to_nanos(end - start) as i64),
             metadata: List::EMPTY,
         };
-        assert!(got.duration_ns.is_some_and(|d| d >= 0));
         assert_expands_to(expanded, &want);
     }
+    // The slept-through operation lasted at least the sleep.
+    let Ok(Event::AgentOperation(a)) = decode_record(&recs[2].1).unwrap().event() else {
+        panic!("not an agent_operation");
+    };
+    assert!(a.duration_ns.unwrap() >= 2_000_000, "{:?}", a.duration_ns);
+}
+
+#[test]
+fn operation_duration_is_the_drains_conversion_of_end_minus_start() {
+    let _one = ONE.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = drain();
+    drop(operation!("get", "btree", "k"));
+    let mut raw = Vec::new();
+    global()
+        .drainer()
+        .unwrap()
+        .drain(usize::MAX, |_, r| raw.push(r.to_vec()));
+    assert_eq!(raw.len(), 1);
+    // A record with chosen clock reads: start 1000, end 1000 + 12 345 ticks; and one whose
+    // end read is below its start (a clock that went back) converts the wrapped span exactly
+    // as the guard's own `ticks_to_nanos(end.wrapping_sub(start)) as i64` did.
+    for (start, end) in [(1000u64, 13_345u64), (5000, 4000)] {
+        let mut rec = raw[0].clone();
+        rec[..8].copy_from_slice(&end.to_le_bytes());
+        rec[44..52].copy_from_slice(&start.to_le_bytes());
+        let i = Interned::parse(&rec).unwrap();
+        assert_eq!(i.duration_ticks(), Some(end.wrapping_sub(start)));
+        for (conv, f) in [
+            ("x3", (|t: u64| t.wrapping_mul(3)) as fn(u64) -> u64),
+            ("half", |t: u64| t / 2),
+        ] {
+            let mut out = vec![0u8; i.record_len()];
+            i.write_record(&mut out, f).unwrap();
+            let want = AgentOperation {
+                session_id: 0,
+                operation_type: "get",
+                operation_id: u64::from_le_bytes(rec[36..44].try_into().unwrap()),
+                target_type: "btree",
+                target_id: "k",
+                status: "completed",
+                duration_ns: Some(f(end.wrapping_sub(start)) as i64),
+                metadata: List::EMPTY,
+            };
+            assert_expands_to(&out, &want);
+            assert_eq!(
+                &out[..8],
+                &end.to_le_bytes(),
+                "{conv}: stamped with the end read"
+            );
+        }
+    }
+    // A perf_sample never calls the conversion.
+    perf_sample!("m", 1, "ns");
+    global().drainer().unwrap().drain(usize::MAX, |_, r| {
+        let i = Interned::parse(r).unwrap();
+        assert_eq!(i.duration_ticks(), None);
+        let mut out = vec![0u8; i.record_len()];
+        i.write_record(&mut out, |_| panic!("no duration in a perf_sample"))
+            .unwrap();
+    });
 }
 
 #[test]
@@ -213,7 +294,7 @@ fn malformed_interned_records_are_typed_errors() {
         let i = Interned::parse(rec).unwrap();
         let mut small = vec![0u8; i.record_len() - 1];
         assert!(matches!(
-            i.write_record(&mut small),
+            i.write_record(&mut small, to_nanos),
             Err(InternError::Encode(_))
         ));
     }
@@ -228,7 +309,7 @@ fn malformed_interned_records_are_typed_errors() {
     let i = Interned::parse(&raw[0]).unwrap();
     assert_eq!(i.event_type(), EventType::PerfSample);
     let mut std_rec = vec![0u8; i.record_len()];
-    i.write_record(&mut std_rec).unwrap();
+    i.write_record(&mut std_rec, to_nanos).unwrap();
     assert!(!interned::is_interned(&std_rec));
     assert_eq!(Interned::parse(&std_rec).unwrap_err(), InternError::Framing);
 }

@@ -126,7 +126,11 @@ fn a_million_macro_calls_allocate_nothing() {
             drained += drainer
                 .drain(usize::MAX, |_, record| {
                     if let Ok(x) = northstar_core::interned::Interned::parse(record) {
-                        assert!(x.write_record(&mut expanded).is_ok());
+                        assert!(x
+                            .write_record(&mut expanded, |t| {
+                                northstar_core::clock::Clock::ticks_to_nanos(recorder.clock(), t)
+                            })
+                            .is_ok());
                         expanded_count += 1;
                     }
                 })

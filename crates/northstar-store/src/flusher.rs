@@ -182,7 +182,7 @@ impl FlushCore {
     pub(crate) fn push_interned(
         &mut self,
         record: &[u8],
-        unix_ts: impl FnOnce(u64) -> u64,
+        conv: &northstar_core::clock::TickConverter,
     ) -> Result<()> {
         let Ok(interned) = northstar_core::interned::Interned::parse(record) else {
             self.unexpanded += 1;
@@ -192,9 +192,11 @@ impl FlushCore {
         if buf.len() < interned.record_len() {
             buf.resize(interned.record_len(), 0);
         }
-        let result = match interned.write_record(&mut buf) {
+        // An operation's duration is converted here, from its start and end ticks, at this
+        // pass's rate (the guard records ticks only).
+        let result = match interned.write_record(&mut buf, |ticks| conv.nanos(ticks)) {
             Ok(n) => match decode_record(&buf[..n]) {
-                Ok(view) => self.push(&view, unix_ts(view.timestamp())),
+                Ok(view) => self.push(&view, conv.unix_nanos(view.timestamp())),
                 Err(_) => {
                     self.unexpanded += 1;
                     Ok(())
@@ -351,7 +353,7 @@ pub(crate) fn run(
                     return;
                 }
                 if northstar_core::interned::is_interned(record) {
-                    if let Err(e) = core.push_interned(record, |t| conv.unix_nanos(t)) {
+                    if let Err(e) = core.push_interned(record, &conv) {
                         error = Some(e);
                     }
                     return;

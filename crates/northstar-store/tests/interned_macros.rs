@@ -66,12 +66,37 @@ fn interned_macro_records_are_stored_as_standard_events() {
         }
     }
     assert_eq!((samples, ops), (N, N));
+    // The guard records clock ticks; the flusher converts the span to nanoseconds. An
+    // operation around a 3 ms sleep lasts at least 3 ms and at most the wall time measured
+    // around it (unconverted TSC ticks would exceed that on any CPU faster than 1 GHz).
+    let outer = std::time::Instant::now();
+    {
+        let _op = operation!("sleep", "timer", "3ms", agent = 6, session = 78);
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let outer = outer.elapsed().as_nanos() as i64;
+    m.flush().unwrap();
+    let slept = m
+        .query(&Query::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.actor_id == 6)
+        .collect::<Vec<_>>();
+    assert_eq!(slept.len(), 1);
+    let Ok(Event::AgentOperation(o)) = slept[0].event() else {
+        panic!("not an agent_operation");
+    };
+    let d = o.duration_ns.unwrap();
+    assert!(
+        (3_000_000..=outer).contains(&d),
+        "{d} ns, {outer} ns around it"
+    );
     let v = m.verify().unwrap();
     assert!(v.is_clean(), "{v:?}");
-    assert_eq!(v.records, 2 * N);
+    assert_eq!(v.records, 2 * N + 1);
     // Compaction rewrites what is kept; nothing is expired here, so every event stays.
     m.compact(0).unwrap();
-    assert_eq!(m.query(&Query::default()).unwrap().len() as u64, 2 * N);
+    assert_eq!(m.query(&Query::default()).unwrap().len() as u64, 2 * N + 1);
     assert_eq!(m.recorder().counters().lost(), 0);
     m.close().unwrap();
 }

@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::codec::{List, Writer};
 use crate::event_type::Visibility;
 use crate::events::{AgentOperation, CorrelationHints, PerfSample, TimeWindow};
-use crate::interned::{OpArgs, PerfArgs, PerfMeta, Site, SiteMeta, INTERNED_TYPE_BYTE};
+use crate::interned::{OpArgs, OpMeta, PerfArgs, PerfMeta, Site, SiteMeta, INTERNED_TYPE_BYTE};
 use crate::limits::TokenBucket;
 use crate::record::{write_record, EventHeader, FRAMING_LEN, MAX_PAYLOAD_LEN};
 use crate::ring::Refusal;
@@ -98,30 +98,36 @@ impl Recorder {
         )
     }
 
-    /// Records an `agent_operation` through its call site (an `operation!` guard's drop),
-    /// stamped with `end_ticks` (the guard's second clock read: no third one). Falls back to the
-    /// standard record when the site is not an operation site or the table is full.
+    /// Records an `agent_operation` through its call site (an `operation!` guard's drop). The
+    /// record is stamped with `end_ticks` (the guard's second clock read: no third one) and
+    /// carries `start_ticks`; the drain converts the difference to `duration_ns`, so no float
+    /// arithmetic runs here. `meta` must be the site's own; otherwise, or when the site table
+    /// is full, the standard record is written instead (its duration converted here).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn record_op(
         &self,
         site: &'static Site,
+        meta: &'static OpMeta,
+        start_ticks: u64,
         end_ticks: u64,
         agent_id: u64,
         session_id: u64,
         operation_id: u64,
-        duration_ns: i64,
         args: &OpArgs<'_>,
     ) -> Result<(), RecordError> {
-        let (id, meta) = match (site.id(), site.meta()) {
-            (Some(id), SiteMeta::Operation(m)) => (id, m),
+        let id = match (site.id(), site.meta()) {
+            (Some(id), SiteMeta::Operation(m)) if core::ptr::eq(m, meta) => id,
+            // The strings go by value: the hot path need not build an `OpArgs` in memory for
+            // this cold call.
             _ => {
                 return self.record_op_standard(
-                    agent_id,
-                    session_id,
-                    operation_id,
-                    duration_ns,
-                    args,
+                    [agent_id, session_id, operation_id],
+                    end_ticks.wrapping_sub(start_ticks),
+                    args.operation_type,
+                    args.target_type,
+                    args.target_id,
+                    args.failed,
                 )
             }
         };
@@ -145,14 +151,10 @@ impl Recorder {
             0,
             len,
         );
-        let nums = [session_id, operation_id, duration_ns as u64];
+        let nums = [session_id, operation_id, start_ticks];
         producer
             .push_with(FRAMING_LEN + len, |out| {
-                write_record(out, &header, |dst| {
-                    let mut w = Writer::new(dst);
-                    args.encode(meta, id, nums, &mut w);
-                    let _ = w.finish(len);
-                })
+                write_record(out, &header, |dst| args.encode(meta, id, nums, dst))
             })
             .map_err(RecordError::from)
     }
@@ -162,22 +164,24 @@ impl Recorder {
     #[inline(never)]
     fn record_op_standard(
         &self,
-        agent_id: u64,
-        session_id: u64,
-        operation_id: u64,
-        duration_ns: i64,
-        args: &OpArgs<'_>,
+        [agent_id, session_id, operation_id]: [u64; 3],
+        ticks: u64,
+        operation_type: &str,
+        target_type: &str,
+        target_id: &str,
+        failed: bool,
     ) -> Result<(), RecordError> {
+        let duration_ns = self.inner().clock.ticks_to_nanos(ticks) as i64;
         self.record(
             agent_id,
             Visibility::Public,
             &AgentOperation {
                 session_id,
-                operation_type: args.operation_type,
+                operation_type,
                 operation_id,
-                target_type: args.target_type,
-                target_id: args.target_id,
-                status: if args.failed { "failed" } else { "completed" },
+                target_type,
+                target_id,
+                status: if failed { "failed" } else { "completed" },
                 duration_ns: Some(duration_ns),
                 metadata: List::EMPTY,
             },
