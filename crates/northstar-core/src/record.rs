@@ -168,6 +168,7 @@ impl EventHeader {
     }
 
     /// What the type byte says this record is: a spec event, a user event or a definition.
+    #[inline]
     pub fn kind(&self) -> Result<RecordKind, FramingError> {
         match self.type_byte() {
             crate::user_bytes::USER => Ok(RecordKind::User),
@@ -200,6 +201,7 @@ impl EventHeader {
     }
 
     /// The visibility, if the bits hold a defined value.
+    #[inline]
     pub fn visibility(&self) -> Result<Visibility, FramingError> {
         let bits = (self.packed.get() >> VISIBILITY_SHIFT) as u8;
         Visibility::from_bits(bits).ok_or(FramingError::BadVisibility(bits))
@@ -259,6 +261,7 @@ impl<'a> RecordView<'a> {
     }
 
     /// Spec event, user event or definition (validated by [`decode_record`]).
+    #[inline]
     pub fn kind(&self) -> RecordKind {
         self.header
             .kind()
@@ -274,16 +277,19 @@ impl<'a> RecordView<'a> {
     }
 
     /// The visibility (validated by [`decode_record`]).
+    #[inline]
     pub fn visibility(&self) -> Visibility {
         self.header.visibility().unwrap_or(Visibility::Private)
     }
 
     /// Timestamp in the header.
+    #[inline]
     pub fn timestamp(&self) -> u64 {
         self.header.timestamp.get()
     }
 
     /// Actor id in the header.
+    #[inline]
     pub fn actor_id(&self) -> u64 {
         self.header.actor_id.get()
     }
@@ -305,6 +311,7 @@ impl<'a> RecordView<'a> {
 /// Reads one record from the front of `bytes`: checks the header, the event type, the
 /// visibility, the trailer's magic and its length. Returns the view and the number of bytes it
 /// spans. Never panics, whatever the input.
+#[inline]
 pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, FramingError> {
     let (header, _) = EventHeader::ref_from_prefix(bytes).map_err(|_| FramingError::Truncated {
         needed: HEADER_LEN,
