@@ -72,7 +72,7 @@ pub(crate) fn verify_dir(
     // time on a large store. An error is the first in segment order, as before.
     let ids: Vec<u32> = segs
         .into_iter()
-        .filter(|&id| !active.is_some_and(|(a, _)| id > a))
+        .filter(|&id| active.is_none_or(|(a, _)| id <= a))
         .collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
