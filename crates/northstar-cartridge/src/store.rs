@@ -183,21 +183,35 @@ impl MetricStore for EventManager {
             viewer: filter.viewer,
             ..Query::default()
         };
-        let mut out = Vec::new();
-        for ev in self.query_iter(&q)? {
-            let ev = ev?;
-            let event = ev.event().map_err(|e| StoreError::Corrupt {
-                path: std::path::PathBuf::from(format!("event {}", ev.event_id)),
-                offset: 0,
-                reason: format!("perf_sample payload does not decode: {e}"),
-            })?;
-            if let Event::PerfSample(p) = event {
+        // The whole store's blocks are read, checked and decoded on every core (a week of
+        // history is bound by the disk, not the decoder); each thread keeps what it found,
+        // sorted afterwards into the order a query returns (timestamp, then event id).
+        type Found = Vec<(u64, u64, Result<SampleRecord, StoreError>)>;
+        let (summary, parts) = self.scan_with(&q, 0, Found::new, |out, id, r| match r.event() {
+            Ok(Event::PerfSample(p)) => {
                 if metric.is_none_or(|m| m == p.metric_name) {
-                    out.push(SampleRecord::from_payload(ev.timestamp, &p));
+                    let s = SampleRecord::from_payload(r.timestamp(), &p);
+                    out.push((r.timestamp(), id, Ok(s)));
                 }
             }
+            Ok(_) => {}
+            Err(e) => out.push((
+                r.timestamp(),
+                id,
+                Err(StoreError::Corrupt {
+                    path: std::path::PathBuf::from(format!("event {id}")),
+                    offset: 0,
+                    reason: format!("perf_sample payload does not decode: {e}"),
+                }),
+            )),
+        })?;
+        // A damaged block may have held samples: an error, never a silently shorter series.
+        if let Some(e) = summary.damage_error() {
+            return Err(e);
         }
-        Ok(out)
+        let mut found: Found = parts.into_iter().flatten().collect();
+        found.sort_unstable_by_key(|&(ts, id, _)| (ts, id));
+        found.into_iter().map(|(_, _, s)| s).collect()
     }
 
     fn user_samples(

@@ -447,3 +447,56 @@ fn change_points_are_exposed_for_plotting() {
     assert_eq!(shifts[0].shifts[0].commit_after.as_deref(), Some("c4"));
     assert_eq!(shifts[0].shifts[0].index, 32);
 }
+
+/// The samples of a metric come from a parallel scan of the whole store: the same samples, in
+/// the same order (timestamp, then event id), as the query over the same store, on a store of
+/// several segments; and a damaged block is an error, never a silently shorter series.
+#[test]
+fn samples_from_the_parallel_scan_match_the_query_and_damage_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || StoreConfig {
+        segment_max_bytes: 64 << 10,
+        fsync: northstar_store::FsyncPolicy::None,
+        ..StoreConfig::default()
+    };
+    let em = EventManager::open(dir.path(), config()).unwrap();
+    for i in 0..3_000u64 {
+        let name = if i % 3 == 0 { "other_ms" } else { "latency_ms" };
+        em.record_perf_sample(name, i as f64, "ms", &[("host", "a")], None, &[i])
+            .unwrap();
+    }
+    em.close().unwrap();
+    let em = EventManager::open_read_only(dir.path()).unwrap();
+    assert!(em.stats().unwrap().segments > 3, "several segments");
+    let got = em.perf_samples(Some("latency_ms")).unwrap();
+    let want: Vec<(u64, f64)> = em
+        .query(&Query {
+            event_types: vec![EventType::PerfSample],
+            ..Query::default()
+        })
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e.event().unwrap() {
+            Event::PerfSample(p) if p.metric_name == "latency_ms" => Some((e.timestamp, p.value)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(want.len(), 2_000);
+    let got_pairs: Vec<(u64, f64)> = got.iter().map(|s| (s.timestamp, s.value)).collect();
+    assert_eq!(got_pairs, want);
+    assert_eq!(
+        got[0].dimensions,
+        vec![("host".to_string(), "a".to_string())]
+    );
+    drop(em);
+
+    let seg = northstar_store::disk::segment_path(dir.path(), 2);
+    let mut b = std::fs::read(&seg).unwrap();
+    b[300] ^= 0x01;
+    std::fs::write(&seg, b).unwrap();
+    let em = EventManager::open_read_only(dir.path()).unwrap();
+    match em.perf_samples(Some("latency_ms")) {
+        Err(northstar_store::StoreError::Corrupt { path, .. }) => assert_eq!(path, seg),
+        other => panic!("want a Corrupt error, got {other:?}"),
+    }
+}

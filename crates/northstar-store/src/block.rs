@@ -4,7 +4,7 @@
 //! bytes 8..48 and the body, so every stored record byte is checked before it is believed.
 
 use northstar_core::record::{
-    decode_record, records, EventHeader, RecordKind, RecordView, HEADER_LEN,
+    decode_record, records, EventHeader, RecordKind, RecordView, HEADER_LEN, TRAILER_LEN,
 };
 use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
@@ -95,6 +95,19 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<(&BlockHeader, usize), BlockE
 /// Checks and views the block at the front of `bytes`: magic, length, CRC, then every record
 /// (framing, type, visibility, count, timestamps within the header's range). Never panics.
 pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
+    decode_block_each(bytes, |_, _, _| {})
+}
+
+/// [`decode_block`], calling `each` with every record as the check walks over it: its offset
+/// in the body, its view and its kind. A check after a record (a later record, the count) may
+/// still fail the block, so callers must not act on what `each` saw unless this returns `Ok`
+/// (the whole-store scan notes which records match here and visits them afterwards: one walk
+/// over the records instead of two).
+#[inline]
+pub(crate) fn decode_block_each<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(usize, &RecordView<'a>, RecordKind),
+) -> Result<BlockView<'a>, BlockError> {
     let (header, total) = check_header(bytes)?;
     let computed = CRC32C.checksum(&bytes[8..total]);
     if computed != header.crc.get() {
@@ -106,19 +119,23 @@ pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
     let body = &bytes[BLOCK_HEADER_LEN..total];
     let (min, max) = (header.min_ts.get(), header.max_ts.get());
     let mut count = 0u32;
-    for item in records(body) {
-        let r =
-            item.map_err(|(at, e)| BlockError::Inconsistent(format!("record at +{at}: {e}")))?;
+    let mut at = 0;
+    while at < body.len() {
+        let r = decode_record(&body[at..])
+            .map_err(|e| BlockError::Inconsistent(format!("record at +{at}: {e}")))?;
         let ts = r.timestamp();
         if ts < min || ts > max {
             return Err(BlockError::Inconsistent(format!(
                 "record timestamp {ts} outside block range {min}..={max}"
             )));
         }
+        let kind = r.kind();
         // A user event's definition is not an event: not in `record_count`.
-        if r.kind() != RecordKind::Definition {
+        if kind != RecordKind::Definition {
             count = count.saturating_add(1);
         }
+        each(at, &r, kind);
+        at += r.bytes.len();
     }
     if count != header.record_count.get() {
         return Err(BlockError::Inconsistent(format!(
@@ -127,6 +144,22 @@ pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
         )));
     }
     Ok(BlockView { header, body })
+}
+
+/// The record at offset `at` of a body [`decode_block`] checked (an offset its walk reported):
+/// the framing is not checked again. `None` if `at` is not such an offset and the bytes there
+/// cannot be a record (never a panic, whatever `at`).
+#[inline]
+pub(crate) fn checked_record_at(body: &[u8], at: usize) -> Option<RecordView<'_>> {
+    let rest = body.get(at..)?;
+    let (header, _) = EventHeader::ref_from_prefix(rest).ok()?;
+    let bytes = rest.get(..header.record_len())?;
+    let payload = bytes.get(HEADER_LEN..bytes.len().checked_sub(TRAILER_LEN)?)?;
+    Some(RecordView {
+        header,
+        payload,
+        bytes,
+    })
 }
 
 /// What the index needs of a block, collected while records are copied in (so building the

@@ -7,11 +7,11 @@ use std::sync::Mutex;
 
 use northstar_core::record::RecordView;
 
-use crate::block::decode_block;
+use crate::block::{checked_record_at, decode_block_each};
 use crate::catalog::SegRef;
 use crate::error::{Result, StoreError};
 use crate::index::BlockEntry;
-use crate::query::{record_matches, Access, Query};
+use crate::query::{record_matches_kind, Access, Query};
 use crate::recovery::DamagedRegion;
 
 /// What a [`scan`](crate::StoreReader::scan) read.
@@ -33,15 +33,28 @@ pub struct ScanSummary {
 /// that the last segment does not leave one core working alone.
 const CHUNK: usize = 8;
 
-pub(crate) fn scan<F>(
+impl ScanSummary {
+    /// The first damaged block as [`StoreError::Corrupt`] (segment file, offset, reason), for
+    /// callers whose result must not silently miss events; `None` if nothing was damaged.
+    pub fn damage_error(&self) -> Option<StoreError> {
+        self.damaged.first().map(crate::query::damage_error)
+    }
+}
+
+/// The scan: `init` makes each worker's state, `visit` gets it with every matching record;
+/// returns the summary and the workers' states (in no particular order).
+pub(crate) fn scan<S, I, F>(
     segments: &[SegRef],
     q: &Query,
     access: &Access<'_>,
     threads: usize,
+    init: &I,
     visit: &F,
-) -> Result<ScanSummary>
+) -> Result<(ScanSummary, Vec<S>)>
 where
-    F: Fn(u64, &RecordView<'_>) + Sync,
+    S: Send,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, u64, &RecordView<'_>) + Sync,
 {
     let f = q.filter();
     let work: Vec<(&SegRef, &BlockEntry)> = segments
@@ -61,10 +74,12 @@ where
     }
     .clamp(1, work.len().div_ceil(CHUNK).max(1));
     let next = AtomicUsize::new(0);
-    let total = Mutex::new((ScanSummary::default(), None::<StoreError>));
+    let total = Mutex::new((ScanSummary::default(), None::<StoreError>, Vec::new()));
     let worker = || {
+        let mut state = init();
         let mut s = ScanSummary::default();
         let mut err = None;
+        let mut matched: Vec<usize> = Vec::new();
         'claim: loop {
             let start = next.fetch_add(CHUNK, Ordering::Relaxed);
             if start >= work.len() {
@@ -78,7 +93,17 @@ where
                         break 'claim;
                     }
                 };
-                let view = match decode_block(bytes.as_slice()) {
+                // One walk checks every record of the block and notes those that match; they
+                // are visited only once the whole block has passed its checks.
+                matched.clear();
+                let mut records = 0u64;
+                let checked = decode_block_each(bytes.as_slice(), |at, r, kind| {
+                    records += 1;
+                    if record_matches_kind(r, kind, &f, access) {
+                        matched.push(at);
+                    }
+                });
+                let view = match checked {
                     Ok(v) => v,
                     Err(e) => {
                         s.damaged.push(seg.damaged(
@@ -91,12 +116,12 @@ where
                 };
                 s.blocks += 1;
                 s.bytes += view.len() as u64;
+                s.records += records;
+                s.visited += matched.len() as u64;
                 let base = u64::from(seg.id()) << 32;
-                for r in view.records() {
-                    s.records += 1;
-                    if record_matches(&r, &f, access) {
-                        s.visited += 1;
-                        visit(base | u64::from(r.header().event_seq.get()), &r);
+                for &at in &matched {
+                    if let Some(r) = checked_record_at(view.body, at) {
+                        visit(&mut state, base | u64::from(r.header().event_seq.get()), &r);
                     }
                 }
             }
@@ -110,6 +135,7 @@ where
         if t.1.is_none() {
             t.1 = err;
         }
+        t.2.push(state);
     };
     std::thread::scope(|sc| {
         for _ in 1..threads {
@@ -117,10 +143,10 @@ where
         }
         worker();
     });
-    let (mut summary, err) = total.into_inner().unwrap_or_else(|p| p.into_inner());
+    let (mut summary, err, states) = total.into_inner().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = err {
         return Err(e);
     }
     summary.damaged.sort_by_key(|a| (a.segment_id, a.offset));
-    Ok(summary)
+    Ok((summary, states))
 }

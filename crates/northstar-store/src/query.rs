@@ -179,6 +179,7 @@ impl<'t> Access<'t> {
     /// Whether the viewer may see an event of `actor` with `visibility`. Actor 0 means "no
     /// actor": a private or team event recorded without an actor belongs to nobody, so only
     /// the operator's view ([`Viewer::System`]) sees it; viewer 0 is not a wildcard.
+    #[inline]
     pub(crate) fn allows(&self, actor: u64, visibility: Visibility) -> bool {
         match self.viewer {
             Viewer::System => true,
@@ -462,11 +463,22 @@ pub(crate) fn block_id_range(
 }
 
 pub(crate) fn record_matches(r: &RecordView<'_>, f: &Filter, access: &Access<'_>) -> bool {
+    record_matches_kind(r, r.kind(), f, access)
+}
+
+/// [`record_matches`] for a record whose kind the caller already has (the scan's check walk).
+#[inline]
+pub(crate) fn record_matches_kind(
+    r: &RecordView<'_>,
+    kind: RecordKind,
+    f: &Filter,
+    access: &Access<'_>,
+) -> bool {
     let ts = r.timestamp();
     if ts < f.start || ts > f.end {
         return false;
     }
-    let bit = match r.kind() {
+    let bit = match kind {
         RecordKind::Spec(t) => u32::from(t.bit()),
         RecordKind::User => crate::format::USER_EVENT_BIT,
         RecordKind::Definition => return false,

@@ -159,9 +159,24 @@ impl StoreReader {
         threads: usize,
         visit: impl Fn(u64, &RecordView<'_>) + Sync,
     ) -> Result<crate::parallel_scan::ScanSummary> {
+        self.scan_with(q, threads, || (), |_, id, r| visit(id, r))
+            .map(|(summary, _)| summary)
+    }
+
+    /// [`scan`](Self::scan) with a state per thread: `init` makes one for each thread the scan
+    /// runs on, `visit` gets it with each record, and the states come back with the summary
+    /// (in no particular order), for work that collects without sharing a lock per record
+    /// (samples of a metric over a long history, partial sums).
+    pub fn scan_with<S: Send>(
+        &self,
+        q: &Query,
+        threads: usize,
+        init: impl Fn() -> S + Sync,
+        visit: impl Fn(&mut S, u64, &RecordView<'_>) + Sync,
+    ) -> Result<(crate::parallel_scan::ScanSummary, Vec<S>)> {
         let teams = self.teams.read();
         let access = Access::new(q.viewer, &teams);
-        crate::parallel_scan::scan(&self.segments(), q, &access, threads, &visit)
+        crate::parallel_scan::scan(&self.segments(), q, &access, threads, &init, &visit)
     }
 
     /// The store position at its end: the id of the last event stored (`None`: empty).

@@ -1,6 +1,8 @@
 //! `verify`: re-reads every segment file from disk and checks every byte.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::error::{Result, StoreError};
 use crate::format::SegmentHeader;
@@ -65,120 +67,161 @@ pub(crate) fn verify_dir(
             kind: SkipKind::Foreign,
         });
     }
-    for id in segs {
-        if active.is_some_and(|(a, _)| id > a) {
-            continue;
+    // Segments are checked on every core (each is read and checked on its own), their
+    // reports merged in segment order: the same report as one thread, in a fraction of the
+    // time on a large store. An error is the first in segment order, as before.
+    let ids: Vec<u32> = segs
+        .into_iter()
+        .filter(|&id| active.is_none_or(|(a, _)| id <= a))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, ids.len().max(1));
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(ids.len()));
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(&id) = ids.get(i) else { break };
+        let r = verify_segment(dir, id, last, active);
+        done.lock().unwrap_or_else(|p| p.into_inner()).push((i, r));
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(worker);
         }
-        let path = segment_path(dir, id);
-        if id == RESERVED_SEGMENT_ID {
+        worker();
+    });
+    let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    for (_, part) in done {
+        let part = part?;
+        report.segments += part.segments;
+        report.blocks += part.blocks;
+        report.records += part.records;
+        report.damaged.extend(part.damaged);
+        report.skipped.extend(part.skipped);
+    }
+    Ok(report)
+}
+
+/// Checks segment `id` of `dir` (see [`verify_dir`]; `last` is the newest segment listed,
+/// `active` the writer's horizon): its report alone.
+fn verify_segment(
+    dir: &Path,
+    id: u32,
+    last: Option<u32>,
+    active: Option<(u32, u64)>,
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport::default();
+    let path = segment_path(dir, id);
+    if id == RESERVED_SEGMENT_ID {
+        report.skipped.push(Skipped {
+            path,
+            reason: format!(
+                "segment id {RESERVED_SEGMENT_ID} is reserved (no writer creates it), not read"
+            ),
+            kind: SkipKind::Unreadable,
+        });
+        return Ok(report);
+    }
+    // Gone since the listing (removed by compaction): nothing to check.
+    let Some(file) = open_segment(&path, &mut report.skipped)? else {
+        return Ok(report);
+    };
+    let file_len = file.metadata().map_err(|e| StoreError::io(&path, e))?.len();
+    let is_active = active.is_some_and(|(a, _)| a == id);
+    let mut len = file_len;
+    if let Some((_, committed)) = active.filter(|_| is_active) {
+        if committed == 0 {
+            return Ok(report); // being created: its header is not written yet
+        }
+        len = len.min(committed);
+    }
+    // Another process may be writing the newest segment: read it (bounded) rather than map it.
+    let may_change = Some(id) == last;
+    let bytes = segment_bytes(&file, &path, file_len, may_change)?;
+    let data = &bytes.as_slice()[..(len as usize).min(bytes.as_slice().len())];
+    report.segments += 1;
+    let header = match SegmentHeader::parse(data) {
+        Ok(h) => *h,
+        Err(e) => {
             report.skipped.push(Skipped {
                 path,
-                reason: format!(
-                    "segment id {RESERVED_SEGMENT_ID} is reserved (no writer creates it), not read"
-                ),
+                reason: e.to_string(),
                 kind: SkipKind::Unreadable,
             });
-            continue;
+            return Ok(report);
         }
-        // Gone since the listing (removed by compaction): nothing to check.
-        let Some(file) = open_segment(&path, &mut report.skipped)? else {
-            continue;
-        };
-        let file_len = file.metadata().map_err(|e| StoreError::io(&path, e))?.len();
-        let is_active = active.is_some_and(|(a, _)| a == id);
-        let mut len = file_len;
-        if let Some((_, committed)) = active.filter(|_| is_active) {
-            if committed == 0 {
-                continue; // being created: its header is not written yet
-            }
-            len = len.min(committed);
-        }
-        // Another process may be writing the newest segment: read it (bounded) rather than map it.
-        let may_change = Some(id) == last;
-        let bytes = segment_bytes(&file, &path, file_len, may_change)?;
-        let data = &bytes.as_slice()[..(len as usize).min(bytes.as_slice().len())];
-        report.segments += 1;
-        let header = match SegmentHeader::parse(data) {
-            Ok(h) => *h,
-            Err(e) => {
-                report.skipped.push(Skipped {
-                    path,
-                    reason: e.to_string(),
-                    kind: SkipKind::Unreadable,
-                });
-                continue;
-            }
-        };
-        if header.segment_id.get() != id {
-            report.skipped.push(Skipped {
-                path: path.clone(),
-                reason: format!("header names segment {}", header.segment_id.get()),
-                kind: SkipKind::Unreadable,
-            });
-        }
-        let mut scanned = Vec::new();
-        let scanner = BlockScanner::new(data, crate::format::SEGMENT_HEADER_LEN);
-        let (rebuilt, _) = SegmentIndex::build(
-            id,
-            header.created_unix_ns.get(),
-            data.len() as u64,
-            scanner.inspect(|item| scanned.push(item.clone())),
-        );
-        for item in scanned {
-            match item {
-                ScanItem::Block { view, offset } => {
-                    report.blocks += 1;
-                    report.records += u64::from(view.header.record_count.get());
-                    // User events whose schema is missing or does not match (interning).
-                    for (at, len, reason) in crate::interning::check_block(&view) {
-                        report.damaged.push(DamagedRegion {
-                            segment_id: id,
-                            path: path.clone(),
-                            offset: offset + at,
-                            len,
-                            reason,
-                        });
-                    }
-                }
-                ScanItem::Damaged(d) => report.damaged.push(DamagedRegion {
-                    segment_id: id,
-                    path: path.clone(),
-                    offset: d.offset,
-                    len: d.len,
-                    reason: d.reason,
-                }),
-            }
-        }
-        if is_active {
-            continue;
-        }
-        let ipath = index_path(dir, id);
-        match usable_index(&ipath, id, header.created_unix_ns.get(), data, |_| {}) {
-            Ok(idx) => {
-                if let Err(why) = compare_with_scan(&idx, &rebuilt) {
-                    report.skipped.push(Skipped {
-                        path: ipath,
-                        reason: format!(
-                            "index disagrees with its segment: {why} (its events may be hidden from queries and stats; rebuilt by the next writable open)"
-                        ),
-                        kind: SkipKind::IndexMismatch,
+    };
+    if header.segment_id.get() != id {
+        report.skipped.push(Skipped {
+            path: path.clone(),
+            reason: format!("header names segment {}", header.segment_id.get()),
+            kind: SkipKind::Unreadable,
+        });
+    }
+    let mut scanned = Vec::new();
+    let scanner = BlockScanner::new(data, crate::format::SEGMENT_HEADER_LEN);
+    let (rebuilt, _) = SegmentIndex::build(
+        id,
+        header.created_unix_ns.get(),
+        data.len() as u64,
+        scanner.inspect(|item| scanned.push(item.clone())),
+    );
+    for item in scanned {
+        match item {
+            ScanItem::Block { view, offset } => {
+                report.blocks += 1;
+                report.records += u64::from(view.header.record_count.get());
+                // User events whose schema is missing or does not match (interning).
+                for (at, len, reason) in crate::interning::check_block(&view) {
+                    report.damaged.push(DamagedRegion {
+                        segment_id: id,
+                        path: path.clone(),
+                        offset: offset + at,
+                        len,
+                        reason,
                     });
                 }
             }
-            Err(why) if why == "missing" => {}
-            Err(why) if why.starts_with("disagrees") => report.skipped.push(Skipped {
-                path: ipath,
-                reason: format!(
-                    "index {why} (its events may be hidden from queries and stats; rebuilt by the next writable open)"
-                ),
-                kind: SkipKind::IndexMismatch,
-            }),
-            Err(why) => report.skipped.push(Skipped {
-                path: ipath,
-                reason: format!("index {why} (rebuilt on open)"),
-                kind: SkipKind::Rebuilt,
+            ScanItem::Damaged(d) => report.damaged.push(DamagedRegion {
+                segment_id: id,
+                path: path.clone(),
+                offset: d.offset,
+                len: d.len,
+                reason: d.reason,
             }),
         }
+    }
+    if is_active {
+        return Ok(report);
+    }
+    let ipath = index_path(dir, id);
+    match usable_index(&ipath, id, header.created_unix_ns.get(), data, |_| {}) {
+        Ok(idx) => {
+            if let Err(why) = compare_with_scan(&idx, &rebuilt) {
+                report.skipped.push(Skipped {
+                    path: ipath,
+                    reason: format!(
+                        "index disagrees with its segment: {why} (its events may be hidden from queries and stats; rebuilt by the next writable open)"
+                    ),
+                    kind: SkipKind::IndexMismatch,
+                });
+            }
+        }
+        Err(why) if why == "missing" => {}
+        Err(why) if why.starts_with("disagrees") => report.skipped.push(Skipped {
+            path: ipath,
+            reason: format!(
+                "index {why} (its events may be hidden from queries and stats; rebuilt by the next writable open)"
+            ),
+            kind: SkipKind::IndexMismatch,
+        }),
+        Err(why) => report.skipped.push(Skipped {
+            path: ipath,
+            reason: format!("index {why} (rebuilt on open)"),
+            kind: SkipKind::Rebuilt,
+        }),
     }
     Ok(report)
 }
