@@ -33,7 +33,7 @@ fn main() {
         let start = Instant::now();
         let s = reader
             .scan(&Query::default(), threads, |id, r| {
-                std::hint::black_box((id, r.payload.len()));
+                std::hint::black_box((id, r.payload().len()));
             })
             .expect("scan");
         let t = start.elapsed();

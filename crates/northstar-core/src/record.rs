@@ -337,6 +337,7 @@ impl<'a> RecordView<'a> {
 /// Reads one record from the front of `bytes`: checks the header, the event type, the
 /// visibility, the trailer's magic and its length. Returns the view and the number of bytes it
 /// spans. Never panics, whatever the input.
+#[inline]
 pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, FramingError> {
     let (header, _) = EventHeader::ref_from_prefix(bytes).map_err(|_| FramingError::Truncated {
         needed: HEADER_LEN,

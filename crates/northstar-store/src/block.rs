@@ -4,7 +4,7 @@
 //! bytes 8..48 and the body, so every stored record byte is checked before it is believed.
 
 use northstar_core::record::{
-    decode_record, records, EventHeader, RecordKind, RecordView, HEADER_LEN, TRAILER_LEN,
+    decode_record, records, EventHeader, RecordKind, RecordView, HEADER_LEN,
 };
 use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
@@ -135,7 +135,7 @@ pub(crate) fn decode_block_each<'a>(
             count = count.saturating_add(1);
         }
         each(at, &r, kind);
-        at += r.bytes.len();
+        at += r.bytes().len();
     }
     if count != header.record_count.get() {
         return Err(BlockError::Inconsistent(format!(
@@ -144,22 +144,6 @@ pub(crate) fn decode_block_each<'a>(
         )));
     }
     Ok(BlockView { header, body })
-}
-
-/// The record at offset `at` of a body [`decode_block`] checked (an offset its walk reported):
-/// the framing is not checked again. `None` if `at` is not such an offset and the bytes there
-/// cannot be a record (never a panic, whatever `at`).
-#[inline]
-pub(crate) fn checked_record_at(body: &[u8], at: usize) -> Option<RecordView<'_>> {
-    let rest = body.get(at..)?;
-    let (header, _) = EventHeader::ref_from_prefix(rest).ok()?;
-    let bytes = rest.get(..header.record_len())?;
-    let payload = bytes.get(HEADER_LEN..bytes.len().checked_sub(TRAILER_LEN)?)?;
-    Some(RecordView {
-        header,
-        payload,
-        bytes,
-    })
 }
 
 /// What the index needs of a block, collected while records are copied in (so building the

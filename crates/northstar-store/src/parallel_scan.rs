@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use northstar_core::record::RecordView;
 
-use crate::block::{checked_record_at, decode_block_each};
+use crate::block::decode_block_each;
 use crate::catalog::SegRef;
 use crate::error::{Result, StoreError};
 use crate::index::BlockEntry;
@@ -79,7 +79,6 @@ where
         let mut state = init();
         let mut s = ScanSummary::default();
         let mut err = None;
-        let mut matched: Vec<usize> = Vec::new();
         'claim: loop {
             let start = next.fetch_add(CHUNK, Ordering::Relaxed);
             if start >= work.len() {
@@ -95,12 +94,14 @@ where
                 };
                 // One walk checks every record of the block and notes those that match; they
                 // are visited only once the whole block has passed its checks.
-                matched.clear();
+                // (A vector per block: its views borrow this block's bytes; one allocation per
+                // block of thousands of records.)
+                let mut matched = Vec::new();
                 let mut records = 0u64;
-                let checked = decode_block_each(bytes.as_slice(), |at, r, kind| {
+                let checked = decode_block_each(bytes.as_slice(), |_, r, kind| {
                     records += 1;
                     if record_matches_kind(r, kind, &f, access) {
-                        matched.push(at);
+                        matched.push(*r);
                     }
                 });
                 let view = match checked {
@@ -119,10 +120,8 @@ where
                 s.records += records;
                 s.visited += matched.len() as u64;
                 let base = u64::from(seg.id()) << 32;
-                for &at in &matched {
-                    if let Some(r) = checked_record_at(view.body, at) {
-                        visit(&mut state, base | u64::from(r.header().event_seq.get()), &r);
-                    }
+                for r in &matched {
+                    visit(&mut state, base | u64::from(r.header().event_seq.get()), r);
                 }
             }
         }
