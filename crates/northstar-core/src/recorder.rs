@@ -446,6 +446,14 @@ impl Drop for ThreadClaim {
                 c.set((0, 0));
             }
         });
+        // The next owner of this slot numbers its operations past ours (ids carry the slot).
+        if let Ok(n) = NEXT_OPERATION.try_with(Cell::get) {
+            let floor = ((n & OPERATION_COUNTER_MASK) >> 8) as usize + 1;
+            self.recorder
+                .inner()
+                .registry
+                .set_operation_floor(slot, floor);
+        }
         // SAFETY: this thread claimed `slot` (it is in CLAIMS) and, CURRENT being cleared, will
         // not use its producer again.
         unsafe { self.recorder.inner().registry.retire(slot) };
@@ -757,6 +765,9 @@ impl Recorder {
                     }
                     let claim = self.inner().registry.claim().ok_or(RecordError::NoRing)?;
                     let slot = claim.into_index();
+                    // Continue past the operation ids the slot's earlier owners handed out.
+                    let floor = (self.inner().registry.operation_floor(slot) as u64) << 8;
+                    NEXT_OPERATION.with(|c| c.set(c.get().max(floor)));
                     claims.list[entry] = Some(ThreadClaim {
                         recorder: self.clone(),
                         slot,
@@ -1049,10 +1060,14 @@ pub use at_exit::{disable_warning as disable_exit_warning, report as exit_report
 /// rings taken, or the thread exiting): its operation cannot be recorded anyway.
 const NO_RING_OPERATION_PREFIX: u64 = (1 << 24) - 1;
 
+/// The low 40 bits of an operation id: the counter. A thread continues the counter of the slot
+/// it claims (`Registry::operation_floor`), so a reused slot never repeats an id.
+const OPERATION_COUNTER_MASK: u64 = (1 << 40) - 1;
+
 impl Recorder {
     /// A fresh operation id for this thread: the thread's ring slot in the high 24 bits, a
-    /// per-thread counter in the low 40, so ids from different threads never collide while each
-    /// holds its ring. The thread's ring is claimed first (as its first record would claim it),
+    /// counter in the low 40, so ids from different threads never collide while each holds its
+    /// ring, and a thread that takes over a slot continues its earlier owners' counter. The thread's ring is claimed first (as its first record would claim it),
     /// so a thread's first operation carries its own slot, not slot 0 of a thread that has not
     /// recorded yet.
     #[inline(always)]
@@ -1068,7 +1083,7 @@ impl Recorder {
             c.set(n);
             n
         });
-        (prefix << 40) | (n & ((1 << 40) - 1))
+        (prefix << 40) | (n & OPERATION_COUNTER_MASK)
     }
 }
 
@@ -1122,6 +1137,42 @@ mod tests {
         // Five rounds of two threads through two rings: slots were reused.
         assert_eq!(recorder.counters().pushed, 100);
         assert!(recorder.registry().is_drained());
+    }
+
+    #[test]
+    fn a_reused_slot_never_repeats_an_operation_id() {
+        // One ring: every thread below takes over the same slot after the last one exited.
+        let recorder = Recorder::new(RecorderConfig {
+            rings: 1,
+            ring_bytes: 4096,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut drainer = recorder.drainer().unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for round in 0..4 {
+            let r = recorder.clone();
+            let ids = std::thread::spawn(move || {
+                // A record claims the slot, as a thread's first event would.
+                r.record(1, Visibility::Public, &AgentSessionEnded { session_id: 1 })
+                    .unwrap();
+                (0..300).map(|_| r.next_operation_id()).collect::<Vec<_>>()
+            })
+            .join()
+            .unwrap();
+            drainer.drain(usize::MAX, |_, _| {});
+            assert!(
+                recorder.registry().is_drained(),
+                "round {round}: slot freed"
+            );
+            for id in ids {
+                assert_eq!(id >> 40, 0, "the only slot");
+                assert!(
+                    seen.insert(id),
+                    "round {round}: operation id {id:#x} repeated"
+                );
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! `critical-section` implementation.
 
 use crate::ring::{const_fn, Consumer, Counters, Drained, Producer, Ring, RingControl};
-use crate::sync::{AtomicU8, Ordering, UnsafeCell};
+use crate::sync::{AtomicU8, AtomicUsize, Ordering, UnsafeCell};
 
 const FREE: u8 = 0;
 const ACTIVE: u8 = 1;
@@ -20,6 +20,9 @@ const RETIRED: u8 = 2;
 pub struct Slot {
     state: AtomicU8,
     control: RingControl,
+    /// Where the next owner's operation ids start, in units of 256 (see
+    /// [`Registry::operation_floor`]): written by the owner before it retires the slot.
+    operation_floor: AtomicUsize,
 }
 
 impl core::fmt::Debug for Slot {
@@ -40,7 +43,7 @@ impl Slot {
     const_fn! {
         /// A free slot.
         pub fn new() -> Self {
-            Self { state: AtomicU8::new(FREE), control: RingControl::new() }
+            Self { state: AtomicU8::new(FREE), control: RingControl::new(), operation_floor: AtomicUsize::new(0) }
         }
     }
 }
@@ -272,6 +275,23 @@ impl Registry<'_> {
         let ring = Ring::from_parts(&self.slots[index].control, cells);
         // SAFETY: the caller holds the slot's claim, so this is its only producer.
         unsafe { ring.producer() }
+    }
+
+    /// Where operation ids of slot `index` may start for its next owner, in units of 256: a
+    /// producer that numbers operations per slot stores here, before it retires the slot, one
+    /// more than the highest unit it used ([`Self::set_operation_floor`]), so a thread that
+    /// later claims the slot continues past them instead of repeating them. The slot's
+    /// `RETIRED -> FREE -> ACTIVE` hand-over orders the store before the next owner's load.
+    pub fn operation_floor(&self, index: usize) -> usize {
+        self.slots[index].operation_floor.load(Ordering::Relaxed)
+    }
+
+    /// Sets [`Self::operation_floor`] of slot `index` (only ever raised).
+    pub fn set_operation_floor(&self, index: usize, floor: usize) {
+        let f = &self.slots[index].operation_floor;
+        if floor > f.load(Ordering::Relaxed) {
+            f.store(floor, Ordering::Relaxed);
+        }
     }
 
     /// Retires a slot kept by index.
