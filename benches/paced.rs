@@ -19,9 +19,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use northstar_core::events::{AgentSessionEnded, CorrelationHints, PerfSample, TimeWindow};
+use northstar_benches::perf95;
+use northstar_core::events::AgentSessionEnded;
 use northstar_core::recorder::Recorder;
-use northstar_core::{event, perf_sample, List, Visibility};
+use northstar_core::{event, perf_sample, Visibility};
 use northstar_store::{EventManager, StoreConfig, WriteHook, WriteSite};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -75,17 +76,6 @@ fn parse() -> Args {
         stall: Duration::from_millis(stall),
         stall_every: Duration::from_millis(stall_every.max(1)),
         dir,
-    }
-}
-
-fn perf95(i: u64) -> PerfSample<'static> {
-    PerfSample {
-        metric_name: "btree_get_latency_ns",
-        dimensions: List::EMPTY,
-        value: i as f64,
-        unit: "ns",
-        timestamp_window: TimeWindow { start: 0, end: 0 },
-        correlation_hints: CorrelationHints::NONE,
     }
 }
 

@@ -14,24 +14,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use northstar_core::events::{AgentSessionEnded, CorrelationHints, PerfSample, TimeWindow};
+use northstar_benches::perf95 as sample;
+use northstar_core::events::AgentSessionEnded;
 use northstar_core::recorder::{Recorder, RecorderConfig};
-use northstar_core::{List, Payload, Visibility};
+use northstar_core::{Payload, Visibility};
 use northstar_store::unix_now_ns;
 use northstar_store::{EventManager, FsyncPolicy, Query, StoreConfig};
 
 const EVENTS_PER_ITER: u64 = 200_000;
-
-fn sample(i: u64) -> PerfSample<'static> {
-    PerfSample {
-        metric_name: "btree_get_latency_ns",
-        dimensions: List::EMPTY,
-        value: i as f64,
-        unit: "ns",
-        timestamp_window: TimeWindow { start: 0, end: 0 },
-        correlation_hints: CorrelationHints::NONE,
-    }
-}
 
 /// `sample`'s strings as an interned `perf_sample!` call site (what the macro builds): its ring
 /// record carries the site id and the value; the flusher expands it to `sample`'s record.

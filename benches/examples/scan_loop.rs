@@ -5,9 +5,8 @@
 //! of each run, and of reading the same files with `fs::read` (the floor).
 use std::time::Instant;
 
-use northstar_core::events::{CorrelationHints, PerfSample, TimeWindow};
 use northstar_core::recorder::{Recorder, RecorderConfig};
-use northstar_core::{List, Payload, Visibility};
+use northstar_core::{Payload, Visibility};
 use northstar_store::{EventManager, FsyncPolicy, Query, StoreConfig, StoreReader};
 
 fn main() {
@@ -79,14 +78,7 @@ fn cpu_time() -> f64 {
 
 /// 16 segments of `mib / 16` MiB each.
 fn build(dir: &std::path::Path, mib: u64) {
-    let sample = |i: u64| PerfSample {
-        metric_name: "btree_get_latency_ns",
-        dimensions: List::EMPTY,
-        value: i as f64,
-        unit: "ns",
-        timestamp_window: TimeWindow { start: 0, end: 0 },
-        correlation_hints: CorrelationHints::NONE,
-    };
+    let sample = northstar_benches::perf95;
     let per_record = (sample(0).encoded_len() + northstar_core::record::FRAMING_LEN) as u64;
     let per_segment = (mib << 20) / 16 / (per_record + 1);
     let recorder = Recorder::new(RecorderConfig::default()).expect("recorder");
