@@ -26,8 +26,8 @@
 //! # Order and memory
 //!
 //! Events are buffered per type (`event_type`). A type's buffer becomes one row group when it
-//! reaches [`ParquetLimits::rows`] rows, or when every buffer together holds more than
-//! [`ParquetLimits::bytes`] bytes of payload (then the largest buffer is written), and at the end
+//! reaches [`ParquetLimits::rows`] rows, or when every buffer together takes more than
+//! [`ParquetLimits::bytes`] bytes of memory (then the largest buffer is written), and at the end
 //! (the remaining buffers, in type-name order). So memory is bounded by the limits, not the
 //! store, and the file guarantees exactly this:
 //!
@@ -81,7 +81,8 @@ message northstar_events {
 pub struct ParquetLimits {
     /// Rows per row group at most (a type's buffer is written when it reaches this).
     pub rows: usize,
-    /// Payload and string bytes buffered across every type at most (the largest buffer is
+    /// Memory the buffered rows take across every type at most: each row counts its payload
+    /// plus [`ROW_COST`] for its other columns and their bookkeeping (the largest buffer is
     /// written when the total passes this).
     pub bytes: usize,
 }
@@ -90,10 +91,16 @@ impl Default for ParquetLimits {
     fn default() -> Self {
         Self {
             rows: 128 * 1024,
-            bytes: 64 << 20,
+            bytes: 32 << 20,
         }
     }
 }
+
+/// What a buffered row takes besides its payload's bytes and its sessions: the fixed columns
+/// (`event_id`, `timestamp`, `actor_id`, the session end: 8 bytes each), the visibility (16),
+/// the payload `String` (24) and the allocator's overhead for the payload (about 16), so that
+/// [`ParquetLimits::bytes`] bounds the process's memory rather than only the payload bytes.
+pub const ROW_COST: usize = 96;
 
 /// One type's buffered rows, column by column.
 #[derive(Default)]
@@ -322,10 +329,11 @@ impl<W: Write + Send> Sink for ParquetSink<W> {
         rows.event_id.push(item.event_id);
         rows.timestamp.push(item.timestamp);
         rows.actor_id.push(item.actor_id);
+        let sessions_before = rows.sessions.len();
         item.for_each_session(|id| rows.sessions.push(id));
         rows.session_end.push(rows.sessions.len());
         rows.visibility.push(item.visibility.name());
-        let size = self.payload.len() + 48;
+        let size = self.payload.len() + ROW_COST + 8 * (rows.sessions.len() - sessions_before);
         rows.payload.push(self.payload.clone());
         rows.bytes += size;
         self.buffered_bytes += size;
