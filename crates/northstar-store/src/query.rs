@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use northstar_core::codec::DecodeError;
 use northstar_core::record::{decode_record, RecordView};
-use northstar_core::{Event, EventType, Visibility};
+use northstar_core::user::FieldValue;
+use northstar_core::{Event, EventType, RecordKind, Visibility};
 
 use crate::block::{decode_block, BlockView};
 use crate::catalog::{BlockBytes, SegRef};
@@ -16,15 +17,12 @@ use crate::format::BLOCK_HEADER_LEN;
 use crate::index::{record_sessions, Filter};
 use crate::interning::{BlockSchemas, UserSchema};
 use crate::report::DamagedRegion;
-use northstar_core::user::FieldValue;
-use northstar_core::RecordKind;
 
 /// Who is asking: decides which events a query may return.
 ///
 /// "No viewer" (the default, and every tool run without `--viewer`) is the **operator's
 /// view**, [`Viewer::System`]: whoever can read the data directory's files can read every
-/// event in them, so the store does not pretend otherwise. Give a viewer to see what one actor
-/// may see.
+/// event in them, so the store does not pretend otherwise. A viewer sees what one actor may.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Viewer {
     /// Operators and tools: sees every event.
@@ -134,8 +132,7 @@ impl StoredEvent {
     pub(crate) fn from_view(segment_id: u32, r: &RecordView<'_>, user: Option<UserSchema>) -> Self {
         Self {
             event_id: event_id(segment_id, r),
-            // A user event has no spec type; `user` is then set and documents `event_type` as
-            // meaningless (a typed `Option` here is left for the store's owner).
+            // A user event has no spec type: `user` is set, and `event_type` documented as moot.
             event_type: r.event_type().unwrap_or(EventType::AgentSessionEnded),
             timestamp: r.timestamp(),
             actor_id: r.actor_id(),
@@ -269,8 +266,7 @@ pub(crate) fn damage_error(d: &DamagedRegion) -> StoreError {
 pub struct QueryOutcome {
     /// The matching events, in timestamp order.
     pub events: Vec<StoredEvent>,
-    /// Blocks that failed their checks while querying; matching events in them are not in
-    /// `events`.
+    /// Blocks that failed their checks while querying (their events are not in `events`).
     pub damaged: Vec<DamagedRegion>,
 }
 
