@@ -55,8 +55,8 @@ fn parallel_scan_visits_what_query_returns_on_any_thread_count() {
     }
 }
 
-#[test]
-fn parallel_scan_skips_and_lists_a_damaged_block() {
+/// A closed store of 3 000 public operations: its directory, its one segment's path and bytes.
+fn closed_store_of_3000_operations() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let m = EventManager::open(dir.path(), common::small_config()).unwrap();
     for i in 0..3_000u64 {
@@ -64,7 +64,13 @@ fn parallel_scan_skips_and_lists_a_damaged_block() {
     }
     m.close().unwrap();
     let seg = northstar_store::disk::segment_path(dir.path(), 1);
-    let mut b = std::fs::read(&seg).unwrap();
+    let b = std::fs::read(&seg).unwrap();
+    (dir, seg, b)
+}
+
+#[test]
+fn parallel_scan_skips_and_lists_a_damaged_block() {
+    let (dir, seg, mut b) = closed_store_of_3000_operations();
     b[200] ^= 0x01;
     std::fs::write(&seg, b).unwrap();
     let m = EventManager::open_read_only(dir.path()).unwrap();
@@ -80,14 +86,7 @@ fn parallel_scan_skips_and_lists_a_damaged_block() {
 #[test]
 fn a_block_failing_its_last_check_has_no_record_visited() {
     use northstar_store::disk::{Crc32c, BLOCK_HEADER_LEN, SEGMENT_HEADER_LEN};
-    let dir = tempfile::tempdir().unwrap();
-    let m = EventManager::open(dir.path(), common::small_config()).unwrap();
-    for i in 0..3_000u64 {
-        common::operation(&m, 1, Visibility::Public, 1, i);
-    }
-    m.close().unwrap();
-    let seg = northstar_store::disk::segment_path(dir.path(), 1);
-    let mut b = std::fs::read(&seg).unwrap();
+    let (dir, seg, mut b) = closed_store_of_3000_operations();
     let h = SEGMENT_HEADER_LEN;
     let word = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
     let body_len = word(&b, h + 8) as usize;
