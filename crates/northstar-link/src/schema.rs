@@ -17,7 +17,7 @@
 //! A template carries its schema, so the host walks what the device sent, not a table of its
 //! own: user-defined event types join by sending their schema the same way.
 
-use northstar_core::EventType;
+use northstar_core::{EventType, FieldInfo, Kind};
 
 use crate::wire::{zigzag, In, Out, Overflow, ReadError};
 
@@ -26,21 +26,98 @@ pub const MAX_SCHEMA_LEN: usize = 64;
 /// Deepest nesting of `?` and `[` a schema may use.
 pub const MAX_DEPTH: usize = 8;
 
-/// The schema of a built-in event type.
+/// The schema of a built-in event type, derived at compile time from the core's description
+/// of its fields ([`EventType::fields`]), so a type or field added to the core's event table
+/// needs no edit here.
 pub const fn of(event_type: EventType) -> &'static [u8] {
-    match event_type {
-        EventType::AgentSessionStarted => b"qssm",
-        EventType::AgentSessionEnded => b"q",
-        EventType::AgentOperation => b"qsqsss?im",
-        EventType::ReviewNote => b"sss[s]t",
-        EventType::ReviewSummary => b"sssfs?st",
-        EventType::PerfSample => b"smdstt?s[q]",
-        EventType::PerfRegression => b"sddfbt?s[s]",
-        EventType::DebugSession => b"sq[sw?sw]?s[s][s]",
-        EventType::DebugSnapshot => b"qqsq[ssw]m",
-        EventType::VcsCommit => b"ss[s][s]st",
-        EventType::VcsBranch => b"sbs?sww",
+    let built = &BUILT_IN[event_type.index()];
+    built.bytes.split_at(built.len).0
+}
+
+/// A schema built in a constant: its bytes and length.
+struct Built {
+    bytes: [u8; MAX_SCHEMA_LEN],
+    len: usize,
+}
+
+/// Every built-in type's schema, in [`EventType::ALL`] order.
+static BUILT_IN: [Built; EventType::COUNT] = {
+    let mut out = [const {
+        Built {
+            bytes: [0; MAX_SCHEMA_LEN],
+            len: 0,
+        }
+    }; EventType::COUNT];
+    let mut i = 0;
+    while i < EventType::COUNT {
+        let mut b = Built {
+            bytes: [0; MAX_SCHEMA_LEN],
+            len: 0,
+        };
+        put_fields(&mut b, EventType::ALL[i].fields());
+        out[i] = b;
+        i += 1;
     }
+    out
+};
+
+const fn push(b: &mut Built, code: u8) {
+    // A built-in schema longer than a template may carry is a compile error, not a runtime one.
+    assert!(
+        b.len < MAX_SCHEMA_LEN,
+        "a built-in schema exceeds MAX_SCHEMA_LEN"
+    );
+    b.bytes[b.len] = code;
+    b.len += 1;
+}
+
+const fn put_fields(b: &mut Built, fields: &[FieldInfo]) {
+    let mut i = 0;
+    while i < fields.len() {
+        put_kind(b, fields[i].name, &fields[i].kind);
+        i += 1;
+    }
+}
+
+/// The code of one field. An `i64` is a point in time (`t`, sent relative to the record's own
+/// time) unless its name ends in `_ns`, the core's suffix for a duration (`i`).
+const fn put_kind(b: &mut Built, name: &str, kind: &Kind) {
+    match kind {
+        Kind::U32 => push(b, b'w'),
+        Kind::U64 => push(b, b'q'),
+        Kind::I64 => push(b, if ends_with(name, b"_ns") { b'i' } else { b't' }),
+        Kind::F32 => push(b, b'f'),
+        Kind::F64 => push(b, b'd'),
+        Kind::Str => push(b, b's'),
+        Kind::Enum(_) => push(b, b'b'),
+        Kind::Map => push(b, b'm'),
+        Kind::Option(inner) => {
+            push(b, b'?');
+            put_kind(b, name, inner);
+        }
+        Kind::List(inner) => {
+            push(b, b'[');
+            put_kind(b, name, inner);
+            push(b, b']');
+        }
+        Kind::Struct(fields) => put_fields(b, fields),
+    }
+}
+
+const fn ends_with(name: &str, suffix: &[u8]) -> bool {
+    let n = name.as_bytes();
+    if n.len() < suffix.len() {
+        return false;
+    }
+    let start = n.len() - suffix.len();
+    let mut i = 0;
+    while i < suffix.len() {
+        if n[start + i] != suffix[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Why a schema or the bytes walked with it are not well-formed.
@@ -199,52 +276,26 @@ pub fn ticks_to_nanos(ticks: u64, hz: u64) -> u64 {
 mod tests {
     use super::*;
 
-    /// Writes the schema the core's field kinds imply; an `i64` is written `i` (the link also
-    /// writes Unix-time fields as `t`, relative to the record's time).
-    fn render(kind: &northstar_core::Kind, out: &mut [u8; MAX_SCHEMA_LEN], n: &mut usize) {
-        use northstar_core::Kind;
-        let mut put = |c: u8, n: &mut usize| {
-            out[*n] = c;
-            *n += 1;
-        };
-        match *kind {
-            Kind::U32 => put(b'w', n),
-            Kind::U64 => put(b'q', n),
-            Kind::I64 => put(b'i', n),
-            Kind::F32 => put(b'f', n),
-            Kind::F64 => put(b'd', n),
-            Kind::Str => put(b's', n),
-            Kind::Enum(_) => put(b'b', n),
-            Kind::Map => put(b'm', n),
-            Kind::Option(k) => {
-                put(b'?', n);
-                render(k, out, n);
-            }
-            Kind::List(k) => {
-                put(b'[', n);
-                render(k, out, n);
-                out[*n] = b']';
-                *n += 1;
-            }
-            Kind::Struct(fields) => fields.iter().for_each(|f| render(&f.kind, out, n)),
-        }
-    }
-
+    /// The schemas are derived from the core's field table, but devices already in the field
+    /// send them in templates: the derivation must keep producing exactly these bytes (a change
+    /// here is a change of the wire format, docs/FORMAT.md).
     #[test]
-    fn builtin_schemas_follow_the_core_field_definitions() {
-        for t in EventType::ALL {
-            let mut out = [0u8; MAX_SCHEMA_LEN];
-            let mut n = 0;
-            render(&northstar_core::Kind::Struct(t.fields()), &mut out, &mut n);
-            let schema = of(t);
-            assert_eq!(schema.len(), n, "{t:?}");
-            for (&have, &want) in schema.iter().zip(&out[..n]) {
-                assert!(
-                    have == want || (want == b'i' && have == b't'),
-                    "{t:?}: {:?}",
-                    core::str::from_utf8(schema)
-                );
-            }
+    fn derived_schemas_are_the_wire_format_devices_speak() {
+        let expected: [(EventType, &[u8]); EventType::COUNT] = [
+            (EventType::AgentSessionStarted, b"qssm"),
+            (EventType::AgentSessionEnded, b"q"),
+            (EventType::AgentOperation, b"qsqsss?im"),
+            (EventType::ReviewNote, b"sss[s]t"),
+            (EventType::ReviewSummary, b"sssfs?st"),
+            (EventType::PerfSample, b"smdstt?s[q]"),
+            (EventType::PerfRegression, b"sddfbt?s[s]"),
+            (EventType::DebugSession, b"sq[sw?sw]?s[s][s]"),
+            (EventType::DebugSnapshot, b"qqsq[ssw]m"),
+            (EventType::VcsCommit, b"ss[s][s]st"),
+            (EventType::VcsBranch, b"sbs?sww"),
+        ];
+        for (t, want) in expected {
+            assert_eq!(of(t), want, "{t:?}: {:?}", core::str::from_utf8(of(t)));
         }
     }
 
