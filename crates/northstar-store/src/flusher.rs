@@ -27,6 +27,9 @@ pub const BLOCK_TARGET: usize = 256 << 10;
 /// Bytes taken from each ring per pass when no flush is waiting: bounds the time between
 /// looks at the control state without starving any ring.
 const IDLE_PASS_BYTES: usize = 1 << 20;
+/// A pass that takes this much from the rings finds them filling faster than they are
+/// drained: the writer then yields to the flusher (`Pipe::writer_should_yield`).
+const BEHIND_PASS_BYTES: usize = 512 << 10;
 /// First sleep after the rings run dry; doubled on each empty pass up to [`MAX_IDLE_SLEEP`]
 /// (or `flush_interval` if shorter), so a burst after a quiet spell waits little.
 const MIN_IDLE_SLEEP: Duration = Duration::from_micros(20);
@@ -371,6 +374,7 @@ pub(crate) fn run(
                 }
             });
             records += drained.records;
+            pipe.set_drain_behind(drained.bytes >= BEHIND_PASS_BYTES);
             // A flush needs every ring emptied: a pass that took less than its limit from
             // every ring (in all, less than the limit) emptied them.
             if !flushing || drained.bytes < limit || error.is_some() {

@@ -8,6 +8,7 @@
 //! exactly as they do when the flusher itself falls behind.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -64,6 +65,9 @@ pub(crate) struct Pipe {
     capacity: usize,
     /// Capacity of a new block buffer (a block's target size and some room).
     block_capacity: usize,
+    /// Set by the flusher while its passes find the rings filling: the writer then lets it
+    /// have the core first (see [`Pipe::writer_should_yield`]).
+    drain_behind: AtomicBool,
 }
 
 impl Pipe {
@@ -80,7 +84,24 @@ impl Pipe {
             to_flusher: Condvar::new(),
             capacity,
             block_capacity,
+            drain_behind: AtomicBool::new(false),
         }
+    }
+
+    /// Flusher: whether its last drain pass found the rings filling.
+    pub(crate) fn set_drain_behind(&self, behind: bool) {
+        if self.drain_behind.load(Ordering::Relaxed) != behind {
+            self.drain_behind.store(behind, Ordering::Relaxed);
+        }
+    }
+
+    /// Writer: whether to give the core to the flusher before the next block. In a burst the
+    /// flusher and the writer may share one core; the rings (4 MiB each by default) overflow
+    /// long before this pipe's budget (64 MiB by default), so while the drain is behind and
+    /// the budget less than half used, the writer yields once per block. Yielding does not
+    /// lower its priority against other processes: under load it is scheduled as before.
+    pub(crate) fn writer_should_yield(&self) -> bool {
+        self.drain_behind.load(Ordering::Relaxed) && self.lock().in_flight < self.capacity / 2
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -144,5 +165,42 @@ impl Pipe {
         }
         drop(s);
         self.to_flusher.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(len: usize) -> Msg {
+        Msg::Block(Box::new(Finished {
+            bytes: vec![0; len],
+            summary: BlockSummary::default(),
+            ring_records: 0,
+            imports: 0,
+            dropped: 0,
+        }))
+    }
+
+    #[test]
+    fn the_writer_yields_only_while_the_drain_is_behind_and_the_budget_half_free() {
+        let pipe = Pipe::new(1000, 100);
+        assert!(!pipe.writer_should_yield(), "the drain is not behind");
+        pipe.set_drain_behind(true);
+        assert!(pipe.writer_should_yield(), "behind, budget empty");
+        pipe.send(block(499));
+        assert!(pipe.writer_should_yield(), "behind, budget 49.9% used");
+        pipe.send(block(1));
+        assert!(
+            !pipe.writer_should_yield(),
+            "budget half used: the writer must catch up first"
+        );
+        let Some(Msg::Block(b)) = pipe.recv(Duration::ZERO) else {
+            panic!("a block was queued")
+        };
+        pipe.done(b.bytes);
+        assert!(pipe.writer_should_yield(), "budget back under half");
+        pipe.set_drain_behind(false);
+        assert!(!pipe.writer_should_yield(), "the drain caught up");
     }
 }
