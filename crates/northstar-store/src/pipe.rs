@@ -142,14 +142,20 @@ impl Pipe {
             .unwrap_or_else(|| Vec::with_capacity(self.block_capacity))
     }
 
-    /// Writer: the next message, waiting up to `timeout`.
+    /// Writer: the next message, waiting up to `timeout`. Before handing over a block it
+    /// yields the core to the flusher if [`Pipe::writer_should_yield`] says so.
     pub(crate) fn recv(&self, timeout: Duration) -> Option<Msg> {
         let s = self.lock();
         let (mut s, _) = self
             .to_writer
             .wait_timeout_while(s, timeout, |s| s.queue.is_empty())
             .unwrap_or_else(|p| p.into_inner());
-        s.queue.pop_front()
+        let msg = s.queue.pop_front();
+        drop(s);
+        if matches!(msg, Some(Msg::Block(_))) && self.writer_should_yield() {
+            std::thread::yield_now();
+        }
+        msg
     }
 
     /// Writer: a block is written (or given up): its bytes leave the budget and its buffer

@@ -141,12 +141,7 @@ impl Writer {
             match self.pipe.recv(wake) {
                 None => {}
                 Some(Msg::Create { created_unix_ns }) => self.create(created_unix_ns),
-                Some(Msg::Block(b)) => {
-                    if self.pipe.writer_should_yield() {
-                        std::thread::yield_now();
-                    }
-                    self.append(b)
-                }
+                Some(Msg::Block(b)) => self.append(b),
                 Some(Msg::Seal) => self.seal(),
                 Some(Msg::Flush { ticket }) => self.flush(ticket),
                 Some(Msg::Shutdown) => break,
