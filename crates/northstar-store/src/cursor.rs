@@ -14,6 +14,44 @@
 //!   call picks up where it stopped;
 //! - a bad block in the middle of a segment (one followed by good blocks or by a newer
 //!   segment) is handed out as [`CursorItem::Damaged`] and skipped, never silently.
+//!
+//! ```
+//! use northstar_core::events::ReviewNote;
+//! use northstar_core::{List, Visibility};
+//! use northstar_store::{BlockCursor, CursorItem, EventManager, Position, StoreConfig, StoreError};
+//!
+//! # fn main() -> Result<(), StoreError> {
+//! let dir = tempfile::tempdir().expect("a temporary directory");
+//! let store = EventManager::open(dir.path(), StoreConfig::default())?;
+//! let note = ReviewNote {
+//!     target_type: "commit",
+//!     target_id: "abc123",
+//!     note_text: "looks good",
+//!     references: List::EMPTY,
+//!     created_at: 1,
+//! };
+//! store.record(7, Visibility::Public, &note)?;
+//! store.flush()?;
+//!
+//! // An exporter: one block in memory at a time, and a position to resume from.
+//! let mut cursor = BlockCursor::new(dir.path(), Position::START)?;
+//! let (mut records, mut saved) = (0, Position::START);
+//! while let Some(item) = cursor.next_block()? {
+//!     match item {
+//!         CursorItem::Block(block) => {
+//!             records += block.view.records().count();
+//!             saved = block.next; // persist this after the block is shipped
+//!         }
+//!         CursorItem::Damaged(region) => eprintln!("skipped damaged bytes: {region:?}"),
+//!     }
+//! }
+//! assert_eq!(records, 1);
+//! // Resuming from the saved position finds nothing new until more is written.
+//! assert!(BlockCursor::new(dir.path(), saved)?.next_block()?.is_none());
+//! store.close()?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::HashMap;
 use std::fs::File;
