@@ -696,11 +696,9 @@ impl ResolvedType {
     }
 
     /// Registers this type in the process's schema table (as a call site of its own) and
-    /// returns its schema id, for [`EventManager::record_user_at`]. Leaks the names: once per
-    /// type per `record` run, bounded by the table's size.
-    ///
-    /// [`EventManager::record_user_at`]: northstar_store::EventManager::record_user_at
-    pub fn register(&self) -> Result<u32, String> {
+    /// returns its schema id, for `northstar_store::EventManager::record_user_at`. Leaks the
+    /// names: once per type per run, bounded by the table's size.
+    pub fn register(&self) -> Result<u32, RegisterError> {
         fn leak(s: &str) -> &'static str {
             Box::leak(s.to_owned().into_boxed_str())
         }
@@ -723,14 +721,26 @@ impl ResolvedType {
                 .collect::<Vec<_>>()
                 .into_boxed_slice(),
         );
-        user::dynamic::register(callsite, types).map_err(|e| match e {
-            user::dynamic::DynError::TableFull => {
-                "the process's table of user event schemas is full".to_string()
-            }
-            e => format!("cannot register the schema: {e:?}"),
-        })
+        user::dynamic::register(callsite, types).map_err(RegisterError)
     }
 }
+
+/// Why [`ResolvedType::register`] failed: the core's reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisterError(pub user::dynamic::DynError);
+
+impl std::fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            user::dynamic::DynError::TableFull => {
+                f.write_str("the process's table of user event schemas is full")
+            }
+            e => write!(f, "cannot register the schema: {e:?}"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
 
 /// A user event as `query --format json` prints it, plus `types` when `with_types`.
 pub fn event_json(rt: &ResolvedType, ev: &UserEvent, with_types: bool) -> Value {
