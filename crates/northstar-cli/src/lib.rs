@@ -43,7 +43,6 @@ pub mod json;
 pub mod output;
 pub mod plot;
 pub mod progress;
-mod strict_json;
 pub mod table;
 pub mod timespec;
 

@@ -12,9 +12,9 @@
 //! [`outln!`]: crate::outln
 
 use crate::error::{CliError, CliResult};
-use crate::json::{event_json, Envelope};
+use crate::json::{event_json, event_string, Envelope};
 use crate::timespec::format_rfc3339;
-use northstar_core::Event;
+use northstar_core::{Event, Group, Visit};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -93,73 +93,108 @@ pub fn cut(s: &str, max_chars: usize) -> &str {
     }
 }
 
-/// One short line saying what the event is about.
+/// One short line saying what the event is about, walked from the payload's one definition
+/// (the core's field visitor), so a new event type or field needs no edit here: text and enum
+/// fields as they are, numbers as `name=value` (durations, `*_ns`, in a readable unit), maps as
+/// `{k=v,...}`, lists of text or numbers as `name=[a,b]`, lists of structs as their count
+/// (`2 breakpoints`); text over [`SUMMARY_TEXT_CHARS`] characters is cut, on a character
+/// boundary. Time fields (Unix nanoseconds) and the session have columns of their own
+/// or are left out; empty text and absent optionals are skipped.
 pub fn summary(event: &Event<'_>) -> String {
-    match event {
-        Event::AgentSessionStarted(p) => format!(
-            "{} v{}{}",
-            p.session_purpose,
-            p.agent_version,
-            p.metadata
-                .iter()
-                .map(|(k, v)| format!(" {k}={v}"))
-                .collect::<String>()
-        ),
-        Event::AgentSessionEnded(_) => String::new(),
-        Event::AgentOperation(p) => format!(
-            "{} {}/{} {}{}",
-            p.operation_type,
-            p.target_type,
-            p.target_id,
-            p.status,
-            p.duration_ns
-                .map(|d| format!(" {}", human_ns(d as f64)))
-                .unwrap_or_default()
-        ),
-        Event::ReviewNote(p) => format!("{} {}: {}", p.target_type, p.target_id, p.note_text),
-        Event::ReviewSummary(p) => format!(
-            "{} {} ({:.2}): {}",
-            p.target_type, p.target_id, p.confidence, p.summary_text
-        ),
-        Event::PerfSample(p) => format!(
-            "{}={} {}{}",
-            p.metric_name,
-            trim_float(p.value),
-            p.unit,
-            dims(&p.dimensions)
-        ),
-        Event::PerfRegression(p) => format!(
-            "{} {} -> {} ({:+.1}%, {})",
-            p.metric_name,
-            trim_float(p.baseline_value),
-            trim_float(p.current_value),
-            p.regression_percent,
-            p.severity.name()
-        ),
-        Event::DebugSession(p) => format!("{} {} breakpoints", p.tool, p.breakpoints.len()),
-        Event::DebugSnapshot(p) => format!(
-            "#{} {} thread {} {} frames",
-            p.snapshot_id,
-            p.reason,
-            p.thread_id,
-            p.frames.len()
-        ),
-        Event::VcsCommit(p) => format!(
-            "{} on {}: {}",
-            cut(p.commit_hash, 12),
-            p.branch,
-            p.commit_message.lines().next().unwrap_or("")
-        ),
-        Event::VcsBranch(p) => format!("{} {} at {}", p.branch, p.action.name(), p.head_commit),
+    let mut s = Summary::default();
+    event.visit(&mut s);
+    s.words.join(" ")
+}
+
+/// Longer text fields are cut to this many characters (and `…`) in a summary.
+pub const SUMMARY_TEXT_CHARS: usize = 40;
+
+/// An open group of [`Summary`].
+enum Open {
+    /// A nested struct: its fields are summarized like the payload's own.
+    Struct,
+    /// A struct inside a list: counted, not shown.
+    Hidden,
+    /// A map's `k=v` entries.
+    Map(Vec<String>),
+    /// A list: its name, its scalar items, its count of struct items.
+    List(String, Vec<String>, usize),
+}
+
+/// Builds [`summary`]'s words from [`Visit`] calls.
+#[derive(Default)]
+struct Summary {
+    words: Vec<String>,
+    open: Vec<Open>,
+}
+
+impl Summary {
+    /// A scalar: inside a list an item, inside a map an entry, else a word.
+    fn put(&mut self, name: &str, value: String, named: bool) {
+        match self.open.last_mut() {
+            Some(Open::Hidden) => {}
+            Some(Open::List(_, items, _)) => items.push(value),
+            Some(Open::Map(entries)) => entries.push(format!("{name}={value}")),
+            Some(Open::Struct) | None if named => self.words.push(format!("{name}={value}")),
+            Some(Open::Struct) | None if !value.is_empty() => self.words.push(value),
+            Some(Open::Struct) | None => {}
+        }
     }
 }
 
-fn dims(d: &northstar_core::StrMap<'_>) -> String {
-    if d.is_empty() {
-        return String::new();
+impl<'a> Visit<'a> for Summary {
+    fn visit_u64(&mut self, name: &str, value: u64) {
+        if !(self.open.is_empty() && name == "session_id") {
+            self.put(name, value.to_string(), true);
+        }
     }
-    let inner: Vec<String> = d.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!(" {{{}}}", inner.join(","))
+    fn visit_i64(&mut self, name: &str, value: i64) {
+        // Durations; every other signed field is a time (Unix nanoseconds).
+        if name.ends_with("_ns") {
+            self.put(name, human_ns(value as f64), true);
+        }
+    }
+    fn visit_f64(&mut self, name: &str, value: f64) {
+        self.put(name, trim_float(value), true);
+    }
+    fn visit_str(&mut self, name: &str, value: &'a str) {
+        let text = if value.chars().count() > SUMMARY_TEXT_CHARS {
+            format!("{}…", cut(value, SUMMARY_TEXT_CHARS))
+        } else {
+            value.to_string()
+        };
+        self.put(name, text, false);
+    }
+    fn begin(&mut self, name: &str, group: Group) {
+        let open = match (group, self.open.last_mut()) {
+            (_, Some(Open::Hidden)) => Open::Hidden,
+            (Group::Struct, Some(Open::List(_, _, structs))) => {
+                *structs += 1;
+                Open::Hidden
+            }
+            (Group::Struct, _) => Open::Struct,
+            (Group::Map, _) => Open::Map(Vec::new()),
+            (Group::List, _) => Open::List(name.to_string(), Vec::new(), 0),
+        };
+        self.open.push(open);
+    }
+    fn end(&mut self) {
+        let word = match self.open.pop() {
+            Some(Open::Map(entries)) if !entries.is_empty() => {
+                format!("{{{}}}", entries.join(","))
+            }
+            Some(Open::List(name, _, structs)) if structs > 0 => format!("{structs} {name}"),
+            Some(Open::List(name, items, _)) if !items.is_empty() => {
+                format!("{name}=[{}]", items.join(","))
+            }
+            _ => return,
+        };
+        match self.open.last_mut() {
+            Some(Open::Hidden) => {}
+            Some(Open::List(_, items, _)) => items.push(word),
+            _ => self.words.push(word),
+        }
+    }
 }
 
 /// A float without a trailing `.0` for whole numbers, else 4 significant decimals.
@@ -215,7 +250,7 @@ pub const EVENT_HEADERS: [&str; 7] = [
 /// The JSON line of an event: exact (it parses back to the same event), and safe for a
 /// terminal (see [`json_terminal_safe`]).
 pub fn event_line(env: &Envelope, event: &Event<'_>) -> String {
-    json_terminal_safe(event_json(env, event).to_string())
+    json_terminal_safe(event_string(env, event))
 }
 
 /// Serialized JSON with every character [`is_unsafe_for_terminal`] written as a `\uXXXX`
@@ -322,4 +357,32 @@ pub fn user_event_row(
         env.visibility.name().to_string(),
         parts.join(" "),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn summaries_are_walked_from_the_payload_definition() {
+        let cases = [
+            (
+                r#"{"event_type":"agent_operation","session_id":9,"payload":{"operation_type":"read","operation_id":3,"target_type":"btree","target_id":"k","duration_ns":5000000,"metadata":{"a":"b"}}}"#,
+                "read operation_id=3 btree k completed duration_ns=5.00ms {a=b}",
+            ),
+            (
+                r#"{"event_type":"debug_session","session_id":4,"payload":{"tool":"gdb","breakpoints":[{"file_path":"a.rs"},{"file_path":"b.rs"}],"references":{"commit_ids":["c1","c2"]}}}"#,
+                "gdb 2 breakpoints commit_ids=[c1,c2]",
+            ),
+            (
+                r#"{"event_type":"perf_sample","timestamp":5,"payload":{"metric_name":"lat","value":1.5,"unit":"ns","dimensions":{"b":"x"},"correlation_hints":{"session_ids":[7]}}}"#,
+                "lat {b=x} value=1.5 ns session_ids=[7]",
+            ),
+            (r#"{"event_type":"agent_session_ended","session_id":2}"#, ""),
+        ];
+        for (line, want) in cases {
+            let got = northstar_json::parse_line(line, 0, |_, ev| summary(ev)).unwrap();
+            assert_eq!(got, want, "{line}");
+        }
+    }
 }

@@ -100,8 +100,9 @@ fn json_output_keeps_control_characters_exactly() {
 #[test]
 fn multibyte_commit_hash_is_cut_on_a_character_boundary() {
     let dir = tempfile::tempdir().unwrap();
-    // 12 bytes in, the cut used to land inside the 2-byte 'é' and panic.
-    let hash = "abcdefghijké€xyz";
+    // The summary cuts text at 40 characters: 40 bytes in, a byte cut would land inside the
+    // 2-byte 'é' and panic.
+    let hash = "abcdefghijklmnopqrstuvwxyz0123456789abcé€xyz";
     let out = record_lines(
         dir.path(),
         "c.jsonl",
@@ -112,7 +113,10 @@ fn multibyte_commit_hash_is_cut_on_a_character_boundary() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let d = dir.path().join("data");
     let table = ok(&["query", "--dir", d.to_str().unwrap()]);
-    assert!(table.contains("abcdefghijké on main: m"), "{table}");
+    assert!(
+        table.contains("abcdefghijklmnopqrstuvwxyz0123456789abcé… m main"),
+        "{table}"
+    );
 }
 
 /// Runs `args` with standard output a pipe whose reader has already gone.

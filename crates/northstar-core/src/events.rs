@@ -46,10 +46,12 @@ macro_rules! payload {
     (
         $(#[$m:meta])*
         pub struct $name:ident $(<$lt:lifetime>)? : $ty:ident {
-            $( $(#[$fm:meta])* pub $field:ident : $fty:ty ),* $(,)?
+            $( $(#[$fm:meta])* pub $field:ident : $fty:ty $(= $def:tt)? ),* $(,)?
         }
     ) => {
-        payload!(@field $(#[$m])* pub struct $name $(<$lt>)? { $( $(#[$fm])* pub $field: $fty, )* });
+        payload!(@field $(#[$m])* pub struct $name $(<$lt>)? {
+            $( $(#[$fm])* pub $field: $fty $(= $def)?, )*
+        });
         payload!(@payload $name $(<$lt>)? : $ty { $($field),* });
     };
     (@payload $name:ident $(<$lt:lifetime>)? : $ty:ident { $($field:ident),* }) => {
@@ -84,12 +86,14 @@ macro_rules! payload {
             }
         }
     };
-    // Helper structs that are fields, not payloads.
+    // Helper structs that are fields, not payloads. `= default` after a field's type is its JSON
+    // default (`= required`: none, the field must be given); see `crate::json`.
     (@field $(#[$m:meta])* pub struct $name:ident $(<$lt:lifetime>)? {
-        $( $(#[$fm:meta])* pub $field:ident : $fty:ty ),* $(,)?
+        $( $(#[$fm:meta])* pub $field:ident : $fty:ty $(= $def:tt)? ),* $(,)?
     }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         pub struct $name $(<$lt>)? {
             $( $(#[$fm])* pub $field: $fty, )*
         }
@@ -121,6 +125,96 @@ macro_rules! payload {
                 v.end();
             }
         }
+
+        // What serde reads for this struct, and the struct made from it (`crate::json`).
+        #[cfg(feature = "serde")]
+        const _: () = {
+            use $crate::json::{Context, JsonField, ListIn};
+
+            /// The JSON input of the struct: the same fields, as serde reads them.
+            #[derive(Debug, serde::Deserialize)]
+            #[serde(deny_unknown_fields, bound(deserialize = "'de: 'a"))]
+            pub struct In<'a> {
+                $( $(#[$fm])* pub $field: json_in!('a, [$($def)?] $fty), )*
+                #[serde(skip)]
+                _lifetime: core::marker::PhantomData<&'a ()>,
+            }
+
+            impl<'a> JsonField<'a> for $name $(<$lt>)? {
+                type In = In<'a>;
+                #[allow(unused_parens, unused_braces)]
+                fn from_json(input: &'a In<'a>, cx: &Context) -> Self {
+                    Self { $( $field: json_from!([$($def)?] $fty, &input.$field, cx), )* }
+                }
+                #[allow(unused_parens, unused_braces)]
+                fn absent(cx: &Context) -> Self {
+                    Self { $( $field: json_absent!([$($def)?] $fty, cx), )* }
+                }
+            }
+
+            impl<'a> JsonField<'a> for List<'a, $name $(<$lt>)?> {
+                type In = ListIn<'a, $name $(<$lt>)?>;
+                fn from_json(input: &'a Self::In, cx: &Context) -> Self {
+                    input.view(cx)
+                }
+                fn absent(_: &Context) -> Self {
+                    List::EMPTY
+                }
+            }
+        };
+    };
+}
+
+/// The type serde reads for a field: required, the field's own input type; otherwise an
+/// `Option` of it (left out or `null`: the default).
+#[cfg(feature = "serde")]
+macro_rules! json_in {
+    ($l:lifetime, [required] $t:ty) => { <$t as $crate::json::JsonField<$l>>::In };
+    ($l:lifetime, [$($def:tt)?] $t:ty) => { Option<<$t as $crate::json::JsonField<$l>>::In> };
+}
+
+/// A field made from what serde read (see `json_in`).
+#[cfg(feature = "serde")]
+macro_rules! json_from {
+    ([required] $t:ty, $input:expr, $cx:expr) => {
+        <$t as $crate::json::JsonField<'_>>::from_json($input, $cx)
+    };
+    ([] $t:ty, $input:expr, $cx:expr) => {
+        match $input {
+            Some(x) => <$t as $crate::json::JsonField<'_>>::from_json(x, $cx),
+            None => <$t as $crate::json::JsonField<'_>>::absent($cx),
+        }
+    };
+    ([$def:tt] $t:ty, $input:expr, $cx:expr) => {
+        match $input {
+            Some(x) => <$t as $crate::json::JsonField<'_>>::from_json(x, $cx),
+            None => $def,
+        }
+    };
+}
+
+/// A field of a struct the JSON leaves out altogether.
+#[cfg(feature = "serde")]
+macro_rules! json_absent {
+    ([required] $t:ty, $cx:expr) => {
+        <$t as $crate::json::JsonField<'_>>::absent($cx)
+    };
+    ([] $t:ty, $cx:expr) => {
+        <$t as $crate::json::JsonField<'_>>::absent($cx)
+    };
+    ([$def:tt] $t:ty, $cx:expr) => {
+        $def
+    };
+}
+
+/// One-byte enum fields: codec, names and (with `serde`) their JSON.
+macro_rules! enum_field {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $variant:ident = $value:literal => $text:literal),* $(,)? }) => {
+        crate::__enum_field! {
+            $(#[$m])* pub enum $name { $($(#[$vm])* $variant = $value => $text),* }
+        }
+        #[cfg(feature = "serde")]
+        crate::__enum_serde!($name, [$($text),*]);
     };
 }
 
@@ -151,6 +245,8 @@ payload! {
     pub struct AgentSessionStarted<'a>: AgentSessionStarted {
         /// Addition: the id of the session being started, so the session can be queried from
         /// its first event (`agent_session_ended` and `agent_operation` carry it too).
+        /// JSON: at the event's top level.
+        #[cfg_attr(feature = "serde", serde(skip_serializing))]
         pub session_id: u64,
         /// Version string of the agent.
         pub agent_version: &'a str,
@@ -164,7 +260,8 @@ payload! {
 payload! {
     /// `agent_session_ended` (0x1001). Actor: `agent_id`.
     pub struct AgentSessionEnded: AgentSessionEnded {
-        /// Session identifier.
+        /// Session identifier (JSON: at the event's top level).
+        #[cfg_attr(feature = "serde", serde(skip_serializing))]
         pub session_id: u64,
     }
 }
@@ -172,10 +269,11 @@ payload! {
 payload! {
     /// `agent_operation` (0x1002). Actor: `agent_id`.
     pub struct AgentOperation<'a>: AgentOperation {
-        /// Session identifier.
+        /// Session identifier (JSON: at the event's top level).
+        #[cfg_attr(feature = "serde", serde(skip_serializing))]
         pub session_id: u64,
         /// Type of operation ("commit", "query", "read"...).
-        pub operation_type: &'a str,
+        pub operation_type: &'a str = required,
         /// Unique operation identifier.
         pub operation_id: u64,
         /// Type of target ("file", "symbol", "btree"...).
@@ -183,7 +281,7 @@ payload! {
         /// Identifier of the target.
         pub target_id: &'a str,
         /// Operation status ("started", "completed", "failed").
-        pub status: &'a str,
+        pub status: &'a str = "completed",
         /// Duration in nanoseconds, when known.
         pub duration_ns: Option<i64>,
         /// Additional metadata.
@@ -197,11 +295,11 @@ payload! {
     /// `review_note` (0x2000). Actor: `author`; visibility in the header.
     pub struct ReviewNote<'a>: ReviewNote {
         /// Type of target ("commit", "file", "symbol", "pr").
-        pub target_type: &'a str,
+        pub target_type: &'a str = required,
         /// Identifier of the target.
-        pub target_id: &'a str,
+        pub target_id: &'a str = required,
         /// The note's text.
-        pub note_text: &'a str,
+        pub note_text: &'a str = required,
         /// Ids of related items.
         pub references: StrList<'a>,
         /// Unix nanoseconds when the note was created.
@@ -213,11 +311,11 @@ payload! {
     /// `review_summary` (0x2001). Actor: `generator_id`.
     pub struct ReviewSummary<'a>: ReviewSummary {
         /// Type of target.
-        pub target_type: &'a str,
+        pub target_type: &'a str = required,
         /// Target identifier.
-        pub target_id: &'a str,
+        pub target_id: &'a str = required,
         /// The generated summary.
-        pub summary_text: &'a str,
+        pub summary_text: &'a str = required,
         /// Confidence score, 0.0 to 1.0.
         pub confidence: f32,
         /// Model that produced the summary.
@@ -265,11 +363,11 @@ payload! {
     /// `perf_sample` (0x3000). The actor is optional (0: none).
     pub struct PerfSample<'a>: PerfSample {
         /// Metric name, e.g. `"latency_p99_ns"`.
-        pub metric_name: &'a str,
+        pub metric_name: &'a str = required,
         /// Dimensions for filtering, e.g. `benchmark=btree_point_get`.
         pub dimensions: StrMap<'a>,
         /// The value.
-        pub value: f64,
+        pub value: f64 = required,
         /// Unit ("ns", "ms", "ops/sec"...).
         pub unit: &'a str,
         /// The time span the sample covers.
@@ -279,7 +377,7 @@ payload! {
     }
 }
 
-crate::__enum_field! {
+enum_field! {
     /// Severity band of a regression (the spec: minor < 20%, moderate 20-50%, severe > 50%).
     pub enum Severity {
         /// Regression under 20%.
@@ -308,11 +406,11 @@ payload! {
     /// `perf_regression` (0x3001).
     pub struct PerfRegression<'a>: PerfRegression {
         /// Name of the regressed metric.
-        pub metric_name: &'a str,
+        pub metric_name: &'a str = required,
         /// Previous baseline value.
-        pub baseline_value: f64,
+        pub baseline_value: f64 = required,
         /// Current (regressed) value.
-        pub current_value: f64,
+        pub current_value: f64 = required,
         /// Percentage of regression.
         pub regression_percent: f32,
         /// Severity band.
@@ -333,7 +431,7 @@ payload! {
     /// A breakpoint set during a debug session.
     pub struct Breakpoint<'a> {
         /// Source file.
-        pub file_path: &'a str,
+        pub file_path: &'a str = required,
         /// Line number.
         pub line: u32,
         /// Condition expression, if any.
@@ -358,8 +456,9 @@ payload! {
     /// `debug_session` (0x4000). Actor: the person or agent debugging (optional).
     pub struct DebugSession<'a>: DebugSession {
         /// Debugger ("lldb", "gdb", "python-debugger").
-        pub tool: &'a str,
-        /// Unique session identifier.
+        pub tool: &'a str = required,
+        /// Unique session identifier (JSON: at the event's top level).
+        #[cfg_attr(feature = "serde", serde(skip_serializing))]
         pub session_id: u64,
         /// Breakpoints set during the session.
         pub breakpoints: List<'a, Breakpoint<'a>>,
@@ -375,7 +474,7 @@ payload! {
     /// One frame of a captured stack (addition, for `debug_snapshot`).
     pub struct StackFrame<'a> {
         /// Function or symbol name.
-        pub function: &'a str,
+        pub function: &'a str = required,
         /// Source file, empty when unknown.
         pub file_path: &'a str,
         /// Line number, 0 when unknown.
@@ -387,12 +486,13 @@ payload! {
     /// `debug_snapshot` (0x4001). The spec names it only; these are the fields a debugger user
     /// expects of a snapshot (all additions, documented in `docs/FORMAT.md`).
     pub struct DebugSnapshot<'a>: DebugSnapshot {
-        /// The debug session the snapshot belongs to.
+        /// The debug session the snapshot belongs to (JSON: at the event's top level).
+        #[cfg_attr(feature = "serde", serde(skip_serializing))]
         pub session_id: u64,
         /// Snapshot identifier, unique within the session.
         pub snapshot_id: u64,
         /// What triggered it ("breakpoint", "signal", "watchpoint", "manual").
-        pub reason: &'a str,
+        pub reason: &'a str = "manual",
         /// Thread the snapshot was taken on.
         pub thread_id: u64,
         /// The stack, innermost frame first.
@@ -408,7 +508,7 @@ payload! {
     /// `vcs_commit` (0x5000). Actor: `author_id`.
     pub struct VcsCommit<'a>: VcsCommit {
         /// Commit SHA.
-        pub commit_hash: &'a str,
+        pub commit_hash: &'a str = required,
         /// Commit message.
         pub commit_message: &'a str,
         /// Changed files.
@@ -422,7 +522,7 @@ payload! {
     }
 }
 
-crate::__enum_field! {
+enum_field! {
     /// What happened to a branch (addition, for `vcs_branch`).
     pub enum BranchAction {
         /// The branch was created.
@@ -439,9 +539,9 @@ payload! {
     /// (all additions, documented in `docs/FORMAT.md`). Actor: who moved the branch.
     pub struct VcsBranch<'a>: VcsBranch {
         /// Branch name.
-        pub branch: &'a str,
+        pub branch: &'a str = required,
         /// What happened.
-        pub action: BranchAction,
+        pub action: BranchAction = (BranchAction::Updated),
         /// Commit the branch points to after the change (empty when deleted).
         pub head_commit: &'a str,
         /// Branch it was forked from or tracks, if any.
@@ -577,6 +677,33 @@ macro_rules! events {
                 fn from(p: $ty $(<$lt>)?) -> Self { Self::$ty(p) }
             }
         )*
+
+        /// The payload as the spec's JSON object (see [`crate::json`]).
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for Event<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self { $(Self::$ty(p) => serde::Serialize::serialize(p, s),)* }
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl EventType {
+            /// Reads a payload of this type from the spec's JSON object `input` (see
+            /// [`crate::json`]) and calls `f` with the event while what it borrows is alive.
+            pub fn read_json<I: crate::json::JsonInput + ?Sized, R>(
+                self,
+                input: &I,
+                cx: &crate::json::Context,
+                f: impl FnOnce(Event<'_>) -> R,
+            ) -> Result<R, I::Error> {
+                match self {
+                    $(Self::$ty => {
+                        let read = input.read::<<$ty as crate::json::JsonField<'_>>::In>()?;
+                        Ok(f(Event::$ty(crate::json::JsonField::from_json(&read, cx))))
+                    })*
+                }
+            }
+        }
     };
 }
 

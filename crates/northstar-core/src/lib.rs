@@ -20,6 +20,9 @@
 // is checked to build without it.
 #[cfg(any(feature = "std", test))]
 extern crate std;
+// `serde`: the JSON input of payloads reads lists into `Vec`s.
+#[cfg(feature = "serde")]
+extern crate alloc;
 
 #[macro_use]
 mod macros;
@@ -35,6 +38,8 @@ pub mod events;
 pub mod fuzzing;
 #[cfg(northstar_cas)]
 pub mod interned;
+#[cfg(feature = "serde")]
+pub mod json;
 pub mod limits;
 pub mod record;
 #[cfg(all(feature = "std", northstar_cas))]

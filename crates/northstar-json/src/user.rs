@@ -26,9 +26,10 @@
 //! declaring different types for one field, a value outside its declared type, more than
 //! [`MAX_FIELDS`] fields.
 
-use super::{err, kind, Envelope, JsonError, Obj};
+use crate::{at_path, err, kind, object, Envelope, JsonError, UserOut};
 use northstar_core::user::{self, FieldType, MAX_FIELDS, OPTIONAL};
 use northstar_core::{EventType, Visibility};
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -38,6 +39,33 @@ pub fn is_user_event(v: &Value) -> bool {
     match v.get("event_type") {
         Some(Value::String(s)) => EventType::from_name(s).is_none() && user::is_namespaced(s),
         _ => false,
+    }
+}
+
+/// The top level of a user event, as given (its payload and types are read by name).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserTop<'v> {
+    #[serde(borrow)]
+    event_type: &'v str,
+    timestamp: Option<u64>,
+    actor_id: Option<u64>,
+    #[serde(default, deserialize_with = "crate::visibility")]
+    visibility: Option<Visibility>,
+    #[allow(dead_code)]
+    payload: Option<IgnoredAny>,
+    event_id: Option<u64>,
+    #[allow(dead_code)]
+    types: Option<IgnoredAny>,
+}
+
+/// A value for an error message: a number or string as it is (cut), else its kind.
+fn show_value(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.chars().count() <= 40 => format!("{s:?}"),
+        Value::String(_) => "a long string".into(),
+        Value::Number(n) => n.to_string(),
+        v => kind(v).to_string(),
     }
 }
 
@@ -180,46 +208,23 @@ impl UserBatch {
     /// Adds one user-event line (see [`is_user_event`]); `no` is its line number, used in
     /// later errors. The error of a malformed line names the field.
     pub fn add(&mut self, no: usize, v: &Value, default_timestamp: u64) -> Result<(), JsonError> {
-        let top = Obj::new(v, String::new())?;
-        top.check_keys(&[
-            "event_type",
-            "timestamp",
-            "actor_id",
-            "visibility",
-            "payload",
-            "event_id",
-            "types",
-        ])?;
-        let name = top.req_str("event_type")?;
-        if top.map.get("visibility").is_some_and(Value::is_null) {
-            return err(
-                "visibility",
-                "null is not a visibility (expected private, team or public; leave the field out for public)",
-            );
-        }
-        let visibility = match top.opt_str("visibility")? {
-            None => Visibility::default(),
-            Some(s) => match Visibility::from_name(s) {
-                Some(v) => v,
-                None => {
-                    return err(
-                        "visibility",
-                        format!("unknown visibility {s:?} (expected private, team or public)"),
-                    )
-                }
-            },
-        };
+        object(v, "")?;
+        let top: UserTop<'_> = serde_path_to_error::deserialize(v).map_err(|e| at_path("", e))?;
+        let name = top.event_type;
         let env = Envelope {
-            timestamp: top.u64_or("timestamp", default_timestamp)?,
-            actor_id: top.u64_or("actor_id", 0)?,
-            visibility,
-            event_id: top.opt_u64("event_id")?,
+            timestamp: top.timestamp.unwrap_or(default_timestamp),
+            actor_id: top.actor_id.unwrap_or(0),
+            visibility: top.visibility.unwrap_or_default(),
+            event_id: top.event_id,
         };
-        let empty = Value::Object(Map::new());
-        let payload = Obj::new(top.get("payload").unwrap_or(&empty), "payload".into())?;
-        let types = match top.get("types") {
-            None => None,
-            Some(t) => Some(Obj::new(t, "types".into())?),
+        let empty = Map::new();
+        let payload = match v.get("payload") {
+            None | Some(Value::Null) => &empty,
+            Some(p) => object(p, "payload")?,
+        };
+        let types = match v.get("types") {
+            None | Some(Value::Null) => None,
+            Some(t) => Some(object(t, "types")?),
         };
 
         let ti = match self.by_name.get(name) {
@@ -257,12 +262,12 @@ impl UserBatch {
             Ok(ty.fields.len() - 1)
         };
         // Fields in the payload's order, then any only `types` names.
-        for key in payload.map.keys() {
+        for key in payload.keys() {
             field_index(ty, key)?;
         }
         if let Some(types) = &types {
-            for (key, t) in types.map {
-                let path = types.at(key);
+            for (key, t) in *types {
+                let path = format!("types.{key}");
                 let Value::String(s) = t else {
                     return err(&path, format!("expected a type name, found {}", kind(t)));
                 };
@@ -272,7 +277,7 @@ impl UserBatch {
                         format!("unknown field type {s:?} (expected one of: {TYPE_NAMES})"),
                     );
                 };
-                if !payload.map.contains_key(key) && d != Declared::Field(d.byte() | OPTIONAL) {
+                if !payload.contains_key(key) && d != Declared::Field(d.byte() | OPTIONAL) {
                     return err(
                         &format!("payload.{key}"),
                         format!("missing, but types declares it {s:?}"),
@@ -292,8 +297,8 @@ impl UserBatch {
                 }
             }
         }
-        let mut values = Vec::with_capacity(payload.map.len());
-        for (key, v) in payload.map {
+        let mut values = Vec::with_capacity(payload.len());
+        for (key, v) in payload {
             let i = field_index(ty, key)?;
             let f = &mut ty.fields[i];
             let first = |s: &mut Option<usize>| {
@@ -319,7 +324,7 @@ impl UserBatch {
                 }
                 other => {
                     return err(
-                        &payload.at(key),
+                        &format!("payload.{key}"),
                         format!(
                             "expected a number, string, boolean or null (user event fields hold no lists or objects), found {}",
                             kind(other)
@@ -575,7 +580,7 @@ fn encode_value(out: &mut Vec<u8>, ty: u8, v: Option<&Value>, name: &str) -> Res
     let bad = |what: &str| -> Result<(), JsonError> {
         err(
             &path,
-            format!("expected {what} ({tname}), found {}", super::show_value(v)),
+            format!("expected {what} ({tname}), found {}", show_value(v)),
         )
     };
     let float = || -> Option<f64> {
@@ -691,11 +696,9 @@ impl ResolvedType {
     }
 
     /// Registers this type in the process's schema table (as a call site of its own) and
-    /// returns its schema id, for [`EventManager::record_user_at`]. Leaks the names: once per
-    /// type per `record` run, bounded by the table's size.
-    ///
-    /// [`EventManager::record_user_at`]: northstar_store::EventManager::record_user_at
-    pub fn register(&self) -> Result<u32, String> {
+    /// returns its schema id, for `northstar_store::EventManager::record_user_at`. Leaks the
+    /// names: once per type per run, bounded by the table's size.
+    pub fn register(&self) -> Result<u32, RegisterError> {
         fn leak(s: &str) -> &'static str {
             Box::leak(s.to_owned().into_boxed_str())
         }
@@ -718,14 +721,26 @@ impl ResolvedType {
                 .collect::<Vec<_>>()
                 .into_boxed_slice(),
         );
-        user::dynamic::register(callsite, types).map_err(|e| match e {
-            user::dynamic::DynError::TableFull => {
-                "the process's table of user event schemas is full".to_string()
-            }
-            e => format!("cannot register the schema: {e:?}"),
-        })
+        user::dynamic::register(callsite, types).map_err(RegisterError)
     }
 }
+
+/// Why [`ResolvedType::register`] failed: the core's reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisterError(pub user::dynamic::DynError);
+
+impl std::fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            user::dynamic::DynError::TableFull => {
+                f.write_str("the process's table of user event schemas is full")
+            }
+            e => write!(f, "cannot register the schema: {e:?}"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
 
 /// A user event as `query --format json` prints it, plus `types` when `with_types`.
 pub fn event_json(rt: &ResolvedType, ev: &UserEvent, with_types: bool) -> Value {
@@ -735,22 +750,22 @@ pub fn event_json(rt: &ResolvedType, ev: &UserEvent, with_types: bool) -> Value 
         let mut record = 0u32.to_le_bytes().to_vec();
         record.extend_from_slice(&ev.values);
         for (k, v) in user::values(&def, &record) {
-            payload.insert(k.to_string(), crate::json::user_value_json(&v));
+            payload.insert(k.to_string(), crate::user_value_json(&v));
         }
     }
     for (k, v) in &rt.consts {
         payload.insert(k.clone(), v.clone().into());
     }
-    let mut o = Map::new();
-    o.insert("event_type".into(), rt.name.clone().into());
-    o.insert("timestamp".into(), ev.env.timestamp.into());
-    o.insert("actor_id".into(), ev.env.actor_id.into());
-    o.insert("visibility".into(), ev.env.visibility.name().into());
-    o.insert("payload".into(), Value::Object(payload));
-    if with_types {
-        o.insert("types".into(), rt.types_json());
+    UserOut {
+        event_type: &rt.name,
+        timestamp: ev.env.timestamp,
+        actor_id: ev.env.actor_id,
+        visibility: ev.env.visibility,
+        payload,
+        event_id: None,
+        types: with_types.then(|| rt.types_json()),
     }
-    Value::Object(o)
+    .json()
 }
 
 /// The fuzz target's user-event part: the user-event lines of `text`, if they resolve, must
@@ -759,7 +774,7 @@ pub fn event_json(rt: &ResolvedType, ev: &UserEvent, with_types: bool) -> Value 
 pub fn fuzz_user_lines(text: &str) {
     let mut batch = UserBatch::default();
     for (i, line) in text.lines().enumerate() {
-        let Ok(v) = crate::json::parse_value(line) else {
+        let Ok(v) = crate::parse_value(line) else {
             continue;
         };
         if is_user_event(&v) {
