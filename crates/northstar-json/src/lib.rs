@@ -230,7 +230,7 @@ fn agree<T: PartialEq + fmt::Display + Copy>(
 
 /// perf_regression's computed defaults: `regression_percent` is |current - baseline| /
 /// baseline * 100 (0 for a zero baseline), `severity` the spec's band of the percentage.
-fn regression_defaults(input: &mut PayloadInput<'_>) {
+fn regression_defaults(input: &mut PayloadInput<'_>) -> Result<(), JsonError> {
     let p = input.map;
     let given = |k: &str| p.get(k).filter(|v| !v.is_null());
     let leave_out = |input: &mut PayloadInput<'_>, key: &'static str, v: Value| {
@@ -248,6 +248,13 @@ fn regression_defaults(input: &mut PayloadInput<'_>) {
                 (Some(b), Some(c)) if b != 0.0 => ((c - b) / b * 100.0).abs() as f32,
                 _ => 0.0,
             };
+            // JSON has no infinity: a default that overflows f32 would read back as null.
+            if !computed.is_finite() {
+                return err(
+                    "payload.regression_percent",
+                    "the change from baseline_value to current_value overflows a 32-bit float: give regression_percent",
+                );
+            }
             leave_out(input, "regression_percent", f64::from(computed).into());
             Some(computed)
         }
@@ -258,6 +265,7 @@ fn regression_defaults(input: &mut PayloadInput<'_>) {
             leave_out(input, "severity", band.into());
         }
     }
+    Ok(())
 }
 
 /// Parses one event in the spec's JSON shape and calls `f` with it while its borrowed strings
@@ -349,7 +357,7 @@ pub fn parse_event<R>(
         event_id: top.event_id,
     };
     if et == EventType::PerfRegression {
-        regression_defaults(&mut input);
+        regression_defaults(&mut input)?;
     }
     let cx = Context {
         timestamp: i64::try_from(timestamp).unwrap_or(i64::MAX),

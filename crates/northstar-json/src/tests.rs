@@ -296,3 +296,10 @@ fn text_and_value_outputs_agree() {
         assert_eq!(text, v.to_string());
     }
 }
+
+#[test]
+fn a_computed_regression_percent_that_overflows_f32_is_refused_not_zeroed() {
+    let line = r#"{"event_type":"perf_regression","timestamp":5,"payload":{"metric_name":"m","baseline_value":1e-300,"current_value":1.0}}"#;
+    let e = parse_line(line, 0, |_, _| ()).expect_err("overflow must be refused");
+    assert_eq!(e.path, "payload.regression_percent", "{e}");
+}
