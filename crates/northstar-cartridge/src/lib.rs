@@ -16,6 +16,7 @@ pub mod detect;
 pub mod evaluate;
 pub mod explain;
 pub mod kind;
+pub mod point;
 pub mod segment;
 pub mod stats;
 
@@ -24,7 +25,9 @@ pub use kind::MetricKind;
 pub use segment::SegmentConfig;
 pub mod cartridge;
 pub mod criterion;
+pub mod error;
 pub mod limiter;
+pub mod sample;
 pub mod store;
 pub mod user_metric;
 

@@ -39,6 +39,7 @@ macro_rules! note {
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod escape;
 pub mod json;
 pub mod output;
 pub mod plot;
