@@ -516,7 +516,7 @@ fn demo_sizes(recorder: &Recorder) {
     drop(operation!("get", "btree", key, agent = 1, session = 2));
     if let Some(mut d) = recorder.drainer() {
         d.drain(usize::MAX, |_, r| {
-            let x = northstar_core::interned::Interned::parse(r).expect("interned");
+            let x = northstar_core::__private::interned::Interned::parse(r).expect("interned");
             println!(
                 "demo {:?}: {} bytes in the ring, {} stored",
                 x.event_type(),

@@ -25,16 +25,17 @@ const EVENTS_PER_ITER: u64 = 200_000;
 
 /// `sample`'s strings as an interned `perf_sample!` call site (what the macro builds): its ring
 /// record carries the site id and the value; the flusher expands it to `sample`'s record.
-static SAMPLE_META: northstar_core::interned::PerfMeta = northstar_core::interned::PerfMeta {
-    name: Some("btree_get_latency_ns"),
-    unit: Some("ns"),
-    dims: &[],
-};
-static SAMPLE_SITE: northstar_core::interned::Site =
-    northstar_core::interned::Site::perf(&SAMPLE_META);
+static SAMPLE_META: northstar_core::__private::interned::PerfMeta =
+    northstar_core::__private::interned::PerfMeta {
+        name: Some("btree_get_latency_ns"),
+        unit: Some("ns"),
+        dims: &[],
+    };
+static SAMPLE_SITE: northstar_core::__private::interned::Site =
+    northstar_core::__private::interned::Site::perf(&SAMPLE_META);
 
 fn record_interned(m: &EventManager, i: u64) -> bool {
-    let args = northstar_core::interned::PerfArgs {
+    let args = northstar_core::__private::interned::PerfArgs {
         name: "btree_get_latency_ns",
         unit: "ns",
         dims: [],

@@ -4,10 +4,13 @@
 Usage: check-module-cycles.py CRATE_SRC_DIR [--max-lines N]
 
 Builds the graph "module A names `crate::B`" (in `use crate::...` lines, grouped
-`use crate::{b, c::D}` imports and inline paths such as `crate::b::f()`) over the files of
-CRATE_SRC_DIR (one module per file; `foo/bar.rs` is module `foo`, a submodule of its parent),
-prints every cycle found and exits 1 if there is one. With --max-lines N it also fails on a
-file of more than N lines. Comments are ignored; `#[cfg(test)]` code counts like any other.
+`use crate::{b, c::D}` imports, inline paths such as `crate::b::f()` and `$crate::b::...` in
+macros) over the files of CRATE_SRC_DIR (one module per file; `foo/bar.rs` is module `foo`, a
+submodule of its parent), prints every cycle found and exits 1 if there is one. A name the crate
+root re-exports (`pub use b::D;` in lib.rs or main.rs) counts as its module: `crate::D` is an
+import of `b`, so a re-export cannot hide an edge. The crate root itself is the facade, not a
+node. With --max-lines N it also fails on a file of more than N lines. Comments are ignored;
+`#[cfg(test)]` code counts like any other.
 """
 import os
 import re
@@ -32,7 +35,31 @@ def modules(src):
     return out
 
 
-def targets(text, names):
+ROOTS = ("lib.rs", "main.rs")
+
+
+def root_reexports(src, names):
+    """Names the crate root re-exports from one of its modules: {name: module}."""
+    out = {}
+    for root in ROOTS:
+        path = os.path.join(src, root)
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as fh:
+            text = strip_comments(fh.read())
+        for m in re.finditer(r"\buse\s+(?:crate::|self::)?([A-Za-z_][A-Za-z0-9_]*)::([^;]*);", text):
+            module, rest = m.group(1), m.group(2)
+            if module not in names:
+                continue
+            # Every leaf of `a::{B, c::D as E}`: the last identifier before `,` or `}`.
+            for leaf in re.split(r"[,{}]", rest):
+                words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", leaf)
+                if words and words[-1] not in ("self", "as"):
+                    out.setdefault(words[-1], module)
+    return out
+
+
+def targets(text, names, aliases):
     found = set()
     # Inline and simple paths: crate::name
     for m in re.finditer(r"\bcrate::([A-Za-z_][A-Za-z0-9_]*)", text):
@@ -56,7 +83,7 @@ def targets(text, names):
                 item = ""
             else:
                 item += ch
-    return {t for t in found if t in names}
+    return {t for t in found if t in names} | {aliases[t] for t in found if t in aliases}
 
 
 def cycles(graph):
@@ -106,12 +133,13 @@ def main():
     mods = modules(src)
     names = set(mods)
     graph = {m: set() for m in mods}
+    aliases = root_reexports(src, names)
     failed = False
     for m, files in mods.items():
         for f in files:
             with open(f, encoding="utf-8") as fh:
                 raw = fh.read()
-            graph[m] |= targets(strip_comments(raw), names) - {m}
+            graph[m] |= targets(strip_comments(raw), names, aliases) - {m}
             lines = raw.count("\n")
             if max_lines is not None and lines > max_lines:
                 print(f"{f}: {lines} lines (limit {max_lines})")

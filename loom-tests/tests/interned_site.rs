@@ -1,5 +1,5 @@
-//! Loom model of interned spec call-site registration (`northstar_core::interned`, behind
-//! `perf_sample!` and `operation!`): two threads make the first call of one call site at once.
+//! Loom model of interned spec call-site registration (`northstar_core::__private::interned`,
+//! behind `perf_sample!` and `operation!`): two threads make the first call of one call site at once.
 //! Neither waits; both get the same id; and a drain that learns the id through a
 //! Release/Acquire publish (what a ring does) finds the site, with its static strings, in the
 //! table in every interleaving. Two different sites racing get different ids. Weakening the id
@@ -14,7 +14,7 @@ use common::model;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use northstar_core::interned::{self, OpMeta, PerfMeta, Site, SiteMeta};
+use northstar_core::__private::interned::{self, OpMeta, PerfMeta, Site, SiteMeta};
 
 static PERF: PerfMeta = PerfMeta {
     name: Some("get_latency_ns"),

@@ -3,6 +3,7 @@
 
 use crate::criterion::{self, Benchmark, CriterionError};
 use crate::detect::{self, DetectConfig, Mode, Point, ShiftAt, Verdict};
+pub use crate::error::CartridgeError;
 use crate::explain::explain;
 use crate::kind::MetricKind;
 use crate::limiter::{RateLimiter, Sampler};
@@ -10,7 +11,6 @@ use crate::segment::SegmentConfig;
 use crate::store::{MetricStore, SampleFilter, SampleRecord};
 use northstar_core::events::{CorrelationHints, PerfRegression, PerfSample, Severity, TimeWindow};
 use northstar_core::{List, Payload};
-use northstar_store::StoreError;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,28 +37,6 @@ impl Default for CartridgeConfig {
             rate_limit_per_sec: 100,
         }
     }
-}
-
-/// What went wrong in the cartridge.
-#[derive(Debug, thiserror::Error)]
-pub enum CartridgeError {
-    /// The configuration is unusable.
-    #[error("invalid cartridge configuration: {0}")]
-    Config(String),
-    /// A metric value or name is unusable (NaN, infinite, empty name).
-    #[error("invalid metric {metric:?}: {reason}")]
-    Metric {
-        /// The metric.
-        metric: String,
-        /// Why.
-        reason: String,
-    },
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Criterion output could not be read.
-    #[error(transparent)]
-    Criterion(#[from] CriterionError),
 }
 
 /// What `record_metric` did with a sample. Refusals are counted, not errors: the hot path
@@ -436,7 +414,7 @@ impl<'s, S: MetricStore> ObservabilityCartridge<'s, S> {
     /// A metric named `EVENT.FIELD` (or `EVENT.FIELD{DIM,...}`) also reads the numeric field
     /// `FIELD` of the user-defined events named `EVENT` ([`UserMetric`]).
     ///
-    /// [`UserMetric`]: crate::user_metric::UserMetric
+    /// [`UserMetric`]: crate::UserMetric
     pub fn series_where(&self, filter: &SampleFilter) -> Result<Vec<Series>, CartridgeError> {
         let mut samples = self.store.perf_samples_where(filter)?;
         if let Some(um) = filter

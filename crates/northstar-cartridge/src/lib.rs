@@ -6,16 +6,17 @@
 //! only flags changes standing out of the measured noise), the benchmark runner's
 //! `on_benchmark_complete` hook, and criterion ingestion.
 //!
-//! The algorithms ([`kind`], [`stats`], [`segment`], [`detect`], [`criterion`]) know
+//! The algorithms ([`MetricKind`], [`stats`], [`segment`], [`detect`], [`criterion`]) know
 //! nothing of the store and are tested on their own; [`cartridge`] connects them to a
-//! [`MetricStore`](cartridge::MetricStore).
+//! [`MetricStore`].
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod detect;
 pub mod evaluate;
 pub mod explain;
-pub mod kind;
+mod kind;
+mod point;
 pub mod segment;
 pub mod stats;
 
@@ -24,13 +25,15 @@ pub use kind::MetricKind;
 pub use segment::SegmentConfig;
 pub mod cartridge;
 pub mod criterion;
-pub mod limiter;
-pub mod store;
-pub mod user_metric;
+mod error;
+mod limiter;
+mod sample;
+mod store;
+mod user_metric;
 
 pub use cartridge::{
     Alert, BenchmarkComplete, CartridgeConfig, CartridgeError, CartridgeStats, IngestReport,
     ObservabilityCartridge, Outcome, Series, SeriesKey, SeriesShifts, SeriesVerdict,
 };
-pub use store::{MemoryStore, MetricStore, SampleFilter, SampleRecord};
+pub use store::{MemoryStore, MetricStore, RegressionRecord, SampleFilter, SampleRecord};
 pub use user_metric::UserMetric;

@@ -30,7 +30,7 @@
 //! 3. The caller ([`detect`](crate::detect)) judges the latest change point against the
 //!    threshold and reports it as suspected or confirmed.
 
-use crate::detect::{runs, Point};
+use crate::point::{runs, Point};
 use crate::stats::{mean, student_t_quantile, student_t_two_sided_p};
 
 /// Fewest degrees of freedom of the between-run noise estimate before it is trusted over the

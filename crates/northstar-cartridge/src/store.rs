@@ -1,50 +1,14 @@
 //! What the cartridge needs from a store, and the two stores it runs on: the real
 //! [`EventManager`] and an in-memory one for tests and dry runs.
 
-use crate::cartridge::CartridgeError;
+use crate::error::CartridgeError;
+pub use crate::sample::SampleRecord;
 use crate::user_metric::UserMetric;
-use northstar_core::events::{PerfRegression, PerfSample};
+use northstar_core::events::PerfRegression;
 use northstar_core::recorder::RecordError;
 use northstar_core::{Event, EventType, Visibility};
 use northstar_store::{EventManager, Query, StoreError, Viewer};
 use std::sync::Mutex;
-
-/// A perf sample read back from a store (owned).
-#[derive(Clone, Debug, PartialEq)]
-pub struct SampleRecord {
-    /// Store timestamp, Unix nanoseconds.
-    pub timestamp: u64,
-    /// Metric name.
-    pub metric_name: String,
-    /// Value.
-    pub value: f64,
-    /// Unit.
-    pub unit: String,
-    /// Dimensions, in recorded order.
-    pub dimensions: Vec<(String, String)>,
-    /// Commit range hint.
-    pub commit_range: Option<String>,
-    /// Session ids hint.
-    pub session_ids: Vec<u64>,
-}
-
-impl SampleRecord {
-    fn from_payload(timestamp: u64, p: &PerfSample<'_>) -> Self {
-        Self {
-            timestamp,
-            metric_name: p.metric_name.to_string(),
-            value: p.value,
-            unit: p.unit.to_string(),
-            dimensions: p
-                .dimensions
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            commit_range: p.correlation_hints.commit_range.map(str::to_string),
-            session_ids: p.correlation_hints.session_ids.iter().collect(),
-        }
-    }
-}
 
 /// A perf regression read back from a store (owned).
 #[derive(Clone, Debug, PartialEq)]

@@ -29,7 +29,7 @@
 //! e.g. another version of the program) are skipped; if no event has it as a number, it is
 //! an error naming the numeric fields there are.
 
-use crate::store::SampleRecord;
+use crate::sample::SampleRecord;
 use northstar_core::user::{FieldType, FieldValue, OPTIONAL};
 use northstar_store::interning::UserSchema;
 

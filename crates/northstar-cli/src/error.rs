@@ -4,7 +4,7 @@
 //! `--fail-on`), 2 bad usage or bad input, or output that could not be written (a full disk,
 //! a closed terminal). A closed pipe (`northstar query | head -1`) is not an error: the command
 //! stops quietly with status 0. Every error prints as one line naming the problem, with control
-//! characters escaped ([`crate::output::escape_text`]).
+//! characters escaped ([`crate::escape::escape_text`]).
 
 use std::fmt;
 
@@ -58,7 +58,7 @@ impl fmt::Display for CliError {
             Self::Usage(m) | Self::Finding(m) => m,
             Self::Output(e) => return write!(f, "cannot write output: {e}"),
         };
-        f.write_str(&crate::output::escape_text(&msg.replace('\n', " ")))
+        f.write_str(&crate::escape::escape_text(&msg.replace('\n', " ")))
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! The `northstar` command-line tool: record, query, tail, verify, compact and plot stored
 //! telemetry, ingest criterion results, detect regressions, and run `northstar demo`.
-//! The binary is a thin `main`; everything lives here so integration tests and the fuzz
-//! target can call it.
+//! The binary is a thin `main` over [`run`]. The library's public part is what the
+//! integration tests and the fuzz targets call ([`run`], [`json`], [`output`]); the commands,
+//! the clap definition, plots, tables and time parsing are crate-private.
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -36,15 +37,16 @@ macro_rules! note {
     };
 }
 
-pub mod cli;
-pub mod commands;
-pub mod error;
+pub(crate) mod cli;
+pub(crate) mod commands;
+pub(crate) mod error;
+pub(crate) mod escape;
 pub mod json;
 pub mod output;
-pub mod plot;
-pub mod progress;
-pub mod table;
-pub mod timespec;
+pub(crate) mod plot;
+pub(crate) mod progress;
+pub(crate) mod table;
+pub(crate) mod timespec;
 
 use clap::error::ErrorKind;
 use clap::Parser;

@@ -30,6 +30,7 @@ impl Progress {
     }
 
     /// Whether the bar is drawn (standard error is a terminal).
+    #[cfg(test)]
     pub fn is_drawn(&self) -> bool {
         !self.bar.is_hidden()
     }

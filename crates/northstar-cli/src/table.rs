@@ -1,6 +1,6 @@
 //! Aligned text tables for the human output format.
 
-use crate::output::escape_text;
+use crate::escape::escape_text;
 
 /// Renders rows under headers, columns padded to their widest cell; numeric-looking cells are
 /// right-aligned. The last column is never padded. Every cell and header goes through

@@ -125,7 +125,9 @@ fn rfc3339_error(s: &str) -> Option<String> {
 }
 
 /// Parses an RFC 3339 time with a UTC offset (`2024-01-01T00:00:00Z`,
-/// `2024-01-01T01:00:00.5+01:00`) into Unix nanoseconds.
+/// `2024-01-01T01:00:00.5+01:00`) into Unix nanoseconds. The flags parse through
+/// [`parse_time`]; this is the inverse of [`format_rfc3339`] the tests check it against.
+#[cfg(test)]
 pub fn parse_rfc3339(s: &str) -> Result<u64, String> {
     let ts: Timestamp = s.parse().map_err(|e: jiff::Error| e.to_string())?;
     unix_ns(ts)

@@ -106,6 +106,35 @@ impl core::fmt::Display for Visibility {
     }
 }
 
+/// By its spec name: `"public"`, `"team"` or `"private"`.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Visibility {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Visibility {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = Visibility;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("private, team or public")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Visibility, E> {
+                Visibility::from_name(s).ok_or_else(|| {
+                    E::custom(format_args!(
+                        "unknown visibility {s:?} (expected private, team or public)"
+                    ))
+                })
+            }
+        }
+        d.deserialize_str(Name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,6 @@
 //! [`JsonInput`]; the event's top level and the field path of errors are `northstar-json`'s.
 
 use crate::codec::{Field, List};
-use crate::event_type::Visibility;
 use crate::visit::{Group, Visit, VisitField};
 use alloc::vec::Vec;
 use core::cell::OnceCell;
@@ -259,33 +258,6 @@ impl<'a, M: SerializeMap> Visit<'a> for Entries<'_, M> {
     fn visit_f64(&mut self, _: &str, _: f64) {}
     fn begin(&mut self, _: &str, _: Group) {}
     fn end(&mut self) {}
-}
-
-/// By its spec name: `"public"`, `"team"` or `"private"`.
-impl Serialize for Visibility {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl<'de> Deserialize<'de> for Visibility {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl Visitor<'_> for Name {
-            type Value = Visibility;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("private, team or public")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Visibility, E> {
-                Visibility::from_name(s).ok_or_else(|| {
-                    E::custom(format_args!(
-                        "unknown visibility {s:?} (expected private, team or public)"
-                    ))
-                })
-            }
-        }
-        d.deserialize_str(Name)
-    }
 }
 
 /// Serde for a one-byte enum field (`Severity`, `BranchAction`): its spec name.

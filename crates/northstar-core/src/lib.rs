@@ -36,8 +36,6 @@ pub mod events;
 #[cfg(feature = "std")]
 #[doc(hidden)]
 pub mod fuzzing;
-#[cfg(northstar_cas)]
-pub mod interned;
 #[cfg(feature = "serde")]
 pub mod json;
 pub mod limits;
@@ -77,10 +75,27 @@ impl DisabledGuard {
     }
 }
 
-/// Loom, for the macros' call-site statics under `--cfg loom` (built lazily per execution).
-#[cfg(loom)]
+/// What the macros expand to, and the core-to-store protocol behind them: not API. Nothing here
+/// is covered by semver; use the macros (and `northstar_store` to read what they recorded).
+/// One hidden module, as tracing-core's `__macro_support`, so the documented API stays what a
+/// user calls.
 #[doc(hidden)]
-pub use loom as __loom;
+#[path = "."] // its file module is src/interned.rs, where the docs have always pointed
+pub mod __private {
+    /// Loom, for the macros' call-site statics under `--cfg loom` (built lazily per execution).
+    #[cfg(loom)]
+    pub use loom;
+
+    // Interned call sites of `perf_sample!` and `operation!` (the call-site statics the macros
+    // declare) and the ring-only record they write, which the drain (the store's flusher, the
+    // capture API) expands to the standard record. Documented in the file.
+    #[cfg(northstar_cas)]
+    pub mod interned;
+}
+/// The crate's own name for the hidden module above (`src/interned.rs`), for the std modules
+/// that record and expand interned records.
+#[cfg(all(feature = "std", northstar_cas))]
+use __private::interned;
 
 pub use codec::{DecodeError, EncodeError, List, StrList, StrMap};
 pub use event_type::{EventType, Visibility};

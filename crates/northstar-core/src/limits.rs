@@ -8,6 +8,8 @@ pub use self::rate::{RateLimiter, TokenBucket};
 
 /// The spec's default payload limit: 1 MiB.
 pub const DEFAULT_PAYLOAD_LIMIT: usize = 1 << 20;
+// The default limit must fit the record framing's length field.
+static_assertions::const_assert!(crate::record::MAX_PAYLOAD_LEN >= DEFAULT_PAYLOAD_LIMIT);
 /// The spec's default rate limit per metric: 1000 events per second.
 pub const DEFAULT_RATE_PER_SEC: u32 = 1000;
 

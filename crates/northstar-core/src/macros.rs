@@ -128,7 +128,7 @@ macro_rules! __static {
 #[macro_export]
 macro_rules! __static {
     ($name:ident: $t:ty = $init:expr) => {
-        $crate::__loom::lazy_static! {
+        $crate::__private::loom::lazy_static! {
             static ref $name: $t = $init;
         }
     };
@@ -180,7 +180,7 @@ macro_rules! event {
 /// record's timestamp"; it has no actor and no correlation hints.
 /// The sample's literal strings (metric name, unit, dimension keys and values) are interned:
 /// the record in the ring carries the call site's id, the value and only the run-time strings
-/// (`northstar_core::interned`); the stored event is the same `perf_sample` either way.
+/// (`interned.rs` in the core); the stored event is the same `perf_sample` either way.
 #[cfg(not(feature = "off"))]
 #[macro_export]
 macro_rules! perf_sample {
@@ -214,15 +214,15 @@ macro_rules! __perf_sample {
     };
     (@dims $b:tt [($ns:expr) ($n:expr)] ($v:expr) [($us:expr) ($u:expr)]
         [$( ((($ks:expr) ($k:expr)) (($xs:expr) ($x:expr))) )*]; ) => {{
-        static __NORTHSTAR_PERF: $crate::interned::PerfMeta = $crate::interned::PerfMeta {
+        static __NORTHSTAR_PERF: $crate::__private::interned::PerfMeta = $crate::__private::interned::PerfMeta {
             name: $ns,
             unit: $us,
             dims: &[$(($ks, $xs)),*],
         };
-        $crate::__static!(__NORTHSTAR_SITE: $crate::interned::Site =
-            $crate::interned::Site::perf(&__NORTHSTAR_PERF));
+        $crate::__static!(__NORTHSTAR_SITE: $crate::__private::interned::Site =
+            $crate::__private::interned::Site::perf(&__NORTHSTAR_PERF));
         $crate::__perf_sample!(@call $b &__NORTHSTAR_SITE, &__NORTHSTAR_PERF,
-            &$crate::interned::PerfArgs { name: $n, unit: $u, dims: [$(($k, $x)),*] },
+            &$crate::__private::interned::PerfArgs { name: $n, unit: $u, dims: [$(($k, $x)),*] },
             $v as f64)
     }};
     (@dims $b:tt $nm:tt $v:tt $u:tt [$($d:tt)*]; $k:literal => $($rest:tt)*) => {
@@ -277,7 +277,7 @@ macro_rules! perf_sample {
 /// ```
 ///
 /// Literal operation types, target types and target ids are interned: the record in the ring
-/// carries the call site's id instead (`northstar_core::interned`); the stored event is the same.
+/// carries the call site's id instead (`interned.rs` in the core); the stored event is the same.
 #[cfg(not(feature = "off"))]
 #[macro_export]
 macro_rules! operation {
@@ -319,14 +319,14 @@ macro_rules! __operation {
         $crate::scope::OperationGuard::start_interned(
             $crate::recorder::Recorder::global(),
             {
-                static __NORTHSTAR_OP: $crate::interned::OpMeta = $crate::interned::OpMeta {
+                static __NORTHSTAR_OP: $crate::__private::interned::OpMeta = $crate::__private::interned::OpMeta {
                     operation_type: $os,
                     target_type: $ts,
                     target_id: $is,
                 };
-                $crate::__static!(__NORTHSTAR_SITE: $crate::interned::Site =
-                    $crate::interned::Site::op(&__NORTHSTAR_OP));
-                let site: &'static $crate::interned::Site = &__NORTHSTAR_SITE;
+                $crate::__static!(__NORTHSTAR_SITE: $crate::__private::interned::Site =
+                    $crate::__private::interned::Site::op(&__NORTHSTAR_OP));
+                let site: &'static $crate::__private::interned::Site = &__NORTHSTAR_SITE;
                 // The site's strings go along as a constant, so the guard's encoding folds every
                 // literal away (the site's own copy is behind its atomic id).
                 (site, &__NORTHSTAR_OP)

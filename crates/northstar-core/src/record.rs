@@ -69,7 +69,6 @@ static_assertions::assert_eq_size!(EventHeader, [u8; HEADER_LEN]);
 static_assertions::assert_eq_size!(Trailer, [u8; TRAILER_LEN]);
 static_assertions::assert_eq_align!(EventHeader, u8);
 static_assertions::assert_eq_align!(Trailer, u8);
-static_assertions::const_assert!(MAX_PAYLOAD_LEN >= crate::limits::DEFAULT_PAYLOAD_LIMIT);
 
 /// Why a byte slice is not a well-formed record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,8 +9,8 @@
 //! Needs compare-and-swap: on thumbv6m enable the `portable-atomic` feature with a
 //! `critical-section` implementation.
 
-use crate::ring::{const_fn, Consumer, Counters, Drained, Producer, Ring, RingControl};
-use crate::sync::{AtomicU8, AtomicUsize, Ordering, UnsafeCell};
+use crate::ring::{Consumer, Counters, Drained, Producer, Ring, RingControl};
+use crate::sync::{const_fn, AtomicU8, AtomicUsize, Ordering, UnsafeCell};
 
 const FREE: u8 = 0;
 const ACTIVE: u8 = 1;

@@ -22,24 +22,11 @@ use crate::events::Payload;
 use crate::record::{EventHeader, FRAMING_LEN, HEADER_LEN, MAX_PAYLOAD_LEN};
 #[cfg(northstar_cas)]
 use crate::sync::AtomicU8;
-use crate::sync::{bump_single_writer, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{bump_single_writer, const_fn, AtomicUsize, Ordering, UnsafeCell};
 
 /// Largest record the loom build can stage (loom models use small records).
 #[cfg(loom)]
 const LOOM_SCRATCH: usize = 128;
-
-/// Defines a `const fn` normally and a plain `fn` under loom, whose types are not
-/// const-constructible.
-macro_rules! const_fn {
-    ($(#[$m:meta])* $vis:vis fn $($rest:tt)*) => {
-        #[cfg(not(loom))]
-        $(#[$m])* $vis const fn $($rest)*
-        #[cfg(loom)]
-        $(#[$m])* $vis fn $($rest)*
-    };
-}
-#[cfg_attr(not(northstar_cas), allow(unused_imports))]
-pub(crate) use const_fn;
 
 /// Why a record was not pushed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -52,6 +52,7 @@ impl<'a> OperationGuard<'a> {
     /// record carries the site id instead of the site's literal strings, and its start and end
     /// clock ticks instead of a duration (the drain converts them). `meta` is the site's own
     /// strings (a mismatch records the standard record instead).
+    #[doc(hidden)]
     #[inline(always)]
     pub fn start_interned(
         recorder: &'a Recorder,

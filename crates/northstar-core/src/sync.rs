@@ -31,3 +31,16 @@ pub(crate) fn bump_single_writer(counter: &AtomicUsize) {
         Ordering::Relaxed,
     );
 }
+
+/// Defines a `const fn` normally and a plain `fn` under loom, whose types are not
+/// const-constructible. Here, beside the loom swap that makes it necessary, so the ring, the
+/// registry and the rate limiter take it from the same place as their atomics.
+macro_rules! const_fn {
+    ($(#[$m:meta])* $vis:vis fn $($rest:tt)*) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $vis const fn $($rest)*
+        #[cfg(loom)]
+        $(#[$m])* $vis fn $($rest)*
+    };
+}
+pub(crate) use const_fn;

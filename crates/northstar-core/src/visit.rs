@@ -249,3 +249,49 @@ impl<'a, F: FnMut(u64)> Visit<'a> for Sessions<F> {
         self.depth = self.depth.saturating_sub(1);
     }
 }
+
+/// Declares a one-byte enum field whose undefined values are rejected on decode: its codec
+/// ([`Field`](crate::codec::Field)) and its walk ([`VisitField`]). Here rather than in `codec`,
+/// because it needs both and this module already builds on the codec.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __enum_field {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $variant:ident = $value:literal => $text:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum $name { $($(#[$vm])* $variant = $value),* }
+
+        impl $name {
+            /// Every value, in encoding order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+            /// The name used in JSON.
+            pub const fn name(self) -> &'static str { match self { $($name::$variant => $text),* } }
+            /// The value for a JSON name.
+            pub fn from_name(s: &str) -> Option<Self> { match s { $($text => Some($name::$variant),)* _ => None } }
+        }
+
+        impl<'a> $crate::codec::Field<'a> for $name {
+            fn encoded_len(&self) -> usize { 1 }
+            fn encode(&self, w: &mut $crate::codec::Writer<'_>) { w.put(&[*self as u8]) }
+            fn decode(r: &mut $crate::codec::Reader<'a>) -> Result<Self, $crate::codec::DecodeError> {
+                let at = r.position();
+                match r.array::<1>()?[0] {
+                    $($value => Ok($name::$variant),)*
+                    value => Err($crate::codec::DecodeError::BadTag { at, value }),
+                }
+            }
+        }
+
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result { f.write_str(self.name()) }
+        }
+
+        impl<'a> $crate::visit::VisitField<'a> for $name {
+            const KIND: $crate::visit::Kind = $crate::visit::Kind::Enum(&[$($text),*]);
+            fn visit_field<V: $crate::visit::Visit<'a> + ?Sized>(&self, name: &str, v: &mut V) {
+                v.visit_enum(name, self.name())
+            }
+        }
+    };
+}

@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
+use northstar_core::__private::interned::{Interned, OpArgs, PerfArgs, SiteMeta};
 use northstar_core::fuzzing::{decode_interned, interned_sites};
-use northstar_core::interned::{Interned, OpArgs, PerfArgs, SiteMeta};
 use northstar_core::recorder::{Recorder, RecorderConfig};
 
 fn seed_dir() -> PathBuf {

@@ -5,8 +5,8 @@
 
 use std::sync::Mutex;
 
+use northstar_core::__private::interned::{self, InternError, Interned};
 use northstar_core::events::{AgentOperation, CorrelationHints, PerfSample, TimeWindow};
-use northstar_core::interned::{self, InternError, Interned};
 use northstar_core::record::{decode_record, FRAMING_LEN};
 use northstar_core::recorder::{Recorder, RecorderConfig};
 use northstar_core::{operation, perf_sample, Event, EventType, List, Payload};

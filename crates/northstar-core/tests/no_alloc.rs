@@ -125,7 +125,7 @@ fn a_million_macro_calls_allocate_nothing() {
         if i % 1024 == 0 {
             drained += drainer
                 .drain(usize::MAX, |_, record| {
-                    if let Ok(x) = northstar_core::interned::Interned::parse(record) {
+                    if let Ok(x) = northstar_core::__private::interned::Interned::parse(record) {
                         assert!(x
                             .write_record(&mut expanded, |t| {
                                 northstar_core::clock::Clock::ticks_to_nanos(recorder.clock(), t)

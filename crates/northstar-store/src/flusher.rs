@@ -187,7 +187,7 @@ impl FlushCore {
         record: &[u8],
         conv: &northstar_core::clock::TickConverter,
     ) -> Result<()> {
-        let Ok(interned) = northstar_core::interned::Interned::parse(record) else {
+        let Ok(interned) = northstar_core::__private::interned::Interned::parse(record) else {
             self.unexpanded += 1;
             return Ok(());
         };
@@ -355,7 +355,7 @@ pub(crate) fn run(
                 if error.is_some() {
                     return;
                 }
-                if northstar_core::interned::is_interned(record) {
+                if northstar_core::__private::interned::is_interned(record) {
                     if let Err(e) = core.push_interned(record, &conv) {
                         error = Some(e);
                     }

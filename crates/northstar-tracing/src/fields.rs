@@ -7,10 +7,10 @@ use core::fmt::{self, Write as _};
 use core::mem::MaybeUninit;
 
 use northstar_core::codec::Writer;
-use northstar_core::user::{FieldType, OPTIONAL};
+use northstar_core::user::FieldType;
 use tracing_core::field::{Field, Visit};
 
-use crate::site::{Key, CODE_BOOL, CODE_BYTES, CODE_F64, CODE_I64, CODE_STR, CODE_U64};
+use crate::site::{Key, ABSENT, CODE_BOOL, CODE_BYTES, CODE_F64, CODE_I64, CODE_STR, CODE_U64};
 
 /// Most fields of a tracing callsite (tracing's own limit).
 pub(crate) const MAX_TRACING_FIELDS: usize = 32;
@@ -18,9 +18,6 @@ pub(crate) const MAX_TRACING_FIELDS: usize = 32;
 pub(crate) const MAX_EXTRA: usize = 3;
 const MAX: usize = MAX_TRACING_FIELDS + MAX_EXTRA;
 
-/// The type of a field the event did not give a value for (a span's `field::Empty`): an
-/// optional `u8`, absent (one zero byte).
-pub(crate) const ABSENT: u8 = FieldType::U8 as u8 | OPTIONAL;
 const U64: u8 = FieldType::U64 as u8;
 
 /// Types and encoded length of one record's values, learnt by [`Measure`].

@@ -12,9 +12,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use northstar_core::user::{dynamic, Callsite, FieldType, Meta};
+use northstar_core::user::{dynamic, Callsite, FieldType, Meta, OPTIONAL};
 
-use crate::fields::ABSENT;
 use tracing_core::Metadata;
 
 /// Slots of type variants cached per call site, compared on every record.
@@ -30,6 +29,9 @@ struct Slot {
     hi: AtomicU64,
 }
 
+/// The type of a field the event did not give a value for (a span's `field::Empty`): an
+/// optional `u8`, absent (one zero byte).
+pub(crate) const ABSENT: u8 = FieldType::U8 as u8 | OPTIONAL;
 /// The bridge's field types as codes (0: absent), so a record's list of types is two
 /// words built while the values are visited: [`Key`].
 pub(crate) const CODES: [u8; 7] = [

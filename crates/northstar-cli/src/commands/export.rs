@@ -21,7 +21,7 @@ use northstar_export::otlp::{BatchLimits, Encoding, OtlpSink, Signal};
 use northstar_export::{ExportError, Selection, Sink};
 use northstar_store::Query;
 
-pub use northstar_export::clickhouse::{CLICKHOUSE_DDL, CLICKHOUSE_DDL_COMPAT};
+use northstar_export::clickhouse::CLICKHOUSE_DDL;
 
 /// A store query's filters as an export selection.
 pub(crate) fn selection(q: Query) -> Selection {

@@ -1,7 +1,6 @@
 //! Lock-free rate limiting. Needs compare-and-swap.
 
-use crate::ring::const_fn;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{const_fn, AtomicUsize, Ordering};
 
 /// Sentinel interval of a bucket with rate 0 (refuses everything).
 const NEVER: usize = usize::MAX / 4;

@@ -17,6 +17,7 @@ impl Recorder {
     /// be the site's own; otherwise, or when the site table is full, the standard record is
     /// written instead. Same limits, counters and hot-path rules as [`Recorder::record`]; the
     /// payload limit applies to the standard record's size (what is stored).
+    #[doc(hidden)]
     #[inline(always)]
     pub fn record_perf<const N: usize>(
         &self,
@@ -58,6 +59,7 @@ impl Recorder {
     }
 
     /// [`Recorder::record_perf`] after taking a token from `bucket` (`perf_sample!(rate = n; ...)`).
+    #[doc(hidden)]
     #[inline]
     pub fn record_perf_limited<const N: usize>(
         &self,
@@ -103,6 +105,7 @@ impl Recorder {
     /// carries `start_ticks`; the drain converts the difference to `duration_ns`, so no float
     /// arithmetic runs here. `meta` must be the site's own; otherwise, or when the site table
     /// is full, the standard record is written instead (its duration converted here).
+    #[doc(hidden)]
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn record_op(
