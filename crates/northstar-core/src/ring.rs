@@ -392,7 +392,7 @@ impl<'a> Ring<'a> {
 
     /// The ring's control block and cells, as [`Ring::from_parts`] takes them back (the
     /// recorder keeps a thread's ring this way, resolved once at claim).
-    #[cfg(northstar_cas)]
+    #[cfg(all(feature = "std", northstar_cas))]
     #[inline(always)]
     pub(crate) fn parts(&self) -> (&'a RingControl, &'a [UnsafeCell<u8>]) {
         (self.control, self.cells)
