@@ -561,8 +561,7 @@ impl<'a> Producer<'a> {
         // consumer's position, a full ring) is decided out of line by `reserve_slow`, with the
         // same checks as before in the same order.
         let (start, next_tail) = if len <= ring.capacity() / 2
-            && len <= MAX_PAYLOAD_LEN + FRAMING_LEN
-            && len >= FRAMING_LEN
+            && (FRAMING_LEN..=MAX_PAYLOAD_LEN + FRAMING_LEN).contains(&len)
             && offset <= end
             && end <= ring.cells.len()
             && tail.wrapping_sub(p.cached_head.load(Ordering::Relaxed)) + len <= ring.capacity()
