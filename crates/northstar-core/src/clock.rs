@@ -170,6 +170,13 @@ mod std_clock {
             }
         }
 
+        /// [`Clock::now_ticks`] when the source is not (or not yet known to be) the TSC.
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        #[inline(never)]
+        fn now_ticks_not_tsc(&self) -> u64 {
+            read(self.source())
+        }
+
         /// Chooses the source (deterministic: racing callers store the same value).
         #[cold]
         #[inline(never)]
@@ -304,7 +311,21 @@ mod std_clock {
     impl Clock for StdClock {
         #[inline(always)]
         fn now_ticks(&self) -> u64 {
-            read(self.source())
+            // The TSC tested first: one load and one compare before `rdtsc` on the hot path
+            // (the unknown source, picked on first use, and the OS clock go out of line).
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            {
+                if self.source.load(Ordering::Relaxed) == SOURCE_TSC {
+                    // SAFETY: rdtsc has no preconditions; `SOURCE_TSC` is only chosen on x86-64
+                    // CPUs that report an invariant TSC.
+                    return unsafe { core::arch::x86_64::_rdtsc() };
+                }
+                self.now_ticks_not_tsc()
+            }
+            #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+            {
+                read(self.source())
+            }
         }
 
         fn ticks_to_unix_nanos(&self, ticks: u64) -> u64 {

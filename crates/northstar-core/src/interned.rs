@@ -233,16 +233,26 @@ fn put_str_inline<'o>(out: &'o mut [u8], s: &str) -> &'o mut [u8] {
     };
     let (len, dst) = dst.split_at_mut(4);
     len.copy_from_slice(&prefix.to_le_bytes());
+    // Through integers: as `copy_from_slice`s, the compiler merged these fixed-size moves with
+    // the `memcpy` of the last branch into one `memcpy` call of a variable length.
     if (8..=16).contains(&n) {
-        dst[..8].copy_from_slice(&b[..8]);
-        dst[n - 8..].copy_from_slice(&b[n - 8..]);
+        let (first, last) = (load::<8>(b), load::<8>(&b[n - 8..]));
+        dst[n - 8..].copy_from_slice(&u64::from_ne_bytes(last).to_ne_bytes());
+        dst[..8].copy_from_slice(&u64::from_ne_bytes(first).to_ne_bytes());
     } else if (4..8).contains(&n) {
-        dst[..4].copy_from_slice(&b[..4]);
-        dst[n - 4..].copy_from_slice(&b[n - 4..]);
+        let (first, last) = (load::<4>(b), load::<4>(&b[n - 4..]));
+        dst[n - 4..].copy_from_slice(&u32::from_ne_bytes(last).to_ne_bytes());
+        dst[..4].copy_from_slice(&u32::from_ne_bytes(first).to_ne_bytes());
     } else {
         dst.copy_from_slice(b);
     }
     rest
+}
+
+/// The first `N` bytes of `b` (zeros if it is shorter, which the callers rule out).
+#[inline(always)]
+fn load<const N: usize>(b: &[u8]) -> [u8; N] {
+    b.first_chunk::<N>().copied().unwrap_or([0; N])
 }
 
 #[inline(always)]
@@ -326,11 +336,14 @@ impl OpArgs<'_> {
     /// Payload bytes of the standard `agent_operation` record it expands to.
     #[inline(always)]
     pub fn standard_len(&self) -> usize {
+        // Saturating: a sum that cannot overflow tells the compiler, once the caller has
+        // checked it against the payload limit, that no later length arithmetic on these
+        // strings overflows either, so the encoding's overflow checks fold away.
         OP_FIXED
-            + self.operation_type.len()
-            + self.target_type.len()
-            + self.target_id.len()
-            + STATUS[self.failed as usize].len()
+            .saturating_add(self.operation_type.len())
+            .saturating_add(self.target_type.len())
+            .saturating_add(self.target_id.len())
+            .saturating_add(STATUS[self.failed as usize].len())
     }
 
     /// Writes the interned ring payload: `nums` are the session id, the operation id and the

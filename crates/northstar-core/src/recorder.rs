@@ -36,6 +36,7 @@
 //! run time gets its thread-locals from glibc's `__tls_get_addr`, which allocates them on a
 //! thread's first access.
 
+use core::ptr::NonNull;
 use std::boxed::Box;
 use std::cell::{Cell, RefCell};
 #[cfg(not(loom))]
@@ -52,7 +53,7 @@ use crate::event_type::Visibility;
 use crate::events::{Event, Payload, WithPayload};
 use crate::limits::{FastRng, PayloadLimit, Sampler, TokenBucket};
 use crate::registry::{Drainer, Registry, RegistryError, Slot};
-use crate::ring::{Counters, Producer, PushError, Refusal};
+use crate::ring::{Counters, Producer, PushError, Refusal, Ring, RingControl};
 use crate::sync::UnsafeCell;
 
 mod dynamic;
@@ -393,9 +394,56 @@ fn new_claims() -> ClaimsCell {
     RefCell::new(Claims::EMPTY)
 }
 
+/// The thread's current ring: the recorder and slot it belongs to and, resolved once when the
+/// thread claimed it, where that ring's control block and cells are, so an event reaches its
+/// ring without a slot lookup (no multiply, no bounds checks against the registry's tables).
+#[derive(Clone, Copy)]
+struct Current {
+    /// The recorder's id ([`Inner::id`], never reused; 0: none).
+    id: usize,
+    /// The claimed slot.
+    slot: usize,
+    /// The slot's ring control block, in the recorder's registry (dangling while `id` is 0).
+    control: NonNull<RingControl>,
+    /// The first of the slot's `cells_len` ring cells, in the recorder's registry storage
+    /// (dangling while `id` is 0).
+    cells: NonNull<UnsafeCell<u8>>,
+    cells_len: usize,
+}
+
+impl Current {
+    const NONE: Self = Self {
+        id: 0,
+        slot: 0,
+        control: NonNull::dangling(),
+        cells: NonNull::dangling(),
+        cells_len: 0,
+    };
+
+    /// The recorder id and the slot. (What the thread-local hands out when the ring is not
+    /// needed: plain integers, which the compiler need not test for a null pointer.)
+    #[inline(always)]
+    fn key(&self) -> (usize, usize) {
+        (self.id, self.slot)
+    }
+
+    /// The entry for `slot` of the recorder `id`, whose ring is `ring`.
+    fn new(id: usize, slot: usize, ring: Ring<'_>) -> Self {
+        let (control, cells) = ring.parts();
+        Self {
+            id,
+            slot,
+            control: NonNull::from(control),
+            // A slice's pointer is never null (dangling, never read, for an empty one).
+            cells: NonNull::from(cells).cast(),
+            cells_len: cells.len(),
+        }
+    }
+}
+
 thread_locals! {
-    /// The thread's current (recorder id, slot): read on every event.
-    static CURRENT: Cell<(usize, usize)> = Cell::new((0, 0));
+    /// The thread's current ring ([`Current`]): read on every event.
+    static CURRENT: Cell<Current> = Cell::new(Current::NONE);
     /// The thread's sampling generator.
     static RNG: Cell<FastRng> = Cell::new(FastRng::new(0));
     /// Every ring this thread claimed; retired at thread exit (`thread_exit`).
@@ -442,8 +490,8 @@ impl Drop for ThreadClaim {
         let id = self.recorder.inner().id;
         let slot = self.slot;
         let _ = CURRENT.try_with(|c| {
-            if c.get() == (id, slot) {
-                c.set((0, 0));
+            if c.get().key() == (id, slot) {
+                c.set(Current::NONE);
             }
         });
         // The next owner of this slot numbers its operations past ours (ids carry the slot).
@@ -708,18 +756,7 @@ impl Recorder {
 
     /// Claims a ring for the calling thread now, so its first event pays nothing extra.
     pub fn register_thread(&self) -> Result<(), RecordError> {
-        self.slot().map(|_| ())
-    }
-
-    /// The calling thread's slot, claiming one on first use.
-    #[inline(always)]
-    fn slot(&self) -> Result<usize, RecordError> {
-        let (id, slot) = CURRENT.with(Cell::get);
-        if id == self.inner().id {
-            Ok(slot)
-        } else {
-            self.claim_slow()
-        }
+        self.producer().map(|_| ())
     }
 
     #[cold]
@@ -778,7 +815,8 @@ impl Recorder {
                     slot
                 }
             };
-            CURRENT.with(|c| c.set((id, slot)));
+            let ring = self.inner().registry.ring(slot);
+            CURRENT.with(|c| c.set(Current::new(id, slot, ring)));
             Ok(slot)
         });
         claimed.unwrap_or(Err(RecordError::ThreadExiting))
@@ -804,13 +842,34 @@ impl Recorder {
         Ok(())
     }
 
+    /// The producer of the calling thread's ring, claiming one on first use.
     #[inline(always)]
     fn producer(&self) -> Result<Producer<'_>, RecordError> {
-        let slot = self.slot()?;
-        // SAFETY: `slot` was claimed by this thread (CURRENT only ever holds this thread's own
-        // claims, and is cleared before a claim is retired), and producers are only used
-        // within one call on this thread.
-        Ok(unsafe { self.inner().registry.producer_of(slot) })
+        let id = self.inner().id;
+        let mut current = CURRENT.with(Cell::get);
+        if current.id != id {
+            // Claims a ring (or finds this thread's) and makes it current. The cold call
+            // returns no producer: the one below is built from the thread-local on both paths,
+            // so the hot path keeps it in registers.
+            self.claim_slow()?;
+            current = CURRENT.with(Cell::get);
+            if current.id != id {
+                return Err(RecordError::NoRing);
+            }
+        }
+        // SAFETY: `current` was set by this thread's claim of `current.slot` of the recorder
+        // with this id, from that slot's ring in the recorder's registry (`claim_uncounted`).
+        // Ids are never reused, so the recorder is `self`, whose `Inner` (registry slots and
+        // ring storage included) lives at least as long as the borrow of `self`: `control` and
+        // the `cells_len` cells at `cells` are valid for `'_`, and are what the registry handed
+        // out (a slot's control block and its share of the storage, sizes validated when the
+        // registry was built). CURRENT only ever holds this thread's own claims and is cleared
+        // before a claim is retired, so the thread still owns the slot, and producers are only
+        // used within one call on this thread: this is the ring's only producer.
+        Ok(unsafe {
+            let cells = core::slice::from_raw_parts(current.cells.as_ptr(), current.cells_len);
+            Ring::from_parts(current.control.as_ref(), cells).producer()
+        })
     }
 
     /// Records an event: checks sampling and the payload limit, stamps it with the clock and
@@ -1072,7 +1131,7 @@ impl Recorder {
     /// recorded yet.
     #[inline(always)]
     pub fn next_operation_id(&self) -> u64 {
-        let prefix = match CURRENT.with(Cell::get) {
+        let prefix = match CURRENT.with(|c| c.get().key()) {
             (id, slot) if id == self.inner().id => slot as u64,
             _ => self
                 .claim_uncounted()
@@ -1173,6 +1232,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The thread's ring is cached per thread (`Current`) with the recorder's id: a thread
+    /// that alternates between recorders must write each event into the ring of the recorder
+    /// it was recorded with, and a recorder built after another was dropped (possibly at the
+    /// same address) must not inherit the dropped one's cached ring.
+    #[test]
+    fn a_thread_writes_each_recorders_events_into_that_recorders_ring() {
+        let drain_ids = |r: &Recorder| {
+            let mut ids = Vec::new();
+            r.drainer().unwrap().drain(usize::MAX, |_, bytes| {
+                let view = crate::record::decode_record(bytes).unwrap();
+                ids.push(view.actor_id());
+            });
+            ids
+        };
+        let a = small();
+        let b = small();
+        for i in 0..6u64 {
+            let r = if i % 3 == 0 { &a } else { &b };
+            r.record(i, Visibility::Public, &AgentSessionEnded { session_id: i })
+                .unwrap();
+        }
+        assert_eq!(drain_ids(&a), [0, 3]);
+        assert_eq!(drain_ids(&b), [1, 2, 4, 5]);
+        // More rounds than a thread holds claims (`MAX_THREAD_RECORDERS`): the claims of
+        // dropped recorders are let go, so their memory is freed and may be reused.
+        for round in 0..MAX_THREAD_RECORDERS as u64 + 4 {
+            let c = small();
+            c.record(
+                round,
+                Visibility::Public,
+                &AgentSessionEnded { session_id: round },
+            )
+            .unwrap();
+            assert_eq!(drain_ids(&c), [round], "round {round}");
+            assert_eq!(c.counters().pushed, 1, "round {round}");
+            drop(c);
+        }
+        assert_eq!(a.counters().pushed, 2);
+        assert_eq!(b.counters().pushed, 4);
     }
 
     #[test]

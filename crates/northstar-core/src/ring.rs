@@ -377,6 +377,14 @@ impl<'a> Ring<'a> {
         }
     }
 
+    /// The ring's control block and cells, as [`Ring::from_parts`] takes them back (the
+    /// recorder keeps a thread's ring this way, resolved once at claim).
+    #[cfg(all(feature = "std", northstar_cas))]
+    #[inline(always)]
+    pub(crate) fn parts(&self) -> (&'a RingControl, &'a [UnsafeCell<u8>]) {
+        (self.control, self.cells)
+    }
+
     /// Capacity in bytes.
     #[inline]
     pub fn capacity(&self) -> usize {
@@ -529,13 +537,49 @@ impl<'a> Producer<'a> {
     ) -> Result<(), PushError> {
         let ring = self.ring;
         let p = &ring.control.producer;
+        let tail = p.tail.load(Ordering::Relaxed);
+        let offset = tail & ring.mask;
+        let end = offset.wrapping_add(len);
+        // The common case: a record of an accepted length (`max_record_len`, as two compares
+        // the compiler can fold for a known length) that fits before the end of the
+        // buffer (`offset <= end <= cells.len()`: the very compares of the write's bounds check,
+        // which the compiler then drops as already decided), with room by the cached consumer
+        // position. Everything else (a refusal, a wrap and its padding, a reload of the
+        // consumer's position, a full ring) is decided out of line by `reserve_slow`, with the
+        // same checks as before in the same order.
+        let (start, next_tail) = if len <= ring.capacity() / 2
+            && (FRAMING_LEN..=MAX_PAYLOAD_LEN + FRAMING_LEN).contains(&len)
+            && offset <= end
+            && end <= ring.cells.len()
+            && tail.wrapping_sub(p.cached_head.load(Ordering::Relaxed)) + len <= ring.capacity()
+        {
+            (offset, tail.wrapping_add(len))
+        } else {
+            self.reserve_slow(len, tail)?
+        };
+        self.write(start, len, fill);
+        p.tail.store(next_tail, Ordering::Release);
+        bump_single_writer(&p.pushed);
+        Ok(())
+    }
+
+    /// [`Producer::push_with`] off its fast path: refuses (and counts) a record of a length the
+    /// ring does not take, places the record at the start of the buffer when it does not fit
+    /// before the end (marking the skipped end with a padding record when it can hold one),
+    /// reloads the consumer's position when the cached one says there is no room, and drops
+    /// (and counts) the record when there is still none. Returns where to write the record and
+    /// the tail to publish after it. Not generic, so one copy serves every call site.
+    #[cold]
+    #[inline(never)]
+    fn reserve_slow(&mut self, len: usize, tail: usize) -> Result<(usize, usize), PushError> {
+        let ring = self.ring;
+        let p = &ring.control.producer;
         let max = ring.max_record_len();
         if len > max || len < FRAMING_LEN {
             bump_single_writer(&p.oversize);
             return Err(PushError::TooLarge { len, max });
         }
         let cap = ring.capacity();
-        let tail = p.tail.load(Ordering::Relaxed);
         let offset = tail & ring.mask;
         let room_to_end = cap - offset;
         let (skip, start) = if room_to_end >= len {
@@ -562,10 +606,7 @@ impl<'a> Producer<'a> {
                 dst.copy_from_slice(pad.as_bytes())
             });
         }
-        self.write(start, len, fill);
-        p.tail.store(tail.wrapping_add(needed), Ordering::Release);
-        bump_single_writer(&p.pushed);
-        Ok(())
+        Ok((start, tail.wrapping_add(needed)))
     }
 
     /// Writes `len` bytes at buffer offset `start` through `fill`.
@@ -910,6 +951,79 @@ mod tests {
             Err(PushError::TooLarge { len: 65, max: 64 })
         );
         assert_eq!(ring.ring().counters().oversize, 1);
+    }
+
+    /// The lengths at the edges of `push_with`'s fast-path test (one unsigned compare for
+    /// `FRAMING_LEN..=max_record_len`) and of its room-to-end test: shorter than the framing and
+    /// longer than the maximum are refused and counted, the maximum itself and a record that
+    /// ends exactly at the end of the buffer are taken, and one that would cross it wraps.
+    #[test]
+    fn push_with_length_and_room_edges() {
+        let ring = StaticRing::<128>::new();
+        // SAFETY: single producer and consumer in this test.
+        let (mut p, mut c) = unsafe { (ring.ring().producer(), ring.ring().consumer()) };
+        let framed = |out: &mut [u8]| {
+            let header = EventHeader::new(
+                EventType::AgentSessionEnded,
+                Visibility::Team,
+                0,
+                0,
+                0,
+                out.len() - FRAMING_LEN,
+            );
+            crate::record::write_record(out, &header, |dst| dst.fill(7));
+        };
+        for len in [0, 1, FRAMING_LEN - 1, 65, usize::MAX] {
+            assert!(
+                matches!(
+                    p.push_with(len, |_| unreachable!()),
+                    Err(PushError::TooLarge { .. })
+                ),
+                "{len}"
+            );
+        }
+        assert_eq!(ring.ring().counters().oversize, 5);
+        // 64 (the maximum) then 64: the second ends exactly at the end of the buffer.
+        assert_eq!(p.push_with(64, framed), Ok(()));
+        assert_eq!(p.push_with(64, framed), Ok(()));
+        assert_eq!(p.push_with(FRAMING_LEN, framed), Err(PushError::Full));
+        assert_eq!(
+            c.drain(usize::MAX, |_| {}),
+            Drained {
+                records: 2,
+                bytes: 128
+            }
+        );
+        // Tail at 128 (offset 0): 40 bytes, then 64 (88 left before the end), then 33 at
+        // offset 104 crosses the end: the 24 bytes left are skipped (too short for a padding
+        // record) and the record goes to the start.
+        assert_eq!(p.push_with(40, framed), Ok(()));
+        assert_eq!(p.push_with(64, framed), Ok(()));
+        assert_eq!(c.drain(usize::MAX, |_| {}).records, 2);
+        assert_eq!(p.push_with(FRAMING_LEN + 1, framed), Ok(()));
+        let drained = c.drain(usize::MAX, |bytes| assert_eq!(bytes.len(), FRAMING_LEN + 1));
+        assert_eq!(
+            drained,
+            Drained {
+                records: 1,
+                bytes: 24 + FRAMING_LEN + 1
+            }
+        );
+        // Offset 33: 40 bytes, then 64 at offset 73 crosses the end with 55 bytes left: a
+        // padding record covers them (not handed to the drain) and the record goes to the start.
+        assert_eq!(p.push_with(40, framed), Ok(()));
+        assert_eq!(c.drain(usize::MAX, |_| {}).records, 1);
+        assert_eq!(p.push_with(64, framed), Ok(()));
+        let drained = c.drain(usize::MAX, |bytes| assert_eq!(bytes.len(), 64));
+        assert_eq!(
+            drained,
+            Drained {
+                records: 1,
+                bytes: 55 + 64
+            }
+        );
+        let counters = ring.ring().counters();
+        assert_eq!((counters.pushed, counters.dropped_full), (7, 1));
     }
 
     #[test]
