@@ -7,16 +7,9 @@
 # loom one: 32-loom-snippet.sh). Bounded: each cargo call builds a handful of crates.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-repo="$(pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-# The snippets' crates build apart from the workspace (their own lock file and target).
-snippets_target="$repo/target/snippets"
-
-# extract FILE SECTION N LANG OUT (shared with the other snippet steps).
+# extract FILE SECTION N LANG OUT and snippet_workspace (shared with the other snippet steps).
 source .ci/steps/lib/extract.sh
-
-ln -s "$repo" "$work/northstar"
+snippet_workspace
 
 echo "--- README.md: Instrumenting code"
 app="$work/kv-app"

@@ -8,10 +8,10 @@
 # small crate build (the second program reuses its target dir) plus the CLI.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-repo="$(pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-snippets_target="$repo/target/snippets"
+# snippet_workspace (shared with the other snippet steps; this step's own `extract` below
+# takes no section).
+source .ci/steps/lib/extract.sh
+snippet_workspace
 
 # extract FILE N LANG OUT: the N-th ```LANG block (0-based) of FILE.
 extract() {
@@ -25,7 +25,6 @@ open(out, 'w').write(blocks[n])
 PY
 }
 
-ln -s "$repo" "$work/northstar"
 cargo build -j2 --release --quiet -p northstar-cli
 ns="$repo/target/release/northstar"
 

@@ -5,15 +5,9 @@
 # its output must be the README's ```text block. Bounded: one small crate build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-repo="$(pwd)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-snippets_target="$repo/target/snippets"
-
-# extract FILE SECTION N LANG OUT (shared with the other snippet steps).
+# extract FILE SECTION N LANG OUT and snippet_workspace (shared with the other snippet steps).
 source .ci/steps/lib/extract.sh
-
-ln -s "$repo" "$work/northstar"
+snippet_workspace
 app="$work/json-app"
 mkdir -p "$app/src"
 readme=crates/northstar-json/README.md

@@ -21,3 +21,15 @@ if len(blocks) <= n:
 open(out, 'w').write(blocks[n])
 PY
 }
+
+# snippet_workspace: the snippet steps' common set-up, run from the repository root. Sets
+# `repo`, `work` (a temporary directory removed on exit, holding a `northstar` link to the
+# repository: the path the snippets' [dependencies] lines name) and `snippets_target` (the
+# snippets' crates build apart from the workspace: their own lock file and target).
+snippet_workspace() {
+    repo="$(pwd)"
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    snippets_target="$repo/target/snippets"
+    ln -s "$repo" "$work/northstar"
+}
