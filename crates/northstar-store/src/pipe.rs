@@ -95,13 +95,14 @@ impl Pipe {
         }
     }
 
-    /// Writer: whether to give the core to the flusher before the next block. In a burst the
-    /// flusher and the writer may share one core; the rings (4 MiB each by default) overflow
-    /// long before this pipe's budget (64 MiB by default), so while the drain is behind and
-    /// the budget less than half used, the writer yields once per block. Yielding does not
-    /// lower its priority against other processes: under load it is scheduled as before.
-    pub(crate) fn writer_should_yield(&self) -> bool {
-        self.drain_behind.load(Ordering::Relaxed) && self.lock().in_flight < self.capacity / 2
+    /// Writer: whether to give the core to the flusher before the next block, with
+    /// `in_flight` read under the lock. In a burst the flusher and the writer may share one
+    /// core; the rings (4 MiB each by default) overflow long before this pipe's budget
+    /// (64 MiB by default), so while the drain is behind and the budget less than half used,
+    /// the writer yields once per block. Yielding does not lower its priority against other
+    /// processes: under load it is scheduled as before.
+    fn writer_should_yield(&self, in_flight: usize) -> bool {
+        self.drain_behind.load(Ordering::Relaxed) && in_flight < self.capacity / 2
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -143,7 +144,8 @@ impl Pipe {
     }
 
     /// Writer: the next message, waiting up to `timeout`. Before handing over a block it
-    /// yields the core to the flusher if [`Pipe::writer_should_yield`] says so.
+    /// yields the core to the flusher if [`Pipe::writer_should_yield`] says so (decided under the
+    /// same lock).
     pub(crate) fn recv(&self, timeout: Duration) -> Option<Msg> {
         let s = self.lock();
         let (mut s, _) = self
@@ -151,8 +153,10 @@ impl Pipe {
             .wait_timeout_while(s, timeout, |s| s.queue.is_empty())
             .unwrap_or_else(|p| p.into_inner());
         let msg = s.queue.pop_front();
+        let yield_first =
+            matches!(msg, Some(Msg::Block(_))) && self.writer_should_yield(s.in_flight);
         drop(s);
-        if matches!(msg, Some(Msg::Block(_))) && self.writer_should_yield() {
+        if yield_first {
             std::thread::yield_now();
         }
         msg
@@ -191,22 +195,37 @@ mod tests {
     #[test]
     fn the_writer_yields_only_while_the_drain_is_behind_and_the_budget_half_free() {
         let pipe = Pipe::new(1000, 100);
-        assert!(!pipe.writer_should_yield(), "the drain is not behind");
+        assert!(
+            !pipe.writer_should_yield(pipe.lock().in_flight),
+            "the drain is not behind"
+        );
         pipe.set_drain_behind(true);
-        assert!(pipe.writer_should_yield(), "behind, budget empty");
+        assert!(
+            pipe.writer_should_yield(pipe.lock().in_flight),
+            "behind, budget empty"
+        );
         pipe.send(block(499));
-        assert!(pipe.writer_should_yield(), "behind, budget 49.9% used");
+        assert!(
+            pipe.writer_should_yield(pipe.lock().in_flight),
+            "behind, budget 49.9% used"
+        );
         pipe.send(block(1));
         assert!(
-            !pipe.writer_should_yield(),
+            !pipe.writer_should_yield(pipe.lock().in_flight),
             "budget half used: the writer must catch up first"
         );
         let Some(Msg::Block(b)) = pipe.recv(Duration::ZERO) else {
             panic!("a block was queued")
         };
         pipe.done(b.bytes);
-        assert!(pipe.writer_should_yield(), "budget back under half");
+        assert!(
+            pipe.writer_should_yield(pipe.lock().in_flight),
+            "budget back under half"
+        );
         pipe.set_drain_behind(false);
-        assert!(!pipe.writer_should_yield(), "the drain caught up");
+        assert!(
+            !pipe.writer_should_yield(pipe.lock().in_flight),
+            "the drain caught up"
+        );
     }
 }
