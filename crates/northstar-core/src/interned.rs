@@ -2,15 +2,16 @@
 //! [`operation!`](crate::operation) record their literal strings (metric name, unit, dimension
 //! keys and values; operation type, target type, target id) as a call-site id, not as bytes.
 //!
-//! # In the ring, not on disk
+//! # In the ring, and compact on disk
 //!
 //! A call site with a literal is a `static` [`Site`] pointing at a `static` [`PerfMeta`] or
 //! [`OpMeta`], whose [`Slot`]s hold the literals (`Some`) or mark a run-time argument (`None`).
-//! The hot path writes a ring-only record (type byte [`INTERNED_TYPE_BYTE`]) carrying the site
-//! id, the numbers and only the run-time strings. The drain (the store's flusher, the capture
-//! API) turns it back into the standard `perf_sample` or `agent_operation` record with
-//! [`Interned::parse`] and [`Interned::write_record`] before anything else sees it: the disk
-//! format and every reader are unchanged (docs/DESIGN.md, "Interned spec call sites").
+//! The hot path writes a ring record (type byte [`INTERNED_TYPE_BYTE`]) carrying the site id,
+//! the numbers and only the run-time strings. The store's flusher keeps it compact on disk
+//! ([`Interned::make_stored`], type byte [`STORED_TYPE_BYTE`], beside the site's definition in
+//! each block), and its readers expand it with [`expand_payload`]; the capture API turns it
+//! into the standard `perf_sample` or `agent_operation` record at once ([`Interned::parse`],
+//! [`Interned::write_record`]). docs/DESIGN.md, "Interned spec call sites"; docs/FORMAT.md.
 //!
 //! Ring payload after the 24-byte header (all little-endian; `str` is `u32` length + UTF-8):
 //!
@@ -37,10 +38,20 @@ use crate::codec::{DecodeError, EncodeError, Field, Reader, Writer};
 use crate::event_type::EventType;
 use crate::record::{EventHeader, Trailer, FRAMING_LEN, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
-/// Record type byte of an interned spec record (in a ring only; never on disk).
+/// Record type byte of an interned spec record in a ring (never on disk: stored as
+/// [`STORED_TYPE_BYTE`]).
 pub const INTERNED_TYPE_BYTE: u8 = crate::user_bytes::INTERNED;
+
+/// Record type byte of an interned spec record **stored** in a block (the store's disk form,
+/// [`Interned::write_stored`]): the ring record with its timestamp in Unix nanoseconds and an
+/// operation's start ticks replaced by its duration in nanoseconds. Only in blocks that also
+/// hold the definition of its site (type byte [`SITE_DEFINITION_TYPE_BYTE`]).
+pub const STORED_TYPE_BYTE: u8 = crate::user_bytes::STORED_INTERNED;
+
+/// Record type byte of a stored call-site definition (the store's disk form): not an event.
+pub const SITE_DEFINITION_TYPE_BYTE: u8 = crate::user_bytes::SITE_DEFINITION;
 
 /// Ids the table can hand out (id 0 means "not registered").
 #[cfg(feature = "std")]
@@ -431,41 +442,105 @@ pub fn is_interned(record: &[u8]) -> bool {
 #[derive(Clone, Copy, Debug)]
 pub struct Interned<'a> {
     header: &'a EventHeader,
+    bytes: &'a [u8],
+    site_id: u32,
     meta: SiteMeta,
     body: &'a [u8],
     standard_len: usize,
 }
 
-fn slot_str<'a>(slot: Slot, r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
+/// A call site's strings, borrowed from a `static` site ([`SiteMeta::shape`]) or from a
+/// stored block's site definition (the store's disk form of interned records): what
+/// [`expand_payload`] needs to rebuild the standard payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape<'m> {
+    /// A `perf_sample` site.
+    Perf {
+        /// Metric name.
+        name: Option<&'m str>,
+        /// Unit.
+        unit: Option<&'m str>,
+        /// Dimensions: key and value.
+        dims: &'m [(Option<&'m str>, Option<&'m str>)],
+    },
+    /// An `agent_operation` site.
+    Operation {
+        /// Operation type.
+        operation_type: Option<&'m str>,
+        /// Target type.
+        target_type: Option<&'m str>,
+        /// Target id.
+        target_id: Option<&'m str>,
+    },
+}
+
+impl Shape<'_> {
+    /// The standard event type records of this site expand to.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Shape::Perf { .. } => EventType::PerfSample,
+            Shape::Operation { .. } => EventType::AgentOperation,
+        }
+    }
+}
+
+impl SiteMeta {
+    /// The site's strings as a [`Shape`].
+    pub fn shape(&self) -> Shape<'static> {
+        match *self {
+            SiteMeta::Perf(m) => Shape::Perf {
+                name: m.name,
+                unit: m.unit,
+                dims: m.dims,
+            },
+            SiteMeta::Operation(m) => Shape::Operation {
+                operation_type: m.operation_type,
+                target_type: m.target_type,
+                target_id: m.target_id,
+            },
+        }
+    }
+}
+
+/// Offset, in an interned payload, of an operation's third number: the start ticks in a ring
+/// record, the duration in nanoseconds in a stored one (after the site id, session and
+/// operation id).
+pub const OP_THIRD_NUMBER_AT: usize = 4 + 8 + 8;
+
+fn slot_str<'a>(slot: Option<&'a str>, r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
     match slot {
         Some(s) => Ok(s),
         None => <&str as Field<'a>>::decode(r),
     }
 }
 
-/// Walks an interned payload (after the site id) with its site, handing each standard-payload
-/// piece to `out` in the standard order. An operation's duration is
-/// `ticks_to_nanos(end_ticks - start_ticks)`. Validates everything; never panics.
-fn walk(
-    meta: SiteMeta,
+/// Walks an interned payload's `body` (after the site id) with its site's `shape`, handing
+/// each standard-payload piece to `out` in the standard order. An operation's `duration_ns` is
+/// `duration(third number)`: the ring's start ticks become `ticks_to_nanos(end - start)`, a
+/// stored record's nanoseconds are taken as they are. Validates everything; never panics;
+/// allocates nothing. Shared by the drain (ring records) and the store's readers (stored ones).
+/// Inlined, so the drain's length-only walk ([`expanded_len`]) compiles to additions.
+#[inline(always)]
+pub fn expand_payload(
+    shape: Shape<'_>,
     body: &[u8],
-    end_ticks: u64,
-    ticks_to_nanos: impl FnOnce(u64) -> u64,
+    duration: impl FnOnce(u64) -> i64,
     mut out: impl FnMut(&[u8]),
 ) -> Result<(), DecodeError> {
+    #[inline(always)]
     fn put_str(out: &mut impl FnMut(&[u8]), s: &str) {
         out(&(s.len() as u32).to_le_bytes());
         out(s.as_bytes());
     }
     let mut r = Reader::new(body);
-    match meta {
-        SiteMeta::Perf(m) => {
+    match shape {
+        Shape::Perf { name, unit, dims } => {
             let value: [u8; 8] = r.array()?;
-            let name = slot_str(m.name, &mut r)?;
-            let unit = slot_str(m.unit, &mut r)?;
+            let name = slot_str(name, &mut r)?;
+            let unit = slot_str(unit, &mut r)?;
             put_str(&mut out, name);
-            out(&(m.dims.len() as u32).to_le_bytes());
-            for (ks, vs) in m.dims {
+            out(&(dims.len() as u32).to_le_bytes());
+            for (ks, vs) in dims {
                 let k = slot_str(*ks, &mut r)?;
                 let v = slot_str(*vs, &mut r)?;
                 put_str(&mut out, k);
@@ -477,18 +552,22 @@ fn walk(
             out(&[0u8; 16]);
             out(&[0u8; 5]);
         }
-        SiteMeta::Operation(m) => {
+        Shape::Operation {
+            operation_type,
+            target_type,
+            target_id,
+        } => {
             let session: [u8; 8] = r.array()?;
             let op_id: [u8; 8] = r.array()?;
-            let start = u64::from_le_bytes(r.array()?);
+            let third = u64::from_le_bytes(r.array()?);
             let at = r.position();
             let status = match r.array::<1>()?[0] {
                 b @ (0 | 1) => STATUS[b as usize],
                 value => return Err(DecodeError::BadTag { at, value }),
             };
-            let op = slot_str(m.operation_type, &mut r)?;
-            let tt = slot_str(m.target_type, &mut r)?;
-            let tid = slot_str(m.target_id, &mut r)?;
+            let op = slot_str(operation_type, &mut r)?;
+            let tt = slot_str(target_type, &mut r)?;
+            let tid = slot_str(target_id, &mut r)?;
             out(&session);
             put_str(&mut out, op);
             out(&op_id);
@@ -496,13 +575,20 @@ fn walk(
             put_str(&mut out, tid);
             put_str(&mut out, status);
             out(&[1]);
-            // The guard's `duration_ns` before the conversion moved here: same expression.
-            let duration_ns = ticks_to_nanos(end_ticks.wrapping_sub(start)) as i64;
-            out(&duration_ns.to_le_bytes());
+            out(&duration(third).to_le_bytes());
             out(&[0u8; 4]);
         }
     }
     r.finish()
+}
+
+/// Length of the standard payload `body` expands to with `shape` (validating it as
+/// [`expand_payload`] does).
+#[inline]
+pub fn expanded_len(shape: Shape<'_>, body: &[u8]) -> Result<usize, DecodeError> {
+    let mut n = 0usize;
+    expand_payload(shape, body, |_| 0, |b| n += b.len())?;
+    Ok(n)
 }
 
 impl<'a> Interned<'a> {
@@ -528,16 +614,77 @@ impl<'a> Interned<'a> {
         let body = &payload[4..];
         let mut standard_len = 0usize;
         // Lengths only: the duration's 8 bytes do not depend on the conversion.
-        walk(site.meta, body, 0, |_| 0, |b| standard_len += b.len())?;
+        expand_payload(site.meta.shape(), body, |_| 0, |b| standard_len += b.len())?;
         if standard_len > crate::record::MAX_PAYLOAD_LEN {
             return Err(InternError::Encode(EncodeError::TooLong));
         }
         Ok(Self {
             header,
+            bytes: record,
+            site_id: id,
             meta: site.meta,
             body,
             standard_len,
         })
+    }
+
+    /// The header's timestamp (clock ticks, as every ring record's).
+    pub fn timestamp(&self) -> u64 {
+        self.header.timestamp.get()
+    }
+
+    /// The id of its call site in this process.
+    pub fn site_id(&self) -> u32 {
+        self.site_id
+    }
+
+    /// Its call site's strings.
+    pub fn site_meta(&self) -> SiteMeta {
+        self.meta
+    }
+
+    /// Length of the stored form ([`Interned::write_stored`]): the ring record's own length.
+    pub fn stored_len(&self) -> usize {
+        self.header.record_len()
+    }
+
+    /// The ring record's bytes, as [`Interned::parse`] checked them.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Turns `copy`, a copy of [`Interned::bytes`] (the drain copies the ring record into its
+    /// block, then calls this on the copy), into the record's stored form: type byte
+    /// [`STORED_TYPE_BYTE`], and an operation's start ticks replaced by
+    /// `ticks_to_nanos(end - start) as i64` (the duration the standard record would hold).
+    /// Same length, same other header fields. Fails, changing nothing, if `copy` is not as
+    /// long as the record.
+    #[inline]
+    pub fn make_stored(
+        &self,
+        copy: &mut [u8],
+        ticks_to_nanos: impl FnOnce(u64) -> u64,
+    ) -> Result<(), InternError> {
+        if copy.len() != self.stored_len() {
+            return Err(InternError::Framing);
+        }
+        let h = self.header;
+        let header = EventHeader::with_type_byte(
+            STORED_TYPE_BYTE,
+            h.visibility().map_err(|_| InternError::Framing)?,
+            h.timestamp.get(),
+            h.actor_id.get(),
+            h.event_seq.get(),
+            4 + self.body.len(),
+        );
+        copy[..HEADER_LEN].copy_from_slice(header.as_bytes());
+        if let Some(ticks) = self.duration_ticks() {
+            let at = HEADER_LEN + OP_THIRD_NUMBER_AT;
+            if let Some(third) = copy.get_mut(at..at + 8) {
+                third.copy_from_slice(&(ticks_to_nanos(ticks) as i64).to_le_bytes());
+            }
+        }
+        Ok(())
     }
 
     /// The standard event type it expands to.
@@ -597,14 +744,11 @@ impl<'a> Interned<'a> {
         let mut result = Ok(());
         crate::record::write_record(out, &header, |dst| {
             let mut w = Writer::new(dst);
-            result = walk(
-                self.meta,
-                self.body,
-                h.timestamp.get(),
-                ticks_to_nanos,
-                |b| w.put(b),
-            )
-            .map_err(InternError::from);
+            // The guard's `duration_ns` before the conversion moved here: same expression.
+            let end = h.timestamp.get();
+            let duration = |start: u64| ticks_to_nanos(end.wrapping_sub(start)) as i64;
+            result = expand_payload(self.meta.shape(), self.body, duration, |b| w.put(b))
+                .map_err(InternError::from);
             if result.is_ok() {
                 result = w
                     .finish(self.standard_len)

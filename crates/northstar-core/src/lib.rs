@@ -59,6 +59,12 @@ pub(crate) mod user_bytes {
     /// Unused on targets without compare-and-swap, which have no interned call sites.
     #[cfg_attr(not(northstar_cas), allow(dead_code))]
     pub(crate) const INTERNED: u8 = 0xE2;
+    /// Its stored form in a block, and its call site's stored definition (the store's disk
+    /// form of interned records; `crate::interned`).
+    #[cfg_attr(not(northstar_cas), allow(dead_code))]
+    pub(crate) const STORED_INTERNED: u8 = 0xE3;
+    #[cfg_attr(not(northstar_cas), allow(dead_code))]
+    pub(crate) const SITE_DEFINITION: u8 = 0xE4;
 }
 
 /// The guard `operation!` returns when instrumentation is off: zero-sized, does nothing.
