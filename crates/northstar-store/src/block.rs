@@ -10,6 +10,7 @@ use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::format::{BlockHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, CRC32C, MAX_BLOCK_BODY};
+use crate::sites::BLOCK_FLAG_SITES;
 
 /// Why bytes are not a well-formed block.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -41,19 +42,55 @@ pub enum BlockError {
     Inconsistent(String),
 }
 
-/// A checked block, viewed in place.
+/// A checked block, viewed in place (or, for a block holding interned call-site records, its
+/// expanded body: see [`decode_block_in`]).
 #[derive(Clone, Copy, Debug)]
 pub struct BlockView<'a> {
-    /// The header.
+    /// The header, as stored.
     pub header: &'a BlockHeader,
-    /// The records, back to back.
+    /// The records, back to back: the standard records only (a block with interned records is
+    /// expanded, and its `body_len` is then the stored length, not this one's).
     pub body: &'a [u8],
+    /// Stored length (header + stored body).
+    stored_len: usize,
 }
 
 impl<'a> BlockView<'a> {
-    /// Total length (header + body).
+    /// Total length as stored (header + stored body): where the next block starts.
     pub fn len(&self) -> usize {
-        BLOCK_HEADER_LEN + self.body.len()
+        self.stored_len
+    }
+
+    /// A view of a block already checked by [`decode_block_in`] (the scanner keeps the
+    /// expansion it made and views it again).
+    pub(crate) fn checked(header: &'a BlockHeader, body: &'a [u8], stored_len: usize) -> Self {
+        Self {
+            header,
+            body,
+            stored_len,
+        }
+    }
+
+    /// Whether `body` is an expansion (the block holds interned call-site records), not the
+    /// stored bytes: offsets in it are not file offsets.
+    pub fn is_expanded(&self) -> bool {
+        self.header.flags.get() & BLOCK_FLAG_SITES != 0
+    }
+
+    /// Bytes to keep for reading this view's records later: the stored block when `body` is
+    /// in place (`stored`, shared), else the header followed by the expanded body, so record
+    /// offsets from the block's start hold in both cases.
+    pub(crate) fn readable_bytes(
+        &self,
+        stored: &crate::catalog::BlockBytes,
+    ) -> crate::catalog::BlockBytes {
+        if !self.is_expanded() {
+            return stored.clone();
+        }
+        let mut v = Vec::with_capacity(BLOCK_HEADER_LEN + self.body.len());
+        v.extend_from_slice(self.header.as_bytes());
+        v.extend_from_slice(self.body);
+        crate::catalog::BlockBytes::Owned(v.into())
     }
 
     /// Always false: a block has at least its header.
@@ -94,18 +131,33 @@ pub(crate) fn check_header(bytes: &[u8]) -> Result<(&BlockHeader, usize), BlockE
 
 /// Checks and views the block at the front of `bytes`: magic, length, CRC, then every record
 /// (framing, type, visibility, count, timestamps within the header's range). Never panics.
+/// A block holding interned call-site records (written by this version's flusher for
+/// `perf_sample!` and `operation!`) needs a buffer to expand into: this refuses it with a
+/// [`BlockError::Inconsistent`] that says so; read such blocks with [`decode_block_in`].
 pub fn decode_block(bytes: &[u8]) -> Result<BlockView<'_>, BlockError> {
-    decode_block_each(bytes, |_, _, _| {})
+    decode_block_each(bytes, None, |_, _, _| {})
 }
 
-/// [`decode_block`], calling `each` with every record as the check walks over it: its offset
-/// in the body, its view and its kind. A check after a record (a later record, the count) may
-/// still fail the block, so callers must not act on what `each` saw unless this returns `Ok`
-/// (the whole-store scan notes which records match here and visits them afterwards: one walk
-/// over the records instead of two).
+/// [`decode_block`] for every block: a block holding interned call-site records
+/// (docs/FORMAT.md) is checked as stored, then expanded into `scratch` (cleared first), and
+/// the view's `body` is that expansion: the standard records, as every reader expects them.
+/// Other blocks are viewed in place and `scratch` is untouched.
+pub fn decode_block_in<'a>(
+    bytes: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Result<BlockView<'a>, BlockError> {
+    decode_block_each(bytes, Some(scratch), |_, _, _| {})
+}
+
+/// [`decode_block_in`] (or, without `scratch`, [`decode_block`]), calling `each` with every
+/// record as the check walks over it: its offset in the body, its view and its kind. A check
+/// after a record (a later record, the count) may still fail the block, so callers must not
+/// act on what `each` saw unless this returns `Ok` (the whole-store scan notes which records
+/// match here and visits them afterwards: one walk over the records instead of two).
 #[inline]
 pub(crate) fn decode_block_each<'a>(
     bytes: &'a [u8],
+    scratch: Option<&'a mut Vec<u8>>,
     mut each: impl FnMut(usize, &RecordView<'a>, RecordKind),
 ) -> Result<BlockView<'a>, BlockError> {
     let (header, total) = check_header(bytes)?;
@@ -116,7 +168,25 @@ pub(crate) fn decode_block_each<'a>(
             computed,
         });
     }
-    let body = &bytes[BLOCK_HEADER_LEN..total];
+    let stored = &bytes[BLOCK_HEADER_LEN..total];
+    let body: &'a [u8] = match header.flags.get() {
+        0 => stored,
+        BLOCK_FLAG_SITES => {
+            let Some(scratch) = scratch else {
+                return Err(BlockError::Inconsistent(
+                    "the block holds interned call-site records: read it with decode_block_in"
+                        .into(),
+                ));
+            };
+            crate::sites::expand_body(stored, scratch).map_err(BlockError::Inconsistent)?;
+            scratch.as_slice()
+        }
+        flags => {
+            return Err(BlockError::Inconsistent(format!(
+                "unknown block flags {flags:#x}"
+            )))
+        }
+    };
     let (min, max) = (header.min_ts.get(), header.max_ts.get());
     let mut count = 0u32;
     let mut at = 0;
@@ -143,7 +213,11 @@ pub(crate) fn decode_block_each<'a>(
             header.record_count.get()
         )));
     }
-    Ok(BlockView { header, body })
+    Ok(BlockView {
+        header,
+        body,
+        stored_len: total,
+    })
 }
 
 /// What the index needs of a block, collected while records are copied in (so building the
@@ -177,11 +251,27 @@ impl BlockSummary {
             RecordKind::User => self.type_bits |= crate::format::USER_EVENT_BIT,
             RecordKind::Definition => return,
         }
-        let actor = r.actor_id();
+        self.add_actor(r.actor_id());
+    }
+
+    #[inline]
+    fn add_spec(&mut self, t: northstar_core::EventType, actor: u64) {
+        self.type_bits |= u32::from(t.bit());
+        self.per_type[t.index()] += 1;
+        self.add_actor(actor);
+    }
+
+    #[inline]
+    fn add_actor(&mut self, actor: u64) {
         if self.actor_runs.last() != Some(&actor) {
             self.actor_runs.push(actor);
         }
     }
+}
+
+/// The actor id in a record's header (0 if `bytes` is shorter than a header).
+fn actor_of(bytes: &[u8]) -> u64 {
+    EventHeader::ref_from_prefix(bytes).map_or(0, |(h, _)| h.actor_id.get())
 }
 
 /// Builds one block in a reusable buffer: records are copied in with their timestamp and
@@ -194,6 +284,10 @@ pub struct BlockBuilder {
     max_ts: u64,
     first_seq: u32,
     summary: BlockSummary,
+    /// Body bytes once expanded (crate::sites): bounds the expansion of interned records.
+    expanded: usize,
+    /// Whether the block holds interned records (header flag `BLOCK_FLAG_SITES`).
+    sites: bool,
 }
 
 impl Default for BlockBuilder {
@@ -214,7 +308,15 @@ impl BlockBuilder {
             max_ts: 0,
             first_seq: 0,
             summary: BlockSummary::default(),
+            expanded: 0,
+            sites: false,
         }
+    }
+
+    /// Body bytes so far once expanded (interned records as their standard records, site
+    /// definitions dropped).
+    pub fn expanded_len(&self) -> usize {
+        self.expanded
     }
 
     /// Records added since the last [`finish`](Self::finish).
@@ -260,8 +362,73 @@ impl BlockBuilder {
             return Err(BlockError::TooLong(self.body_len() + bytes.len()));
         }
         self.summary.add(record);
+        self.expanded += bytes.len();
+        // A definition (crate::interning) is not an event: not counted.
+        self.copy_in(
+            bytes,
+            timestamp,
+            seq,
+            record.kind() != RecordKind::Definition,
+        );
+        Ok(())
+    }
+
+    /// Copies an interned ring record in and turns the copy into its stored form
+    /// (crate::sites: type byte `0xE3`, an operation's duration in ns from `ticks_to_nanos`).
+    /// The flusher writes its site's definition first ([`push_site_definition`]).
+    ///
+    /// [`push_site_definition`]: Self::push_site_definition
+    pub(crate) fn push_stored_interned(
+        &mut self,
+        record: &northstar_core::__private::interned::Interned<'_>,
+        ticks_to_nanos: impl FnOnce(u64) -> u64,
+        timestamp: u64,
+        seq: u32,
+    ) -> Result<(), BlockError> {
+        let bytes = record.bytes();
+        if self.body_len() + bytes.len() > MAX_BLOCK_BODY {
+            return Err(BlockError::TooLong(self.body_len() + bytes.len()));
+        }
         let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
+        if let Err(e) = record.make_stored(&mut self.buf[start..], ticks_to_nanos) {
+            self.buf.truncate(start);
+            return Err(BlockError::Inconsistent(e.to_string()));
+        }
+        self.summary.add_spec(record.event_type(), actor_of(bytes));
+        self.expanded += record.record_len();
+        self.sites = true;
+        // The stored form is in place at `start`: stamped there, not copied again.
+        self.stamp_in(start, timestamp, seq, true);
+        Ok(())
+    }
+
+    /// Copies a call site's definition record (crate::sites, type byte `0xE4`): not an
+    /// event, not counted, dropped from the expanded body.
+    pub(crate) fn push_site_definition(
+        &mut self,
+        bytes: &[u8],
+        timestamp: u64,
+        seq: u32,
+    ) -> Result<(), BlockError> {
+        if self.body_len() + bytes.len() > MAX_BLOCK_BODY {
+            return Err(BlockError::TooLong(self.body_len() + bytes.len()));
+        }
+        self.sites = true;
+        self.copy_in(bytes, timestamp, seq, false);
+        Ok(())
+    }
+
+    #[inline]
+    fn copy_in(&mut self, bytes: &[u8], timestamp: u64, seq: u32, event: bool) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        self.stamp_in(start, timestamp, seq, event);
+    }
+
+    /// Stamps the record just copied in at `start` and counts it.
+    #[inline]
+    fn stamp_in(&mut self, start: usize, timestamp: u64, seq: u32, event: bool) {
         if let Ok((h, _)) = EventHeader::mut_from_prefix(&mut self.buf[start..start + HEADER_LEN]) {
             h.set_timestamp(timestamp);
             h.set_event_seq(seq);
@@ -269,13 +436,11 @@ impl BlockBuilder {
         if self.count == 0 {
             self.first_seq = seq;
         }
-        // A definition (crate::interning) is not an event: not counted.
-        if record.kind() != RecordKind::Definition {
+        if event {
             self.count += 1;
         }
         self.min_ts = self.min_ts.min(timestamp);
         self.max_ts = self.max_ts.max(timestamp);
-        Ok(())
     }
 
     /// Completes the block (with `dropped` events counted since the previous block, and
@@ -296,7 +461,7 @@ impl BlockBuilder {
             max_ts: U64::new(max),
             dropped: U64::new(dropped),
             first_seq: U32::new(self.first_seq),
-            flags: U32::new(0),
+            flags: U32::new(if self.sites { BLOCK_FLAG_SITES } else { 0 }),
         };
         self.buf[..BLOCK_HEADER_LEN].copy_from_slice(header.as_bytes());
         let crc = CRC32C.checksum(&self.buf[8..]);
@@ -330,5 +495,7 @@ impl BlockBuilder {
         self.max_ts = 0;
         self.first_seq = 0;
         self.summary.clear();
+        self.expanded = 0;
+        self.sites = false;
     }
 }

@@ -60,7 +60,7 @@ use std::path::{Path, PathBuf};
 
 use zerocopy::FromBytes;
 
-use crate::block::{decode_block, BlockView};
+use crate::block::{decode_block_in, BlockView};
 use crate::error::{Result, StoreError};
 use crate::format::{BlockHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, MAX_BLOCK_BODY};
 use crate::format::{SegmentHeader, SEGMENT_HEADER_LEN};
@@ -132,6 +132,8 @@ pub struct BlockCursor {
     dir: PathBuf,
     pos: Position,
     buf: Vec<u8>,
+    /// Where a block of interned call-site records expands.
+    expanded: Vec<u8>,
     current: Option<OpenSegment>,
 }
 
@@ -158,6 +160,7 @@ impl BlockCursor {
             dir,
             pos: from,
             buf: Vec::new(),
+            expanded: Vec::new(),
             current: None,
         })
     }
@@ -269,10 +272,11 @@ impl BlockCursor {
                 seg.file
                     .read_exact_at(&mut self.buf, at)
                     .map_err(|e| StoreError::io(&seg.path, e))?;
-                if decode_block(&self.buf).is_ok() {
+                if decode_block_in(&self.buf, &mut self.expanded).is_ok() {
                     let (id, next) = (seg.id, at + total as u64);
                     self.pos.offset = next;
-                    let view = decode_block(&self.buf).expect("checked just above");
+                    let view =
+                        decode_block_in(&self.buf, &mut self.expanded).expect("checked just above");
                     return Ok(Some(CursorItem::Block(CursorBlock {
                         segment_id: id,
                         offset: at,

@@ -7,7 +7,9 @@
 //! [`BlockCursor`](crate::BlockCursor). Everything here checks what it reads: a damaged byte
 //! is an error or a [`ScanItem::Damaged`], never a panic.
 
-pub use crate::block::{decode_block, BlockBuilder, BlockError, BlockSummary, BlockView};
+pub use crate::block::{
+    decode_block, decode_block_in, BlockBuilder, BlockError, BlockSummary, BlockView,
+};
 pub use crate::checksum::Crc32c;
 pub use crate::format::{
     BlockHeader, HeaderError, SegmentHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, CRC32C, FORMAT_VERSION,
@@ -15,4 +17,5 @@ pub use crate::format::{
 };
 pub use crate::index::{BlockEntry, Filter, SegmentIndex, INDEX_MAGIC};
 pub use crate::layout::{index_path, segment_path, DAMAGE_LOG, LOCK_FILE, TEAMS_FILE, TMP_SUFFIX};
-pub use crate::scan::{scan_segment, BlockScanner, Damage, ScanItem};
+pub use crate::scan::{scan_segment, BlockScanner, Damage, ScanItem, ScannedBlock};
+pub use crate::sites::{expand_body, BLOCK_FLAG_SITES, MAX_EXPANSION};

@@ -33,6 +33,7 @@ const BEHIND_PASS_BYTES: usize = 512 << 10;
 /// First sleep after the rings run dry; doubled on each empty pass up to [`MAX_IDLE_SLEEP`]
 /// (or `flush_interval` if shorter), so a burst after a quiet spell waits little.
 const MIN_IDLE_SLEEP: Duration = Duration::from_micros(20);
+
 /// Longest idle sleep: a default 4 MiB ring holds about 4 ms of 95-byte events at
 /// 10 M events/s, so the flusher looks well within that.
 const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
@@ -62,6 +63,8 @@ pub(crate) struct FlushCore {
     max_delay: Duration,
     /// User-event definitions written into the open block (crate::interning).
     defs: crate::interning::BlockDefinitions,
+    /// The open block's interned call sites (crate::sites).
+    sites: crate::sites::BlockSites,
     /// Scratch for expanding interned `perf_sample!`/`operation!` ring records.
     expanded: Vec<u8>,
     /// Interned ring records that could not be expanded (counted as dropped).
@@ -87,6 +90,7 @@ impl FlushCore {
             block_started: None,
             max_delay,
             defs: crate::interning::BlockDefinitions::for_process(),
+            sites: crate::sites::BlockSites::default(),
             expanded: Vec::new(),
             unexpanded: 0,
         }
@@ -177,10 +181,13 @@ impl FlushCore {
         Ok(())
     }
 
-    /// Expands an interned `perf_sample!`/`operation!` ring record into the standard record it
-    /// stands for and pushes that (design (B), docs/DESIGN.md "Interned spec call sites"): the
-    /// disk never sees the interned form. A record that cannot be expanded (unknown site,
-    /// malformed) is skipped and counted as dropped in the next block, never stored wrongly.
+    /// Stores an interned `perf_sample!`/`operation!` ring record in its compact form, after
+    /// its call site's definition if the open block has not got it (docs/DESIGN.md,
+    /// "Interned spec call sites"; crate::sites): about a third of the standard record's
+    /// bytes, and no re-encoding here. When the compact form would expand beyond the bound
+    /// readers enforce (`sites::MAX_EXPANSION`), the standard record is stored instead. A
+    /// record that cannot be expanded (unknown site, malformed) is skipped and counted as
+    /// dropped in the next block, never stored wrongly.
     #[inline]
     pub(crate) fn push_interned(
         &mut self,
@@ -191,15 +198,50 @@ impl FlushCore {
             self.unexpanded += 1;
             return Ok(());
         };
+        let unix_ts = conv.unix_nanos(interned.timestamp());
+        if self.builder.record_count() == 0 {
+            self.ensure_active();
+            self.block_started = Some(Instant::now());
+        }
+        let Some(a) = self.seg.as_mut() else {
+            return Err(StoreError::BlockRefused("no active segment".into()));
+        };
+        let seq = a.next_seq;
+        // An operation's duration is converted here, from its start and end ticks, at this
+        // pass's rate (the guard records ticks only).
+        let stored = self
+            .sites
+            .push(&mut self.builder, &interned, unix_ts, seq, |t| {
+                conv.nanos(t)
+            })
+            .map_err(|e| StoreError::BlockRefused(e.into()))?;
+        if !stored {
+            return self.push_expanded(&interned, unix_ts, conv);
+        }
+        a.next_seq += 1;
+        let room = self.max_bytes.saturating_sub(a.len) as usize;
+        if self.builder.body_len() >= BLOCK_TARGET.min(room) || a.next_seq >= u32::MAX - 1 {
+            self.cut(0);
+        }
+        Ok(())
+    }
+
+    /// Stores the standard record an interned ring record stands for (the fallback of
+    /// [`push_interned`](Self::push_interned)).
+    #[cold]
+    fn push_expanded(
+        &mut self,
+        interned: &northstar_core::__private::interned::Interned<'_>,
+        unix_ts: u64,
+        conv: &northstar_core::clock::TickConverter,
+    ) -> Result<()> {
         let mut buf = std::mem::take(&mut self.expanded);
         if buf.len() < interned.record_len() {
             buf.resize(interned.record_len(), 0);
         }
-        // An operation's duration is converted here, from its start and end ticks, at this
-        // pass's rate (the guard records ticks only).
         let result = match interned.write_record(&mut buf, |ticks| conv.nanos(ticks)) {
             Ok(n) => match decode_record(&buf[..n]) {
-                Ok(view) => self.push(&view, conv.unix_nanos(view.timestamp())),
+                Ok(view) => self.push(&view, unix_ts),
                 Err(_) => {
                     self.unexpanded += 1;
                     Ok(())
@@ -226,6 +268,7 @@ impl FlushCore {
         let records = u64::from(self.builder.record_count());
         let (bytes, summary) = self.builder.take_finished(self.pipe.buffer());
         self.defs.block_cut(); // interning hook: the next block defines its own schemas
+        self.sites.block_cut(); // and its own interned call sites
         a.len += bytes.len() as u64;
         let imports = std::mem::take(&mut self.block_imports);
         self.block_started = None;

@@ -1,7 +1,7 @@
 //! Following a store: its end position and the events stored after a position, in store
 //! order (`northstar tail`, [`StoreReader::query_after`](crate::StoreReader::query_after)).
 
-use crate::block::decode_block;
+use crate::block::decode_block_in;
 use crate::catalog::SegRef;
 use crate::error::Result;
 use crate::query::{block_id_range, collect_block, Access, Found, Query};
@@ -49,7 +49,8 @@ pub(crate) fn find_after(
                 }
             }
             let bytes = seg.block(entry)?;
-            let view = match decode_block(bytes.as_slice()) {
+            let mut expanded = Vec::new();
+            let view = match decode_block_in(bytes.as_slice(), &mut expanded) {
                 Ok(v) => v,
                 Err(e) => {
                     damaged.push(seg.damaged(entry.offset.get(), u64::from(entry.len.get()), e));
@@ -59,7 +60,7 @@ pub(crate) fn find_after(
             collect_block(
                 seg,
                 entry,
-                &bytes,
+                &view.readable_bytes(&bytes),
                 &view,
                 q,
                 &f,

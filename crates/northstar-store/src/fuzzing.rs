@@ -1,7 +1,7 @@
 //! Entry points for the fuzz targets (`fuzz/fuzz_targets/`) and the stable replay test: each
 //! must accept any bytes without panicking.
 
-use crate::block::decode_block;
+use crate::block::decode_block_in;
 use crate::index::SegmentIndex;
 use crate::scan::{scan_segment, ScanItem};
 
@@ -14,7 +14,8 @@ pub fn segment_reader(data: &[u8]) -> usize {
     let mut blocks = 0;
     for item in scanner.clone() {
         match item {
-            ScanItem::Block { offset, view } => {
+            ScanItem::Block { offset, block } => {
+                let view = block.view();
                 blocks += 1;
                 assert!(offset as usize + view.len() <= data.len());
                 for r in view.records() {
@@ -41,7 +42,8 @@ pub fn segment_reader(data: &[u8]) -> usize {
 
 /// Decodes `data` as one block and walks its records. Returns the record count.
 pub fn block_decoder(data: &[u8]) -> usize {
-    match decode_block(data) {
+    let mut expanded = Vec::new();
+    match decode_block_in(data, &mut expanded) {
         Ok(view) => {
             let n = view.records().count();
             assert_eq!(n, view.header.record_count.get() as usize);

@@ -274,16 +274,31 @@ impl SegmentIndex {
             return;
         }
         let mut saturate = false;
+        let mut expanded = Vec::new();
         for e in &mut self.blocks {
             if e.session_mask.get() != u64::MAX {
                 continue;
             }
-            let start = e.offset.get() as usize + BLOCK_HEADER_LEN;
-            let end = e.offset.get() as usize + e.len.get() as usize;
-            let Some(body) = segment.get(start..end) else {
+            let at = e.offset.get() as usize;
+            let start = at + BLOCK_HEADER_LEN;
+            let end = at + e.len.get() as usize;
+            let Some(mut body) = segment.get(start..end) else {
                 saturate = true;
                 continue;
             };
+            // A block of interned records (crate::sites) is read expanded, as every reader
+            // reads it: its operations' session ids are in the compact records.
+            let flags = segment
+                .get(at..start)
+                .and_then(|h| crate::format::BlockHeader::ref_from_bytes(h).ok())
+                .map_or(0, |h| h.flags.get());
+            if flags & crate::sites::BLOCK_FLAG_SITES != 0 {
+                if crate::sites::expand_body(body, &mut expanded).is_err() {
+                    saturate = true;
+                    continue;
+                }
+                body = &expanded;
+            }
             let mut mask = 0u64;
             let mut ok = true;
             for r in records(body) {
@@ -363,7 +378,7 @@ impl SegmentIndex {
         let mut damage = Vec::new();
         for item in scan {
             match item {
-                ScanItem::Block { offset, view } => idx.add_block(offset, &view),
+                ScanItem::Block { offset, block } => idx.add_block(offset, &block.view()),
                 ScanItem::Damaged(d) => damage.push(d),
             }
         }

@@ -327,7 +327,8 @@ pub(crate) fn count_user_types(
             .filter(|b| b.type_bits.get() & USER_EVENT_BIT != 0)
         {
             let bytes = seg.block(entry)?;
-            let Ok(view) = crate::block::decode_block(bytes.as_slice()) else {
+            let mut expanded = Vec::new();
+            let Ok(view) = crate::block::decode_block_in(bytes.as_slice(), &mut expanded) else {
                 continue;
             };
             let schemas = BlockSchemas::of(&view);

@@ -48,6 +48,7 @@ pub(crate) mod recovery;
 pub(crate) mod report;
 pub(crate) mod retention;
 pub(crate) mod scan;
+pub(crate) mod sites;
 pub(crate) mod stats;
 pub(crate) mod syncer;
 pub(crate) mod teams;

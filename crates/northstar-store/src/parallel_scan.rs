@@ -98,12 +98,15 @@ where
                 // block of thousands of records.)
                 let mut matched = Vec::new();
                 let mut records = 0u64;
-                let checked = decode_block_each(bytes.as_slice(), |_, r, kind| {
-                    records += 1;
-                    if record_matches_kind(r, kind, &f, access) {
-                        matched.push(*r);
-                    }
-                });
+                // Where a block of interned records expands (allocated only for one).
+                let mut expanded = Vec::new();
+                let checked =
+                    decode_block_each(bytes.as_slice(), Some(&mut expanded), |_, r, kind| {
+                        records += 1;
+                        if record_matches_kind(r, kind, &f, access) {
+                            matched.push(*r);
+                        }
+                    });
                 let view = match checked {
                     Ok(v) => v,
                     Err(e) => {

@@ -10,7 +10,7 @@ use northstar_core::record::{decode_record, RecordView};
 use northstar_core::user::FieldValue;
 use northstar_core::{Event, EventType, RecordKind, Visibility};
 
-use crate::block::{decode_block, BlockView};
+use crate::block::{decode_block_in, BlockView};
 use crate::catalog::{BlockBytes, SegRef};
 use crate::error::{Result, StoreError};
 use crate::format::BLOCK_HEADER_LEN;
@@ -314,7 +314,8 @@ pub(crate) fn find(
             }
         }
         let bytes = seg.block(entry)?;
-        let view = match decode_block(bytes.as_slice()) {
+        let mut expanded = Vec::new();
+        let view = match decode_block_in(bytes.as_slice(), &mut expanded) {
             Ok(v) => v,
             Err(e) => {
                 damaged.push(seg.damaged(entry.offset.get(), u64::from(entry.len.get()), e));
@@ -324,7 +325,7 @@ pub(crate) fn find(
         collect_block(
             seg,
             entry,
-            &bytes,
+            &view.readable_bytes(&bytes),
             &view,
             q,
             &f,

@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::block::decode_block;
+use crate::block::decode_block_in;
 use crate::catalog::{ActiveSnapshot, SealedSegment, SegmentBytes};
 use crate::error::{Result, StoreError};
 use crate::format::{
@@ -334,6 +334,7 @@ fn walk_blocks(file: &File, id: u32, created: u64, len: u64) -> Option<SegmentIn
     use zerocopy::FromBytes;
     let mut index = SegmentIndex::new(id, created, SEGMENT_HEADER_LEN as u64);
     let mut buf = Vec::new();
+    let mut expanded = Vec::new();
     let mut pos = SEGMENT_HEADER_LEN as u64;
     while pos < len {
         let mut head = [0u8; BLOCK_HEADER_LEN];
@@ -348,7 +349,7 @@ fn walk_blocks(file: &File, id: u32, created: u64, len: u64) -> Option<SegmentIn
         }
         buf.resize(total, 0);
         file.read_exact_at(&mut buf, pos).ok()?;
-        let view = decode_block(&buf).ok()?;
+        let view = decode_block_in(&buf, &mut expanded).ok()?;
         index.add_block(pos, &view);
         pos += total as u64;
     }

@@ -96,13 +96,14 @@ fn rewrite(
     let mut defs = crate::interning::BlockDefinitions::for_rewrite();
     let (mut kept, mut removed, mut dropped) = (0u64, 0u64, 0u64);
     for item in scanner {
-        let view = match item {
-            ScanItem::Block { view, .. } => view,
+        let block = match item {
+            ScanItem::Block { block, .. } => block,
             ScanItem::Damaged(d) => {
                 damage.push(lost_region(seg, d));
                 continue;
             }
         };
+        let view = block.view();
         if view.header.max_ts.get() >= cutoff {
             dropped += view.header.dropped.get();
         }

@@ -14,8 +14,9 @@
 //! checksum-matching candidates are reported as damage without being decoded. [`ScanWork`]
 //! counts what was done, so tests check the bound.
 
-use crate::block::{check_header, decode_block, BlockError, BlockView};
+use crate::block::{check_header, decode_block_in, BlockError, BlockView};
 use crate::crc_range::RangeCrc;
+use crate::format::BlockHeader;
 use crate::format::{
     HeaderError, SegmentHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, SEGMENT_HEADER_LEN,
 };
@@ -41,11 +42,44 @@ pub enum ScanItem<'a> {
     Block {
         /// Offset of the block header.
         offset: u64,
-        /// The checked block.
-        view: BlockView<'a>,
+        /// The checked block ([`ScannedBlock::view`]).
+        block: ScannedBlock<'a>,
     },
     /// A damaged range, skipped.
     Damaged(Damage),
+}
+
+/// A checked block of a scan: in place in the segment's bytes, or, for a block holding
+/// interned call-site records (docs/FORMAT.md), with its expanded body.
+#[derive(Clone, Debug)]
+pub struct ScannedBlock<'a> {
+    /// The header, as stored.
+    pub header: &'a BlockHeader,
+    stored_body: &'a [u8],
+    expanded: Option<Vec<u8>>,
+}
+
+impl ScannedBlock<'_> {
+    /// The block's view (its records: the standard ones, expanded if need be).
+    pub fn view(&self) -> BlockView<'_> {
+        let body = self.expanded.as_deref().unwrap_or(self.stored_body);
+        BlockView::checked(self.header, body, BLOCK_HEADER_LEN + self.stored_body.len())
+    }
+
+    /// Total length as stored (header + stored body).
+    pub fn len(&self) -> usize {
+        BLOCK_HEADER_LEN + self.stored_body.len()
+    }
+
+    /// The records ([`BlockView::records`] of [`view`](Self::view)).
+    pub fn records(&self) -> impl Iterator<Item = northstar_core::record::RecordView<'_>> + '_ {
+        northstar_core::record::records(self.view().body).filter_map(Result::ok)
+    }
+
+    /// Always false: a block has at least its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
 }
 
 /// What a scan did: the numbers that show it is linear in the segment's size.
@@ -100,11 +134,27 @@ impl<'a> BlockScanner<'a> {
         Ok((at + 8, at + total, h.crc.get()))
     }
 
+    /// Decodes the block at `at` (expanding a block of interned records).
+    fn decode_at(&self, at: usize) -> Result<ScannedBlock<'a>, BlockError> {
+        let bytes: &'a [u8] = &self.bytes[at..];
+        let mut scratch = Vec::new();
+        let (total, expanded) = {
+            let view = decode_block_in(bytes, &mut scratch)?;
+            (view.len(), view.is_expanded())
+        };
+        let (header, _) = check_header(bytes)?;
+        Ok(ScannedBlock {
+            header,
+            stored_body: &bytes[BLOCK_HEADER_LEN..total],
+            expanded: expanded.then_some(scratch),
+        })
+    }
+
     /// Decodes the block at `at`, in bounded work once damage has been met.
-    fn try_block(&mut self, at: usize) -> Result<BlockView<'a>, BlockError> {
+    fn try_block(&mut self, at: usize) -> Result<ScannedBlock<'a>, BlockError> {
         if self.crc.is_none() {
             // No damage met yet: blocks are decoded one after the other, each byte once.
-            let r = decode_block(&self.bytes[at..]);
+            let r = self.decode_at(at);
             self.work.bytes_examined += match &r {
                 Ok(v) => v.len() as u64,
                 Err(_) => self
@@ -125,7 +175,7 @@ impl<'a> BlockScanner<'a> {
                 "checksum matches, not decoded: too many forged blocks in this segment".into(),
             ));
         }
-        let r = decode_block(&self.bytes[at..]);
+        let r = self.decode_at(at);
         let len = (e - at) as u64;
         self.work.bytes_examined += len;
         if r.is_err() {
@@ -182,10 +232,10 @@ impl<'a> Iterator for BlockScanner<'a> {
             c.discard_before(self.pos);
         }
         match self.try_block(self.pos) {
-            Ok(view) => {
+            Ok(block) => {
                 let offset = self.pos as u64;
-                self.pos += view.len();
-                Some(ScanItem::Block { offset, view })
+                self.pos += block.len();
+                Some(ScanItem::Block { offset, block })
             }
             Err(e) => {
                 if self.crc.is_none() {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use northstar_core::{EventType, RecordKind};
 
-use crate::block::decode_block;
+use crate::block::decode_block_in;
 use crate::catalog::SegRef;
 use crate::error::Result;
 use crate::query::{Access, Viewer};
@@ -118,7 +118,8 @@ pub(crate) fn count_visible(segments: &[SegRef], access: &Access<'_>) -> Result<
                 continue;
             }
             let bytes = seg.block(entry)?;
-            let view = match decode_block(bytes.as_slice()) {
+            let mut expanded = Vec::new();
+            let view = match decode_block_in(bytes.as_slice(), &mut expanded) {
                 Ok(v) => v,
                 Err(e) => {
                     c.damaged

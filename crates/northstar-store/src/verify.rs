@@ -170,7 +170,8 @@ fn verify_segment(
     );
     for item in scanned {
         match item {
-            ScanItem::Block { view, offset } => {
+            ScanItem::Block { block, offset } => {
+                let view = block.view();
                 report.blocks += 1;
                 report.records += u64::from(view.header.record_count.get());
                 // User events whose schema is missing or does not match (interning).

@@ -46,7 +46,10 @@ fn partly_expired_segment(dir: &Path) -> (u64, u64, u64) {
     // of the last segment would be a torn tail, truncated at open).
     let blocks: Vec<_> = scan
         .filter_map(|i| match i {
-            ScanItem::Block { offset, view } => Some((offset, view)),
+            ScanItem::Block {
+                offset,
+                block: view,
+            } => Some((offset, view)),
             ScanItem::Damaged(_) => None,
         })
         .collect();

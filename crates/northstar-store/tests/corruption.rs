@@ -39,7 +39,11 @@ fn ids_lost_by_flip(bytes: &[u8], at: usize, all_in_segment: &[u64]) -> Vec<u64>
     let (h, scan) = scan_segment(bytes).unwrap();
     let seg = u64::from(h.segment_id.get());
     for item in scan {
-        if let ScanItem::Block { offset, view } = item {
+        if let ScanItem::Block {
+            offset,
+            block: view,
+        } = item
+        {
             let off = offset as usize;
             if (off..off + view.len()).contains(&at) {
                 return view

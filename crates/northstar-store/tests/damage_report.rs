@@ -29,9 +29,10 @@ fn blocks(path: &Path) -> Vec<(u64, u64, u32)> {
     let bytes = std::fs::read(path).unwrap();
     let (_, scan) = scan_segment(&bytes).unwrap();
     scan.filter_map(|i| match i {
-        ScanItem::Block { offset, view } => {
-            Some((offset, view.len() as u64, view.header.record_count.get()))
-        }
+        ScanItem::Block {
+            offset,
+            block: view,
+        } => Some((offset, view.len() as u64, view.header.record_count.get())),
         ScanItem::Damaged(_) => None,
     })
     .collect()

@@ -70,6 +70,56 @@ fn block(first: u64, n: u64) -> Vec<u8> {
     b.finish(3, 1000).to_vec()
 }
 
+/// A block as the flusher writes `perf_sample!` records with literal strings: flag bit 0, one
+/// call-site definition (`0xE4`), then two compact records (`0xE3`); docs/FORMAT.md.
+fn interned_block() -> Vec<u8> {
+    use northstar_store::disk::{BlockHeader, BLOCK_FLAG_SITES, BLOCK_MAGIC};
+    use zerocopy::byteorder::little_endian::{U32, U64};
+    let rec = |type_byte: u8, payload: &[u8], ts: u64, seq: u32| {
+        let h = EventHeader::with_type_byte(type_byte, Visibility::Team, ts, 2, seq, payload.len());
+        let mut out = vec![0u8; FRAMING_LEN + payload.len()];
+        write_record(&mut out, &h, |b| b.copy_from_slice(payload));
+        out
+    };
+    // Site 5: literal name "get_latency_ns", literal unit "ns", one dimension whose key is
+    // literal ("mode") and whose value is recorded per call.
+    let mut def = 5u32.to_le_bytes().to_vec();
+    def.push(0);
+    for lit in ["get_latency_ns", "ns"] {
+        def.push(1);
+        def.extend_from_slice(&(lit.len() as u32).to_le_bytes());
+        def.extend_from_slice(lit.as_bytes());
+    }
+    def.extend_from_slice(&1u32.to_le_bytes());
+    def.extend_from_slice(&[1, 4, 0, 0, 0]);
+    def.extend_from_slice(b"mode");
+    def.push(0);
+    let mut body = rec(0xE4, &def, 1000, 0);
+    for (i, mode) in ["read", "write"].iter().enumerate() {
+        let mut p = 5u32.to_le_bytes().to_vec();
+        p.extend_from_slice(&(i as f64 + 0.5).to_le_bytes());
+        p.extend_from_slice(&(mode.len() as u32).to_le_bytes());
+        p.extend_from_slice(mode.as_bytes());
+        body.extend(rec(0xE3, &p, 1000 + i as u64, i as u32));
+    }
+    let header = BlockHeader {
+        magic: BLOCK_MAGIC,
+        crc: U32::new(0),
+        body_len: U32::new(body.len() as u32),
+        record_count: U32::new(2),
+        min_ts: U64::new(1000),
+        max_ts: U64::new(1001),
+        dropped: U64::new(0),
+        first_seq: U32::new(0),
+        flags: U32::new(BLOCK_FLAG_SITES),
+    };
+    let mut b = header.as_bytes().to_vec();
+    b.extend(body);
+    let crc = CRC32C.checksum(&b[8..]);
+    b[4..8].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
 fn segment() -> Vec<u8> {
     let mut s = SegmentHeader::new(3, 99).as_bytes().to_vec();
     s.extend(block(0, 4));
@@ -108,6 +158,12 @@ fn generate_fuzz_seeds() {
         ("future_version", future.as_bytes().to_vec()),
         ("foreign", b"PK\x03\x04 not ours".to_vec()),
         ("fake_headers", fake_headers(&seg)),
+        ("interned", {
+            let mut s = SegmentHeader::new(4, 99).as_bytes().to_vec();
+            s.extend(interned_block());
+            s.extend(block(0, 2));
+            s
+        }),
     ];
     let b = block(0, 3);
     let mut bad_crc = b.clone();
@@ -122,6 +178,7 @@ fn generate_fuzz_seeds() {
         ("bad_count", bad_count),
         ("truncated", b[..b.len() / 2].to_vec()),
         ("empty_block", BlockBuilder::new().finish(5, 7).to_vec()),
+        ("interned", interned_block()),
     ];
     for (target, seeds) in [("segment_reader", segs), ("block_decoder", blocks)] {
         let dir = seeds_dir(target);
@@ -157,6 +214,7 @@ fn replay_segment_reader_seeds() {
     assert_eq!(get("torn_tail"), Some(1));
     assert_eq!(get("foreign"), Some(0));
     assert_eq!(get("fake_headers"), Some(2));
+    assert_eq!(get("interned"), Some(2));
 }
 
 #[test]
@@ -167,6 +225,56 @@ fn replay_block_decoder_seeds() {
     assert_eq!(get("valid"), Some(3));
     assert_eq!(get("bad_crc"), Some(0));
     assert_eq!(get("bad_count"), Some(0));
+    assert_eq!(get("interned"), Some(2));
+}
+
+#[test]
+fn the_interned_seed_expands_to_the_standard_samples() {
+    use northstar_core::events::Event;
+    use northstar_store::disk::{decode_block, decode_block_in};
+    let bytes = interned_block();
+    // Without a buffer to expand into, the block is refused with a reason, never misread.
+    let err = decode_block(&bytes).unwrap_err().to_string();
+    assert!(err.contains("decode_block_in"), "{err}");
+    let mut expanded = Vec::new();
+    let view = decode_block_in(&bytes, &mut expanded).unwrap();
+    assert!(view.is_expanded());
+    assert_eq!(view.len(), bytes.len());
+    let got: Vec<_> = view
+        .records()
+        .map(|r| match r.event().unwrap() {
+            Event::PerfSample(p) => (
+                p.metric_name.to_owned(),
+                p.value,
+                p.unit.to_owned(),
+                p.dimensions
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            ),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "get_latency_ns".into(),
+                0.5,
+                "ns".into(),
+                vec!["mode=read".to_string()]
+            ),
+            (
+                "get_latency_ns".into(),
+                1.5,
+                "ns".into(),
+                vec!["mode=write".to_string()]
+            ),
+        ]
+    );
+    // The committed seed is this block.
+    let committed = std::fs::read(seeds_dir("block_decoder").join("interned")).unwrap();
+    assert_eq!(committed, bytes);
 }
 
 #[test]

@@ -78,7 +78,10 @@ fn naive_scan(bytes: &[u8]) -> Vec<(bool, u64, u64)> {
 
 fn summary(scan: BlockScanner<'_>) -> Vec<(bool, u64, u64)> {
     scan.map(|item| match item {
-        ScanItem::Block { offset, view } => (true, offset, view.len() as u64),
+        ScanItem::Block {
+            offset,
+            block: view,
+        } => (true, offset, view.len() as u64),
         ScanItem::Damaged(d) => (false, d.offset, d.len),
     })
     .collect()

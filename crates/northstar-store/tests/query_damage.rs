@@ -31,9 +31,10 @@ fn store_with_sealed_segments() -> (tempfile::TempDir, PathBuf, u64, u64, usize)
     let (_, scan) = scan_segment(&bytes).unwrap();
     let blocks: Vec<(u64, u64)> = scan
         .filter_map(|i| match i {
-            ScanItem::Block { offset, view } => {
-                Some((offset, u64::from(view.header.record_count.get())))
-            }
+            ScanItem::Block {
+                offset,
+                block: view,
+            } => Some((offset, u64::from(view.header.record_count.get()))),
             ScanItem::Damaged(_) => None,
         })
         .collect();
