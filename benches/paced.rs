@@ -7,8 +7,8 @@
 //! cargo bench -j2 -p northstar-benches --bench paced -- <scenario> [--rate R] [--seconds S]
 //!     [--events N] [--runs K] [--stall-ms M] [--stall-every-ms P] [--dir D]
 //! ```
-//! Scenarios: `perf2` (`perf_sample!` with two dimensions: 44 bytes in the ring, 137 on disk
-//! once the drain expands its interned strings; default 5 M/s),
+//! Scenarios: `perf2` (`perf_sample!` with two dimensions: 44 bytes in the ring and on disk,
+//! 137 as the standard record readers expand it to; default 5 M/s),
 //! `minimal` (`event!(AgentSessionEnded)`, a 40-byte record, default 10 M/s), `perf95`
 //! (`perf_sample` of 95 bytes through `EventManager::record`, default 10 M/s).
 //! `--stall-ms M` stalls the writer thread M ms every `--stall-every-ms` (1000) through the
