@@ -34,7 +34,7 @@
 //! system call, no wait. When the table ([`MAX_SITES`]) is full the macro falls back to the
 //! standard record: nothing is lost, it is only not interned.
 
-use crate::codec::{DecodeError, EncodeError, Field, Reader, Writer};
+use crate::codec::{DecodeError, EncodeError, Reader, Writer};
 use crate::event_type::EventType;
 use crate::record::{EventHeader, Trailer, FRAMING_LEN, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
@@ -507,10 +507,19 @@ impl SiteMeta {
 /// operation id).
 pub const OP_THIRD_NUMBER_AT: usize = 4 + 8 + 8;
 
-fn slot_str<'a>(slot: Option<&'a str>, r: &mut Reader<'a>) -> Result<&'a str, DecodeError> {
+/// A slot's string as bytes: the literal, or the run-time string's bytes from the record. A
+/// run-time string's UTF-8 is not checked here: the standard record it lands in is checked
+/// where every standard record's strings are, when its payload is decoded (the drain's ring
+/// records come from `&str`s; a stored record's bytes are as trustworthy as a standard
+/// record's).
+#[inline(always)]
+fn slot_str<'a>(slot: Option<&'a str>, r: &mut Reader<'a>) -> Result<&'a [u8], DecodeError> {
     match slot {
-        Some(s) => Ok(s),
-        None => <&str as Field<'a>>::decode(r),
+        Some(s) => Ok(s.as_bytes()),
+        None => {
+            let len = r.len_prefix()?;
+            r.take(len)
+        }
     }
 }
 
@@ -528,9 +537,9 @@ pub fn expand_payload(
     mut out: impl FnMut(&[u8]),
 ) -> Result<(), DecodeError> {
     #[inline(always)]
-    fn put_str(out: &mut impl FnMut(&[u8]), s: &str) {
+    fn put_str(out: &mut impl FnMut(&[u8]), s: &[u8]) {
         out(&(s.len() as u32).to_le_bytes());
-        out(s.as_bytes());
+        out(s);
     }
     let mut r = Reader::new(body);
     match shape {
@@ -573,7 +582,7 @@ pub fn expand_payload(
             out(&op_id);
             put_str(&mut out, tt);
             put_str(&mut out, tid);
-            put_str(&mut out, status);
+            put_str(&mut out, status.as_bytes());
             out(&[1]);
             out(&duration(third).to_le_bytes());
             out(&[0u8; 4]);

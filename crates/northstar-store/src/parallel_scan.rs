@@ -79,6 +79,7 @@ where
         let mut state = init();
         let mut s = ScanSummary::default();
         let mut err = None;
+        let mut expanded = Vec::new();
         'claim: loop {
             let start = next.fetch_add(CHUNK, Ordering::Relaxed);
             if start >= work.len() {
@@ -98,8 +99,6 @@ where
                 // block of thousands of records.)
                 let mut matched = Vec::new();
                 let mut records = 0u64;
-                // Where a block of interned records expands (allocated only for one).
-                let mut expanded = Vec::new();
                 let checked =
                     decode_block_each(bytes.as_slice(), Some(&mut expanded), |_, r, kind| {
                         records += 1;

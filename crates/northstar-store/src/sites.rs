@@ -20,15 +20,14 @@
 use std::collections::HashMap;
 
 use northstar_core::__private::interned::{
-    expand_payload, expanded_len, Interned, Shape, SiteMeta, SITE_DEFINITION_TYPE_BYTE,
-    STORED_TYPE_BYTE,
+    expand_payload, Interned, Shape, SiteMeta, SITE_DEFINITION_TYPE_BYTE, STORED_TYPE_BYTE,
 };
 use northstar_core::record::{
     write_record, EventHeader, Trailer, FRAMING_LEN, HEADER_LEN, MAX_PAYLOAD_LEN, TRAILER_LEN,
     TRAILER_MAGIC,
 };
 use northstar_core::Visibility;
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use crate::block::{BlockBuilder, BlockError};
 
@@ -265,7 +264,12 @@ impl BlockSites {
 pub fn expand_body(stored: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     out.clear();
     let limit = MAX_EXPANSION.saturating_mul(stored.len());
-    let mut sites: HashMap<u32, StoredSite<'_>> = HashMap::new();
+    // Typical blocks hold a few sites used thousands of times each: the last one used is
+    // tried first, the map (filled once per definition) only on a change of site.
+    let mut sites: Vec<StoredSite<'_>> = Vec::new();
+    let mut by_id: HashMap<u32, usize> = HashMap::new();
+    let mut ids: Vec<u32> = Vec::new();
+    let mut last: Option<(u32, usize)> = None;
     let mut at = 0usize;
     while at < stored.len() {
         let rest = &stored[at..];
@@ -279,74 +283,86 @@ pub fn expand_body(stored: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
             ));
         }
         let record = &rest[..total];
-        match header.type_byte() {
-            SITE_DEFINITION_TYPE_BYTE | STORED_TYPE_BYTE => {
-                let (trailer, _) = Trailer::ref_from_prefix(&record[total - TRAILER_LEN..])
-                    .map_err(|_| format!("record at +{at}: truncated trailer"))?;
-                if trailer.magic != TRAILER_MAGIC || trailer.total_len.get() as usize != total {
-                    return Err(format!("record at +{at}: bad trailer"));
-                }
-                let visibility = header
-                    .visibility()
-                    .map_err(|e| format!("record at +{at}: {e}"))?;
-                let payload = &record[HEADER_LEN..total - TRAILER_LEN];
-                if header.type_byte() == SITE_DEFINITION_TYPE_BYTE {
-                    let (id, site) =
-                        decode_definition(payload).map_err(|e| format!("record at +{at}: {e}"))?;
-                    if sites.insert(id, site).is_some() {
-                        return Err(format!("record at +{at}: site {id} defined twice"));
-                    }
-                } else {
-                    let (id, body) = match payload.split_first_chunk::<4>() {
-                        Some((id, body)) => (u32::from_le_bytes(*id), body),
-                        None => return Err(format!("record at +{at}: no site id")),
-                    };
-                    let site = sites
-                        .get(&id)
-                        .ok_or_else(|| format!("record at +{at}: site {id} not defined"))?;
-                    let shape = site.shape();
-                    let len = expanded_len(shape, body)
-                        .map_err(|e| format!("record at +{at}: does not match its site: {e}"))?;
-                    if len > MAX_PAYLOAD_LEN {
-                        return Err(format!("record at +{at}: expands beyond the payload limit"));
-                    }
-                    if out.len() + FRAMING_LEN + len > limit {
-                        return Err(format!("expands beyond {MAX_EXPANSION} times its bytes"));
-                    }
-                    let start = out.len();
-                    out.resize(start + FRAMING_LEN + len, 0);
-                    let standard = EventHeader::new(
-                        shape.event_type(),
-                        visibility,
-                        header.timestamp.get(),
-                        header.actor_id.get(),
-                        header.event_seq.get(),
-                        len,
-                    );
-                    write_record(&mut out[start..], &standard, |dst| {
-                        let mut w = 0usize;
-                        // Checked by `expanded_len` above: same walk, same pieces.
-                        let _ = expand_payload(
-                            shape,
-                            body,
-                            |ns| ns as i64,
-                            |piece| {
-                                if let Some(d) = dst.get_mut(w..w + piece.len()) {
-                                    d.copy_from_slice(piece);
-                                }
-                                w += piece.len();
-                            },
-                        );
-                    });
-                }
+        let type_byte = header.type_byte();
+        if type_byte != SITE_DEFINITION_TYPE_BYTE && type_byte != STORED_TYPE_BYTE {
+            if out.len() + total > limit {
+                return Err(format!("expands beyond {MAX_EXPANSION} times its bytes"));
             }
-            _ => {
-                if out.len() + total > limit {
-                    return Err(format!("expands beyond {MAX_EXPANSION} times its bytes"));
-                }
-                out.extend_from_slice(record);
-            }
+            out.extend_from_slice(record);
+            at += total;
+            continue;
         }
+        let (trailer, _) = Trailer::ref_from_prefix(&record[total - TRAILER_LEN..])
+            .map_err(|_| format!("record at +{at}: truncated trailer"))?;
+        if trailer.magic != TRAILER_MAGIC || trailer.total_len.get() as usize != total {
+            return Err(format!("record at +{at}: bad trailer"));
+        }
+        let visibility = header
+            .visibility()
+            .map_err(|e| format!("record at +{at}: {e}"))?;
+        let payload = &record[HEADER_LEN..total - TRAILER_LEN];
+        if type_byte == SITE_DEFINITION_TYPE_BYTE {
+            let (id, site) =
+                decode_definition(payload).map_err(|e| format!("record at +{at}: {e}"))?;
+            if by_id.insert(id, sites.len()).is_some() {
+                return Err(format!("record at +{at}: site {id} defined twice"));
+            }
+            sites.push(site);
+            ids.push(id);
+            at += total;
+            continue;
+        }
+        let (id, body) = match payload.split_first_chunk::<4>() {
+            Some((id, body)) => (u32::from_le_bytes(*id), body),
+            None => return Err(format!("record at +{at}: no site id")),
+        };
+        let index = match last {
+            Some((last_id, i)) if last_id == id => i,
+            _ => {
+                // A few sites: a scan of their ids; many (a crafted block): the map.
+                let found = if ids.len() <= 16 {
+                    ids.iter().position(|&x| x == id)
+                } else {
+                    by_id.get(&id).copied()
+                };
+                let i = found.ok_or_else(|| format!("record at +{at}: site {id} not defined"))?;
+                last = Some((id, i));
+                i
+            }
+        };
+        let shape = sites[index].shape();
+        // One walk: the header's place is kept, the pieces appended, then the header written
+        // with the length they came to. A record's expansion is at most its site's literals
+        // plus its own bytes, so checking the bound after it keeps memory linear.
+        let start = out.len();
+        out.extend_from_slice(&[0u8; HEADER_LEN]);
+        let walked = expand_payload(
+            shape,
+            body,
+            |ns| ns as i64,
+            |piece| out.extend_from_slice(piece),
+        );
+        if let Err(e) = walked {
+            out.truncate(start);
+            return Err(format!("record at +{at}: does not match its site: {e}"));
+        }
+        let len = out.len() - start - HEADER_LEN;
+        if len > MAX_PAYLOAD_LEN {
+            return Err(format!("record at +{at}: expands beyond the payload limit"));
+        }
+        if out.len() + TRAILER_LEN > limit {
+            return Err(format!("expands beyond {MAX_EXPANSION} times its bytes"));
+        }
+        let standard = EventHeader::new(
+            shape.event_type(),
+            visibility,
+            header.timestamp.get(),
+            header.actor_id.get(),
+            header.event_seq.get(),
+            len,
+        );
+        out[start..start + HEADER_LEN].copy_from_slice(standard.as_bytes());
+        out.extend_from_slice(Trailer::new(FRAMING_LEN + len).as_bytes());
         at += total;
     }
     Ok(())
@@ -457,14 +473,16 @@ mod tests {
             .unwrap_err()
             .contains("does not match"));
         // A long literal repeated by tiny records: refused past MAX_EXPANSION times the
-        // stored bytes, before the expansion is written (memory bounded by the input).
+        // stored bytes (memory bounded by the input).
         let mut body = definition(3, &"n".repeat(60_000));
         for _ in 0..400 {
             body.extend(sample(3, 1.0, ""));
         }
         let err = expand_body(&body, &mut out).unwrap_err();
         assert!(err.contains("expands beyond"), "{err}");
-        assert!(out.len() <= MAX_EXPANSION * body.len());
+        // (Checked after each record: at most one record's expansion past the bound, and a
+        // record expands to no more than its site's literals plus its own bytes.)
+        assert!(out.len() <= (MAX_EXPANSION + 1) * body.len());
         // Every truncation of a good body is an error, never a panic.
         // (The definition alone is a whole record: it expands to nothing, and the block's
         // record count, checked after the expansion, then disagrees.)
