@@ -9,8 +9,9 @@ use northstar_core::record::{
 use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
-use crate::format::{BlockHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, CRC32C, MAX_BLOCK_BODY};
-use crate::sites::BLOCK_FLAG_SITES;
+use crate::format::{
+    BlockHeader, BLOCK_FLAG_SITES, BLOCK_HEADER_LEN, BLOCK_MAGIC, CRC32C, MAX_BLOCK_BODY,
+};
 
 /// Why bytes are not a well-formed block.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,26 +72,22 @@ impl<'a> BlockView<'a> {
         }
     }
 
+    /// The view of `bytes`, a block [`decode_block_in`] accepted, with `expanded` the body it
+    /// expanded to (`None`: not a block of interned records). Only the header is read again;
+    /// `None` if `bytes` do not even hold one.
+    pub(crate) fn rechecked(bytes: &'a [u8], expanded: Option<&'a [u8]>) -> Option<Self> {
+        let (header, total) = check_header(bytes).ok()?;
+        Some(Self {
+            header,
+            body: expanded.unwrap_or(&bytes[BLOCK_HEADER_LEN..total]),
+            stored_len: total,
+        })
+    }
+
     /// Whether `body` is an expansion (the block holds interned call-site records), not the
     /// stored bytes: offsets in it are not file offsets.
     pub fn is_expanded(&self) -> bool {
         self.header.flags.get() & BLOCK_FLAG_SITES != 0
-    }
-
-    /// Bytes to keep for reading this view's records later: the stored block when `body` is
-    /// in place (`stored`, shared), else the header followed by the expanded body, so record
-    /// offsets from the block's start hold in both cases.
-    pub(crate) fn readable_bytes(
-        &self,
-        stored: &crate::catalog::BlockBytes,
-    ) -> crate::catalog::BlockBytes {
-        if !self.is_expanded() {
-            return stored.clone();
-        }
-        let mut v = Vec::with_capacity(BLOCK_HEADER_LEN + self.body.len());
-        v.extend_from_slice(self.header.as_bytes());
-        v.extend_from_slice(self.body);
-        crate::catalog::BlockBytes::Owned(v.into())
     }
 
     /// Always false: a block has at least its header.

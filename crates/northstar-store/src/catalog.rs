@@ -145,6 +145,20 @@ pub enum BlockBytes {
 }
 
 impl BlockBytes {
+    /// Bytes to keep for reading `view`'s records later (`view` decoded from `self`): these
+    /// when its body is in place (shared), else its header followed by its expanded body (a
+    /// block of interned records, `crate::sites`), so record offsets from the block's start
+    /// hold in both cases.
+    pub(crate) fn readable(&self, view: &crate::block::BlockView<'_>) -> BlockBytes {
+        if !view.is_expanded() {
+            return self.clone();
+        }
+        let mut v = Vec::with_capacity(crate::format::BLOCK_HEADER_LEN + view.body.len());
+        v.extend_from_slice(zerocopy::IntoBytes::as_bytes(view.header));
+        v.extend_from_slice(view.body);
+        BlockBytes::Owned(v.into())
+    }
+
     /// The block's bytes.
     pub fn as_slice(&self) -> &[u8] {
         match self {

@@ -272,11 +272,18 @@ impl BlockCursor {
                 seg.file
                     .read_exact_at(&mut self.buf, at)
                     .map_err(|e| StoreError::io(&seg.path, e))?;
-                if decode_block_in(&self.buf, &mut self.expanded).is_ok() {
+                let checked = decode_block_in(&self.buf, &mut self.expanded)
+                    .map(|v| v.is_expanded())
+                    .ok();
+                if let Some(expanded) = checked {
                     let (id, next) = (seg.id, at + total as u64);
                     self.pos.offset = next;
+                    // Checked (and expanded, if need be) just above: viewed again, not redone.
                     let view =
-                        decode_block_in(&self.buf, &mut self.expanded).expect("checked just above");
+                        BlockView::rechecked(&self.buf, expanded.then_some(&self.expanded[..]))
+                            .ok_or_else(|| {
+                                StoreError::BlockRefused("a checked block lost its header".into())
+                            })?;
                     return Ok(Some(CursorItem::Block(CursorBlock {
                         segment_id: id,
                         offset: at,

@@ -11,6 +11,7 @@ pub use crate::block::{
     decode_block, decode_block_in, BlockBuilder, BlockError, BlockSummary, BlockView,
 };
 pub use crate::checksum::Crc32c;
+pub use crate::format::BLOCK_FLAG_SITES;
 pub use crate::format::{
     BlockHeader, HeaderError, SegmentHeader, BLOCK_HEADER_LEN, BLOCK_MAGIC, CRC32C, FORMAT_VERSION,
     MAX_BLOCK_BODY, MAX_SEGMENT_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, USER_EVENT_BIT,
@@ -18,4 +19,4 @@ pub use crate::format::{
 pub use crate::index::{BlockEntry, Filter, SegmentIndex, INDEX_MAGIC};
 pub use crate::layout::{index_path, segment_path, DAMAGE_LOG, LOCK_FILE, TEAMS_FILE, TMP_SUFFIX};
 pub use crate::scan::{scan_segment, BlockScanner, Damage, ScanItem, ScannedBlock};
-pub use crate::sites::{expand_body, BLOCK_FLAG_SITES, MAX_EXPANSION};
+pub use crate::sites::{expand_body, MAX_EXPANSION};

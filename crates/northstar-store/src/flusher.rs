@@ -64,7 +64,7 @@ pub(crate) struct FlushCore {
     /// User-event definitions written into the open block (crate::interning).
     defs: crate::interning::BlockDefinitions,
     /// The open block's interned call sites (crate::sites).
-    sites: crate::sites::BlockSites,
+    sites: crate::block_sites::BlockSites,
     /// Scratch for expanding interned `perf_sample!`/`operation!` ring records.
     expanded: Vec<u8>,
     /// Interned ring records that could not be expanded (counted as dropped).
@@ -90,7 +90,7 @@ impl FlushCore {
             block_started: None,
             max_delay,
             defs: crate::interning::BlockDefinitions::for_process(),
-            sites: crate::sites::BlockSites::default(),
+            sites: crate::block_sites::BlockSites::default(),
             expanded: Vec::new(),
             unexpanded: 0,
         }

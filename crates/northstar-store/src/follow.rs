@@ -60,7 +60,7 @@ pub(crate) fn find_after(
             collect_block(
                 seg,
                 entry,
-                &view.readable_bytes(&bytes),
+                &bytes.readable(&view),
                 &view,
                 q,
                 &f,

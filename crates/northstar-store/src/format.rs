@@ -148,3 +148,7 @@ impl SegmentHeader {
 /// The index's type bit for "this block (segment) holds user events" (`crate::interning`): the
 /// bit after the spec types' [`EventType::bit`](northstar_core::EventType::bit)s.
 pub const USER_EVENT_BIT: u32 = 1 << northstar_core::EventType::COUNT;
+
+/// Bit of a block header's `flags`: the block holds interned records and their call sites'
+/// definitions (`crate::sites`), and is read through its expansion.
+pub const BLOCK_FLAG_SITES: u32 = 1;

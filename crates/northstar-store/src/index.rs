@@ -292,7 +292,7 @@ impl SegmentIndex {
                 .get(at..start)
                 .and_then(|h| crate::format::BlockHeader::ref_from_bytes(h).ok())
                 .map_or(0, |h| h.flags.get());
-            if flags & crate::sites::BLOCK_FLAG_SITES != 0 {
+            if flags & crate::format::BLOCK_FLAG_SITES != 0 {
                 if crate::sites::expand_body(body, &mut expanded).is_err() {
                     saturate = true;
                     continue;

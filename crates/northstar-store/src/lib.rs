@@ -16,6 +16,7 @@
 
 pub(crate) mod active;
 pub(crate) mod block;
+pub(crate) mod block_sites;
 pub(crate) mod catalog;
 pub(crate) mod checksum;
 pub(crate) mod clock;

@@ -325,7 +325,7 @@ pub(crate) fn find(
         collect_block(
             seg,
             entry,
-            &view.readable_bytes(&bytes),
+            &bytes.readable(&view),
             &view,
             q,
             &f,

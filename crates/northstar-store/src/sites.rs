@@ -6,7 +6,7 @@
 //! [`STORED_TYPE_BYTE`]: the ring record with its timestamp in Unix ns and an operation's
 //! duration in ns), and, before the block's first record of a site, the site's definition
 //! (type byte [`SITE_DEFINITION_TYPE_BYTE`]: its literal strings and which strings are
-//! recorded per call). A block holding them has [`BLOCK_FLAG_SITES`] set in its header, and
+//! recorded per call). A block holding them has [`BLOCK_FLAG_SITES`](crate::disk::BLOCK_FLAG_SITES) set in its header, and
 //! decodes on its own like a block of user events: ids are the writing process's, defined in
 //! every block that uses them.
 //!
@@ -20,26 +20,20 @@
 use std::collections::HashMap;
 
 use northstar_core::__private::interned::{
-    expand_payload, Interned, Shape, SiteMeta, SITE_DEFINITION_TYPE_BYTE, STORED_TYPE_BYTE,
+    expand_payload, Shape, SiteMeta, SITE_DEFINITION_TYPE_BYTE, STORED_TYPE_BYTE,
 };
 use northstar_core::record::{
-    write_record, EventHeader, Trailer, FRAMING_LEN, HEADER_LEN, MAX_PAYLOAD_LEN, TRAILER_LEN,
-    TRAILER_MAGIC,
+    EventHeader, Trailer, FRAMING_LEN, HEADER_LEN, MAX_PAYLOAD_LEN, TRAILER_LEN, TRAILER_MAGIC,
 };
-use northstar_core::Visibility;
 use zerocopy::{FromBytes, IntoBytes};
-
-use crate::block::{BlockBuilder, BlockError};
-
-/// Bit of a block header's `flags`: the block holds interned records and their sites'
-/// definitions, and is read through [`expand_body`].
-pub const BLOCK_FLAG_SITES: u32 = 1;
 
 /// A block's expanded body is at most this many times its stored body.
 pub const MAX_EXPANSION: usize = 16;
 
 const KIND_PERF: u8 = 0;
 const KIND_OPERATION: u8 = 1;
+
+// The flusher's side (one definition per site per block) is `crate::block_sites`.
 
 // ------------------------------------------------------------------------- definitions
 
@@ -185,76 +179,9 @@ fn decode_definition(payload: &[u8]) -> Result<(u32, StoredSite<'_>), String> {
     Ok((id, site))
 }
 
-// ------------------------------------------------------------------------- write side
-
-/// The flusher's side: which sites the open block has defined, and the buffers to write a
-/// definition and a compact record.
-#[derive(Debug, Default)]
-pub(crate) struct BlockSites {
-    defined: Vec<u32>,
-    payload: Vec<u8>,
-    scratch: Vec<u8>,
-}
-
-impl BlockSites {
-    /// Stores `record` (a checked ring record stamped `unix_ts`, sequence `seq`) in `builder`
-    /// in its compact form, after its site's definition if the block has not got it. Returns
-    /// `Ok(false)`, storing nothing, when the block's expanded body would then exceed
-    /// [`MAX_EXPANSION`] times its stored body: the caller stores the standard record instead.
-    pub(crate) fn push(
-        &mut self,
-        builder: &mut BlockBuilder,
-        record: &Interned<'_>,
-        unix_ts: u64,
-        seq: u32,
-        ticks_to_nanos: impl FnOnce(u64) -> u64,
-    ) -> Result<bool, BlockError> {
-        let id = record.site_id();
-        let defined = self.defined.contains(&id);
-        if !defined {
-            encode_definition(id, record.site_meta(), &mut self.payload);
-        }
-        let definition_len = if defined {
-            0
-        } else {
-            FRAMING_LEN + self.payload.len()
-        };
-        let stored = builder.body_len() + definition_len + record.stored_len();
-        let expanded = builder.expanded_len() + record.record_len();
-        if expanded > MAX_EXPANSION.saturating_mul(stored) {
-            return Ok(false);
-        }
-        if !defined {
-            let header = EventHeader::with_type_byte(
-                SITE_DEFINITION_TYPE_BYTE,
-                Visibility::Public,
-                unix_ts,
-                0,
-                seq,
-                self.payload.len(),
-            );
-            self.scratch.clear();
-            self.scratch.resize(definition_len, 0);
-            let payload = &self.payload;
-            write_record(&mut self.scratch, &header, |dst| {
-                dst.copy_from_slice(payload)
-            });
-            builder.push_site_definition(&self.scratch, unix_ts, seq)?;
-            self.defined.push(id);
-        }
-        builder.push_stored_interned(record, ticks_to_nanos, unix_ts, seq)?;
-        Ok(true)
-    }
-
-    /// HOOK (block cut): the next block defines its own sites.
-    pub(crate) fn block_cut(&mut self) {
-        self.defined.clear();
-    }
-}
-
 // ------------------------------------------------------------------------- read side
 
-/// Writes into `out` the body `stored` (of a block with [`BLOCK_FLAG_SITES`]) with every
+/// Writes into `out` the body `stored` (of a block with [`BLOCK_FLAG_SITES`](crate::disk::BLOCK_FLAG_SITES)) with every
 /// compact record expanded to its standard record and every site definition dropped; other
 /// records are copied as they are (the block check that follows validates them). A compact
 /// record must follow its site's definition in the same block. Fails, with the reason, on
@@ -371,6 +298,8 @@ pub fn expand_body(stored: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use northstar_core::record::write_record;
+    use northstar_core::Visibility;
 
     #[test]
     fn definitions_round_trip_and_hostile_counts_are_refused() {
