@@ -43,8 +43,7 @@ pub enum BlockError {
     Inconsistent(String),
 }
 
-/// A checked block, viewed in place (or, for a block holding interned call-site records, its
-/// expanded body: see [`decode_block_in`]).
+/// A checked block, viewed in place (or its expanded body: see [`decode_block_in`]).
 #[derive(Clone, Copy, Debug)]
 pub struct BlockView<'a> {
     /// The header, as stored.
@@ -73,8 +72,7 @@ impl<'a> BlockView<'a> {
     }
 
     /// The view of `bytes`, a block [`decode_block_in`] accepted, with `expanded` the body it
-    /// expanded to (`None`: not a block of interned records). Only the header is read again;
-    /// `None` if `bytes` do not even hold one.
+    /// expanded to, if any. Only the header is read again (`None`: `bytes` hold none).
     pub(crate) fn rechecked(bytes: &'a [u8], expanded: Option<&'a [u8]>) -> Option<Self> {
         let (header, total) = check_header(bytes).ok()?;
         Some(Self {
@@ -355,9 +353,7 @@ impl BlockBuilder {
         seq: u32,
     ) -> Result<(), BlockError> {
         let bytes = record.bytes();
-        if self.body_len() + bytes.len() > MAX_BLOCK_BODY {
-            return Err(BlockError::TooLong(self.body_len() + bytes.len()));
-        }
+        self.check_room(bytes.len())?;
         self.summary.add(record);
         self.expanded += bytes.len();
         // A definition (crate::interning) is not an event: not counted.
@@ -383,9 +379,7 @@ impl BlockBuilder {
         seq: u32,
     ) -> Result<(), BlockError> {
         let bytes = record.bytes();
-        if self.body_len() + bytes.len() > MAX_BLOCK_BODY {
-            return Err(BlockError::TooLong(self.body_len() + bytes.len()));
-        }
+        self.check_room(bytes.len())?;
         let start = self.buf.len();
         self.buf.extend_from_slice(bytes);
         if let Err(e) = record.make_stored(&mut self.buf[start..], ticks_to_nanos) {
@@ -408,12 +402,19 @@ impl BlockBuilder {
         timestamp: u64,
         seq: u32,
     ) -> Result<(), BlockError> {
-        if self.body_len() + bytes.len() > MAX_BLOCK_BODY {
-            return Err(BlockError::TooLong(self.body_len() + bytes.len()));
-        }
+        self.check_room(bytes.len())?;
         self.sites = true;
         self.copy_in(bytes, timestamp, seq, false);
         Ok(())
+    }
+
+    /// Whether `n` more body bytes stay within [`MAX_BLOCK_BODY`].
+    #[inline]
+    fn check_room(&self, n: usize) -> Result<(), BlockError> {
+        match self.body_len() + n {
+            len if len > MAX_BLOCK_BODY => Err(BlockError::TooLong(len)),
+            _ => Ok(()),
+        }
     }
 
     #[inline]

@@ -153,14 +153,7 @@ impl FlushCore {
     /// path: keep it a plain function of one record.
     #[inline]
     pub(crate) fn push(&mut self, record: &RecordView<'_>, unix_ts: u64) -> Result<()> {
-        if self.builder.record_count() == 0 {
-            self.ensure_active();
-            self.block_started = Some(Instant::now());
-        }
-        let Some(a) = self.seg.as_mut() else {
-            return Err(StoreError::BlockRefused("no active segment".into()));
-        };
-        let seq = a.next_seq;
+        let seq = self.next_seq()?;
         // --- interning hook: a user event's definition goes first into each block ---
         if !self
             .defs
@@ -173,12 +166,35 @@ impl FlushCore {
         self.builder
             .push_view(record, unix_ts, seq)
             .map_err(|e| StoreError::BlockRefused(e.into()))?;
+        self.record_pushed();
+        Ok(())
+    }
+
+    /// The sequence number of the record about to go into the block (starting the block, and
+    /// planning a segment, if need be).
+    #[inline]
+    fn next_seq(&mut self) -> Result<u32> {
+        if self.builder.record_count() == 0 {
+            self.ensure_active();
+            self.block_started = Some(Instant::now());
+        }
+        match self.seg.as_ref() {
+            Some(a) => Ok(a.next_seq),
+            None => Err(StoreError::BlockRefused("no active segment".into())),
+        }
+    }
+
+    /// After a record went into the block: counts it and cuts a full block.
+    #[inline]
+    fn record_pushed(&mut self) {
+        let Some(a) = self.seg.as_mut() else {
+            return;
+        };
         a.next_seq += 1;
         let room = self.max_bytes.saturating_sub(a.len) as usize;
         if self.builder.body_len() >= BLOCK_TARGET.min(room) || a.next_seq >= u32::MAX - 1 {
             self.cut(0);
         }
-        Ok(())
     }
 
     /// Stores an interned `perf_sample!`/`operation!` ring record in its compact form, after
@@ -199,14 +215,7 @@ impl FlushCore {
             return Ok(());
         };
         let unix_ts = conv.unix_nanos(interned.timestamp());
-        if self.builder.record_count() == 0 {
-            self.ensure_active();
-            self.block_started = Some(Instant::now());
-        }
-        let Some(a) = self.seg.as_mut() else {
-            return Err(StoreError::BlockRefused("no active segment".into()));
-        };
-        let seq = a.next_seq;
+        let seq = self.next_seq()?;
         // An operation's duration is converted here, from its start and end ticks, at this
         // pass's rate (the guard records ticks only).
         let stored = self
@@ -218,11 +227,7 @@ impl FlushCore {
         if !stored {
             return self.push_expanded(&interned, unix_ts, conv);
         }
-        a.next_seq += 1;
-        let room = self.max_bytes.saturating_sub(a.len) as usize;
-        if self.builder.body_len() >= BLOCK_TARGET.min(room) || a.next_seq >= u32::MAX - 1 {
-            self.cut(0);
-        }
+        self.record_pushed();
         Ok(())
     }
 
