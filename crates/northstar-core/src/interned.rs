@@ -36,7 +36,7 @@
 
 use crate::codec::{DecodeError, EncodeError, Reader, Writer};
 use crate::event_type::EventType;
-use crate::record::{EventHeader, Trailer, FRAMING_LEN, HEADER_LEN, TRAILER_LEN, TRAILER_MAGIC};
+use crate::record::{EventHeader, FRAMING_LEN, HEADER_LEN};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -603,20 +603,11 @@ pub fn expanded_len(shape: Shape<'_>, body: &[u8]) -> Result<usize, DecodeError>
 impl<'a> Interned<'a> {
     /// Checks an interned ring record: framing, a registered site, a payload matching it.
     pub fn parse(record: &'a [u8]) -> Result<Self, InternError> {
-        let (header, _) = EventHeader::ref_from_prefix(record).map_err(|_| InternError::Framing)?;
-        if header.type_byte() != INTERNED_TYPE_BYTE || header.visibility().is_err() {
+        let framed = crate::record::decode_framing(record).map_err(|_| InternError::Framing)?;
+        let (header, payload) = (framed.header, framed.payload);
+        if header.type_byte() != INTERNED_TYPE_BYTE || framed.bytes.len() != record.len() {
             return Err(InternError::Framing);
         }
-        let total = header.record_len();
-        if record.len() != total {
-            return Err(InternError::Framing);
-        }
-        let (trailer, _) = Trailer::ref_from_prefix(&record[total - TRAILER_LEN..])
-            .map_err(|_| InternError::Framing)?;
-        if trailer.magic != TRAILER_MAGIC || trailer.total_len.get() as usize != total {
-            return Err(InternError::Framing);
-        }
-        let payload = &record[HEADER_LEN..total - TRAILER_LEN];
         let mut r = Reader::new(payload);
         let id = u32::from_le_bytes(r.array()?);
         let site = lookup(id).ok_or(InternError::UnknownSite(id))?;

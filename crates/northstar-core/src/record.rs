@@ -338,11 +338,51 @@ impl<'a> RecordView<'a> {
 /// spans. Never panics, whatever the input.
 #[inline]
 pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, FramingError> {
-    let (header, _) = EventHeader::ref_from_prefix(bytes).map_err(|_| FramingError::Truncated {
-        needed: HEADER_LEN,
-        available: bytes.len(),
-    })?;
+    let header = header_of(bytes)?;
     let kind = header.kind()?;
+    let framed = framed(header, bytes)?;
+    Ok(RecordView {
+        header,
+        payload: framed.payload,
+        bytes: framed.bytes,
+        kind,
+        visibility: framed.visibility,
+    })
+}
+
+/// A record's framing checked, whatever its type byte ([`decode_framing`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Framed<'a> {
+    /// The header.
+    pub header: &'a EventHeader,
+    /// The visibility, as decoded.
+    pub visibility: Visibility,
+    /// The payload.
+    pub payload: &'a [u8],
+    /// The whole record (header, payload, trailer).
+    pub bytes: &'a [u8],
+}
+
+/// [`decode_record`]'s checks but the type byte's: header, visibility, the trailer's magic and
+/// length. For the readers of records whose type byte is not an event's (the store's interned
+/// call sites). Never panics.
+#[inline]
+pub fn decode_framing(bytes: &[u8]) -> Result<Framed<'_>, FramingError> {
+    framed(header_of(bytes)?, bytes)
+}
+
+#[inline]
+fn header_of(bytes: &[u8]) -> Result<&EventHeader, FramingError> {
+    EventHeader::ref_from_prefix(bytes)
+        .map(|(h, _)| h)
+        .map_err(|_| FramingError::Truncated {
+            needed: HEADER_LEN,
+            available: bytes.len(),
+        })
+}
+
+#[inline]
+fn framed<'a>(header: &'a EventHeader, bytes: &'a [u8]) -> Result<Framed<'a>, FramingError> {
     let visibility = header.visibility()?;
     let total = header.record_len();
     if bytes.len() < total {
@@ -368,12 +408,11 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, FramingError> {
             trailer: stated,
         });
     }
-    Ok(RecordView {
+    Ok(Framed {
         header,
+        visibility,
         payload: &record[HEADER_LEN..total - TRAILER_LEN],
         bytes: record,
-        kind,
-        visibility,
     })
 }
 

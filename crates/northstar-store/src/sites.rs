@@ -22,10 +22,11 @@ use std::collections::HashMap;
 use northstar_core::__private::interned::{
     expand_payload, Shape, SiteMeta, SITE_DEFINITION_TYPE_BYTE, STORED_TYPE_BYTE,
 };
+use northstar_core::codec::{DecodeError, Field, Reader, Writer};
 use northstar_core::record::{
-    EventHeader, Trailer, FRAMING_LEN, HEADER_LEN, MAX_PAYLOAD_LEN, TRAILER_LEN, TRAILER_MAGIC,
+    decode_framing, EventHeader, Trailer, FRAMING_LEN, HEADER_LEN, MAX_PAYLOAD_LEN, TRAILER_LEN,
 };
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 /// A block's expanded body is at most this many times its stored body.
 pub const MAX_EXPANSION: usize = 16;
@@ -37,46 +38,42 @@ const KIND_OPERATION: u8 = 1;
 
 // ------------------------------------------------------------------------- definitions
 
-fn put_slot(out: &mut Vec<u8>, slot: Option<&str>) {
-    match slot {
-        None => out.push(0),
-        Some(s) => {
-            out.push(1);
-            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            out.extend_from_slice(s.as_bytes());
-        }
-    }
-}
-
 /// The payload of a site's definition record: `site_id u32`, `kind u8` (0 perf_sample,
 /// 1 agent_operation), then its slots (perf: name, unit, `dims u32`, key and value of each;
-/// operation: operation type, target type, target id), each a tag byte (0 recorded per call,
-/// 1 literal) and, for a literal, the string (`u32` length + UTF-8).
+/// operation: operation type, target type, target id), each an optional string in the core
+/// codec's form (`Option<&str>`: a tag byte, 0 recorded per call or 1 literal, then for a
+/// literal the `u32` length and the UTF-8).
 pub(crate) fn encode_definition(id: u32, meta: SiteMeta, out: &mut Vec<u8>) {
-    out.clear();
-    out.extend_from_slice(&id.to_le_bytes());
-    match meta.shape() {
+    let mut slots: Vec<Option<&str>> = Vec::new();
+    let (kind, dims) = match meta.shape() {
         Shape::Perf { name, unit, dims } => {
-            out.push(KIND_PERF);
-            put_slot(out, name);
-            put_slot(out, unit);
-            out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
-            for (k, v) in dims {
-                put_slot(out, *k);
-                put_slot(out, *v);
-            }
+            slots.extend([name, unit]);
+            slots.extend(dims.iter().flat_map(|&(k, v)| [k, v]));
+            (KIND_PERF, Some(dims.len()))
         }
         Shape::Operation {
             operation_type,
             target_type,
             target_id,
         } => {
-            out.push(KIND_OPERATION);
-            put_slot(out, operation_type);
-            put_slot(out, target_type);
-            put_slot(out, target_id);
+            slots.extend([operation_type, target_type, target_id]);
+            (KIND_OPERATION, None)
         }
+    };
+    let len = 4 + 1 + dims.map_or(0, |_| 4) + slots.iter().map(Field::encoded_len).sum::<usize>();
+    out.clear();
+    out.resize(len, 0);
+    let mut w = Writer::new(out);
+    w.put(&id.to_le_bytes());
+    w.put(&[kind]);
+    // perf: name and unit, then the dimension count, then the dimensions' slots.
+    let (head, tail) = slots.split_at(if dims.is_some() { 2 } else { slots.len() });
+    head.iter().for_each(|slot| slot.encode(&mut w));
+    if let Some(n) = dims {
+        w.put_len(n);
     }
+    tail.iter().for_each(|slot| slot.encode(&mut w));
+    debug_assert!(w.finish(len).is_ok());
 }
 
 /// A site definition read from a block; its strings borrow the block.
@@ -107,58 +104,27 @@ impl StoredSite<'_> {
     }
 }
 
-/// A bounds-checked reader over a definition's payload.
-struct Bytes<'a>(&'a [u8]);
-
-impl<'a> Bytes<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("site definition truncated".into());
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u32(&mut self) -> Result<u32, String> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn slot(&mut self) -> Result<Option<&'a str>, String> {
-        match self.take(1)?[0] {
-            0 => Ok(None),
-            1 => {
-                let n = self.u32()? as usize;
-                let s = std::str::from_utf8(self.take(n)?)
-                    .map_err(|_| "site definition: a literal is not UTF-8".to_string())?;
-                Ok(Some(s))
-            }
-            t => Err(format!("site definition: slot tag {t}")),
-        }
-    }
-}
-
 fn decode_definition(payload: &[u8]) -> Result<(u32, StoredSite<'_>), String> {
-    let mut b = Bytes(payload);
-    let id = b.u32()?;
-    let kind = b.take(1)?[0];
+    let what = |e: DecodeError| format!("site definition: {e}");
+    let mut r = Reader::new(payload);
+    let id = u32::from_le_bytes(r.array().map_err(what)?);
+    let [kind] = r.array().map_err(what)?;
+    fn slot<'a>(r: &mut Reader<'a>) -> Result<Option<&'a str>, String> {
+        <Option<&'a str> as Field<'a>>::decode(r).map_err(|e| format!("site definition: {e}"))
+    }
     let site = match kind {
         KIND_PERF => {
-            let name = b.slot()?;
-            let unit = b.slot()?;
-            let n = b.u32()? as usize;
+            let (name, unit) = (slot(&mut r)?, slot(&mut r)?);
+            let n = r.len_prefix().map_err(what)?;
             // Every slot takes at least a byte: the count cannot exceed what follows (so a
             // hostile count allocates nothing it has not got bytes for).
-            if n > b.0.len() / 2 {
-                return Err(format!(
-                    "site definition: {n} dimensions in {} bytes",
-                    b.0.len()
-                ));
+            let left = payload.len() - r.position();
+            if n > left / 2 {
+                return Err(format!("site definition: {n} dimensions in {left} bytes"));
             }
             let mut dims = Vec::with_capacity(n);
             for _ in 0..n {
-                dims.push((b.slot()?, b.slot()?));
+                dims.push((slot(&mut r)?, slot(&mut r)?));
             }
             StoredSite {
                 kind,
@@ -168,14 +134,12 @@ fn decode_definition(payload: &[u8]) -> Result<(u32, StoredSite<'_>), String> {
         }
         KIND_OPERATION => StoredSite {
             kind,
-            slots: [b.slot()?, b.slot()?, b.slot()?],
+            slots: [slot(&mut r)?, slot(&mut r)?, slot(&mut r)?],
             dims: Vec::new(),
         },
         k => return Err(format!("site definition: kind {k}")),
     };
-    if !b.0.is_empty() {
-        return Err(format!("site definition: {} bytes after it", b.0.len()));
-    }
+    r.finish().map_err(what)?;
     Ok((id, site))
 }
 
@@ -192,24 +156,17 @@ pub fn expand_body(stored: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     out.clear();
     let limit = MAX_EXPANSION.saturating_mul(stored.len());
     // Typical blocks hold a few sites used thousands of times each: the last one used is
-    // tried first, the map (filled once per definition) only on a change of site.
-    let mut sites: Vec<StoredSite<'_>> = Vec::new();
+    // tried first, then a scan of up to 16 ids; the map (filled once per definition) serves
+    // a block with more.
+    let mut sites: Vec<(u32, StoredSite<'_>)> = Vec::new();
     let mut by_id: HashMap<u32, usize> = HashMap::new();
-    let mut ids: Vec<u32> = Vec::new();
     let mut last: Option<(u32, usize)> = None;
     let mut at = 0usize;
     while at < stored.len() {
-        let rest = &stored[at..];
-        let (header, _) = EventHeader::ref_from_prefix(rest)
-            .map_err(|_| format!("record at +{at}: truncated header"))?;
-        let total = header.record_len();
-        if total > rest.len() {
-            return Err(format!(
-                "record at +{at}: {total} bytes, {} left",
-                rest.len()
-            ));
-        }
-        let record = &rest[..total];
+        let framed = decode_framing(&stored[at..]).map_err(|e| format!("record at +{at}: {e}"))?;
+        let (header, record, payload) = (framed.header, framed.bytes, framed.payload);
+        let visibility = framed.visibility;
+        let total = record.len();
         let type_byte = header.type_byte();
         if type_byte != SITE_DEFINITION_TYPE_BYTE && type_byte != STORED_TYPE_BYTE {
             if out.len() + total > limit {
@@ -219,23 +176,13 @@ pub fn expand_body(stored: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
             at += total;
             continue;
         }
-        let (trailer, _) = Trailer::ref_from_prefix(&record[total - TRAILER_LEN..])
-            .map_err(|_| format!("record at +{at}: truncated trailer"))?;
-        if trailer.magic != TRAILER_MAGIC || trailer.total_len.get() as usize != total {
-            return Err(format!("record at +{at}: bad trailer"));
-        }
-        let visibility = header
-            .visibility()
-            .map_err(|e| format!("record at +{at}: {e}"))?;
-        let payload = &record[HEADER_LEN..total - TRAILER_LEN];
         if type_byte == SITE_DEFINITION_TYPE_BYTE {
             let (id, site) =
                 decode_definition(payload).map_err(|e| format!("record at +{at}: {e}"))?;
             if by_id.insert(id, sites.len()).is_some() {
                 return Err(format!("record at +{at}: site {id} defined twice"));
             }
-            sites.push(site);
-            ids.push(id);
+            sites.push((id, site));
             at += total;
             continue;
         }
@@ -247,8 +194,8 @@ pub fn expand_body(stored: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
             Some((last_id, i)) if last_id == id => i,
             _ => {
                 // A few sites: a scan of their ids; many (a crafted block): the map.
-                let found = if ids.len() <= 16 {
-                    ids.iter().position(|&x| x == id)
+                let found = if sites.len() <= 16 {
+                    sites.iter().position(|(x, _)| *x == id)
                 } else {
                     by_id.get(&id).copied()
                 };
@@ -257,7 +204,7 @@ pub fn expand_body(stored: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
                 i
             }
         };
-        let shape = sites[index].shape();
+        let shape = sites[index].1.shape();
         // One walk: the header's place is kept, the pieces appended, then the header written
         // with the length they came to. A record's expansion is at most its site's literals
         // plus its own bytes, so checking the bound after it keeps memory linear.
@@ -338,8 +285,11 @@ mod tests {
         // A perf site: literal name, run-time unit, no dimensions.
         let mut p = id.to_le_bytes().to_vec();
         p.push(KIND_PERF);
-        put_slot(&mut p, Some(name));
-        put_slot(&mut p, None);
+        for slot in [Some(name), None] {
+            let mut b = vec![0u8; slot.encoded_len()];
+            slot.encode(&mut Writer::new(&mut b));
+            p.extend(b);
+        }
         p.extend_from_slice(&0u32.to_le_bytes());
         record(SITE_DEFINITION_TYPE_BYTE, &p)
     }
