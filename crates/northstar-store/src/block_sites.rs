@@ -2,10 +2,10 @@
 //! readers' expansion): each block defines, once, every site its compact records use.
 
 use northstar_core::__private::interned::{Interned, SITE_DEFINITION_TYPE_BYTE};
-use northstar_core::record::{write_record, EventHeader, FRAMING_LEN};
-use northstar_core::Visibility;
+use northstar_core::record::FRAMING_LEN;
 
 use crate::block::{BlockBuilder, BlockError};
+use crate::interning::frame_definition;
 use crate::sites::{encode_definition, MAX_EXPANSION};
 
 /// The flusher's side: which sites the open block has defined, and the buffers to write a
@@ -46,20 +46,13 @@ impl BlockSites {
             return Ok(false);
         }
         if !defined {
-            let header = EventHeader::with_type_byte(
+            frame_definition(
                 SITE_DEFINITION_TYPE_BYTE,
-                Visibility::Public,
+                &self.payload,
                 unix_ts,
-                0,
                 seq,
-                self.payload.len(),
+                &mut self.scratch,
             );
-            self.scratch.clear();
-            self.scratch.resize(definition_len, 0);
-            let payload = &self.payload;
-            write_record(&mut self.scratch, &header, |dst| {
-                dst.copy_from_slice(payload)
-            });
             builder.push_site_definition(&self.scratch, unix_ts, seq)?;
             self.defined.push(id);
         }

@@ -128,20 +128,13 @@ impl BlockDefinitions {
                 }
             },
         }
-        let header = EventHeader::with_type_byte(
+        frame_definition(
             DEFINITION_TYPE_BYTE,
-            Visibility::Public,
+            &self.payload,
             unix_ts,
-            0,
             seq,
-            self.payload.len(),
+            &mut self.scratch,
         );
-        self.scratch.clear();
-        self.scratch.resize(FRAMING_LEN + self.payload.len(), 0);
-        let payload = &self.payload;
-        write_record(&mut self.scratch, &header, |dst| {
-            dst.copy_from_slice(payload)
-        });
         builder.push(&self.scratch, unix_ts, seq)?;
         self.defined.push(id);
         Ok(true)
@@ -156,6 +149,29 @@ impl BlockDefinitions {
     pub(crate) fn take_skipped(&mut self) -> u64 {
         std::mem::take(&mut self.skipped)
     }
+}
+
+/// Frames `payload` into `out` as a definition record of `type_byte` (a user event's schema,
+/// or an interned call site: `crate::block_sites`): public, no actor, stamped like the record
+/// it precedes. Not an event.
+pub(crate) fn frame_definition(
+    type_byte: u8,
+    payload: &[u8],
+    unix_ts: u64,
+    seq: u32,
+    out: &mut Vec<u8>,
+) {
+    let header = EventHeader::with_type_byte(
+        type_byte,
+        Visibility::Public,
+        unix_ts,
+        0,
+        seq,
+        payload.len(),
+    );
+    out.clear();
+    out.resize(FRAMING_LEN + payload.len(), 0);
+    write_record(out, &header, |dst| dst.copy_from_slice(payload));
 }
 
 // ------------------------------------------------------------------------------ read side
