@@ -61,25 +61,19 @@ impl<'a> BlockView<'a> {
         self.stored_len
     }
 
-    /// A view of a block already checked by [`decode_block_in`] (the scanner keeps the
-    /// expansion it made and views it again).
-    pub(crate) fn checked(header: &'a BlockHeader, body: &'a [u8], stored_len: usize) -> Self {
+    /// The view of a block [`decode_block_in`] already accepted: its `header`, its stored body
+    /// and the body it expanded to, if any (the scanner and the cursor keep the expansion
+    /// they made and view it again, instead of decoding twice).
+    pub(crate) fn checked(
+        header: &'a BlockHeader,
+        stored_body: &'a [u8],
+        expanded: Option<&'a [u8]>,
+    ) -> Self {
         Self {
             header,
-            body,
-            stored_len,
+            body: expanded.unwrap_or(stored_body),
+            stored_len: BLOCK_HEADER_LEN + stored_body.len(),
         }
-    }
-
-    /// The view of `bytes`, a block [`decode_block_in`] accepted, with `expanded` the body it
-    /// expanded to, if any. Only the header is read again (`None`: `bytes` hold none).
-    pub(crate) fn rechecked(bytes: &'a [u8], expanded: Option<&'a [u8]>) -> Option<Self> {
-        let (header, total) = check_header(bytes).ok()?;
-        Some(Self {
-            header,
-            body: expanded.unwrap_or(&bytes[BLOCK_HEADER_LEN..total]),
-            stored_len: total,
-        })
     }
 
     /// Whether `body` is an expansion (the block holds interned call-site records), not the

@@ -279,11 +279,13 @@ impl BlockCursor {
                     let (id, next) = (seg.id, at + total as u64);
                     self.pos.offset = next;
                     // Checked (and expanded, if need be) just above: viewed again, not redone.
-                    let view =
-                        BlockView::rechecked(&self.buf, expanded.then_some(&self.expanded[..]))
-                            .ok_or_else(|| {
-                                StoreError::BlockRefused("a checked block lost its header".into())
-                            })?;
+                    let (header, _) = crate::block::check_header(&self.buf)
+                        .map_err(|e| StoreError::BlockRefused(e.into()))?;
+                    let view = BlockView::checked(
+                        header,
+                        &self.buf[BLOCK_HEADER_LEN..total],
+                        expanded.then_some(&self.expanded[..]),
+                    );
                     return Ok(Some(CursorItem::Block(CursorBlock {
                         segment_id: id,
                         offset: at,

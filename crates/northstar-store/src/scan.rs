@@ -62,8 +62,7 @@ pub struct ScannedBlock<'a> {
 impl ScannedBlock<'_> {
     /// The block's view (its records: the standard ones, expanded if need be).
     pub fn view(&self) -> BlockView<'_> {
-        let body = self.expanded.as_deref().unwrap_or(self.stored_body);
-        BlockView::checked(self.header, body, BLOCK_HEADER_LEN + self.stored_body.len())
+        BlockView::checked(self.header, self.stored_body, self.expanded.as_deref())
     }
 
     /// Total length as stored (header + stored body).
