@@ -61,16 +61,28 @@ mod interned;
 
 /// Default number of rings (threads that can record at once).
 pub const DEFAULT_RINGS: usize = 32;
-/// Default bytes per ring: 4 MiB, so a ring holds a spec-maximum 1 MiB payload (a ring takes
-/// records up to half its size) and about 40 ms of events at 1 million 100-byte events/s.
+/// Default bytes per ring on 64-bit targets: 16 MiB, about 76 ms of 44-byte `perf_sample!`
+/// records at 5 million a second and 17 ms of 95-byte records at 10 million. That is what rides
+/// out the flusher losing its core for tens of milliseconds (a shared or virtual machine's
+/// scheduler: 4 MiB rings dropped events in every 10 s run at 5 M/s, 16 MiB rings in none;
+/// docs/PERFORMANCE.md, "Ring size"). A ring's memory is only mapped as it is written, so a
+/// thread that records little costs little; a thread that keeps recording keeps its whole
+/// ring resident. `RecorderConfig::ring_bytes` chooses another size.
+#[cfg(target_pointer_width = "64")]
+pub const DEFAULT_RING_BYTES: usize = 16 << 20;
+/// Default bytes per ring on 32-bit targets: 4 MiB (32 rings of 16 MiB would take a sixth of
+/// the address space). Either size holds a spec-maximum 1 MiB payload (a ring takes records up
+/// to half its size).
+#[cfg(not(target_pointer_width = "64"))]
 pub const DEFAULT_RING_BYTES: usize = 4 << 20;
 
 /// Rings of the built-in global recorder (fixed at compile time; `configure_global` replaces
 /// the recorder to change it).
 #[cfg(not(loom))]
 pub const GLOBAL_RINGS: usize = DEFAULT_RINGS;
-/// Bytes per ring of the built-in global recorder: [`GLOBAL_RINGS`] x 4 MiB = 128 MiB of
-/// zero-initialised static memory (`.bss`), mapped by the OS page by page as rings are used.
+/// Bytes per ring of the built-in global recorder: [`GLOBAL_RINGS`] x 16 MiB = 512 MiB of
+/// zero-initialised static memory (`.bss`, address space only), mapped by the OS page by page
+/// as rings are written (4 MiB rings, 128 MiB, on 32-bit targets).
 #[cfg(not(loom))]
 pub const GLOBAL_RING_BYTES: usize = DEFAULT_RING_BYTES;
 /// Rings of the global recorder under `--cfg loom` (one per loom thread; loom allows four).
@@ -295,7 +307,7 @@ mod builtin {
 
     /// `N` zeroed bytes seen as cells. Built from a `MaybeUninit<[u8; N]>` rather than an
     /// array of cells: compile-time evaluation of a 128 MiB array of cells takes a minute, of a
-    /// zeroed byte array a second.
+    /// zeroed byte array (512 MiB) a second.
     pub(super) struct ZeroedCells<const N: usize>(core::cell::UnsafeCell<MaybeUninit<[u8; N]>>);
 
     // SAFETY: the bytes are only reached through the registry's rings, whose producer/consumer

@@ -92,7 +92,7 @@ fn events_and_spans_do_not_allocate_after_the_first() {
     let dir = tempfile::tempdir().unwrap();
     // Rings large enough for a whole run (about 10 MB of records each): what this test checks
     // is allocation and completeness, not whether the flusher keeps up with a debug build on a
-    // busy machine (with the default 4 MiB rings it did not, once, and counted the loss).
+    // busy machine (with 4 MiB rings, the default then, it did not, once, and counted the loss).
     let guard = northstar::Builder::new(dir.path())
         .recorder(northstar::RecorderConfig {
             rings: 4,
