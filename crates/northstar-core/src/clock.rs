@@ -100,6 +100,9 @@ mod std_clock {
         anchor_unix_ns: AtomicU64,
         /// Ticks per nanosecond, as `f64` bits; refined by the consumer as time passes.
         ticks_per_ns: AtomicU64,
+        /// `1 / ticks_per_ns`, as `f64` bits, stored with it: a duration is converted with a
+        /// multiplication, not a division (a span's close record converts one on the hot path).
+        ns_per_tick: AtomicU64,
         /// Nanoseconds since the anchor when `ticks_per_ns` was last measured; 0: not yet.
         calibrated_at_ns: AtomicU64,
     }
@@ -139,6 +142,7 @@ mod std_clock {
                 anchor_mono_ns: AtomicU64::new(0),
                 anchor_unix_ns: AtomicU64::new(0),
                 ticks_per_ns: AtomicU64::new(0x3FF0_0000_0000_0000), // 1.0f64
+                ns_per_tick: AtomicU64::new(0x3FF0_0000_0000_0000),
                 calibrated_at_ns: AtomicU64::new(0),
             }
         }
@@ -250,30 +254,38 @@ mod std_clock {
             let ns = now_mono.saturating_sub(self.anchor_mono_ns.load(Ordering::Relaxed));
             let ticks = now_ticks.wrapping_sub(self.anchor_ticks.load(Ordering::Relaxed));
             if ns > 0 && ticks > 0 {
-                self.ticks_per_ns
-                    .store((ticks as f64 / ns as f64).to_bits(), Ordering::Relaxed);
+                self.store_rate(ticks as f64 / ns as f64);
                 self.calibrated_at_ns.store(ns, Ordering::Relaxed);
             }
         }
 
-        /// The rate for converting durations, measured from the anchor now if it never was
-        /// over a long enough span (a lazy clock's first use; cold).
+        /// Nanoseconds per tick for converting durations, the rate measured from the anchor now
+        /// if it never was over a long enough span (a lazy clock's first use; cold).
         #[cold]
         #[inline(never)]
-        fn measure_rate(&self) -> f64 {
+        fn measure_ns_per_tick(&self) -> f64 {
             self.anchor_now();
             let (now_ticks, now_mono) = paired_reading(self.source());
             let ns = now_mono.saturating_sub(self.anchor_mono_ns.load(Ordering::Relaxed));
             let ticks = now_ticks.wrapping_sub(self.anchor_ticks.load(Ordering::Relaxed));
             if ns == 0 || ticks == 0 {
-                return self.ticks_per_ns();
+                return f64::from_bits(self.ns_per_tick.load(Ordering::Relaxed));
             }
             let rate = ticks as f64 / ns as f64;
             if ns >= MIN_KEPT_SPAN_NS {
-                self.ticks_per_ns.store(rate.to_bits(), Ordering::Relaxed);
+                self.store_rate(rate);
                 self.calibrated_at_ns.store(ns, Ordering::Relaxed);
             }
-            rate
+            1.0 / rate
+        }
+
+        /// Stores a measured rate and its inverse (each read on its own: a reader mixing an
+        /// old and a new one converts with one of two close measurements).
+        fn store_rate(&self, ticks_per_ns: f64) {
+            self.ticks_per_ns
+                .store(ticks_per_ns.to_bits(), Ordering::Relaxed);
+            self.ns_per_tick
+                .store((1.0 / ticks_per_ns).to_bits(), Ordering::Relaxed);
         }
 
         /// A snapshot of the current conversion, refining the rate first when it is due, for
@@ -336,12 +348,12 @@ mod std_clock {
 
         #[inline]
         fn ticks_to_nanos(&self, ticks: u64) -> u64 {
-            let rate = if self.calibrated_at_ns.load(Ordering::Relaxed) != 0 {
-                self.ticks_per_ns()
+            let ns_per_tick = if self.calibrated_at_ns.load(Ordering::Relaxed) != 0 {
+                f64::from_bits(self.ns_per_tick.load(Ordering::Relaxed))
             } else {
-                self.measure_rate()
+                self.measure_ns_per_tick()
             };
-            (ticks as f64 / rate) as u64
+            (ticks as f64 * ns_per_tick) as u64
         }
     }
 
@@ -372,7 +384,7 @@ mod std_clock {
         /// it for the durations of interned operation records).
         #[inline]
         pub fn nanos(&self, ticks: u64) -> u64 {
-            (ticks as f64 / self.ticks_per_ns) as u64
+            (ticks as f64 * self.ns_per_tick) as u64
         }
     }
 
