@@ -149,7 +149,7 @@ pub struct SeriesVerdict {
     pub series: Series,
     /// The verdict.
     pub verdict: Verdict,
-    /// The verdict in one line a person reads ([`explain`](crate::explain::explain)).
+    /// The verdict in one line a person reads ([`explain`]).
     pub explanation: String,
 }
 

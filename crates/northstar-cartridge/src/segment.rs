@@ -1,7 +1,7 @@
 //! Change points with a noise estimate pooled over the whole history: the noise-aware detector.
 //!
 //! The unit of a history is the **run** (consecutive samples of one commit, see
-//! [`runs`](crate::detect::runs)); each run is summarised by its mean. Runs are compared on the
+//! [`runs`]); each run is summarised by its mean. Runs are compared on the
 //! log scale when every value is positive, so a shift is a ratio (`+20%` is the same step at any
 //! level, and an interval of a ratio can never cross -100%), and multiplicative noise has one
 //! spread along the whole history; the exception is a history of 8 runs or more whose level

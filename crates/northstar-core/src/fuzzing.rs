@@ -114,7 +114,7 @@ pub fn interned_sites() -> &'static [crate::interned::Site] {
 }
 
 /// Decodes `data` as a stream of interned ring records (`crate::interned`), each as it is and
-/// with its site id replaced by one of [`interned_sites`]' ids (its value modulo 3), and
+/// with its site id replaced by one of `interned_sites()`' ids (its value modulo 3), and
 /// expands every one that parses. Must never panic. Invariant: a record that parses expands
 /// into exactly `record_len()` bytes forming a standard record whose payload decodes as its
 /// event type (or fails on a run-time string that is not UTF-8, checked at decoding) and

@@ -45,7 +45,7 @@ use zerocopy::{FromBytes, IntoBytes};
 pub const INTERNED_TYPE_BYTE: u8 = crate::user_bytes::INTERNED;
 
 /// Record type byte of an interned spec record **stored** in a block (the store's disk form,
-/// [`Interned::write_stored`]): the ring record with its timestamp in Unix nanoseconds and an
+/// [`Interned::make_stored`]): the ring record with its timestamp in Unix nanoseconds and an
 /// operation's start ticks replaced by its duration in nanoseconds. Only in blocks that also
 /// hold the definition of its site (type byte [`SITE_DEFINITION_TYPE_BYTE`]).
 pub const STORED_TYPE_BYTE: u8 = crate::user_bytes::STORED_INTERNED;

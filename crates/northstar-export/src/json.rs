@@ -1,5 +1,5 @@
 //! Minimal JSON writing for the streaming formats: strings escaped per RFC 8259, numbers as
-//! JSON numbers, and a [`FieldVisitor`](crate::fields::FieldVisitor) that writes an event's
+//! JSON numbers, and a [`FieldVisitor`] that writes an event's
 //! payload as the spec's JSON object (the shape `northstar query --format json` prints).
 
 use crate::fields::{FieldVisitor, Group, Scalar};

@@ -1,7 +1,7 @@
 //! The device side: ring records to link frames, in fixed memory.
 //!
 //! [`LinkEncoder::pump`] drains a ring's [`Consumer`] and writes frames to a [`Sink`]. Per
-//! record it walks the payload with the type's [`schema`](crate::schema): each string is looked
+//! record it walks the payload with the type's [`schema`]: each string is looked
 //! up in the dictionary (new ones are defined once with a STRING frame, while the arena has
 //! room; strings that do not fit travel inline), and the record's template (type, visibility,
 //! actor, shape) likewise; the record frame then carries the template id, the timestamp delta
