@@ -139,6 +139,34 @@ fn object<'v>(v: &'v Value, path: &str) -> Result<&'v Map<String, Value>, JsonEr
     }
 }
 
+/// Refuses an array where the payload's definition has a nested object (serde's derived
+/// readers take a struct's fields in order from an array too, so
+/// `"correlation_hints": ["a..b", [1]]` would be read as an object): every other mismatch is
+/// the typed readers' to report.
+fn nested_objects_are_objects(
+    map: &Map<String, Value>,
+    fields: &[northstar_core::FieldInfo],
+    path: &str,
+) -> Result<(), JsonError> {
+    fn check(v: &Value, kind: &northstar_core::Kind, path: &str) -> Result<(), JsonError> {
+        use northstar_core::Kind;
+        match (kind, v) {
+            (Kind::Option(_), Value::Null) => Ok(()),
+            (Kind::Option(inner), v) => check(v, inner, path),
+            (Kind::Struct(fields), v) => nested_objects_are_objects(object(v, path)?, fields, path),
+            (Kind::List(inner), Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, item)| check(item, inner, &format!("{path}[{i}]"))),
+            _ => Ok(()),
+        }
+    }
+    fields.iter().try_for_each(|f| match map.get(f.name) {
+        Some(v) => check(v, &f.kind, &format!("{path}.{}", f.name)),
+        None => Ok(()),
+    })
+}
+
 /// A `visibility` field: a spec name; `null` is refused, so a producer's missing value never
 /// silently makes an event public.
 fn visibility<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Visibility>, D::Error> {
@@ -293,6 +321,7 @@ pub fn parse_event<R>(
         None | Some(Value::Null) => &empty,
         Some(p) => object(p, "payload")?,
     };
+    nested_objects_are_objects(payload, et.fields(), "payload")?;
     let mut input = PayloadInput {
         map: payload,
         skip: Vec::new(),

@@ -218,6 +218,24 @@ fn errors_name_nested_paths_and_stay_typed() {
             r#"{"event_type":"agent_session_ended","payload":[]}"#,
             "payload",
         ),
+        // A nested object given as an array (serde's derived readers would take it in field
+        // order), directly, inside a list, and inside an optional field.
+        (
+            r#"{"event_type":"perf_sample","payload":{"metric_name":"m","value":1,"correlation_hints":["a..b",[1]]}}"#,
+            "payload.correlation_hints",
+        ),
+        (
+            r#"{"event_type":"perf_sample","payload":{"metric_name":"m","value":1,"timestamp_window":[1,2]}}"#,
+            "payload.timestamp_window",
+        ),
+        (
+            r#"{"event_type":"debug_session","payload":{"tool":"gdb","breakpoints":[{"file_path":"a","line":1},["b",2,null,0]]}}"#,
+            "payload.breakpoints[1]",
+        ),
+        (
+            r#"{"event_type":"debug_session","payload":{"tool":"gdb","references":[["abc"],["run"]]}}"#,
+            "payload.references",
+        ),
     ];
     for (line, path) in cases {
         let e = parse_line(line, 0, |_, _| ()).unwrap_err();
