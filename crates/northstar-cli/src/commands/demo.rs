@@ -310,7 +310,10 @@ fn print_hints(dir: &Path) -> CliResult {
 
 /// How many demo runs the directory already holds (the highest `demo-run-N`).
 fn previous_runs(em: &EventManager) -> CliResult<u64> {
-    let series = load_series(em, Some(BENCH_METRICS[0].0))?;
+    // Every metric, not only the windows' throughput: a run too short or too starved to
+    // finish a window still stored its costs under its label (a second run on a loaded
+    // machine once took itself for the first).
+    let series = load_series(em, None)?;
     Ok(series
         .iter()
         .flat_map(|s| s.points.iter())
