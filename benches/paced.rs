@@ -1,5 +1,5 @@
 //! Paced producers into a store with the **default** `StoreConfig` (fsync every second,
-//! 64 MiB write buffer), as users run it: one thread records at a fixed rate for a fixed time
+//! 128 MiB write buffer, 16 MiB rings), as users run it: one thread records at a fixed rate for a fixed time
 //! (or number of events), then `flush()`; a run counts the events its rings dropped. Reported
 //! as "runs with zero drops out of N" (numbers in docs/PERFORMANCE.md, "Drain and writer").
 //!

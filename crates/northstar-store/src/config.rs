@@ -37,13 +37,15 @@ pub struct StoreConfig {
     pub flush_interval: Duration,
     /// The recorder to drain; `None`: a private recorder with default rings.
     pub recorder: Option<Recorder>,
-    /// Bytes of finished blocks that may wait for the writer thread (64 MiB). The flusher
+    /// Bytes of finished blocks that may wait for the writer thread (128 MiB). The flusher
     /// drains the rings into blocks at memory speed and never waits on the disk; the writer
     /// writes, syncs and rolls segments behind this buffer, so a stall of the disk (an fsync,
     /// a segment roll, a slow or failing `write()`) costs no event until the buffer is full:
-    /// about 100 ms at 640 MB/s. Once it is full the flusher stops draining, the rings fill,
-    /// and their producers drop and count events exactly as under any other overload. Memory
-    /// is taken only as blocks wait (block buffers are reused).
+    /// about 200 ms at 640 MB/s, 600 ms at 220 MB/s (64 MiB filled three times in twenty 10 s
+    /// runs at 220 MB/s on the project's VM, 128 MiB never: docs/PERFORMANCE.md). Once it is
+    /// full the flusher stops draining, the rings fill, and their producers drop and count
+    /// events exactly as under any other overload. Memory is taken only as blocks wait (block
+    /// buffers are reused).
     pub write_buffer_bytes: usize,
     /// How long `flush()` waits while writes fail (disk full, I/O errors) before returning
     /// the error, and how long `close()` keeps retrying before giving up (10 s). Writes are
@@ -63,7 +65,7 @@ impl Default for StoreConfig {
             fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
             flush_interval: Duration::from_millis(10),
             recorder: None,
-            write_buffer_bytes: 64 << 20,
+            write_buffer_bytes: 128 << 20,
             retry_window: Duration::from_secs(10),
             write_hook: None,
         }

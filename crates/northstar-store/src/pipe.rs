@@ -98,7 +98,7 @@ impl Pipe {
     /// Writer: whether to give the core to the flusher before the next block, with
     /// `in_flight` read under the lock. In a burst the flusher and the writer may share one
     /// core; the rings (16 MiB each by default) overflow long before this pipe's budget
-    /// (64 MiB by default), so while the drain is behind and the budget less than half used,
+    /// (128 MiB by default), so while the drain is behind and the budget less than half used,
     /// the writer yields once per block. Yielding does not lower its priority against other
     /// processes: under load it is scheduled as before.
     fn writer_should_yield(&self, in_flight: usize) -> bool {
