@@ -148,8 +148,17 @@ fn nested_objects_are_objects(
     fields: &[northstar_core::FieldInfo],
     path: &str,
 ) -> Result<(), JsonError> {
-    fn check(v: &Value, kind: &northstar_core::Kind, path: &str) -> Result<(), JsonError> {
-        use northstar_core::Kind;
+    use northstar_core::Kind;
+    /// Whether a value of `kind` can hold a nested object: only those fields are walked (no
+    /// path is built for a scalar, a map or a list of scalars such as `session_ids`).
+    fn holds_object(kind: &Kind) -> bool {
+        match kind {
+            Kind::Struct(_) => true,
+            Kind::Option(inner) | Kind::List(inner) => holds_object(inner),
+            _ => false,
+        }
+    }
+    fn check(v: &Value, kind: &Kind, path: &str) -> Result<(), JsonError> {
         match (kind, v) {
             (Kind::Option(_), Value::Null) => Ok(()),
             (Kind::Option(inner), v) => check(v, inner, path),
@@ -162,8 +171,8 @@ fn nested_objects_are_objects(
         }
     }
     fields.iter().try_for_each(|f| match map.get(f.name) {
-        Some(v) => check(v, &f.kind, &format!("{path}.{}", f.name)),
-        None => Ok(()),
+        Some(v) if holds_object(&f.kind) => check(v, &f.kind, &format!("{path}.{}", f.name)),
+        _ => Ok(()),
     })
 }
 
