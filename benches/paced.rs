@@ -5,14 +5,15 @@
 //!
 //! ```text
 //! cargo bench -j2 -p northstar-benches --bench paced -- <scenario> [--rate R] [--seconds S]
-//!     [--events N] [--runs K] [--stall-ms M] [--stall-every-ms P] [--dir D]
+//!     [--events N] [--runs K] [--stall-ms M] [--stall-every-ms P] [--dir D] [--warm-mib W]
 //! ```
 //! Scenarios: `perf2` (`perf_sample!` with two dimensions: 44 bytes in the ring and on disk,
 //! 137 as the standard record readers expand it to; default 5 M/s),
 //! `minimal` (`event!(AgentSessionEnded)`, a 40-byte record, default 10 M/s), `perf95`
 //! (`perf_sample` of 95 bytes through `EventManager::record`, default 10 M/s).
 //! `--stall-ms M` stalls the writer thread M ms every `--stall-every-ms` (1000) through the
-//! store's test hook (a slow disk, a long fsync or a dirty-page throttle).
+//! store's test hook (a slow disk, a long fsync or a dirty-page throttle). `--warm-mib W`
+//! sets `StoreConfig::warm_buffer_bytes` (default: the default config's) for comparisons.
 #![allow(missing_docs)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,7 @@ struct Args {
     stall: Duration,
     stall_every: Duration,
     dir: Option<std::path::PathBuf>,
+    warm: usize,
 }
 
 fn parse() -> Args {
@@ -47,6 +49,7 @@ fn parse() -> Args {
     let mut scenario = None;
     let (mut rate, mut seconds, mut events, mut runs) = (None, 10.0f64, None, 1u32);
     let (mut stall, mut stall_every, mut dir) = (0u64, 1000u64, None);
+    let mut warm = northstar_store::DEFAULT_WARM_BUFFER_BYTES;
     while let Some(a) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| panic!("{a} needs a value"));
         match a.as_str() {
@@ -60,6 +63,7 @@ fn parse() -> Args {
             "--stall-ms" => stall = val().parse().expect("--stall-ms"),
             "--stall-every-ms" => stall_every = val().parse().expect("--stall-every-ms"),
             "--dir" => dir = Some(val().into()),
+            "--warm-mib" => warm = val().parse::<usize>().expect("--warm-mib") << 20,
             other => panic!("unknown argument {other:?} (see benches/paced.rs)"),
         }
     }
@@ -76,6 +80,7 @@ fn parse() -> Args {
         stall: Duration::from_millis(stall),
         stall_every: Duration::from_millis(stall_every.max(1)),
         dir,
+        warm,
     }
 }
 
@@ -114,6 +119,7 @@ fn run(a: &Args) -> (u64, u64, f64, u64) {
         StoreConfig {
             recorder: Some(recorder.clone()),
             write_hook: hook,
+            warm_buffer_bytes: a.warm,
             ..StoreConfig::default()
         },
     )
@@ -152,7 +158,7 @@ fn run(a: &Args) -> (u64, u64, f64, u64) {
 fn main() {
     let a = parse();
     println!(
-        "paced/{:?}: {} events per run at {:.1} M/s, {} runs, default StoreConfig{}; load before: {}",
+        "paced/{:?}: {} events per run at {:.1} M/s, {} runs, default StoreConfig{}{}; load before: {}",
         a.scenario,
         a.events,
         a.rate as f64 / 1e6,
@@ -164,6 +170,11 @@ fn main() {
                 ", writer stalled {:?} every {:?}",
                 a.stall, a.stall_every
             )
+        },
+        if a.warm == northstar_store::DEFAULT_WARM_BUFFER_BYTES {
+            String::new()
+        } else {
+            format!(", warm_buffer_bytes {} MiB", a.warm >> 20)
         },
         load()
     );

@@ -20,6 +20,15 @@ pub enum FsyncPolicy {
     EveryBlock,
 }
 
+/// Default [`StoreConfig::warm_buffer_bytes`]: half the default write buffer on 64-bit
+/// targets, where address space and memory are plentiful; 8 MiB elsewhere.
+#[cfg(target_pointer_width = "64")]
+pub const DEFAULT_WARM_BUFFER_BYTES: usize = 64 << 20;
+/// Default [`StoreConfig::warm_buffer_bytes`]: half the default write buffer on 64-bit
+/// targets, where address space and memory are plentiful; 8 MiB elsewhere.
+#[cfg(not(target_pointer_width = "64"))]
+pub const DEFAULT_WARM_BUFFER_BYTES: usize = 8 << 20;
+
 /// How a store is run. `Default` gives the spec's values.
 #[derive(Clone)]
 pub struct StoreConfig {
@@ -44,9 +53,20 @@ pub struct StoreConfig {
     /// about 200 ms at 640 MB/s, 600 ms at 220 MB/s (64 MiB filled three times in twenty 10 s
     /// runs at 220 MB/s on the project's VM, 128 MiB never: docs/PERFORMANCE.md). Once it is
     /// full the flusher stops draining, the rings fill, and their producers drop and count
-    /// events exactly as under any other overload. Memory is taken only as blocks wait (block
-    /// buffers are reused).
+    /// events exactly as under any other overload. Memory beyond the warm reserve (below) is
+    /// taken only as blocks wait (block buffers are reused).
     pub write_buffer_bytes: usize,
+    /// Bytes of block buffers made and touched when the store opens and kept for reuse (the
+    /// warm reserve; 64 MiB on 64-bit targets, 8 MiB elsewhere; at most `write_buffer_bytes`).
+    /// A burst's blocks are then built in memory that is already mapped: a fresh page costs
+    /// the drain a page fault, about 3 µs on the project's VM (some 70 ns per 95-byte
+    /// record, most of the drain's cost per record), and with no reserve 95-byte records at
+    /// 10 M/s dropped events in about half the runs (docs/PERFORMANCE.md, "Warm block
+    /// buffers"). The cost: this much memory stays resident while the store is open, and
+    /// `open` takes the time to touch it (52-62 ms for 64 MiB there, against 5.5 ms without;
+    /// `close` 6-15 ms more to give it back). `0` turns it off
+    /// (buffers are then made as blocks wait, and a written block's buffer is still reused).
+    pub warm_buffer_bytes: usize,
     /// How long `flush()` waits while writes fail (disk full, I/O errors) before returning
     /// the error, and how long `close()` keeps retrying before giving up (10 s). Writes are
     /// retried with backoff for as long as the store is open; see [`EventManager::flush`](crate::EventManager::flush).
@@ -66,6 +86,7 @@ impl Default for StoreConfig {
             flush_interval: Duration::from_millis(10),
             recorder: None,
             write_buffer_bytes: 128 << 20,
+            warm_buffer_bytes: DEFAULT_WARM_BUFFER_BYTES,
             retry_window: Duration::from_secs(10),
             write_hook: None,
         }
@@ -82,6 +103,7 @@ impl std::fmt::Debug for StoreConfig {
             .field("flush_interval", &self.flush_interval)
             .field("recorder", &self.recorder.is_some())
             .field("write_buffer_bytes", &self.write_buffer_bytes)
+            .field("warm_buffer_bytes", &self.warm_buffer_bytes)
             .field("retry_window", &self.retry_window)
             .field("write_hook", &self.write_hook.is_some())
             .finish()

@@ -57,7 +57,7 @@ pub(crate) mod verify;
 pub(crate) mod writer;
 
 pub use clock::unix_now_ns;
-pub use config::{FsyncPolicy, StoreConfig};
+pub use config::{FsyncPolicy, StoreConfig, DEFAULT_WARM_BUFFER_BYTES};
 #[doc(hidden)]
 pub use config::{WriteHook, WriteSite};
 pub use cursor::{BlockCursor, CursorBlock, CursorItem, Position, VisibilityFilter};

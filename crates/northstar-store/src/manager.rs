@@ -131,6 +131,7 @@ impl EventManager {
         let pipe = Arc::new(crate::pipe::Pipe::new(
             config.write_buffer_bytes.max(1),
             BLOCK_TARGET + 4096,
+            config.warm_buffer_bytes,
         ));
         let core = FlushCore::new(
             pipe.clone(),

@@ -6,6 +6,12 @@
 //! `StoreConfig::write_buffer_bytes`; when that budget is used up the flusher stops draining
 //! until the writer catches up, so the rings fill and their producers drop and count events
 //! exactly as they do when the flusher itself falls behind.
+//!
+//! Block buffers come from a pool that starts with a warm reserve
+//! (`StoreConfig::warm_buffer_bytes`): buffers touched when the store opens, so the blocks of a
+//! burst are built in memory that is already mapped. A fresh page costs the drain a page fault
+//! (about 3 µs on the project's VM, some 70 ns per 95-byte record, most of the drain's cost per
+//! record; docs/PERFORMANCE.md, "Warm block buffers").
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,8 +52,11 @@ pub(crate) enum Msg {
     Shutdown,
 }
 
-/// Most bytes of block buffers kept for reuse.
-const POOL_BYTES: usize = 8 << 20;
+/// Bytes of written blocks' buffers kept for reuse beyond the warm reserve (or the budget, if
+/// smaller), so a store without a reserve still reuses its buffers in steady state.
+const MIN_POOL_BYTES: usize = 8 << 20;
+/// Stride for touching a new buffer: the smallest page size of the targets we run on.
+const PAGE: usize = 4096;
 
 struct State {
     queue: VecDeque<Msg>,
@@ -65,6 +74,8 @@ pub(crate) struct Pipe {
     capacity: usize,
     /// Capacity of a new block buffer (a block's target size and some room).
     block_capacity: usize,
+    /// Bytes of buffers touched at open (the warm reserve), at most `capacity`.
+    warm: usize,
     /// Set by the flusher while its passes find the rings filling: the writer then lets it
     /// have the core first (see [`Pipe::writer_should_yield`]).
     drain_behind: AtomicBool,
@@ -72,18 +83,25 @@ pub(crate) struct Pipe {
 
 impl Pipe {
     /// A pipe holding up to `capacity` bytes of finished blocks; new block buffers are made
-    /// with `block_capacity` bytes.
-    pub(crate) fn new(capacity: usize, block_capacity: usize) -> Self {
+    /// with `block_capacity` bytes, and `warm` bytes of them (at most `capacity`) are made and
+    /// touched here, page by page, so the flusher's first blocks cost no page fault.
+    pub(crate) fn new(capacity: usize, block_capacity: usize, warm: usize) -> Self {
+        let block_capacity = block_capacity.max(1);
+        let warm = warm.min(capacity) / block_capacity * block_capacity;
+        let free = (0..warm / block_capacity)
+            .map(|_| touched_buffer(block_capacity))
+            .collect();
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 in_flight: 0,
-                free: Vec::new(),
+                free,
             }),
             to_writer: Condvar::new(),
             to_flusher: Condvar::new(),
             capacity,
             block_capacity,
+            warm,
             drain_behind: AtomicBool::new(false),
         }
     }
@@ -98,11 +116,14 @@ impl Pipe {
     /// Writer: whether to give the core to the flusher before the next block, with
     /// `in_flight` read under the lock. In a burst the flusher and the writer may share one
     /// core; the rings (16 MiB each by default) overflow long before this pipe's budget
-    /// (128 MiB by default), so while the drain is behind and the budget less than half used,
-    /// the writer yields once per block. Yielding does not lower its priority against other
-    /// processes: under load it is scheduled as before.
+    /// (128 MiB by default), so while the drain is behind and the blocks waiting still fit in
+    /// the warm reserve, the writer yields once per block. Not beyond the reserve: the
+    /// flusher would then build blocks in fresh pages, whose faults cost it more than the
+    /// writes it is spared (docs/PERFORMANCE.md, "Warm block buffers"). Yielding does not
+    /// lower the writer's priority against other processes: under load it is scheduled as
+    /// before.
     fn writer_should_yield(&self, in_flight: usize) -> bool {
-        self.drain_behind.load(Ordering::Relaxed) && in_flight < self.capacity / 2
+        self.drain_behind.load(Ordering::Relaxed) && in_flight < self.warm
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -163,19 +184,39 @@ impl Pipe {
     }
 
     /// Writer: a block is written (or given up): its bytes leave the budget and its buffer
-    /// goes back to the pool. The pool keeps at most [`POOL_BYTES`] (or the budget, if
-    /// smaller), so the memory a burst took is given back once the writer has caught up.
+    /// goes back to the pool. The pool keeps the warm reserve (at least [`MIN_POOL_BYTES`],
+    /// or the budget if smaller), so the memory a burst took beyond it is given back once
+    /// the writer has caught up.
     pub(crate) fn done(&self, mut bytes: Vec<u8>) {
         let mut s = self.lock();
         s.in_flight = s.in_flight.saturating_sub(bytes.len());
         let pooled: usize = s.free.iter().map(Vec::capacity).sum();
-        if pooled + bytes.capacity() <= self.capacity.clamp(1 << 20, POOL_BYTES) {
+        let limit = self
+            .warm
+            .max(MIN_POOL_BYTES.min(self.capacity.max(1 << 20)));
+        if pooled + bytes.capacity() <= limit {
             bytes.clear();
             s.free.push(bytes);
         }
         drop(s);
         self.to_flusher.notify_all();
     }
+}
+
+/// An empty buffer of `capacity` bytes whose pages are all mapped: one write per page (a
+/// zero fill of a new allocation could be turned into `calloc`, which maps no page).
+fn touched_buffer(capacity: usize) -> Vec<u8> {
+    let mut b = Vec::<u8>::with_capacity(capacity);
+    let spare = b.spare_capacity_mut();
+    for byte in spare.iter_mut().step_by(PAGE) {
+        byte.write(0xA5);
+    }
+    // The last page, which the stride misses when the buffer does not start on a page.
+    if let Some(last) = spare.last_mut() {
+        last.write(0xA5);
+    }
+    // The buffer escapes into the pool; this keeps the writes even if it did not seem to.
+    std::hint::black_box(b)
 }
 
 #[cfg(test)]
@@ -193,8 +234,9 @@ mod tests {
     }
 
     #[test]
-    fn the_writer_yields_only_while_the_drain_is_behind_and_the_budget_half_free() {
-        let pipe = Pipe::new(1000, 100);
+    fn the_writer_yields_only_while_the_drain_is_behind_and_the_waiting_blocks_fit_the_warm_reserve(
+    ) {
+        let pipe = Pipe::new(1000, 100, 500);
         assert!(
             !pipe.writer_should_yield(pipe.lock().in_flight),
             "the drain is not behind"
@@ -207,12 +249,12 @@ mod tests {
         pipe.send(block(499));
         assert!(
             pipe.writer_should_yield(pipe.lock().in_flight),
-            "behind, budget 49.9% used"
+            "behind, 499 of the reserve's 500 bytes waiting"
         );
         pipe.send(block(1));
         assert!(
             !pipe.writer_should_yield(pipe.lock().in_flight),
-            "budget half used: the writer must catch up first"
+            "the waiting blocks fill the warm reserve: the writer must catch up first"
         );
         let Some(Msg::Block(b)) = pipe.recv(Duration::ZERO) else {
             panic!("a block was queued")
@@ -220,12 +262,65 @@ mod tests {
         pipe.done(b.bytes);
         assert!(
             pipe.writer_should_yield(pipe.lock().in_flight),
-            "budget back under half"
+            "back within the reserve"
         );
         pipe.set_drain_behind(false);
         assert!(
             !pipe.writer_should_yield(pipe.lock().in_flight),
             "the drain caught up"
         );
+    }
+
+    #[test]
+    fn without_a_warm_reserve_the_writer_never_yields() {
+        let pipe = Pipe::new(1000, 100, 0);
+        pipe.set_drain_behind(true);
+        assert!(!pipe.writer_should_yield(0));
+    }
+
+    #[test]
+    fn the_warm_reserve_is_made_at_open_in_whole_buffers_and_kept_after_a_burst() {
+        // 450 bytes of a 1000-byte budget in 100-byte buffers: four buffers.
+        let pipe = Pipe::new(1000, 100, 450);
+        assert_eq!(pipe.warm, 400);
+        let taken: Vec<Vec<u8>> = (0..6).map(|_| pipe.buffer()).collect();
+        assert!(taken.iter().all(|b| b.is_empty() && b.capacity() >= 100));
+        assert_eq!(
+            pipe.lock().free.len(),
+            0,
+            "four warm buffers, then two new ones"
+        );
+        for b in taken {
+            pipe.done(b);
+        }
+        // The pool keeps at least the reserve (here also the 1 MiB floor for small budgets).
+        assert_eq!(pipe.lock().free.len(), 6);
+        // A reserve larger than the budget is cut to the budget.
+        assert_eq!(Pipe::new(1000, 100, 5000).warm, 1000);
+    }
+
+    /// The reserve's pages are mapped when `Pipe::new` returns (`mincore` reports each page
+    /// of every warm buffer resident), so the flusher's first blocks cost no page fault.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn every_page_of_the_warm_reserve_is_resident_at_open() {
+        let block = 260 << 10;
+        let pipe = Pipe::new(8 << 20, block, 4 << 20);
+        let page = 4096usize;
+        let free = &pipe.lock().free;
+        assert_eq!(free.len(), (4 << 20) / block);
+        for b in free {
+            let start = b.as_ptr() as usize & !(page - 1);
+            let end = b.as_ptr() as usize + b.capacity();
+            let pages = (end - start).div_ceil(page);
+            let mut resident = vec![0u8; pages];
+            // SAFETY: `start..end` covers the buffer's allocation rounded out to whole pages,
+            // all mapped (the allocation is live while `pipe` is), and `resident` has one
+            // byte per page, as mincore requires.
+            let rc = unsafe { libc::mincore(start as *mut _, end - start, resident.as_mut_ptr()) };
+            assert_eq!(rc, 0, "mincore: {}", std::io::Error::last_os_error());
+            let missing = resident.iter().filter(|r| *r & 1 == 0).count();
+            assert_eq!(missing, 0, "{missing} of {pages} pages not resident");
+        }
     }
 }
