@@ -22,12 +22,11 @@ pub enum FsyncPolicy {
 
 /// Default [`StoreConfig::warm_buffer_bytes`]: half the default write buffer on 64-bit
 /// targets, where address space and memory are plentiful; 8 MiB elsewhere.
-#[cfg(target_pointer_width = "64")]
-pub const DEFAULT_WARM_BUFFER_BYTES: usize = 64 << 20;
-/// Default [`StoreConfig::warm_buffer_bytes`]: half the default write buffer on 64-bit
-/// targets, where address space and memory are plentiful; 8 MiB elsewhere.
-#[cfg(not(target_pointer_width = "64"))]
-pub const DEFAULT_WARM_BUFFER_BYTES: usize = 8 << 20;
+pub const DEFAULT_WARM_BUFFER_BYTES: usize = if cfg!(target_pointer_width = "64") {
+    64 << 20
+} else {
+    8 << 20
+};
 
 /// How a store is run. `Default` gives the spec's values.
 #[derive(Clone)]

@@ -306,13 +306,12 @@ mod tests {
     fn every_page_of_the_warm_reserve_is_resident_at_open() {
         let block = 260 << 10;
         let pipe = Pipe::new(8 << 20, block, 4 << 20);
-        let page = 4096usize;
         let free = &pipe.lock().free;
         assert_eq!(free.len(), (4 << 20) / block);
         for b in free {
-            let start = b.as_ptr() as usize & !(page - 1);
+            let start = b.as_ptr() as usize & !(PAGE - 1);
             let end = b.as_ptr() as usize + b.capacity();
-            let pages = (end - start).div_ceil(page);
+            let pages = (end - start).div_ceil(PAGE);
             let mut resident = vec![0u8; pages];
             // SAFETY: `start..end` covers the buffer's allocation rounded out to whole pages,
             // all mapped (the allocation is live while `pipe` is), and `resident` has one
