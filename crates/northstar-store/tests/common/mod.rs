@@ -22,6 +22,10 @@ pub fn small_config() -> StoreConfig {
         segment_max_bytes: 64 << 10,
         flush_interval: Duration::from_millis(2),
         fsync: FsyncPolicy::None,
+        // A reserve in proportion to these 64 KiB segments: the default 64 MiB takes some
+        // 55 ms to touch at open, which would move `crash.rs`'s kills (5-120 ms after the
+        // child starts) into the child's open instead of its recording.
+        warm_buffer_bytes: 1 << 20,
         ..StoreConfig::default()
     }
 }
