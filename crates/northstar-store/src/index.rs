@@ -5,7 +5,7 @@
 //! (`seg-N.nsi`, CRC-32C protected), and rebuilt from the segment whenever it is missing,
 //! damaged or describes a different length of segment.
 
-use northstar_core::record::{records, RecordView};
+use northstar_core::record::{decode_record, records, RecordView};
 use northstar_core::EventType;
 use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -13,6 +13,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 use crate::block::{BlockSummary, BlockView};
 use crate::format::{BlockHeader, BLOCK_HEADER_LEN, CRC32C, FORMAT_VERSION};
 use crate::scan::{Damage, ScanItem};
+use crate::sites::SessionSource;
 
 /// First eight bytes of an index file.
 pub const INDEX_MAGIC: [u8; 8] = *b"NSTRIDX\0";
@@ -274,7 +275,6 @@ impl SegmentIndex {
             return;
         }
         let mut saturate = false;
-        let mut expanded = Vec::new();
         for e in &mut self.blocks {
             if e.session_mask.get() != u64::MAX {
                 continue;
@@ -282,34 +282,43 @@ impl SegmentIndex {
             let at = e.offset.get() as usize;
             let start = at + BLOCK_HEADER_LEN;
             let end = at + e.len.get() as usize;
-            let Some(mut body) = segment.get(start..end) else {
+            let Some(body) = segment.get(start..end) else {
                 saturate = true;
                 continue;
             };
-            // A block of interned records (crate::sites) is read expanded, as every reader
-            // reads it: its operations' session ids are in the compact records.
             let flags = segment
                 .get(at..start)
                 .and_then(|h| crate::format::BlockHeader::ref_from_bytes(h).ok())
                 .map_or(0, |h| h.flags.get());
-            if flags & crate::format::BLOCK_FLAG_SITES != 0 {
-                if crate::sites::expand_body(body, &mut expanded).is_err() {
-                    saturate = true;
-                    continue;
-                }
-                body = &expanded;
-            }
             let mut mask = 0u64;
-            let mut ok = true;
-            for r in records(body) {
-                match r {
-                    Ok(r) => record_sessions(&r, |s| {
-                        mask |= mask_bits(s);
-                        filter_add(&mut self.session_filter, s);
-                    }),
-                    Err(_) => ok = false,
+            let filter = &mut self.session_filter;
+            let mut add = |s: u64| {
+                mask |= mask_bits(s);
+                filter_add(filter, s);
+            };
+            let ok = if flags & crate::format::BLOCK_FLAG_SITES != 0 {
+                // A block of interned records (crate::sites): their sessions are read from
+                // the compact records, as readers would see them expanded.
+                crate::sites::for_each_stored_session(body, |found| match found {
+                    SessionSource::Session(s) => {
+                        add(s);
+                        Ok(())
+                    }
+                    SessionSource::Standard(record) => decode_record(record)
+                        .map(|r| record_sessions(&r, &mut add))
+                        .map_err(|e| e.to_string()),
+                })
+                .is_ok()
+            } else {
+                let mut ok = true;
+                for r in records(body) {
+                    match r {
+                        Ok(r) => record_sessions(&r, &mut add),
+                        Err(_) => ok = false,
+                    }
                 }
-            }
+                ok
+            };
             if ok {
                 e.session_mask = U64::new(mask);
             } else {

@@ -138,7 +138,7 @@ fn interned_macro_records_are_stored_as_standard_events() {
     assert_eq!(m.query(&Query::default()).unwrap().len() as u64, 2 * N + 1);
     assert_eq!(m.recorder().counters().lost(), 0);
     m.close().unwrap();
-    // Reopened (the index written at seal, session masks read from the expanded blocks): the
+    // Reopened (the index written at seal, session masks read from the compact records): the
     // session's operations are found through the index.
     let r = EventManager::open_read_only(dir.path()).unwrap();
     let session = r
