@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench -j2 -p northstar-benches --bench paced -- <scenario> [--rate R] [--seconds S]
 //!     [--events N] [--runs K] [--stall-ms M] [--stall-every-ms P] [--dir D] [--warm-mib W]
+//!     [--timeline]
 //! ```
 //! Scenarios: `perf2` (`perf_sample!` with two dimensions: 44 bytes in the ring and on disk,
 //! 137 as the standard record readers expand it to; default 5 M/s),
@@ -14,6 +15,8 @@
 //! `--stall-ms M` stalls the writer thread M ms every `--stall-every-ms` (1000) through the
 //! store's test hook (a slow disk, a long fsync or a dirty-page throttle). `--warm-mib W`
 //! sets `StoreConfig::warm_buffer_bytes` (default: the default config's) for comparisons.
+//! `--timeline` prints, per run, when events were dropped and which thread had the cores
+//! (see [`Timeline`]; a diagnostic: it takes CPU time of its own).
 #![allow(missing_docs)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +45,7 @@ struct Args {
     stall_every: Duration,
     dir: Option<std::path::PathBuf>,
     warm: usize,
+    timeline: bool,
 }
 
 fn parse() -> Args {
@@ -50,6 +54,7 @@ fn parse() -> Args {
     let (mut rate, mut seconds, mut events, mut runs) = (None, 10.0f64, None, 1u32);
     let (mut stall, mut stall_every, mut dir) = (0u64, 1000u64, None);
     let mut warm = northstar_store::DEFAULT_WARM_BUFFER_BYTES;
+    let mut timeline = false;
     while let Some(a) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| panic!("{a} needs a value"));
         match a.as_str() {
@@ -63,6 +68,7 @@ fn parse() -> Args {
             "--stall-ms" => stall = val().parse().expect("--stall-ms"),
             "--stall-every-ms" => stall_every = val().parse().expect("--stall-every-ms"),
             "--dir" => dir = Some(val().into()),
+            "--timeline" => timeline = true,
             "--warm-mib" => warm = val().parse::<usize>().expect("--warm-mib") << 20,
             other => panic!("unknown argument {other:?} (see benches/paced.rs)"),
         }
@@ -81,6 +87,7 @@ fn parse() -> Args {
         stall_every: Duration::from_millis(stall_every.max(1)),
         dir,
         warm,
+        timeline,
     }
 }
 
@@ -88,6 +95,142 @@ fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
+}
+
+/// `--timeline` (Linux): a thread that wakes every millisecond and notes the rings' drop
+/// count, how late it woke (the VM's pauses show as gaps) and, from `/proc`, the CPU time each
+/// of the store's threads and the producer ran and waited for a core, and the core it was on.
+/// After the run it prints when drops happened, every gap over 5 ms, each thread's totals, and
+/// for a run that dropped, 5 ms steps from 150 ms before the first drop. It costs a tenth of a
+/// core or so, so runs with it are diagnostics, not counted.
+struct Timeline {
+    done: Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<(Vec<String>, Vec<Sample>)>,
+}
+
+/// One look: microseconds since the run started, since the previous look, the rings' lost
+/// count, and per thread (run ns, run-queue wait ns, core).
+struct Sample {
+    at_us: u64,
+    gap_us: u64,
+    lost: u64,
+    threads: Vec<(u64, u64, u64)>,
+}
+
+impl Timeline {
+    fn start(recorder: Recorder, start: Instant) -> Self {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let handle = std::thread::spawn(move || {
+            let threads = Self::threads();
+            let names = threads.iter().map(|t| t.0.clone()).collect();
+            let mut samples = Vec::new();
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(1));
+                let now = Instant::now();
+                samples.push(Sample {
+                    at_us: (now - start).as_micros() as u64,
+                    gap_us: (now - last).as_micros() as u64,
+                    lost: recorder.counters().lost(),
+                    threads: threads.iter().map(|t| Self::read(&t.1)).collect(),
+                });
+                last = now;
+            }
+            (names, samples)
+        });
+        Self { done, handle }
+    }
+
+    /// The store's threads and the producer (this process's threads named `northstar-*`
+    /// and `paced*`): name and `/proc` directory.
+    fn threads() -> Vec<(String, std::path::PathBuf)> {
+        let mut found = Vec::new();
+        for e in std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let dir = e.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            let comm = comm.trim();
+            if comm.starts_with("northstar-") || comm.starts_with("paced") {
+                found.push((comm.to_string(), dir));
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// (ns on a core, ns waiting for one, the core it last ran on) of one thread.
+    fn read(dir: &std::path::Path) -> (u64, u64, u64) {
+        let sched = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+        let mut times = sched.split_whitespace().map(|x| x.parse().unwrap_or(0));
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        // Field 39, "processor", counted after the parenthesised command name.
+        let after_name = stat.rsplit(')').next().unwrap_or("");
+        let core = after_name
+            .split_whitespace()
+            .nth(36)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(u64::MAX);
+        (times.next().unwrap_or(0), times.next().unwrap_or(0), core)
+    }
+
+    fn finish(self, lost_before: u64) {
+        self.done.store(true, Ordering::Relaxed);
+        let (names, samples) = self.handle.join().unwrap();
+        let mut line = String::new();
+        let mut prev = lost_before;
+        for s in &samples {
+            if s.gap_us > 5_000 || s.lost > prev {
+                line.push_str(&format!(" {}ms:{}", s.at_us / 1000, s.gap_us / 1000));
+                if s.lost > prev {
+                    line.push_str(&format!("(+{})", s.lost - prev));
+                }
+            }
+            prev = s.lost;
+        }
+        println!("    timeline (at ms: monitor woke after ms, (+dropped)):{line}");
+        let ms = |ns: u64| ns as f64 / 1e6;
+        if let (Some(a), Some(b)) = (samples.first(), samples.last()) {
+            let per: Vec<String> = names
+                .iter()
+                .zip(a.threads.iter().zip(&b.threads))
+                .map(|(n, (x, y))| {
+                    format!(
+                        "{n} ran {:.0} ms, waited {:.0} ms",
+                        ms(y.0 - x.0),
+                        ms(y.1 - x.1)
+                    )
+                })
+                .collect();
+            println!("    threads: {}", per.join("; "));
+        }
+        let Some(first) = samples.iter().position(|s| s.lost > lost_before) else {
+            return;
+        };
+        println!("    5 ms steps before and after the first drop, per thread ran/waited ms @core: {names:?}");
+        let end = (first + 60).min(samples.len() - 1);
+        let mut i = first.saturating_sub(150);
+        while i + 5 <= end {
+            let (a, b) = (&samples[i], &samples[i + 5]);
+            let per: Vec<String> = a
+                .threads
+                .iter()
+                .zip(&b.threads)
+                .map(|(x, y)| format!("{:.1}/{:.1}@{}", ms(y.0 - x.0), ms(y.1 - x.1), y.2))
+                .collect();
+            println!(
+                "      {:6}..{:6} ms dropped {:6} {}",
+                a.at_us / 1000,
+                b.at_us / 1000,
+                b.lost - a.lost,
+                per.join(" ")
+            );
+            i += 5;
+        }
+    }
 }
 
 /// One run; returns (dropped, stored, offered rate, stalls).
@@ -128,6 +271,7 @@ fn run(a: &Args) -> (u64, u64, f64, u64) {
     let stored_before = m.stats().unwrap().events;
     let step = 1_000_000_000 / a.rate;
     let start = Instant::now();
+    let timeline = a.timeline.then(|| Timeline::start(recorder.clone(), start));
     for i in 0..a.events {
         while (start.elapsed().as_nanos() as u64) < i * step {
             std::hint::spin_loop();
@@ -143,6 +287,9 @@ fn run(a: &Args) -> (u64, u64, f64, u64) {
         }
     }
     let elapsed = start.elapsed();
+    if let Some(t) = timeline {
+        t.finish(before.lost());
+    }
     m.flush().unwrap();
     let after = recorder.counters();
     let stored = m.stats().unwrap().events - stored_before;
