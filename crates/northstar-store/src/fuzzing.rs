@@ -40,8 +40,11 @@ pub fn segment_reader(data: &[u8]) -> usize {
     blocks
 }
 
-/// Decodes `data` as one block and walks its records. Returns the record count.
+/// Decodes `data` as one block and walks its records; also reads the sessions of its body
+/// (after a block header's length) as the index does ([`stored_sessions`]). Returns the
+/// record count.
 pub fn block_decoder(data: &[u8]) -> usize {
+    stored_sessions(data.get(crate::format::BLOCK_HEADER_LEN..).unwrap_or_default());
     let mut expanded = Vec::new();
     match decode_block_in(data, &mut expanded) {
         Ok(view) => {
@@ -51,4 +54,39 @@ pub fn block_decoder(data: &[u8]) -> usize {
         }
         Err(_) => 0,
     }
+}
+
+/// Reads `body` as a block body of interned records the way the index does
+/// (`sites::for_each_stored_session`, without expanding it) and checks it against the
+/// expansion: whenever `body` expands and every expanded record decodes, the index's reading
+/// succeeds and finds the same sessions in the same order. Returns how many it found.
+pub fn stored_sessions(body: &[u8]) -> usize {
+    use crate::sites::{expand_body, for_each_stored_session, SessionSource};
+    let mut found = Vec::new();
+    let read = for_each_stored_session(body, |s| {
+        match s {
+            SessionSource::Session(id) => found.push(id),
+            SessionSource::Standard(r) => northstar_core::record::decode_record(r)
+                .map_err(|e| e.to_string())?
+                .event()
+                .map_err(|e| e.to_string())?
+                .for_each_session(|id| found.push(id)),
+        }
+        Ok(())
+    });
+    let mut out = Vec::new();
+    if expand_body(body, &mut out).is_ok() {
+        let mut expanded = Vec::new();
+        let decoded = northstar_core::record::records(&out).all(|r| {
+            r.ok()
+                .and_then(|r| r.event().ok())
+                .map(|e| e.for_each_session(|id| expanded.push(id)))
+                .is_some()
+        });
+        if decoded {
+            assert_eq!(read, Ok(()), "the expansion reads, the index's walk must too");
+            assert_eq!(found, expanded, "the index's sessions are the expansion's");
+        }
+    }
+    found.len()
 }

@@ -70,17 +70,39 @@ fn block(first: u64, n: u64) -> Vec<u8> {
     b.finish(3, 1000).to_vec()
 }
 
+/// A record of an interned block (`0xE4` definition, `0xE3` compact record).
+fn sites_record(type_byte: u8, payload: &[u8], ts: u64, seq: u32) -> Vec<u8> {
+    let h = EventHeader::with_type_byte(type_byte, Visibility::Team, ts, 2, seq, payload.len());
+    let mut out = vec![0u8; FRAMING_LEN + payload.len()];
+    write_record(&mut out, &h, |b| b.copy_from_slice(payload));
+    out
+}
+
+/// `body` in a block with the sites flag, `records` events stamped 1000 onwards.
+fn sites_block(body: Vec<u8>, records: u32) -> Vec<u8> {
+    use northstar_store::disk::{BlockHeader, BLOCK_FLAG_SITES, BLOCK_MAGIC};
+    use zerocopy::byteorder::little_endian::{U32, U64};
+    let header = BlockHeader {
+        magic: BLOCK_MAGIC,
+        crc: U32::new(0),
+        body_len: U32::new(body.len() as u32),
+        record_count: U32::new(records),
+        min_ts: U64::new(1000),
+        max_ts: U64::new(1000 + u64::from(records) - 1),
+        dropped: U64::new(0),
+        first_seq: U32::new(0),
+        flags: U32::new(BLOCK_FLAG_SITES),
+    };
+    let mut b = header.as_bytes().to_vec();
+    b.extend(body);
+    let crc = CRC32C.checksum(&b[8..]);
+    b[4..8].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
 /// A block as the flusher writes `perf_sample!` records with literal strings: flag bit 0, one
 /// call-site definition (`0xE4`), then two compact records (`0xE3`); docs/FORMAT.md.
 fn interned_block() -> Vec<u8> {
-    use northstar_store::disk::{BlockHeader, BLOCK_FLAG_SITES, BLOCK_MAGIC};
-    use zerocopy::byteorder::little_endian::{U32, U64};
-    let rec = |type_byte: u8, payload: &[u8], ts: u64, seq: u32| {
-        let h = EventHeader::with_type_byte(type_byte, Visibility::Team, ts, 2, seq, payload.len());
-        let mut out = vec![0u8; FRAMING_LEN + payload.len()];
-        write_record(&mut out, &h, |b| b.copy_from_slice(payload));
-        out
-    };
     // Site 5: literal name "get_latency_ns", literal unit "ns", one dimension whose key is
     // literal ("mode") and whose value is recorded per call.
     let mut def = 5u32.to_le_bytes().to_vec();
@@ -94,30 +116,38 @@ fn interned_block() -> Vec<u8> {
     def.extend_from_slice(&[1, 4, 0, 0, 0]);
     def.extend_from_slice(b"mode");
     def.push(0);
-    let mut body = rec(0xE4, &def, 1000, 0);
+    let mut body = sites_record(0xE4, &def, 1000, 0);
     for (i, mode) in ["read", "write"].iter().enumerate() {
         let mut p = 5u32.to_le_bytes().to_vec();
         p.extend_from_slice(&(i as f64 + 0.5).to_le_bytes());
         p.extend_from_slice(&(mode.len() as u32).to_le_bytes());
         p.extend_from_slice(mode.as_bytes());
-        body.extend(rec(0xE3, &p, 1000 + i as u64, i as u32));
+        body.extend(sites_record(0xE3, &p, 1000 + i as u64, i as u32));
     }
-    let header = BlockHeader {
-        magic: BLOCK_MAGIC,
-        crc: U32::new(0),
-        body_len: U32::new(body.len() as u32),
-        record_count: U32::new(2),
-        min_ts: U64::new(1000),
-        max_ts: U64::new(1001),
-        dropped: U64::new(0),
-        first_seq: U32::new(0),
-        flags: U32::new(BLOCK_FLAG_SITES),
-    };
-    let mut b = header.as_bytes().to_vec();
-    b.extend(body);
-    let crc = CRC32C.checksum(&b[8..]);
-    b[4..8].copy_from_slice(&crc.to_le_bytes());
-    b
+    sites_block(body, 2)
+}
+
+/// A block of two `operation!` compact records of sessions 77 and 78 (the index reads their
+/// sessions without expanding them): site 6, operation type, target type and target id all
+/// literal.
+fn interned_operations_block() -> Vec<u8> {
+    let mut def = 6u32.to_le_bytes().to_vec();
+    def.push(1);
+    for lit in ["get", "btree", "t1"] {
+        def.push(1);
+        def.extend_from_slice(&(lit.len() as u32).to_le_bytes());
+        def.extend_from_slice(lit.as_bytes());
+    }
+    let mut body = sites_record(0xE4, &def, 1000, 0);
+    for (i, session) in [77u64, 78].iter().enumerate() {
+        let mut p = 6u32.to_le_bytes().to_vec();
+        p.extend_from_slice(&session.to_le_bytes());
+        p.extend_from_slice(&(i as u64 + 1).to_le_bytes()); // operation id
+        p.extend_from_slice(&1500i64.to_le_bytes()); // duration, ns
+        p.push(0); // status: success
+        body.extend(sites_record(0xE3, &p, 1000 + i as u64, i as u32));
+    }
+    sites_block(body, 2)
 }
 
 fn segment() -> Vec<u8> {
@@ -179,6 +209,7 @@ fn generate_fuzz_seeds() {
         ("truncated", b[..b.len() / 2].to_vec()),
         ("empty_block", BlockBuilder::new().finish(5, 7).to_vec()),
         ("interned", interned_block()),
+        ("interned_operations", interned_operations_block()),
     ];
     for (target, seeds) in [("segment_reader", segs), ("block_decoder", blocks)] {
         let dir = seeds_dir(target);
@@ -226,6 +257,11 @@ fn replay_block_decoder_seeds() {
     assert_eq!(get("bad_crc"), Some(0));
     assert_eq!(get("bad_count"), Some(0));
     assert_eq!(get("interned"), Some(2));
+    assert_eq!(get("interned_operations"), Some(2));
+    // The index's reading of their sessions (checked against the expansion inside).
+    let body = |b: Vec<u8>| b[northstar_store::disk::BLOCK_HEADER_LEN..].to_vec();
+    assert_eq!(fuzzing::stored_sessions(&body(interned_block())), 0);
+    assert_eq!(fuzzing::stored_sessions(&body(interned_operations_block())), 2);
 }
 
 #[test]
