@@ -44,7 +44,10 @@ pub fn segment_reader(data: &[u8]) -> usize {
 /// (after a block header's length) as the index does ([`stored_sessions`]). Returns the
 /// record count.
 pub fn block_decoder(data: &[u8]) -> usize {
-    stored_sessions(data.get(crate::format::BLOCK_HEADER_LEN..).unwrap_or_default());
+    stored_sessions(
+        data.get(crate::format::BLOCK_HEADER_LEN..)
+            .unwrap_or_default(),
+    );
     let mut expanded = Vec::new();
     match decode_block_in(data, &mut expanded) {
         Ok(view) => {
@@ -61,19 +64,9 @@ pub fn block_decoder(data: &[u8]) -> usize {
 /// expansion: whenever `body` expands and every expanded record decodes, the index's reading
 /// succeeds and finds the same sessions in the same order. Returns how many it found.
 pub fn stored_sessions(body: &[u8]) -> usize {
-    use crate::sites::{expand_body, for_each_stored_session, SessionSource};
-    let mut found = Vec::new();
-    let read = for_each_stored_session(body, |s| {
-        match s {
-            SessionSource::Session(id) => found.push(id),
-            SessionSource::Standard(r) => northstar_core::record::decode_record(r)
-                .map_err(|e| e.to_string())?
-                .event()
-                .map_err(|e| e.to_string())?
-                .for_each_session(|id| found.push(id)),
-        }
-        Ok(())
-    });
+    use crate::sites::expand_body;
+    let read = sessions_in_place(body);
+    let found = read.as_ref().map(Vec::len).unwrap_or(0);
     let mut out = Vec::new();
     if expand_body(body, &mut out).is_ok() {
         let mut expanded = Vec::new();
@@ -84,9 +77,31 @@ pub fn stored_sessions(body: &[u8]) -> usize {
                 .is_some()
         });
         if decoded {
-            assert_eq!(read, Ok(()), "the expansion reads, the index's walk must too");
-            assert_eq!(found, expanded, "the index's sessions are the expansion's");
+            assert_eq!(
+                read,
+                Ok(expanded),
+                "the index's walk reads what expands, and finds the expansion's sessions"
+            );
         }
     }
-    found.len()
+    found
+}
+
+/// The sessions `sites::for_each_stored_session` finds in `body`, decoding its standard
+/// records' payloads in full (the index decodes only those whose type has sessions).
+pub(crate) fn sessions_in_place(body: &[u8]) -> Result<Vec<u64>, String> {
+    use crate::sites::{for_each_stored_session, SessionSource};
+    let mut found = Vec::new();
+    for_each_stored_session(body, |s| {
+        match s {
+            SessionSource::Session(id) => found.push(id),
+            SessionSource::Standard(r) => northstar_core::record::decode_record(r)
+                .map_err(|e| e.to_string())?
+                .event()
+                .map_err(|e| e.to_string())?
+                .for_each_session(|id| found.push(id)),
+        }
+        Ok(())
+    })?;
+    Ok(found)
 }

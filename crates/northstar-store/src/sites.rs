@@ -488,22 +488,7 @@ mod tests {
         r
     }
 
-    /// The sessions [`for_each_stored_session`] finds, or its error.
-    fn fast_sessions(body: &[u8]) -> Result<Vec<u64>, String> {
-        let mut found = Vec::new();
-        for_each_stored_session(body, |s| {
-            match s {
-                SessionSource::Session(id) => found.push(id),
-                SessionSource::Standard(r) => northstar_core::record::decode_record(r)
-                    .map_err(|e| e.to_string())?
-                    .event()
-                    .map_err(|e| e.to_string())?
-                    .for_each_session(|id| found.push(id)),
-            }
-            Ok(())
-        })?;
-        Ok(found)
-    }
+    use crate::fuzzing::sessions_in_place as fast_sessions;
 
     #[test]
     fn sessions_are_read_from_compact_records_as_readers_see_them_expanded() {

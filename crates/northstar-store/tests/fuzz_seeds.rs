@@ -261,7 +261,10 @@ fn replay_block_decoder_seeds() {
     // The index's reading of their sessions (checked against the expansion inside).
     let body = |b: Vec<u8>| b[northstar_store::disk::BLOCK_HEADER_LEN..].to_vec();
     assert_eq!(fuzzing::stored_sessions(&body(interned_block())), 0);
-    assert_eq!(fuzzing::stored_sessions(&body(interned_operations_block())), 2);
+    assert_eq!(
+        fuzzing::stored_sessions(&body(interned_operations_block())),
+        2
+    );
 }
 
 #[test]
