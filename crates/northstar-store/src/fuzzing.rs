@@ -65,7 +65,7 @@ pub fn block_decoder(data: &[u8]) -> usize {
 /// succeeds and finds the same sessions in the same order. Returns how many it found.
 pub fn stored_sessions(body: &[u8]) -> usize {
     use crate::sites::expand_body;
-    let read = sessions_in_place(body);
+    let read = crate::site_sessions::sessions_in_place(body);
     let found = read.as_ref().map(Vec::len).unwrap_or(0);
     let mut out = Vec::new();
     if expand_body(body, &mut out).is_ok() {
@@ -85,23 +85,4 @@ pub fn stored_sessions(body: &[u8]) -> usize {
         }
     }
     found
-}
-
-/// The sessions `sites::for_each_stored_session` finds in `body`, decoding its standard
-/// records' payloads in full (the index decodes only those whose type has sessions).
-pub(crate) fn sessions_in_place(body: &[u8]) -> Result<Vec<u64>, String> {
-    use crate::sites::{for_each_stored_session, SessionSource};
-    let mut found = Vec::new();
-    for_each_stored_session(body, |s| {
-        match s {
-            SessionSource::Session(id) => found.push(id),
-            SessionSource::Standard(r) => northstar_core::record::decode_record(r)
-                .map_err(|e| e.to_string())?
-                .event()
-                .map_err(|e| e.to_string())?
-                .for_each_session(|id| found.push(id)),
-        }
-        Ok(())
-    })?;
-    Ok(found)
 }

@@ -13,7 +13,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 use crate::block::{BlockSummary, BlockView};
 use crate::format::{BlockHeader, BLOCK_HEADER_LEN, CRC32C, FORMAT_VERSION};
 use crate::scan::{Damage, ScanItem};
-use crate::sites::SessionSource;
+use crate::site_sessions::SessionSource;
 
 /// First eight bytes of an index file.
 pub const INDEX_MAGIC: [u8; 8] = *b"NSTRIDX\0";
@@ -299,7 +299,7 @@ impl SegmentIndex {
             let ok = if flags & crate::format::BLOCK_FLAG_SITES != 0 {
                 // A block of interned records (crate::sites): their sessions are read from
                 // the compact records, as readers would see them expanded.
-                crate::sites::for_each_stored_session(body, |found| match found {
+                crate::site_sessions::for_each_stored_session(body, |found| match found {
                     SessionSource::Session(s) => {
                         add(s);
                         Ok(())

@@ -49,6 +49,7 @@ pub(crate) mod recovery;
 pub(crate) mod report;
 pub(crate) mod retention;
 pub(crate) mod scan;
+pub(crate) mod site_sessions;
 pub(crate) mod sites;
 pub(crate) mod stats;
 pub(crate) mod syncer;

@@ -32,7 +32,7 @@ use zerocopy::IntoBytes;
 pub const MAX_EXPANSION: usize = 16;
 
 const KIND_PERF: u8 = 0;
-const KIND_OPERATION: u8 = 1;
+pub(crate) const KIND_OPERATION: u8 = 1;
 
 // The flusher's side (one definition per site per block) is `crate::block_sites`.
 
@@ -78,8 +78,8 @@ pub(crate) fn encode_definition(id: u32, meta: SiteMeta, out: &mut Vec<u8>) {
 
 /// A site definition read from a block; its strings borrow the block.
 #[derive(Debug, PartialEq, Eq)]
-struct StoredSite<'a> {
-    kind: u8,
+pub(crate) struct StoredSite<'a> {
+    pub(crate) kind: u8,
     /// perf: name, unit, unused; operation: operation type, target type, target id.
     slots: [Option<&'a str>; 3],
     dims: Vec<(Option<&'a str>, Option<&'a str>)>,
@@ -104,7 +104,7 @@ impl StoredSite<'_> {
     }
 }
 
-fn decode_definition(payload: &[u8]) -> Result<(u32, StoredSite<'_>), String> {
+pub(crate) fn decode_definition(payload: &[u8]) -> Result<(u32, StoredSite<'_>), String> {
     let what = |e: DecodeError| format!("site definition: {e}");
     let mut r = Reader::new(payload);
     let id = u32::from_le_bytes(r.array().map_err(what)?);
@@ -242,78 +242,8 @@ pub fn expand_body(stored: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
-/// What [`for_each_stored_session`] finds in a block body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SessionSource<'a> {
-    /// A compact operation's session id.
-    Session(u64),
-    /// A standard record (framing checked), whose sessions are in its payload.
-    Standard(&'a [u8]),
-}
-
-/// Finds the session ids of the body `stored` (of a block with
-/// [`BLOCK_FLAG_SITES`](crate::disk::BLOCK_FLAG_SITES)) as readers see it expanded, without
-/// expanding it: the index needs only those (crate::index). A compact `perf_sample` expands
-/// with no sessions and is skipped; a compact operation's session id (the first number after
-/// its site id) goes to `f` as [`SessionSource::Session`]; a standard record goes to `f` as
-/// [`SessionSource::Standard`], for the caller to decode as it decodes any. An error `f`
-/// returns ends the walk with that error. So a
-/// `perf_sample!`-heavy segment is indexed at the cost of its framing, not of decoding every
-/// payload (that decoding kept the indexer busy, and on 2 cores the flusher could not get
-/// the other one: docs/PERFORMANCE.md, "The indexer took the flusher's core").
-///
-/// Fails on malformed framing, a malformed or twice-defined site definition, a compact
-/// record whose site is not defined before it in the block, or an operation too short to
-/// hold its session: the caller then treats the block as holding every session. It checks
-/// less than [`expand_body`] (a compact record's other fields), which cannot hide a
-/// session: a record readers cannot expand is an error to them, not an event. Linear in
-/// `stored`; never panics.
-pub(crate) fn for_each_stored_session<'a>(
-    stored: &'a [u8],
-    mut f: impl FnMut(SessionSource<'a>) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut kinds: HashMap<u32, u8> = HashMap::new();
-    let mut last: Option<(u32, u8)> = None;
-    let mut at = 0usize;
-    while at < stored.len() {
-        let framed = decode_framing(&stored[at..]).map_err(|e| format!("record at +{at}: {e}"))?;
-        let (record, payload) = (framed.bytes, framed.payload);
-        match framed.header.type_byte() {
-            SITE_DEFINITION_TYPE_BYTE => {
-                let (id, site) =
-                    decode_definition(payload).map_err(|e| format!("record at +{at}: {e}"))?;
-                if kinds.insert(id, site.kind).is_some() {
-                    return Err(format!("record at +{at}: site {id} defined twice"));
-                }
-            }
-            STORED_TYPE_BYTE => {
-                let Some((id, body)) = payload.split_first_chunk::<4>() else {
-                    return Err(format!("record at +{at}: no site id"));
-                };
-                let id = u32::from_le_bytes(*id);
-                let kind = match last {
-                    Some((last_id, kind)) if last_id == id => kind,
-                    _ => *kinds
-                        .get(&id)
-                        .ok_or_else(|| format!("record at +{at}: site {id} not defined"))?,
-                };
-                last = Some((id, kind));
-                if kind == KIND_OPERATION {
-                    let Some((id, _)) = body.split_first_chunk::<8>() else {
-                        return Err(format!("record at +{at}: operation without a session"));
-                    };
-                    f(SessionSource::Session(u64::from_le_bytes(*id)))?;
-                }
-            }
-            _ => f(SessionSource::Standard(record))?,
-        }
-        at += record.len();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use northstar_core::record::write_record;
     use northstar_core::Visibility;
@@ -343,7 +273,7 @@ mod tests {
         }
     }
 
-    fn record(type_byte: u8, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn record(type_byte: u8, payload: &[u8]) -> Vec<u8> {
         let header =
             EventHeader::with_type_byte(type_byte, Visibility::Public, 1, 2, 0, payload.len());
         let mut r = vec![0u8; FRAMING_LEN + payload.len()];
@@ -351,7 +281,7 @@ mod tests {
         r
     }
 
-    fn definition(id: u32, name: &str) -> Vec<u8> {
+    pub(crate) fn definition(id: u32, name: &str) -> Vec<u8> {
         // A perf site: literal name, run-time unit, no dimensions.
         let mut p = id.to_le_bytes().to_vec();
         p.push(KIND_PERF);
@@ -364,7 +294,7 @@ mod tests {
         record(SITE_DEFINITION_TYPE_BYTE, &p)
     }
 
-    fn sample(id: u32, value: f64, unit: &str) -> Vec<u8> {
+    pub(crate) fn sample(id: u32, value: f64, unit: &str) -> Vec<u8> {
         let mut p = id.to_le_bytes().to_vec();
         p.extend_from_slice(&value.to_le_bytes());
         p.extend_from_slice(&(unit.len() as u32).to_le_bytes());
@@ -443,100 +373,6 @@ mod tests {
                 expand_body(&body[..n], &mut out).is_err(),
                 "prefix of {n} bytes"
             );
-        }
-    }
-
-    fn operation_definition(id: u32) -> Vec<u8> {
-        let mut p = id.to_le_bytes().to_vec();
-        p.push(KIND_OPERATION);
-        for slot in [Some("get"), Some("btree"), Some("t1")] {
-            let mut b = vec![0u8; slot.encoded_len()];
-            slot.encode(&mut Writer::new(&mut b));
-            p.extend(b);
-        }
-        record(SITE_DEFINITION_TYPE_BYTE, &p)
-    }
-
-    fn operation(id: u32, session: u64) -> Vec<u8> {
-        // Every slot literal: session, operation id, duration, status.
-        let mut p = id.to_le_bytes().to_vec();
-        p.extend_from_slice(&session.to_le_bytes());
-        p.extend_from_slice(&7u64.to_le_bytes());
-        p.extend_from_slice(&1000i64.to_le_bytes());
-        p.push(0);
-        record(STORED_TYPE_BYTE, &p)
-    }
-
-    fn session_ended(session: u64) -> Vec<u8> {
-        use northstar_core::events::AgentSessionEnded;
-        use northstar_core::Payload;
-        let event = AgentSessionEnded {
-            session_id: session,
-        };
-        let header = EventHeader::new(
-            northstar_core::EventType::AgentSessionEnded,
-            Visibility::Public,
-            1,
-            2,
-            0,
-            Payload::encoded_len(&event),
-        );
-        let mut r = vec![0u8; FRAMING_LEN + Payload::encoded_len(&event)];
-        write_record(&mut r, &header, |d| {
-            event.encode_into(d).unwrap();
-        });
-        r
-    }
-
-    use crate::fuzzing::sessions_in_place as fast_sessions;
-
-    #[test]
-    fn sessions_are_read_from_compact_records_as_readers_see_them_expanded() {
-        let pieces = [
-            definition(3, "get_latency_ns"),
-            sample(3, 1.5, "ns"),
-            operation_definition(5),
-            operation(5, 42),
-            session_ended(9),
-            sample(3, 2.5, "ns"),
-            operation(5, 43),
-        ];
-        let body = pieces.concat();
-        // What readers see: the expanded records' sessions.
-        let mut out = Vec::new();
-        expand_body(&body, &mut out).unwrap();
-        let mut expanded = Vec::new();
-        for r in northstar_core::record::records(&out) {
-            r.unwrap()
-                .event()
-                .unwrap()
-                .for_each_session(|s| expanded.push(s));
-        }
-        assert_eq!(expanded, vec![42, 9, 43]);
-        assert_eq!(fast_sessions(&body).unwrap(), expanded);
-        // Refused, as by the expansion: an undefined site, a site defined twice, an
-        // operation too short to hold its session, and every truncation.
-        let mut bad = operation(5, 1);
-        bad.extend(operation_definition(5));
-        assert!(fast_sessions(&bad).unwrap_err().contains("not defined"));
-        let mut bad = operation_definition(5);
-        bad.extend(operation_definition(5));
-        assert!(fast_sessions(&bad).unwrap_err().contains("defined twice"));
-        let mut bad = operation_definition(5);
-        bad.extend(record(STORED_TYPE_BYTE, &[5, 0, 0, 0, 1, 2, 3]));
-        assert!(fast_sessions(&bad)
-            .unwrap_err()
-            .contains("without a session"));
-        // (A prefix ending at a record's end is a good, shorter body.)
-        let ends: Vec<usize> = pieces
-            .iter()
-            .scan(0, |at, p| {
-                *at += p.len();
-                Some(*at)
-            })
-            .collect();
-        for n in (1..body.len()).filter(|n| !ends.contains(n)) {
-            assert!(fast_sessions(&body[..n]).is_err(), "prefix of {n} bytes");
         }
     }
 }
