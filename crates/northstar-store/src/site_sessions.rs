@@ -23,17 +23,17 @@ pub(crate) enum SessionSource<'a> {
 /// with no sessions and is skipped; a compact operation's session id (the first number after
 /// its site id) goes to `f` as [`SessionSource::Session`]; a standard record goes to `f` as
 /// [`SessionSource::Standard`], for the caller to decode as it decodes any. An error `f`
-/// returns ends the walk with that error. So a
-/// `perf_sample!`-heavy segment is indexed at the cost of its framing, not of decoding every
-/// payload (that decoding kept the indexer busy, and on 2 cores the flusher could not get
-/// the other one: docs/PERFORMANCE.md, "The indexer took the flusher's core").
+/// returns ends the walk with that error. So a `perf_sample!`-heavy segment is indexed at the
+/// cost of its framing, not of decoding every payload (that decoding kept the indexer busy,
+/// and on 2 cores the flusher could not get the other one: docs/PERFORMANCE.md, "The indexer
+/// took the flusher's core").
 ///
 /// Fails on malformed framing, a malformed or twice-defined site definition, a compact
 /// record whose site is not defined before it in the block, or an operation too short to
 /// hold its session: the caller then treats the block as holding every session. It checks
-/// less than [`expand_body`](crate::sites::expand_body) (a compact record's other fields), which cannot hide a
-/// session: a record readers cannot expand is an error to them, not an event. Linear in
-/// `stored`; never panics.
+/// less than [`expand_body`](crate::sites::expand_body) (a compact record's other fields),
+/// which cannot hide a session: a record readers cannot expand is an error to them, not an
+/// event. Linear in `stored`; never panics.
 pub(crate) fn for_each_stored_session<'a>(
     stored: &'a [u8],
     mut f: impl FnMut(SessionSource<'a>) -> Result<(), String>,
