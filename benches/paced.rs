@@ -123,7 +123,6 @@ impl Timeline {
         let stop = done.clone();
         let handle = std::thread::spawn(move || {
             let threads = Self::threads();
-            let names = threads.iter().map(|t| t.0.clone()).collect();
             let mut samples = Vec::new();
             let mut last = Instant::now();
             while !stop.load(Ordering::Relaxed) {
@@ -137,6 +136,13 @@ impl Timeline {
                 });
                 last = now;
             }
+            // Named now: a thread spawned just before the run (the writer, by the flusher)
+            // may not have set its own name yet when the list was taken.
+            let comm = |dir: &std::path::Path| std::fs::read_to_string(dir.join("comm"));
+            let names = threads
+                .iter()
+                .map(|(name, dir)| comm(dir).map_or(name.clone(), |n| n.trim().to_string()))
+                .collect();
             (names, samples)
         });
         Self { done, handle }

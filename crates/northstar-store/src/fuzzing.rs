@@ -60,29 +60,18 @@ pub fn block_decoder(data: &[u8]) -> usize {
 }
 
 /// Reads `body` as a block body of interned records the way the index does
-/// (`sites::for_each_stored_session`, without expanding it) and checks it against the
-/// expansion: whenever `body` expands and every expanded record decodes, the index's reading
-/// succeeds and finds the same sessions in the same order. Returns how many it found.
+/// (`site_sessions::for_each_stored_session`, without expanding it) and checks it against
+/// the expansion: whenever `body` expands and every expanded record decodes, the index's
+/// reading succeeds and finds the same sessions in the same order. Returns how many it found.
 pub fn stored_sessions(body: &[u8]) -> usize {
-    use crate::sites::expand_body;
-    let read = crate::site_sessions::sessions_in_place(body);
-    let found = read.as_ref().map(Vec::len).unwrap_or(0);
-    let mut out = Vec::new();
-    if expand_body(body, &mut out).is_ok() {
-        let mut expanded = Vec::new();
-        let decoded = northstar_core::record::records(&out).all(|r| {
-            r.ok()
-                .and_then(|r| r.event().ok())
-                .map(|e| e.for_each_session(|id| expanded.push(id)))
-                .is_some()
-        });
-        if decoded {
-            assert_eq!(
-                read,
-                Ok(expanded),
-                "the index's walk reads what expands, and finds the expansion's sessions"
-            );
-        }
+    use crate::site_sessions::{expanded_sessions, sessions_in_place};
+    let read = sessions_in_place(body);
+    if let Some(expanded) = expanded_sessions(body) {
+        assert_eq!(
+            read,
+            Ok(expanded),
+            "the index's walk reads what expands, and finds the expansion's sessions"
+        );
     }
-    found
+    read.map_or(0, |found| found.len())
 }

@@ -96,10 +96,21 @@ pub(crate) fn sessions_in_place(body: &[u8]) -> Result<Vec<u64>, String> {
     Ok(found)
 }
 
+/// The sessions of `body` as readers see them: expanded (crate::sites), then every record
+/// decoded. `None` if it does not expand or a record does not decode.
+pub(crate) fn expanded_sessions(body: &[u8]) -> Option<Vec<u64>> {
+    let mut out = Vec::new();
+    crate::sites::expand_body(body, &mut out).ok()?;
+    let mut found = Vec::new();
+    for r in northstar_core::record::records(&out) {
+        r.ok()?.event().ok()?.for_each_session(|id| found.push(id));
+    }
+    Some(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sites::expand_body;
     use crate::sites::tests::{definition, record, sample};
     use northstar_core::codec::{Field, Writer};
     use northstar_core::record::{write_record, EventHeader, FRAMING_LEN};
@@ -160,15 +171,7 @@ mod tests {
         ];
         let body = pieces.concat();
         // What readers see: the expanded records' sessions.
-        let mut out = Vec::new();
-        expand_body(&body, &mut out).unwrap();
-        let mut expanded = Vec::new();
-        for r in northstar_core::record::records(&out) {
-            r.unwrap()
-                .event()
-                .unwrap()
-                .for_each_session(|s| expanded.push(s));
-        }
+        let expanded = expanded_sessions(&body).unwrap();
         assert_eq!(expanded, vec![42, 9, 43]);
         assert_eq!(sessions_in_place(&body).unwrap(), expanded);
         // Refused, as by the expansion: an undefined site, a site defined twice, an
