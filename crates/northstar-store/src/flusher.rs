@@ -37,6 +37,13 @@ const MIN_IDLE_SLEEP: Duration = Duration::from_micros(20);
 /// 10 M events/s (a 4 MiB ring, 32-bit targets' default, about 4 ms), so the flusher looks
 /// well within that.
 const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
+/// A round that takes less than this from the rings (but not nothing) is followed by a
+/// [`MIN_IDLE_SLEEP`] instead of another pass at once: at moderate rates, passing again
+/// at once takes a few KiB per pass, and the pass's fixed cost (a look at every ring, a
+/// clock reading, the control state) became a fifth of the flusher's CPU
+/// (docs/PERFORMANCE.md, "The flusher polled"). A ring holds milliseconds of events even at
+/// 10 M/s, so the sleep costs none; a round over it passes again at once.
+const TRICKLE_PASS_BYTES: usize = 64 << 10;
 
 /// The segment the flusher is filling, as planned: the writer creates it and writes its
 /// blocks in order, so their offsets and sequence numbers follow from what was sent.
@@ -391,6 +398,7 @@ pub(crate) fn run(
         imports.clear();
         spare = imports;
         let mut records = 0usize;
+        let mut bytes = 0usize;
         loop {
             // One clock reading per pass, not per record.
             let conv = clock.converter();
@@ -422,6 +430,7 @@ pub(crate) fn run(
                 }
             });
             records += drained.records;
+            bytes += drained.bytes;
             pipe.set_drain_behind(drained.bytes >= BEHIND_PASS_BYTES);
             // A flush needs every ring emptied: a pass that took less than its limit from
             // every ring (in all, less than the limit) emptied them.
@@ -450,9 +459,13 @@ pub(crate) fn run(
             shared.stop(error);
             return;
         }
-        // Never sleep while the last pass found records: the rings may hold more.
+        // Sleep longer on each empty round; after a round that found records, pass again at
+        // once only if it found many (the rings are filling fast), else after the shortest
+        // sleep, so a trickle is taken in batches rather than record by record.
         sleep = if idle {
             (sleep * 2).clamp(MIN_IDLE_SLEEP.min(max_sleep), max_sleep)
+        } else if bytes < TRICKLE_PASS_BYTES {
+            MIN_IDLE_SLEEP.min(max_sleep)
         } else {
             Duration::ZERO
         };
