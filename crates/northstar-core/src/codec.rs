@@ -222,6 +222,15 @@ pub trait Field<'a>: Sized {
     fn encode(&self, w: &mut Writer<'_>);
     /// Reads and validates a value.
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError>;
+    /// Moves past a value without building it, for walks that need only some fields (the
+    /// index's session ids: [`EventType::for_each_session_in`](crate::events::EventType::for_each_session_in)).
+    /// It checks the value's shape (lengths, tags) but may leave out checks `decode` makes
+    /// (a string's UTF-8): every value `decode` accepts, `skip` accepts, moving past the same
+    /// bytes.
+    #[inline]
+    fn skip(r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        Self::decode(r).map(|_| ())
+    }
 }
 
 macro_rules! number_field {
@@ -256,6 +265,11 @@ impl<'a> Field<'a> for &'a str {
         let bytes = r.take(len)?;
         core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { at })
     }
+    #[inline]
+    fn skip(r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        let len = r.len_prefix()?;
+        r.take(len).map(|_| ())
+    }
 }
 
 impl<'a, T: Field<'a>> Field<'a> for Option<T> {
@@ -281,6 +295,14 @@ impl<'a, T: Field<'a>> Field<'a> for Option<T> {
             value => Err(DecodeError::BadTag { at, value }),
         }
     }
+    fn skip(r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        let at = r.position();
+        match r.array::<1>()?[0] {
+            0 => Ok(()),
+            1 => T::skip(r),
+            value => Err(DecodeError::BadTag { at, value }),
+        }
+    }
 }
 
 impl<'a, A: Field<'a>, B: Field<'a>> Field<'a> for (A, B) {
@@ -295,6 +317,10 @@ impl<'a, A: Field<'a>, B: Field<'a>> Field<'a> for (A, B) {
     }
     fn decode(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         Ok((A::decode(r)?, B::decode(r)?))
+    }
+    fn skip(r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        A::skip(r)?;
+        B::skip(r)
     }
 }
 
@@ -464,5 +490,13 @@ impl<'a, T: Field<'a> + Clone> Field<'a> for List<'a, T> {
             bytes,
             _item: PhantomData,
         })
+    }
+    fn skip(r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        // As `decode`: every item type of the spec takes a byte at least, so a hostile count
+        // fails at the input's end.
+        for _ in 0..r.len_prefix()? {
+            T::skip(r)?;
+        }
+        Ok(())
     }
 }

@@ -23,12 +23,23 @@ pub fn decode_record(data: &[u8]) {
         }
     }
     for t in EventType::ALL {
+        // The index's walk (only the fields that can hold sessions decoded) never panics, and
+        // wherever the payload decodes, it finds the same sessions in the same order.
+        let mut walked = std::vec::Vec::new();
+        let walk = t.for_each_session_in(data, |s| walked.push(s));
         if let Ok(event) = Event::decode(t, data) {
             assert_eq!(
                 event.encoded_len(),
                 data.len(),
                 "a decoded payload spans its bytes"
             );
+            let mut decoded = std::vec::Vec::new();
+            event.for_each_session(|s| decoded.push(s));
+            assert!(
+                walk.is_ok(),
+                "the session walk refused a payload that decodes"
+            );
+            assert_eq!(walked, decoded, "the session walk found other sessions");
         }
     }
 }

@@ -9,6 +9,21 @@ use northstar_core::record::{decode_record, write_record, EventHeader, FRAMING_L
 use northstar_core::{Event, EventType, Payload, Visibility};
 use proptest::prelude::*;
 
+/// The sessions of a decoded event, in the order `for_each_session` gives them.
+fn sessions(e: &Event<'_>) -> Vec<u64> {
+    let mut found = Vec::new();
+    e.for_each_session(|s| found.push(s));
+    found
+}
+
+/// The sessions `EventType::for_each_session_in` finds in an encoded payload (the index's
+/// walk, which decodes only the fields that can hold them).
+fn walked_sessions(t: EventType, payload: &[u8]) -> Result<Vec<u64>, northstar_core::DecodeError> {
+    let mut found = Vec::new();
+    t.for_each_session_in(payload, |s| found.push(s))?;
+    Ok(found)
+}
+
 /// Encodes `v`, decodes it back, checks equality, the exact length, the record wrapping and
 /// that every strict prefix fails to decode.
 macro_rules! check {
@@ -20,6 +35,11 @@ macro_rules! check {
         assert_eq!(written, len, "encoded_len is exact");
         let decoded = <$ty as Payload>::decode(&buf).expect("decode");
         assert_eq!(decoded, v);
+        // The index's walk finds the sessions decoding finds, in the same order.
+        assert_eq!(
+            walked_sessions(<$ty as Payload>::EVENT_TYPE, &buf),
+            Ok(sessions(&Event::from(v)))
+        );
         // Re-encoding the decoded (still-encoded lists) form gives the same bytes.
         let mut again = vec![0u8; Payload::encoded_len(&decoded)];
         decoded.encode_into(&mut again).unwrap();
@@ -50,11 +70,20 @@ macro_rules! check {
                 <$ty as Payload>::decode(&buf[..cut]).is_err(),
                 "prefix {cut}/{len} accepted"
             );
+            assert!(
+                walked_sessions(<$ty as Payload>::EVENT_TYPE, &buf[..cut]).is_err()
+                    || !<$ty as Payload>::EVENT_TYPE.has_sessions(),
+                "prefix {cut}/{len} walked"
+            );
         }
         // Trailing garbage is rejected.
         let mut long = buf.clone();
         long.push(0);
         assert!(<$ty as Payload>::decode(&long).is_err());
+        assert!(
+            walked_sessions(<$ty as Payload>::EVENT_TYPE, &long).is_err()
+                || !<$ty as Payload>::EVENT_TYPE.has_sessions()
+        );
     }};
 }
 
@@ -147,10 +176,12 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         for t in EventType::ALL {
+            let walked = walked_sessions(t, &bytes);
             if let Ok(ev) = Event::decode(t, &bytes) {
                 let mut out = vec![0u8; ev.encoded_len()];
                 ev.encode_into(&mut out).unwrap();
                 prop_assert_eq!(out, bytes.clone());
+                prop_assert_eq!(walked, Ok(sessions(&ev)));
             }
         }
         let _ = decode_record(&bytes);
@@ -366,6 +397,12 @@ fn malformed_tags_and_utf8_are_typed_errors() {
     assert_eq!(
         AgentSessionStarted::decode(&buf),
         Err(DecodeError::InvalidUtf8 { at: 12 })
+    );
+    // The index's walk skips strings without checking their UTF-8: it finds the session of a
+    // payload readers refuse (its filters may match more than a block holds, never less).
+    assert_eq!(
+        walked_sessions(EventType::AgentSessionStarted, &buf),
+        Ok(vec![0])
     );
     // A list count far beyond the bytes present.
     let mut buf = vec![0u8; 8 + 4 + 4 + 4];

@@ -164,6 +164,17 @@ pub fn record_sessions(r: &RecordView<'_>, f: impl FnMut(u64)) {
     }
 }
 
+/// Calls `f` with the session ids the index notes for a record: those of
+/// [`record_sessions`], found by decoding only the fields that can hold them
+/// ([`EventType::for_each_session_in`]), since indexing reads every record of a segment. For
+/// a payload that does not decode it may report sessions `record_sessions` does not: the
+/// index's filters may match more than a block holds, never less.
+fn indexed_sessions(r: &RecordView<'_>, f: impl FnMut(u64)) {
+    if let Some(t) = r.event_type() {
+        let _ = t.for_each_session_in(r.payload(), f);
+    }
+}
+
 /// The index of one segment, in memory.
 #[derive(Clone, Debug)]
 pub struct SegmentIndex {
@@ -305,7 +316,7 @@ impl SegmentIndex {
                         Ok(())
                     }
                     SessionSource::Standard(record) => decode_record(record)
-                        .map(|r| record_sessions(&r, &mut add))
+                        .map(|r| indexed_sessions(&r, &mut add))
                         .map_err(|e| e.to_string()),
                 })
                 .is_ok()
@@ -313,7 +324,7 @@ impl SegmentIndex {
                 let mut ok = true;
                 for r in records(body) {
                     match r {
-                        Ok(r) => record_sessions(&r, &mut add),
+                        Ok(r) => indexed_sessions(&r, &mut add),
                         Err(_) => ok = false,
                     }
                 }
@@ -364,7 +375,7 @@ impl SegmentIndex {
                 actors |= mask_bits(r.actor_id());
                 filter_add(&mut self.actor_filter, r.actor_id());
             }
-            record_sessions(&r, |s| {
+            indexed_sessions(&r, |s| {
                 sessions |= mask_bits(s);
                 filter_add(&mut self.session_filter, s);
             });
