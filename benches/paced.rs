@@ -1,5 +1,5 @@
 //! Paced producers into a store with the **default** `StoreConfig` (fsync every second,
-//! 128 MiB write buffer, 16 MiB rings), as users run it: one thread records at a fixed rate for a fixed time
+//! 128 MiB write buffer, 32 MiB rings), as users run it: one thread records at a fixed rate for a fixed time
 //! (or number of events), then `flush()`; a run counts the events its rings dropped. Reported
 //! as "runs with zero drops out of N" (numbers in docs/PERFORMANCE.md, "Drain and writer").
 //!
@@ -15,6 +15,11 @@
 //! `--stall-ms M` stalls the writer thread M ms every `--stall-every-ms` (1000) through the
 //! store's test hook (a slow disk, a long fsync or a dirty-page throttle). `--warm-mib W`
 //! sets `StoreConfig::warm_buffer_bytes` (default: the default config's) for comparisons.
+//! `--ring-mib R` (perf95 only: the macros record into the global recorder, whose rings are
+//! fixed when it is built) records into a recorder of R MiB rings instead of the default 32.
+//! Every run reports the CPU time the hypervisor took from each core ("steal", `/proc/stat`),
+//! in all and its largest jump within 10 ms: a core stolen for 100 ms stops the flusher for
+//! 100 ms, longer than a 16 MiB ring held at these rates (docs/PERFORMANCE.md).
 //! `--timeline` prints, per run, when events were dropped and which thread had the cores
 //! (see [`Timeline`]; a diagnostic: it takes CPU time of its own).
 #![allow(missing_docs)]
@@ -46,6 +51,7 @@ struct Args {
     dir: Option<std::path::PathBuf>,
     warm: usize,
     timeline: bool,
+    ring_mib: Option<usize>,
 }
 
 fn parse() -> Args {
@@ -55,6 +61,7 @@ fn parse() -> Args {
     let (mut stall, mut stall_every, mut dir) = (0u64, 1000u64, None);
     let mut warm = northstar_store::DEFAULT_WARM_BUFFER_BYTES;
     let mut timeline = false;
+    let mut ring_mib = None;
     while let Some(a) = it.next() {
         let mut val = || it.next().unwrap_or_else(|| panic!("{a} needs a value"));
         match a.as_str() {
@@ -69,11 +76,16 @@ fn parse() -> Args {
             "--stall-every-ms" => stall_every = val().parse().expect("--stall-every-ms"),
             "--dir" => dir = Some(val().into()),
             "--timeline" => timeline = true,
+            "--ring-mib" => ring_mib = Some(val().parse::<usize>().expect("--ring-mib")),
             "--warm-mib" => warm = val().parse::<usize>().expect("--warm-mib") << 20,
             other => panic!("unknown argument {other:?} (see benches/paced.rs)"),
         }
     }
     let scenario = scenario.unwrap_or(Scenario::Perf2);
+    assert!(
+        ring_mib.is_none() || scenario == Scenario::Perf95,
+        "--ring-mib applies to perf95 only: the macros record into the global recorder"
+    );
     let rate = rate.unwrap_or(match scenario {
         Scenario::Perf2 => 5_000_000,
         _ => 10_000_000,
@@ -88,6 +100,65 @@ fn parse() -> Args {
         dir,
         warm,
         timeline,
+        ring_mib,
+    }
+}
+
+/// Per core, the CPU time (ms) the hypervisor gave to others while this VM wanted it (the
+/// `steal` column of `/proc/stat`, in USER_HZ ticks of 10 ms on Linux), read every 10 ms by a
+/// thread of its own for the length of a run: in all, and the largest jump between two reads.
+struct StealWatch {
+    done: Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Vec<(u64, u64)>>,
+}
+
+impl StealWatch {
+    fn read() -> Vec<u64> {
+        std::fs::read_to_string("/proc/stat")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+            .map(|l| {
+                l.split_whitespace()
+                    .nth(8)
+                    .and_then(|x| x.parse::<u64>().ok())
+                    .unwrap_or(0)
+                    * 10
+            })
+            .collect()
+    }
+
+    fn start() -> Self {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let handle = std::thread::spawn(move || {
+            let first = Self::read();
+            let mut last = first.clone();
+            let mut largest = vec![0u64; first.len()];
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(10));
+                let now = Self::read();
+                for ((l, n), big) in last.iter().zip(&now).zip(&mut largest) {
+                    *big = (*big).max(n.saturating_sub(*l));
+                }
+                last = now;
+            }
+            first
+                .iter()
+                .zip(&last)
+                .zip(largest)
+                .map(|((f, l), big)| (l.saturating_sub(*f), big))
+                .collect()
+        });
+        Self { done, handle }
+    }
+
+    /// "total/largest jump" ms per core.
+    fn finish(self) -> String {
+        self.done.store(true, Ordering::Relaxed);
+        let per = self.handle.join().unwrap_or_default();
+        let cores: Vec<String> = per.iter().map(|(t, b)| format!("{t}/{b}")).collect();
+        cores.join(" ")
     }
 }
 
@@ -239,8 +310,8 @@ impl Timeline {
     }
 }
 
-/// One run; returns (dropped, stored, offered rate, stalls).
-fn run(a: &Args) -> (u64, u64, f64, u64) {
+/// One run; returns (dropped, stored, offered rate, stalls, steal per core).
+fn run(a: &Args) -> (u64, u64, f64, u64, String) {
     let dir = match &a.dir {
         Some(d) => tempfile::tempdir_in(d).unwrap(),
         None => tempfile::tempdir().unwrap(),
@@ -262,7 +333,14 @@ fn run(a: &Args) -> (u64, u64, f64, u64) {
             Ok(())
         }) as WriteHook
     });
-    let recorder = Recorder::global().clone();
+    let recorder = match a.ring_mib {
+        None => Recorder::global().clone(),
+        Some(mib) => Recorder::new(northstar_core::recorder::RecorderConfig {
+            ring_bytes: mib << 20,
+            ..Default::default()
+        })
+        .expect("--ring-mib: a power of two"),
+    };
     let m = EventManager::open(
         dir.path(),
         StoreConfig {
@@ -278,6 +356,7 @@ fn run(a: &Args) -> (u64, u64, f64, u64) {
     let step = 1_000_000_000 / a.rate;
     let start = Instant::now();
     let timeline = a.timeline.then(|| Timeline::start(recorder.clone(), start));
+    let steal = StealWatch::start();
     for i in 0..a.events {
         while (start.elapsed().as_nanos() as u64) < i * step {
             std::hint::spin_loop();
@@ -293,6 +372,7 @@ fn run(a: &Args) -> (u64, u64, f64, u64) {
         }
     }
     let elapsed = start.elapsed();
+    let steal = steal.finish();
     if let Some(t) = timeline {
         t.finish(before.lost());
     }
@@ -305,6 +385,7 @@ fn run(a: &Args) -> (u64, u64, f64, u64) {
         stored,
         a.events as f64 / elapsed.as_secs_f64(),
         stalls.load(Ordering::Relaxed),
+        steal,
     )
 }
 
@@ -328,16 +409,18 @@ fn main() {
             String::new()
         } else {
             format!(", warm_buffer_bytes {} MiB", a.warm >> 20)
-        },
+        } + &a
+            .ring_mib
+            .map_or(String::new(), |r| format!(", {r} MiB rings")),
         load()
     );
     let mut clean = 0;
     let mut drops = Vec::new();
     for r in 0..a.runs {
-        let (dropped, stored, offered, stalls) = run(&a);
+        let (dropped, stored, offered, stalls, steal) = run(&a);
         assert_eq!(stored + dropped, a.events, "stored + dropped = recorded");
         println!(
-            "  run {:2}: offered {:.2} M/s, stored {stored}, dropped {dropped}, writer stalls {stalls}, load {}",
+            "  run {:2}: offered {:.2} M/s, stored {stored}, dropped {dropped}, writer stalls {stalls}, steal ms per core (total/largest in 10 ms) {steal}, load {}",
             r + 1,
             offered / 1e6,
             load()
