@@ -61,17 +61,19 @@ mod interned;
 
 /// Default number of rings (threads that can record at once).
 pub const DEFAULT_RINGS: usize = 32;
-/// Default bytes per ring on 64-bit targets: 16 MiB, about 76 ms of 44-byte `perf_sample!`
-/// records at 5 million a second and 17 ms of 95-byte records at 10 million. That is what rides
-/// out the flusher losing its core for tens of milliseconds (a shared or virtual machine's
-/// scheduler: 4 MiB rings dropped events in every 10 s run at 5 M/s, 16 MiB rings in 1 of 94;
-/// docs/PERFORMANCE.md, "Ring size"). A ring's memory is only mapped as it is written, so a
-/// thread that records little costs little; a thread that keeps recording keeps its whole
-/// ring resident. `RecorderConfig::ring_bytes` chooses another size.
+/// Default bytes per ring on 64-bit targets: 32 MiB, about 150 ms of 44-byte `perf_sample!`
+/// records at 5 million a second and 35 ms of 95-byte records at 10 million. What a ring must
+/// ride out is the flusher not running at all, and on a host that caps a VM's or container's
+/// CPU time (a quota per 100 ms period) that is a core taken away for up to 100 ms whenever
+/// both cores are busy: 16 MiB rings (76 ms at 5 M/s) dropped events in every run that met
+/// such a pause (docs/PERFORMANCE.md, "The host's CPU quota", and "Ring size" before it). A
+/// ring's memory is only mapped as it is written, so a thread that records little costs
+/// little; a thread that keeps recording keeps its whole ring resident.
+/// `RecorderConfig::ring_bytes` chooses another size.
 #[cfg(target_pointer_width = "64")]
-pub const DEFAULT_RING_BYTES: usize = 16 << 20;
-/// Default bytes per ring on 32-bit targets: 4 MiB (32 rings of 16 MiB would take a sixth of
-/// the address space). Either size holds a spec-maximum 1 MiB payload (a ring takes records up
+pub const DEFAULT_RING_BYTES: usize = 32 << 20;
+/// Default bytes per ring on 32-bit targets: 4 MiB (32 rings of 32 MiB would take a quarter
+/// of the address space). Either size holds a spec-maximum 1 MiB payload (a ring takes records up
 /// to half its size).
 #[cfg(not(target_pointer_width = "64"))]
 pub const DEFAULT_RING_BYTES: usize = 4 << 20;
@@ -80,7 +82,7 @@ pub const DEFAULT_RING_BYTES: usize = 4 << 20;
 /// the recorder to change it).
 #[cfg(not(loom))]
 pub const GLOBAL_RINGS: usize = DEFAULT_RINGS;
-/// Bytes per ring of the built-in global recorder: [`GLOBAL_RINGS`] x 16 MiB = 512 MiB of
+/// Bytes per ring of the built-in global recorder: [`GLOBAL_RINGS`] x 32 MiB = 1 GiB of
 /// zero-initialised static memory (`.bss`, address space only), mapped by the OS page by page
 /// as rings are written (4 MiB rings, 128 MiB, on 32-bit targets).
 #[cfg(not(loom))]
@@ -307,7 +309,7 @@ mod builtin {
 
     /// `N` zeroed bytes seen as cells. Built from a `MaybeUninit<[u8; N]>` rather than an
     /// array of cells: compile-time evaluation of a 128 MiB array of cells takes a minute, of a
-    /// zeroed byte array a second (the 512 MiB one of 16 MiB rings did not slow the build).
+    /// zeroed byte array a second (the 1 GiB one of 32 MiB rings did not slow the build).
     pub(super) struct ZeroedCells<const N: usize>(core::cell::UnsafeCell<MaybeUninit<[u8; N]>>);
 
     // SAFETY: the bytes are only reached through the registry's rings, whose producer/consumer

@@ -33,7 +33,7 @@ const BEHIND_PASS_BYTES: usize = 512 << 10;
 /// First sleep after the rings run dry; doubled on each empty pass up to [`MAX_IDLE_SLEEP`]
 /// (or `flush_interval` if shorter), so a burst after a quiet spell waits little.
 const MIN_IDLE_SLEEP: Duration = Duration::from_micros(20);
-/// Longest idle sleep: a default 16 MiB ring holds about 17 ms of 95-byte events at
+/// Longest idle sleep: a default 32 MiB ring holds about 35 ms of 95-byte events at
 /// 10 M events/s (a 4 MiB ring, 32-bit targets' default, about 4 ms), so the flusher looks
 /// well within that.
 const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);

@@ -115,7 +115,7 @@ impl Pipe {
 
     /// Writer: whether to give the core to the flusher before the next block, with
     /// `in_flight` read under the lock. In a burst the flusher and the writer may share one
-    /// core; the rings (16 MiB each by default) overflow long before this pipe's budget
+    /// core; the rings (32 MiB each by default) overflow long before this pipe's budget
     /// (128 MiB by default), so while the drain is behind and the blocks waiting still fit in
     /// the warm reserve, the writer yields once per block. Not beyond the reserve: the
     /// flusher would then build blocks in fresh pages, whose faults cost it more than the

@@ -73,7 +73,7 @@ impl Builder {
     }
 
     /// Size of the global recorder's rings. Only takes effect if nothing has recorded yet
-    /// (the built-in global recorder, a `static` of 32 rings of 16 MiB, is replaced by one of
+    /// (the built-in global recorder, a `static` of 32 rings of 32 MiB, is replaced by one of
     /// this size); otherwise `init` fails with [`StoreError::Recorder`] rather than silently
     /// ignoring it.
     pub fn recorder(mut self, config: RecorderConfig) -> Self {
