@@ -40,8 +40,8 @@ const MAX_IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// A round that takes less than this from the rings (but not nothing) is followed by a
 /// [`MIN_IDLE_SLEEP`] instead of another pass at once: at moderate rates, passing again
 /// at once takes a few KiB per pass, and the pass's fixed cost (a look at every ring, a
-/// clock reading, the control state) became a fifth of the flusher's CPU
-/// (docs/PERFORMANCE.md, "The flusher polled"). A ring holds milliseconds of events even at
+/// clock reading, the control state) added up: the sleep took a third off the flusher's
+/// CPU at 5 M/s (docs/PERFORMANCE.md, "The flusher polled"). A ring holds milliseconds of events even at
 /// 10 M/s, so the sleep costs none; a round over it passes again at once.
 const TRICKLE_PASS_BYTES: usize = 64 << 10;
 
