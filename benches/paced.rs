@@ -105,7 +105,7 @@ fn parse() -> Args {
 }
 
 /// Per core, the CPU time (ms) the hypervisor gave to others while this VM wanted it (the
-/// `steal` column of `/proc/stat`, in USER_HZ ticks of 10 ms on Linux), read every 10 ms by a
+/// `steal` column of `/proc/stat`, in USER_HZ ticks, 10 ms on nearly every Linux), read every 10 ms by a
 /// thread of its own for the length of a run: in all, and the largest jump between two reads.
 struct StealWatch {
     done: Arc<std::sync::atomic::AtomicBool>,
@@ -113,7 +113,20 @@ struct StealWatch {
 }
 
 impl StealWatch {
+    /// Milliseconds per `/proc/stat` tick: USER_HZ, which is 100 on nearly every Linux but
+    /// is the kernel's to choose, so it is asked for.
+    fn ms_per_tick() -> u64 {
+        // SAFETY: sysconf reads a configuration value; it takes no pointers.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if hz > 0 && hz <= 1000 {
+            1000 / hz as u64
+        } else {
+            10
+        }
+    }
+
     fn read() -> Vec<u64> {
+        let ms = Self::ms_per_tick();
         std::fs::read_to_string("/proc/stat")
             .unwrap_or_default()
             .lines()
@@ -123,7 +136,7 @@ impl StealWatch {
                     .nth(8)
                     .and_then(|x| x.parse::<u64>().ok())
                     .unwrap_or(0)
-                    * 10
+                    * ms
             })
             .collect()
     }
@@ -193,23 +206,48 @@ impl Timeline {
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = done.clone();
         let handle = std::thread::spawn(move || {
-            let threads = Self::threads();
+            let comm = |dir: &std::path::Path| std::fs::read_to_string(dir.join("comm"));
+            // The flusher spawns the writer when it starts: wait for it (up to 200 ms) so the
+            // list has it.
+            let mut threads = Self::threads();
+            for _ in 0..200 {
+                if threads
+                    .iter()
+                    .any(|(n, _)| n.starts_with("northstar-write"))
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                threads = Self::threads();
+            }
             let mut samples = Vec::new();
             let mut last = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(1));
                 let now = Instant::now();
+                // A thread that has ended (the writer, when the flusher closes first) keeps
+                // its last reading, so its totals do not run backwards.
+                let readings = threads
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        Self::read(&t.1).unwrap_or_else(|| {
+                            samples
+                                .last()
+                                .map_or((0, 0, u64::MAX), |s: &Sample| s.threads[i])
+                        })
+                    })
+                    .collect();
                 samples.push(Sample {
                     at_us: (now - start).as_micros() as u64,
                     gap_us: (now - last).as_micros() as u64,
                     lost: recorder.counters().lost(),
-                    threads: threads.iter().map(|t| Self::read(&t.1)).collect(),
+                    threads: readings,
                 });
                 last = now;
             }
-            // Named now: a thread spawned just before the run (the writer, by the flusher)
-            // may not have set its own name yet when the list was taken.
-            let comm = |dir: &std::path::Path| std::fs::read_to_string(dir.join("comm"));
+            // Named again at the end, where the thread is still there: one spawned just
+            // before the run may not have set its own name when the list was taken.
             let names = threads
                 .iter()
                 .map(|(name, dir)| comm(dir).map_or(name.clone(), |n| n.trim().to_string()))
@@ -239,9 +277,10 @@ impl Timeline {
         found
     }
 
-    /// (ns on a core, ns waiting for one, the core it last ran on) of one thread.
-    fn read(dir: &std::path::Path) -> (u64, u64, u64) {
-        let sched = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+    /// (ns on a core, ns waiting for one, the core it last ran on) of one thread; `None` once
+    /// the thread has ended.
+    fn read(dir: &std::path::Path) -> Option<(u64, u64, u64)> {
+        let sched = std::fs::read_to_string(dir.join("schedstat")).ok()?;
         let mut times = sched.split_whitespace().map(|x| x.parse().unwrap_or(0));
         let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
         // Field 39, "processor", counted after the parenthesised command name.
@@ -251,7 +290,7 @@ impl Timeline {
             .nth(36)
             .and_then(|x| x.parse().ok())
             .unwrap_or(u64::MAX);
-        (times.next().unwrap_or(0), times.next().unwrap_or(0), core)
+        Some((times.next().unwrap_or(0), times.next().unwrap_or(0), core))
     }
 
     fn finish(self, lost_before: u64) {
@@ -277,8 +316,8 @@ impl Timeline {
                 .map(|(n, (x, y))| {
                     format!(
                         "{n} ran {:.0} ms, waited {:.0} ms",
-                        ms(y.0 - x.0),
-                        ms(y.1 - x.1)
+                        ms(y.0.saturating_sub(x.0)),
+                        ms(y.1.saturating_sub(x.1))
                     )
                 })
                 .collect();
@@ -296,7 +335,14 @@ impl Timeline {
                 .threads
                 .iter()
                 .zip(&b.threads)
-                .map(|(x, y)| format!("{:.1}/{:.1}@{}", ms(y.0 - x.0), ms(y.1 - x.1), y.2))
+                .map(|(x, y)| {
+                    format!(
+                        "{:.1}/{:.1}@{}",
+                        ms(y.0.saturating_sub(x.0)),
+                        ms(y.1.saturating_sub(x.1)),
+                        y.2
+                    )
+                })
                 .collect();
             println!(
                 "      {:6}..{:6} ms dropped {:6} {}",
