@@ -4,6 +4,10 @@
 //! old index is removed first, so a crash in between leaves a segment without an index (rebuilt
 //! on open), never an index describing the wrong bytes. Readers hold an `Arc` of the old
 //! segment's mapping, which stays valid after the rename or unlink.
+//!
+//! Kept records are re-blocked (small blocks merge into full ones), except a wholly kept block
+//! of interned call-site records: it is copied byte for byte, since re-blocking would store
+//! its records expanded. Only the block the cutoff falls in is expanded.
 
 use std::fs;
 use std::path::Path;
@@ -96,18 +100,44 @@ fn rewrite(
     let mut defs = crate::interning::BlockDefinitions::for_rewrite();
     let (mut kept, mut removed, mut dropped) = (0u64, 0u64, 0u64);
     for item in scanner {
-        let block = match item {
-            ScanItem::Block { block, .. } => block,
+        let (offset, block) = match item {
+            ScanItem::Block { offset, block } => (offset, block),
             ScanItem::Damaged(d) => {
                 damage.push(lost_region(seg, d));
                 continue;
             }
         };
         let view = block.view();
+        defs.carry(&view); // interning hook
+        if view.is_expanded() && view.header.min_ts.get() >= cutoff {
+            // Wholly kept and stored compact (interned call-site records): copied as it is,
+            // its drop count and definitions with it. Re-blocked, its records would be
+            // stored expanded, several times their size. What the builder holds goes first,
+            // so the records keep their order.
+            if builder.record_count() > 0 || dropped > 0 {
+                out.extend_from_slice(
+                    builder.finish(std::mem::take(&mut dropped), view.header.min_ts.get()),
+                );
+                builder.clear();
+                defs.block_cut(); // interning hook
+            }
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            let stored = seg
+                .data
+                .as_slice()
+                .get(start..start.saturating_add(view.len()))
+                .ok_or_else(|| StoreError::Corrupt {
+                    path: seg.path.clone(),
+                    offset,
+                    reason: "a scanned block lies outside its segment".into(),
+                })?;
+            out.extend_from_slice(stored);
+            kept += u64::from(view.header.record_count.get());
+            continue;
+        }
         if view.header.max_ts.get() >= cutoff {
             dropped += view.header.dropped.get();
         }
-        defs.carry(&view); // interning hook
         for r in view.records() {
             if r.kind() == northstar_core::RecordKind::Definition {
                 continue; // re-emitted by the interning hook where needed

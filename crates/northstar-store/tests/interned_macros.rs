@@ -33,6 +33,21 @@ fn on_disk(dir: &std::path::Path) -> (u64, u64, u64, u64) {
     t
 }
 
+/// Asserts every block of the store holds interned records and their expansion is over half
+/// again their stored bytes; returns the number of blocks.
+fn all_compact(dir: &std::path::Path) -> u64 {
+    let (blocks, interned, stored, expanded) = on_disk(dir);
+    eprintln!(
+        "{blocks} blocks ({interned} compact), {stored} body bytes stored, {expanded} expanded"
+    );
+    assert_eq!(interned, blocks, "every block holds interned records");
+    assert!(
+        2 * expanded > 3 * stored,
+        "{stored} bytes stored expand to {expanded}"
+    );
+    blocks
+}
+
 /// The macros record into the global recorder, which one store at a time drains.
 static ONE_STORE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -96,15 +111,7 @@ fn interned_macro_records_are_stored_as_standard_events() {
     // On disk: compact. Every block holds interned records, and the standard records they
     // expand to are half again their stored bytes (1.9x here, with run-time strings in
     // every record and a definition per site in every one of these small blocks).
-    let (blocks, interned, stored, expanded) = on_disk(dir.path());
-    assert!(
-        blocks > 1 && interned == blocks,
-        "{blocks} blocks, {interned} interned"
-    );
-    assert!(
-        2 * expanded > 3 * stored,
-        "{stored} bytes stored expand to {expanded}"
-    );
+    assert!(all_compact(dir.path()) > 1);
     // The guard records clock ticks; the flusher converts the span to nanoseconds. An
     // operation around a 3 ms sleep lasts at least 3 ms and at most the wall time measured
     // around it (unconverted TSC ticks would exceed that on any CPU faster than 1 GHz).
@@ -194,6 +201,66 @@ fn long_literals_fall_back_to_standard_records_within_the_expansion_bound() {
     );
     let v = m.verify().unwrap();
     assert!(v.is_clean(), "{v:?}");
+    assert_eq!(m.recorder().counters().lost(), 0);
+    m.close().unwrap();
+}
+
+fn unix_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+/// Compaction copies a wholly kept block of interned records as it is: the kept events stay
+/// compact on disk. Re-blocked record by record, they would be stored expanded (standard
+/// records, about twice the bytes here).
+#[test]
+fn compaction_keeps_wholly_kept_interned_blocks_compact() {
+    let _one = ONE_STORE.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        retention: Duration::ZERO,
+        segment_max_bytes: 1 << 20,
+        ..config()
+    };
+    let m = EventManager::open(dir.path(), config.clone()).unwrap();
+    for i in 0..200u64 {
+        perf_sample!("expired_ns", i, "ns", "benchmark" => "compaction");
+    }
+    m.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let cut = unix_now_ns();
+    std::thread::sleep(Duration::from_millis(20));
+    let thread = String::from("worker-2");
+    for i in 0..2000u64 {
+        perf_sample!("kept_ns", i, "ns", "benchmark" => "compaction", "thread" => &thread);
+    }
+    m.close().unwrap(); // sealed: the expired samples' blocks, then the kept ones'
+    let m = EventManager::open(dir.path(), config).unwrap();
+    let kept: Vec<_> = m
+        .query(&Query::default())
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.timestamp >= cut)
+        .collect();
+    assert_eq!(kept.len(), 2000);
+    let report = m.compact(cut).unwrap();
+    assert_eq!(report.rewritten.len(), 1, "{report:?}");
+    assert_eq!(
+        (report.rewritten[0].1, report.rewritten[0].2),
+        (2000, 200),
+        "{report:?}"
+    );
+    assert_eq!(
+        m.query(&Query::default()).unwrap(),
+        kept,
+        "the kept events, with their ids and bytes"
+    );
+    assert!(all_compact(dir.path()) > 0);
+    let v = m.verify().unwrap();
+    assert!(v.is_clean(), "{v:?}");
+    assert_eq!(v.records, 2000);
     assert_eq!(m.recorder().counters().lost(), 0);
     m.close().unwrap();
 }
