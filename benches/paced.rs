@@ -125,8 +125,7 @@ impl StealWatch {
         }
     }
 
-    fn read() -> Vec<u64> {
-        let ms = Self::ms_per_tick();
+    fn read(ms: u64) -> Vec<u64> {
         std::fs::read_to_string("/proc/stat")
             .unwrap_or_default()
             .lines()
@@ -145,12 +144,13 @@ impl StealWatch {
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stop = done.clone();
         let handle = std::thread::spawn(move || {
-            let first = Self::read();
+            let ms = Self::ms_per_tick();
+            let first = Self::read(ms);
             let mut last = first.clone();
             let mut largest = vec![0u64; first.len()];
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(10));
-                let now = Self::read();
+                let now = Self::read(ms);
                 for ((l, n), big) in last.iter().zip(&now).zip(&mut largest) {
                     *big = (*big).max(n.saturating_sub(*l));
                 }

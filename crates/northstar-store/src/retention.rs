@@ -20,6 +20,7 @@ use crate::error::{Result, StoreError};
 use crate::flusher::BLOCK_TARGET;
 use crate::format::SegmentHeader;
 use crate::index::SegmentIndex;
+use crate::interning::BlockDefinitions;
 use crate::layout::{index_path, segment_path, sync_dir, write_atomic};
 use crate::report::DamagedRegion;
 use crate::scan::{scan_segment, Damage, ScanItem};
@@ -97,7 +98,7 @@ fn rewrite(
     let mut out = SegmentHeader::new(seg.id, created).as_bytes().to_vec();
     let mut builder = BlockBuilder::new();
     // interning hook: the rewritten blocks carry the definitions their user events need.
-    let mut defs = crate::interning::BlockDefinitions::for_rewrite();
+    let mut defs = BlockDefinitions::for_rewrite();
     let (mut kept, mut removed, mut dropped) = (0u64, 0u64, 0u64);
     for item in scanner {
         let (offset, block) = match item {
@@ -115,11 +116,13 @@ fn rewrite(
             // stored expanded, several times their size. What the builder holds goes first,
             // so the records keep their order.
             if builder.record_count() > 0 || dropped > 0 {
-                out.extend_from_slice(
-                    builder.finish(std::mem::take(&mut dropped), view.header.min_ts.get()),
+                cut_block(
+                    &mut out,
+                    &mut builder,
+                    &mut defs,
+                    &mut dropped,
+                    view.header.min_ts.get(),
                 );
-                builder.clear();
-                defs.block_cut(); // interning hook
             }
             let start = usize::try_from(offset).unwrap_or(usize::MAX);
             let stored = seg
@@ -169,14 +172,12 @@ fn rewrite(
                 })?;
             kept += 1;
             if builder.body_len() >= BLOCK_TARGET {
-                out.extend_from_slice(builder.finish(std::mem::take(&mut dropped), created));
-                builder.clear();
-                defs.block_cut(); // interning hook
+                cut_block(&mut out, &mut builder, &mut defs, &mut dropped, created);
             }
         }
     }
     if builder.record_count() > 0 || dropped > 0 {
-        out.extend_from_slice(builder.finish(dropped, cutoff));
+        cut_block(&mut out, &mut builder, &mut defs, &mut dropped, cutoff);
     }
     let (_, scan) = scan_segment(&out).map_err(|e| StoreError::Corrupt {
         path: seg.path.clone(),
@@ -205,6 +206,21 @@ fn rewrite(
         }),
     );
     Ok((kept, removed))
+}
+
+/// Appends the block in `builder` to `out`, with the ring drops counted since the previous
+/// block (`now` stamps a block without records), and starts the next: its user events'
+/// definitions are written again (interning hook).
+fn cut_block(
+    out: &mut Vec<u8>,
+    builder: &mut BlockBuilder,
+    defs: &mut BlockDefinitions,
+    dropped: &mut u64,
+    now: u64,
+) {
+    out.extend_from_slice(builder.finish(std::mem::take(dropped), now));
+    builder.clear();
+    defs.block_cut(); // interning hook
 }
 
 /// A damaged region a rewrite leaves out, with what the segment's index knew about it.

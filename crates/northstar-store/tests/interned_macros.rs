@@ -9,7 +9,7 @@ use northstar_core::events::Event;
 use northstar_core::recorder::Recorder;
 use northstar_core::{operation, perf_sample};
 use northstar_store::disk::{scan_segment, segment_path, ScanItem, MAX_EXPANSION};
-use northstar_store::{EventManager, FsyncPolicy, Query, StoreConfig};
+use northstar_store::{unix_now_ns, EventManager, FsyncPolicy, Query, StoreConfig};
 
 /// Per store: (blocks, blocks holding interned records, stored body bytes, expanded bytes).
 fn on_disk(dir: &std::path::Path) -> (u64, u64, u64, u64) {
@@ -203,13 +203,6 @@ fn long_literals_fall_back_to_standard_records_within_the_expansion_bound() {
     assert!(v.is_clean(), "{v:?}");
     assert_eq!(m.recorder().counters().lost(), 0);
     m.close().unwrap();
-}
-
-fn unix_now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
 }
 
 /// Compaction copies a wholly kept block of interned records as it is: the kept events stay
